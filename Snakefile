@@ -1,0 +1,21 @@
+# attn-ablate: what each part of attention is worth.
+# Thin on purpose: the stages live in workflow/rules, the work in workflow/scripts/attnablate.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/models.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

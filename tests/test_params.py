@@ -1,0 +1,72 @@
+"""Parameter matching: every variant at every size preset reaches qk's count within 0.5%."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from attnablate.errors import ConfigurationError
+from attnablate.model import ModelConfig
+from attnablate.params import count_params, match_params, matched_config
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = [
+    "qq@enc",
+    "qq@all",
+    "qq_selfmask@enc,dec",
+    "qdq@all",
+    "iq@all",
+    "kv@all",
+    "nov@all",
+    "noo@all",
+    "mqa@all",
+    "gqa2@all",
+    "qq+noo@all",
+]
+
+
+def presets():
+    """Every size preset of every config the project ships."""
+    return list(_presets())
+
+
+def _presets():
+    for path in [ROOT / "config.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
+        for name, size in yaml.safe_load(path.read_text())["sizes"].items():
+            yield pytest.param(ModelConfig(vocab_size=8000, **size), id=f"{path.stem}-{name}")
+
+
+@pytest.mark.parametrize("size", presets())
+@pytest.mark.parametrize("which", ["total", "non_embedding"])
+def test_match_params_reaches_half_a_percent_for_every_variant(size, which):
+    target = count_params(size, which)
+    for variant in VARIANTS:
+        d_ff = match_params(variant, size, which)
+        assert d_ff > size.d_ff  # every variant here saves parameters, so d_ff widens
+        matched = count_params(dataclasses.replace(size, variant=variant, d_ff=d_ff), which)
+        assert abs(matched - target) / target <= 0.005, variant
+
+
+def test_unmatched_variant_has_fewer_parameters_and_matched_the_same():
+    size = ModelConfig(vocab_size=1000, d_model=64, n_heads=4, d_ff=256)
+    assert count_params(dataclasses.replace(size, variant="qq@all")) < count_params(size)
+    matched = matched_config("qq@all", size)
+    assert matched.variant == "qq@all" and matched.d_model == 64
+    assert abs(count_params(matched) - count_params(size)) / count_params(size) <= 0.005
+
+
+def test_match_by_d_model_keeps_heads_and_reaches_half_a_percent():
+    size = ModelConfig(vocab_size=1000, d_model=128, n_heads=2, d_ff=512)
+    matched = matched_config("qq+noo@all", size, grow="d_model")
+    assert matched.d_model > 64 and matched.d_model % (2 * size.n_heads) == 0
+    assert match_params("qq+noo@all", size, grow="d_model") == matched.d_model
+    assert abs(count_params(matched) - count_params(size)) / count_params(size) <= 0.005
+
+
+def test_unknown_count_or_growth_is_a_configuration_error():
+    size = ModelConfig(vocab_size=1000, d_model=64, n_heads=4, d_ff=256)
+    with pytest.raises(ConfigurationError, match="match_params.grow: unknown 'heads'"):
+        match_params("qq@all", size, grow="heads")
+    with pytest.raises(ConfigurationError, match="unknown count 'all'"):
+        match_params("qq@all", size, which="all")

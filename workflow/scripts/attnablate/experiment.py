@@ -1,0 +1,94 @@
+"""From an experiment config (config.yaml, already validated by the JSON schema) to runs.
+
+One run is a (variant, size, match, seed) cell. ``match`` is ``none`` (the variant at the
+size's own dimensions) or the parameter count (``total``, ``non_embedding``) at which it is
+re-spent to equal the ``qk`` model of that size.
+"""
+
+import dataclasses
+import itertools
+
+from attnablate.errors import ConfigurationError
+from attnablate.model import ModelConfig
+from attnablate.params import count_params, matched_config
+
+BASELINE = "qk"
+
+
+def variants(config: dict) -> list[str]:
+    """The experiment's variant specs, the baseline first and once."""
+    return [BASELINE, *[v for v in dict.fromkeys(config["variants"]) if v != BASELINE]]
+
+
+def size_config(config: dict, size: str, vocab_size: int) -> ModelConfig:
+    """The ``qk`` ModelConfig of a named size preset."""
+    if size not in config["sizes"]:
+        raise ConfigurationError(
+            "sizes", f"unknown size {size!r}; defined: {', '.join(config['sizes'])}"
+        )
+    model = config.get("model", {})
+    return ModelConfig(vocab_size=vocab_size, **config["sizes"][size], **model)
+
+
+def model_config(config: dict, variant: str, size: str, match: str, vocab_size: int) -> ModelConfig:
+    """The ModelConfig of one run; matched runs get the widened d_ff."""
+    base = size_config(config, size, vocab_size)
+    if match == "none":
+        return dataclasses.replace(base, variant=variant)
+    return matched_config(variant, base, which=match)
+
+
+def runs(config: dict) -> list[dict]:
+    """Every (variant, size, match, seed) cell. The baseline has nothing to re-spend, so it
+    appears once per size and seed, under ``match="none"``."""
+    cells = []
+    for variant, size, match, seed in itertools.product(
+        variants(config), config["sizes"], config["match_params"], config["seeds"]
+    ):
+        if variant == BASELINE and match != "none":
+            continue
+        cells.append({"variant": variant, "size": size, "match": match, "seed": seed})
+    return cells
+
+
+def check(config: dict, vocab_size: int = 8000) -> None:
+    """Build every run's model config (on no device): a bad size, variant or matching fails
+    here, before any job runs, with the config key in the message."""
+    for size in config["sizes"]:
+        try:
+            size_config(config, size, vocab_size).validate()
+        except ConfigurationError as error:
+            section = "model" if error.key in ("dropout", "bias") else f"sizes.{size}"
+            raise ConfigurationError(f"{section}.{error.key}", _reason(error)) from None
+        for i, variant in enumerate(config["variants"]):
+            for match in config["match_params"]:
+                try:
+                    model_config(config, variant, size, match, vocab_size).validate()
+                except ConfigurationError as error:
+                    raise ConfigurationError(f"variants[{i}]", _reason(error)) from None
+
+
+def _reason(error: ConfigurationError) -> str:
+    return str(error).removeprefix(f"{error.key}: ")
+
+
+def model_table(config: dict, vocab_size: int) -> list[dict]:
+    """One row per (variant, size, match): dimensions and parameter counts of its model."""
+    rows = []
+    for cell in runs({**config, "seeds": [None]}):
+        cfg = model_config(config, cell["variant"], cell["size"], cell["match"], vocab_size)
+        rows.append(
+            {
+                "variant": cell["variant"],
+                "size": cell["size"],
+                "match": cell["match"],
+                "d_model": cfg.d_model,
+                "n_heads": cfg.n_heads,
+                "enc_layers": cfg.enc_layers,
+                "dec_layers": cfg.dec_layers,
+                "d_ff": cfg.d_ff,
+                "params_total": count_params(cfg, "total"),
+                "params_non_embedding": count_params(cfg, "non_embedding"),
+            }
+        )
+    return rows

@@ -1,0 +1,343 @@
+"""The encoder-decoder Transformer of the study, with pluggable attention.
+
+Read top to bottom: attention → MLP → encoder and decoder layers → config → model.
+Every attention site is built from an ``AttentionSpec`` (see variants.py): the spec decides
+which modules exist and which are shared; ``forward`` is the same for every variant.
+
+Pre-LN layers, sinusoidal positions, one embedding shared by source, target and the output
+layer (a joint sentencepiece vocabulary makes that possible).
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from attnablate.errors import ConfigurationError
+from attnablate.variants import AttentionSpec, site_specs
+
+# Finite, so that a position whose only target is itself (the first decoder position) still
+# attends to itself; large enough that elsewhere its weight on itself is ~0 (Reformer).
+SELF_MASK_PENALTY = -1e4
+
+
+class KeyDiagonal(nn.Module):
+    """Keys = D·q with a learned diagonal D (``qdq``). Starts at D = 1, that is at ``qq``."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return x * self.weight
+
+
+class UnitNorm(nn.Module):
+    """Scale the last dimension to unit length (keys of ``qq_selfmask``)."""
+
+    def forward(self, x):
+        return F.normalize(x, dim=-1)
+
+
+def reference_attention(q, k, v, mask=None, dropout_p=0.0):
+    """F.scaled_dot_product_attention written out, returning the weights as well.
+
+    Used by the tests and by analysis hooks that need to see where tokens look.
+    q: (B, H, T, hd); k, v: (B, Hkv, S, hd) with Hkv dividing H; mask: additive, broadcastable
+    to (B, H, T, S). Returns (B, H, T, hd) and the weights (B, H, T, S).
+    """
+    groups = q.size(1) // k.size(1)
+    k = k.repeat_interleave(groups, dim=1)  # (B, H, S, hd): query head h reads kv head h // groups
+    v = v.repeat_interleave(groups, dim=1)  # (B, H, S, hd)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, T, S)
+    if mask is not None:
+        scores = scores + mask
+    weights = scores.softmax(dim=-1)  # (B, H, T, S)
+    return F.dropout(weights, dropout_p) @ v, weights
+
+
+class Attention(nn.Module):
+    """Multi-head attention whose projections are built from an AttentionSpec.
+
+    A tied projection is the same module registered under two names (``k_proj is q_proj``),
+    so it is one set of weights, counted and updated once. An identity projection is
+    ``nn.Identity``. Each distinct (module, input) product is computed once per call, so a
+    tied W_K costs no matrix product in self-attention.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, spec: AttentionSpec, dropout: float, bias: bool):
+        super().__init__()
+        self.n_heads = n_heads
+        self.kv_heads = spec.kv_heads or n_heads
+        self.head_dim = d_model // n_heads
+        self.dropout = dropout
+        kv_dim = self.kv_heads * self.head_dim
+
+        def projection(kind: str, out_dim: int) -> nn.Module:
+            return nn.Linear(d_model, out_dim, bias=bias) if kind == "linear" else nn.Identity()
+
+        self.q_proj = projection(spec.query, d_model)
+        self.v_proj = projection(spec.value, kv_dim)
+        tied = {"query": self.q_proj, "value": self.v_proj}
+        self.k_proj = tied[spec.key] if spec.key in tied else projection(spec.key, kv_dim)
+        self.out_proj = projection(spec.output, d_model)
+        self.key_scale = KeyDiagonal(kv_dim) if spec.key_diagonal else nn.Identity()
+        self.key_norm = UnitNorm() if spec.key_l2norm else nn.Identity()
+        self.self_mask_penalty = SELF_MASK_PENALTY if spec.self_mask else 0.0
+        self.keep_weights = False  # analysis hook: take the reference path, keep last_weights
+        self.last_weights = None
+
+    def split_heads(self, x, heads: int):
+        B, T, _ = x.shape
+        return x.view(B, T, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hd)
+
+    def project(self, x, source, cache: dict | None = None):
+        """Queries from x (B, T, C); keys and values from source (B, S, C), or from the cache.
+
+        Self-attention passes ``source is x``; its cache grows by this call's keys and values.
+        Cross-attention's cache holds the source's keys and values after the first call.
+        Returns q (B, H, T, hd) and k, v (B, Hkv, S_total, hd).
+        """
+        products = {}  # (module, input) -> output: a tied projection reuses the product
+
+        def apply(module, inp):
+            key = (id(module), id(inp))
+            if key not in products:
+                products[key] = module(inp)
+            return products[key]
+
+        q = self.split_heads(apply(self.q_proj, x), self.n_heads)  # (B, H, T, hd)
+        if cache is not None and source is not x and "k" in cache:
+            return q, cache["k"], cache["v"]
+        k = self.key_scale(apply(self.k_proj, source))  # (B, S, Hkv*hd)
+        k = self.key_norm(self.split_heads(k, self.kv_heads))  # (B, Hkv, S, hd)
+        v = self.split_heads(apply(self.v_proj, source), self.kv_heads)  # (B, Hkv, S, hd)
+        if cache is not None:
+            if "k" in cache:  # self-attention: append this step to the earlier positions
+                k = torch.cat([cache["k"], k], dim=2)  # (B, Hkv, S_total, hd)
+                v = torch.cat([cache["v"], v], dim=2)  # (B, Hkv, S_total, hd)
+            cache["k"], cache["v"] = k, v
+        return q, k, v
+
+    def mask(self, T: int, S: int, causal: bool, key_padding_mask, dtype, device):
+        """Additive mask (B|1, 1, T, S), or None; queries are the last T of S positions.
+
+        Returns (mask, is_causal): a plain causal mask is left to the kernel's is_causal flag.
+        """
+        if causal and T == S and key_padding_mask is None and not self.self_mask_penalty:
+            return None, True
+        if not causal and key_padding_mask is None and not self.self_mask_penalty:
+            return None, False
+        q_pos = torch.arange(S - T, S, device=device)[:, None]  # (T, 1)
+        k_pos = torch.arange(S, device=device)[None, :]  # (1, S)
+        mask = torch.zeros(T, S, device=device, dtype=dtype)  # (T, S)
+        if causal:
+            mask = mask.masked_fill(k_pos > q_pos, float("-inf"))
+        if self.self_mask_penalty:
+            mask = mask.masked_fill(k_pos == q_pos, self.self_mask_penalty)
+        mask = mask[None, None]  # (1, 1, T, S)
+        if key_padding_mask is not None:
+            mask = mask.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))  # (B,1,T,S)
+        return mask, False
+
+    def forward(self, x, source=None, key_padding_mask=None, causal=False, cache=None):
+        """x: (B, T, C) the queries' input; source: (B, S, C) the keys' and values' input
+        (None: self-attention); key_padding_mask: (B, S), True at padding; causal: position t
+        sees only positions <= t; cache: a dict kept across decoding steps. Returns (B, T, C).
+        """
+        q, k, v = self.project(x, x if source is None else source, cache)
+        T, S = q.size(2), k.size(2)
+        mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device)
+        dropout_p = self.dropout if self.training else 0.0
+        if self.keep_weights:
+            y, self.last_weights = reference_attention(q, k, v, mask, dropout_p)
+        else:
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=mask,
+                dropout_p=dropout_p,
+                is_causal=is_causal,
+                enable_gqa=self.kv_heads != self.n_heads,
+            )  # (B, H, T, hd)
+        y = y.transpose(1, 2).reshape(x.size(0), T, -1)  # (B, T, C)
+        return self.out_proj(y)
+
+    def scores(self, x, source=None):
+        """Pre-softmax scores q·kᵀ/√hd with no mask: (B, H, T, S). For tests and analysis."""
+        q, k, _ = self.project(x, x if source is None else source)
+        k = k.repeat_interleave(self.n_heads // self.kv_heads, dim=1)  # (B, H, S, hd)
+        return q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+
+
+class MLP(nn.Module):
+    def __init__(self, d_model: int, d_ff: int, bias: bool):
+        super().__init__()
+        self.fc = nn.Linear(d_model, d_ff, bias=bias)
+        self.proj = nn.Linear(d_ff, d_model, bias=bias)
+
+    def forward(self, x):
+        return self.proj(F.relu(self.fc(x)))  # (B, T, C)
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, cfg: "ModelConfig", spec: AttentionSpec):
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg.d_model, cfg.n_heads, spec, cfg.dropout, cfg.bias)
+        self.ln_mlp = nn.LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, src_pad):
+        x = x + self.dropout(self.attn(self.ln_attn(x), key_padding_mask=src_pad))
+        return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, S, C)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: "ModelConfig", self_spec: AttentionSpec, cross_spec: AttentionSpec):
+        super().__init__()
+        self.ln_self = nn.LayerNorm(cfg.d_model)
+        self.self_attn = Attention(cfg.d_model, cfg.n_heads, self_spec, cfg.dropout, cfg.bias)
+        self.ln_cross = nn.LayerNorm(cfg.d_model)
+        self.cross_attn = Attention(cfg.d_model, cfg.n_heads, cross_spec, cfg.dropout, cfg.bias)
+        self.ln_mlp = nn.LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, memory, src_pad, cache=None):
+        self_cache, cross_cache = (None, None) if cache is None else (cache["self"], cache["cross"])
+        x = x + self.dropout(self.self_attn(self.ln_self(x), causal=True, cache=self_cache))
+        h = self.ln_cross(x)
+        x = x + self.dropout(
+            self.cross_attn(h, memory, key_padding_mask=src_pad, cache=cross_cache)
+        )
+        return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, T, C)
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; saved inside every checkpoint."""
+
+    vocab_size: int = 8000  # joint source/target sentencepiece vocabulary
+    d_model: int = 128  # width of the residual stream; even (sin/cos position pairs)
+    n_heads: int = 4  # attention heads per site; must divide d_model
+    enc_layers: int = 2  # encoder layers
+    dec_layers: int = 2  # decoder layers
+    d_ff: int = 512  # hidden width of every MLP; what parameter matching widens
+    dropout: float = 0.1  # on embeddings, attention weights and residual branches
+    bias: bool = True  # biases in projections and MLPs, as in torch.nn.MultiheadAttention
+    pad_id: int = 0  # padding token: never attended to as a source key
+    variant: str = "qk"  # attention variant per site, e.g. "qq@enc" (see variants.py)
+
+    def validate(self) -> None:
+        """Raise ConfigurationError naming the first bad field and what it allows."""
+        positive = ("vocab_size", "d_model", "n_heads", "enc_layers", "dec_layers", "d_ff")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(name, f"must be a positive integer, got {value!r}")
+        if self.d_model % 2:
+            raise ConfigurationError(
+                "d_model", f"must be even (sin/cos positions), got {self.d_model}"
+            )
+        if self.d_model % self.n_heads:
+            raise ConfigurationError(
+                "n_heads", f"must divide d_model={self.d_model}, got {self.n_heads}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigurationError("dropout", f"must be in [0, 1), got {self.dropout!r}")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ConfigurationError("pad_id", f"must be in [0, vocab_size), got {self.pad_id}")
+        site_specs(self.variant, self.n_heads, key="variant")
+
+
+@dataclass
+class DecoderCache:
+    """Keys and values kept across incremental decoding steps."""
+
+    layers: list = field(default_factory=list)  # per decoder layer: {"self": {}, "cross": {}}
+    length: int = 0  # target positions decoded so far (the next position's index)
+
+    def reorder(self, index):
+        """Keep batch rows ``index`` (beam search): (B', ) indices into the current batch."""
+        for layer in self.layers:
+            for site in layer.values():
+                for name in site:
+                    site[name] = site[name].index_select(0, index)
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        specs = site_specs(cfg.variant, cfg.n_heads)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)  # shared by src, tgt and output
+        self.encoder = nn.ModuleList(EncoderLayer(cfg, specs["enc"]) for _ in range(cfg.enc_layers))
+        self.decoder = nn.ModuleList(
+            DecoderLayer(cfg, specs["dec"], specs["cross"]) for _ in range(cfg.dec_layers)
+        )
+        self.enc_norm = nn.LayerNorm(cfg.d_model)
+        self.dec_norm = nn.LayerNorm(cfg.d_model)
+        self.dropout = nn.Dropout(cfg.dropout)
+        inv_freq = 1.0 / 10000 ** (torch.arange(0, cfg.d_model, 2).float() / cfg.d_model)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)  # (C/2,)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=self.cfg.d_model**-0.5)
+
+    def embed_tokens(self, ids, offset: int = 0):
+        """Token embedding × √C plus sinusoidal positions offset, offset+1, ... : (B, T, C)."""
+        pos = torch.arange(offset, offset + ids.size(1), device=ids.device).float()  # (T,)
+        angles = pos[:, None] * self.inv_freq[None, :]  # (T, C/2)
+        positions = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (T, C)
+        x = self.embed(ids) * math.sqrt(self.cfg.d_model) + positions  # (B, T, C)
+        return self.dropout(x)
+
+    def encode(self, src):
+        """src: (B, S) ids. Returns memory (B, S, C) and the source padding mask (B, S)."""
+        src_pad = src.eq(self.cfg.pad_id)  # (B, S)
+        x = self.embed_tokens(src)
+        for layer in self.encoder:
+            x = layer(x, src_pad)
+        return self.enc_norm(x), src_pad
+
+    def new_cache(self) -> DecoderCache:
+        return DecoderCache([{"self": {}, "cross": {}} for _ in self.decoder])
+
+    def decode(self, tgt, memory, src_pad, cache: DecoderCache | None = None):
+        """tgt: (B, T) target ids (shifted right); with a cache, only the new positions.
+
+        Returns logits (B, T, V). Right-padded targets need no mask of their own: the causal
+        mask keeps every real position away from the padding after it.
+        """
+        offset = 0 if cache is None else cache.length
+        x = self.embed_tokens(tgt, offset)
+        for i, layer in enumerate(self.decoder):
+            x = layer(x, memory, src_pad, None if cache is None else cache.layers[i])
+        if cache is not None:
+            cache.length += tgt.size(1)
+        return self.dec_norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
+
+    def forward(self, src, tgt):
+        """src: (B, S), tgt: (B, T) target input ids. Returns logits (B, T, V)."""
+        memory, src_pad = self.encode(src)
+        return self.decode(tgt, memory, src_pad)
+
+    def attention_modules(self):
+        """(site, layer index, Attention) for every attention site, encoder first."""
+        for i, layer in enumerate(self.encoder):
+            yield "enc", i, layer.attn
+        for i, layer in enumerate(self.decoder):
+            yield "dec", i, layer.self_attn
+            yield "cross", i, layer.cross_attn

@@ -1,0 +1,156 @@
+"""The attention variants of the study, as data.
+
+A variant is a set of structural choices about the four projections of one attention site
+(``AttentionSpec``). The registry ``VARIANTS`` maps each name to the choices it makes; the
+model builds its modules from a spec and never asks which variant it is.
+
+An experiment names a variant per site with a spec string::
+
+    qk                  the baseline everywhere
+    qq@enc              W_K = W_Q in encoder self-attention only (the original experiment)
+    qq+noo@enc,dec      two variants composed, at two sites
+    qq@all              every site: enc, dec and cross
+    qq@enc;nov@dec      different variants at different sites
+
+Sites: ``enc`` (encoder self-attention), ``dec`` (decoder self-attention), ``cross``
+(decoder-to-encoder attention). Sites a spec does not name keep the baseline ``qk``.
+"""
+
+import re
+from dataclasses import dataclass
+
+from attnablate.errors import ConfigurationError
+
+SITES = ("enc", "dec", "cross")
+SELF_ATTENTION_SITES = ("enc", "dec")
+
+
+@dataclass(frozen=True)
+class AttentionSpec:
+    """How one attention site builds its projections. The defaults are the baseline ``qk``."""
+
+    query: str = "linear"  # "linear": W_Q; "identity": queries are the input itself
+    key: str = "linear"  # "linear": own W_K; "query": W_K is W_Q; "value": W_K is W_V
+    value: str = "linear"  # "linear": W_V; "identity": values are the input itself
+    output: str = "linear"  # "linear": W_O; "identity": heads are concatenated, not mixed
+    kv_heads: int | None = None  # None: one key/value head per query head; G: G shared heads
+    key_diagonal: bool = False  # keys are D·q with a learned diagonal D (scores Q D Qᵀ)
+    key_l2norm: bool = False  # keys scaled to unit length per head (Reformer's shared-QK)
+    self_mask: bool = False  # a position attends to itself only if it has no other target
+
+
+# name -> the AttentionSpec fields it sets. `gqa{G}` is a family and is parsed separately.
+VARIANTS: dict[str, dict] = {
+    "qk": {},
+    "qq": {"key": "query"},
+    "qq_selfmask": {"key": "query", "key_l2norm": True, "self_mask": True},
+    "qdq": {"key": "query", "key_diagonal": True},
+    "iq": {"query": "identity"},
+    "kv": {"key": "value"},
+    "nov": {"value": "identity"},
+    "noo": {"output": "identity"},
+    "mqa": {"kv_heads": 1},
+}
+
+# One line per variant, for error messages, the README and reports.
+DESCRIPTIONS: dict[str, str] = {
+    "qk": "baseline: separate W_Q, W_K, W_V, W_O",
+    "qq": "W_K is W_Q: self-attention scores QQᵀ are symmetric",
+    "qq_selfmask": "qq with unit-norm keys and no attention to oneself (Reformer)",
+    "qdq": "qq with a learned diagonal D: scores Q D Qᵀ, symmetric but indefinite",
+    "iq": "W_Q is the identity: saves what qq saves, stays asymmetric",
+    "kv": "W_K is W_V",
+    "nov": "W_V is the identity",
+    "noo": "W_O is the identity",
+    "mqa": "one key/value head shared by all query heads",
+    "gqa{G}": "G key/value heads, each shared by a group of query heads",
+}
+
+_GQA = re.compile(r"gqa([1-9][0-9]*)")
+
+
+def allowed_names() -> str:
+    return ", ".join([*VARIANTS, "gqa{G}"])
+
+
+def component_fields(name: str, key: str) -> dict:
+    """The AttentionSpec fields one registered name sets (``gqa4`` -> kv_heads=4)."""
+    if name in VARIANTS:
+        return VARIANTS[name]
+    match = _GQA.fullmatch(name)
+    if match:
+        return {"kv_heads": int(match.group(1))}
+    raise ConfigurationError(key, f"unknown variant {name!r}; allowed: {allowed_names()}")
+
+
+def build_spec(combo: str, key: str = "variant") -> AttentionSpec:
+    """Compose ``a+b+...`` into one AttentionSpec; two names may not set one field differently."""
+    fields: dict = {}
+    setter: dict[str, str] = {}  # field -> the name that set it, for the conflict message
+    for name in combo.split("+"):
+        for field, value in component_fields(name.strip(), key).items():
+            if field in fields and fields[field] != value:
+                raise ConfigurationError(
+                    key,
+                    f"{setter[field]!r} and {name!r} cannot be combined in {combo!r}: "
+                    f"both set {field} ({fields[field]!r} vs {value!r})",
+                )
+            fields[field] = value
+            setter[field] = name
+    return AttentionSpec(**fields)
+
+
+def check_spec(spec: AttentionSpec, site: str, n_heads: int, key: str = "variant") -> None:
+    """Raise ConfigurationError if ``spec`` cannot be built at ``site`` with ``n_heads`` heads."""
+    kv_heads = spec.kv_heads or n_heads
+    if n_heads % kv_heads != 0:
+        raise ConfigurationError(
+            key, f"{kv_heads} key/value heads (gqa groups) must divide n_heads={n_heads}"
+        )
+    if kv_heads != n_heads and spec.key == "query":
+        raise ConfigurationError(
+            key,
+            "keys tied to queries (qq, qq_selfmask, qdq) need one key head per query head; "
+            "they cannot be combined with mqa or gqa{G}",
+        )
+    if kv_heads != n_heads and spec.value == "identity":
+        raise ConfigurationError(
+            key, "identity values (nov) keep all heads; they cannot be combined with mqa or gqa{G}"
+        )
+    if spec.self_mask and site not in SELF_ATTENTION_SITES:
+        raise ConfigurationError(
+            key,
+            f"qq_selfmask masks a position's attention to itself, which exists only in "
+            f"self-attention; allowed sites: {', '.join(SELF_ATTENTION_SITES)}",
+        )
+
+
+def parse_sites(spec: str, key: str = "variant") -> dict[str, str]:
+    """Map every site to its variant combination: ``"qq@enc"`` -> enc=qq, dec=qk, cross=qk."""
+    if not spec or not spec.strip():
+        raise ConfigurationError(key, "empty variant spec; e.g. 'qk', 'qq@enc', 'qq+noo@all'")
+    sites = dict.fromkeys(SITES, "qk")
+    assigned: set[str] = set()
+    for term in spec.split(";"):
+        combo, _, where = term.strip().partition("@")
+        build_spec(combo, key)  # fail early on unknown names and conflicts
+        names = SITES if where in ("", "all") else [s.strip() for s in where.split(",")]
+        for site in names:
+            if site not in SITES:
+                raise ConfigurationError(
+                    key, f"unknown site {site!r} in {spec!r}; allowed: {', '.join(SITES)}, all"
+                )
+            if site in assigned:
+                raise ConfigurationError(key, f"site {site!r} is given twice in {spec!r}")
+            assigned.add(site)
+            sites[site] = combo.strip()
+    return sites
+
+
+def site_specs(spec: str, n_heads: int, key: str = "variant") -> dict[str, AttentionSpec]:
+    """The AttentionSpec of every site, checked against the model's head count."""
+    specs = {}
+    for site, combo in parse_sites(spec, key).items():
+        specs[site] = build_spec(combo, key)
+        check_spec(specs[site], site, n_heads, key)
+    return specs
