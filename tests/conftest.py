@@ -23,4 +23,8 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
 @pytest.fixture
 def smoke_config() -> dict:
     """The smoke experiment: a tiny model, a few hundred pairs, a few dozen steps."""
-    return yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
+    config = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
+    for pair in config["corpus"]["files"].values():
+        for side in ("src", "tgt"):
+            pair[side] = str(ROOT / pair[side])
+    return config

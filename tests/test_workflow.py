@@ -1,25 +1,133 @@
-"""The real Snakemake DAG, run end to end in a scratch folder."""
+"""The real Snakemake DAG, run end to end on the smoke experiment in a scratch folder."""
 
-import csv
+import copy
+import json
+import re
+import shutil
 
-from conftest import snakemake
+import pytest
+import yaml
+from conftest import ROOT, snakemake
+
+from attnablate.io import read_tsv
+
+pytestmark = pytest.mark.workflow
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RUNS = ["qk/micro/none", "qq@enc/micro/none", "qq@enc/micro/total"]
 
 
-def read_tsv(path):
-    with open(path) as f:
-        return list(csv.DictReader(f, delimiter="\t"))
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One finished smoke run, shared by the tests that read its outputs."""
+    config = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
+    for pair in config["corpus"]["files"].values():
+        for side in ("src", "tgt"):
+            pair[side] = str(ROOT / pair[side])
+    workdir = tmp_path_factory.mktemp("smoke")
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
 
 
-def test_smoke_workflow_writes_the_model_table(tmp_path, smoke_config):
-    result = snakemake(tmp_path, smoke_config)
-    assert result.returncode == 0, result.stderr
-    rows = read_tsv(tmp_path / "results/smoke/models.tsv")
-    cells = {(r["variant"], r["match"]) for r in rows}
-    assert cells == {("qk", "none"), ("qq@enc", "none"), ("qq@enc", "total")}
-    by_cell = {(r["variant"], r["match"]): r for r in rows}
-    qk = int(by_cell["qk", "none"]["params_total"])
-    assert int(by_cell["qq@enc", "none"]["params_total"]) < qk
-    assert abs(int(by_cell["qq@enc", "total"]["params_total"]) - qk) <= 0.005 * qk
+def planned_jobs(workdir, config) -> list[tuple[str, str]]:
+    """The (rule, wildcards) of every job a dry run would execute, sorted."""
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        found = re.match(r"^(?:local)?rule (\w+):", line)
+        if found:
+            rule = found.group(1)
+            jobs.append((rule, ""))
+        found = re.match(r"^\s+wildcards: (.*)", line)
+        if found and rule:
+            jobs[-1] = (rule, found.group(1))
+    return sorted(jobs)
+
+
+def test_every_output_of_the_smoke_run(smoke):
+    workdir, _ = smoke
+    data = workdir / "data" / "smoke-de-en"
+    for split in ("train", "valid", "test"):
+        src = (data / f"{split}.src").read_text().splitlines()
+        tgt = (data / f"{split}.tgt").read_text().splitlines()
+        assert len(src) == len(tgt) > 0
+    for run in RUNS:
+        folder = workdir / "runs" / "smoke" / run / "seed1"
+        scores = json.loads((folder / "scores.json").read_text())
+        assert 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
+        assert "version:2.6.0" in scores["bleu_signature"]
+        curves = read_tsv(folder / "curves.tsv")
+        assert [int(row["step"]) for row in curves] == [15, 30]
+        assert all(float(row["valid_loss"]) > 0 for row in curves)
+        hyps = (folder / "test.hyp").read_text().split("\n")[:-1]
+        assert len(hyps) == len((data / "test.tgt").read_text().splitlines())
+        meta = json.loads((folder / "meta.json").read_text())
+        assert meta["steps"] == 30 and meta["device"] == "cpu"
+        assert (workdir / "benchmarks" / "smoke" / run / "seed1" / "train.tsv").exists()
+    runs = read_tsv(workdir / "results" / "smoke" / "runs.tsv")
+    assert sorted(f"{r['variant']}/{r['size']}/{r['match']}" for r in runs) == sorted(RUNS)
+    by_match = {(r["variant"], r["match"]): int(r["params_total"]) for r in runs}
+    qk = by_match["qk", "none"]
+    assert by_match["qq@enc", "none"] < qk
+    assert abs(by_match["qq@enc", "total"] - qk) <= 0.005 * qk
+    report = workdir / "reports" / "smoke"
+    for figure in ("bleu_vs_params.png", "valid_loss.png", "bleu_vs_tokens.png"):
+        assert (report / figure).read_bytes()[:8] == PNG_SIGNATURE
+    summary = (report / "summary.md").read_text()
+    assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
+
+
+def test_the_html_report_builds(smoke):
+    workdir, config = smoke
+    result = snakemake(workdir, config, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (workdir / "report.html").read_text()
+    assert "bleu_vs_params.png" in html and "valid_loss.png" in html
+
+
+def test_a_finished_run_has_nothing_left_to_do(smoke):
+    workdir, config = smoke
+    assert planned_jobs(workdir, config) == []
+
+
+def test_changing_one_variant_reruns_only_its_runs(smoke):
+    workdir, config = smoke
+    changed = copy.deepcopy(config)
+    changed["variants"] = ["qk", "qq@enc,dec"]
+    jobs = planned_jobs(workdir, changed)
+    trained = sorted(w for rule, w in jobs if rule == "train")
+    assert trained == [
+        f"experiment=smoke, variant=qq@enc,dec, size=micro, match={m}, seed=1"
+        for m in ("none", "total")
+    ]
+    assert {rule for rule, _ in jobs} == {
+        "model_table", "train", "translate", "score", "aggregate", "report", "all",
+    }  # fmt: skip
+    assert sum(rule == "translate" for rule, _ in jobs) == 2  # qk is neither retrained nor rescored
+
+
+def test_adding_a_variant_trains_only_the_new_one(smoke):
+    workdir, config = smoke
+    changed = copy.deepcopy(config)
+    changed["variants"].append("noo@all")
+    jobs = planned_jobs(workdir, changed)
+    assert (
+        sorted(w.split(", ")[1] for rule, w in jobs if rule == "train") == ["variant=noo@all"] * 2
+    )
+    assert sum(rule in ("prepare", "tokenizer", "encode") for rule, _ in jobs) == 0
+
+
+def test_changing_the_beam_retranslates_without_retraining(smoke):
+    workdir, config = smoke
+    changed = copy.deepcopy(config)
+    changed["decode"]["beam_size"] = 3
+    jobs = planned_jobs(workdir, changed)
+    rules = [rule for rule, _ in jobs]
+    assert rules.count("translate") == rules.count("score") == len(RUNS)
+    assert "train" not in rules and "model_table" not in rules
+    assert set(rules) == {"translate", "score", "aggregate", "report", "all"}
 
 
 def test_bad_variant_fails_the_dry_run_naming_the_key(tmp_path, smoke_config):
@@ -34,3 +142,12 @@ def test_schema_rejects_an_unknown_key(tmp_path, smoke_config):
     result = snakemake(tmp_path, smoke_config, "--dry-run")
     assert result.returncode != 0
     assert "d_fff" in result.stdout + result.stderr
+
+
+def test_the_default_experiment_plans_every_stage(tmp_path):
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    jobs = [rule for rule, _ in planned_jobs(tmp_path, config)]
+    runs = len(config["variants"]) * len(config["sizes"]) * len(config["seeds"])
+    assert jobs.count("train") == jobs.count("translate") == jobs.count("score") == runs
+    assert {"prepare", "tokenizer", "encode", "aggregate", "report"} <= set(jobs)

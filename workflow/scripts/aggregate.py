@@ -1,0 +1,11 @@
+"""Step `aggregate` of the workflow (see workflow/rules): everything it prints goes to its log."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from attnablate.report import run_aggregate
+
+run_aggregate(
+    snakemake.input.meta, snakemake.input.scores, snakemake.input.curves, snakemake.output
+)

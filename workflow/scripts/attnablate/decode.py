@@ -1,0 +1,101 @@
+"""Batched beam search with the decoder's key/value cache (beam 1 is greedy decoding)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import sentencepiece as spm
+import torch
+
+from attnablate.checkpoint import load_checkpoint
+from attnablate.data import collate
+from attnablate.io import write_lines
+from attnablate.model import Transformer
+from attnablate.runtime import pick_device
+from attnablate.tokenizer import BOS, EOS, PAD, load_split
+
+
+@dataclass
+class DecodeConfig:
+    beam_size: int = 4  # hypotheses kept per sentence; 1 is greedy decoding
+    length_penalty: float = 1.0  # hypotheses ranked by log-prob / length**length_penalty
+    max_len_a: float = 1.5  # a hypothesis has at most a * source length + b tokens
+    max_len_b: int = 10
+    batch_sentences: int = 64  # sentences decoded together
+
+
+@torch.no_grad()
+def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> list[list[int]]:
+    """src: (B, S) ids ending in EOS, padded. Returns the best hypothesis of each sentence as
+    token ids without BOS and EOS.
+
+    Each step expands every live hypothesis, keeps the 2k best candidates per sentence, moves
+    those ending in EOS (among the first k) to the finished list and continues with the k best
+    others. A sentence is done when k hypotheses have finished or its length limit is reached
+    (where EOS is forced); done sentences leave the batch and the cache.
+    """
+    model.eval()
+    k, V = cfg.beam_size, model.cfg.vocab_size
+    memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
+    limits = ((~src_pad).sum(1).float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
+    memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
+    src_pad = src_pad.repeat_interleave(k, dim=0)  # (B*k, S)
+    cache = model.new_cache()
+    B = src.size(0)
+    tokens = torch.full((B * k, 1), BOS, dtype=torch.long, device=src.device)  # (B*k, 1)
+    scores = torch.full((B, k), float("-inf"), device=src.device)  # (B, k) cumulative log-prob
+    scores[:, 0] = 0.0  # one live hypothesis per sentence at the start
+    alive = torch.arange(B, device=src.device)  # the sentence each block of k rows belongs to
+    finished: list[list] = [[] for _ in range(B)]  # per sentence: (normalised score, ids)
+    only_eos = torch.full((V,), float("-inf"), device=src.device)
+    only_eos[EOS] = 0.0
+    for t in range(int(limits.max())):
+        n = len(alive)
+        logits = model.decode(tokens[:, -1:], memory, src_pad, cache)[:, -1]  # (n*k, V)
+        logp = logits.float().log_softmax(-1).view(n, k, V)  # (n, k, V)
+        logp[:, :, PAD] = float("-inf")
+        logp[:, :, BOS] = float("-inf")
+        at_limit = t + 1 >= limits[alive]  # (n,): this token is the last one allowed
+        logp[at_limit] += only_eos  # only EOS may follow; its own log-prob still counts
+        candidates = (scores.unsqueeze(-1) + logp).view(n, k * V)  # (n, k*V)
+        top, index = candidates.topk(2 * k, dim=1)  # (n, 2k)
+        beam, token = index // V, index % V  # (n, 2k)
+        ends = (token == EOS) & top.isfinite()
+        for r, c in ends[:, :k].nonzero().tolist():
+            hypothesis = tokens[r * k + beam[r, c], 1:].tolist()
+            score = top[r, c].item() / (t + 1) ** cfg.length_penalty
+            finished[int(alive[r])].append((score, hypothesis))
+        done = at_limit | torch.tensor([len(finished[i]) >= k for i in alive.tolist()])
+        keep = (~done).nonzero().squeeze(1)  # (n',) sentences that go on
+        if len(keep) == 0:
+            break
+        scores, pos = top.masked_fill(token == EOS, float("-inf"))[keep].topk(k, dim=1)  # (n', k)
+        rows = (keep[:, None] * k + beam[keep].gather(1, pos)).view(-1)  # (n'*k,) parent rows
+        tokens = torch.cat([tokens[rows], token[keep].gather(1, pos).view(-1, 1)], dim=1)
+        cache.reorder(rows)
+        memory, src_pad, alive = memory[rows], src_pad[rows], alive[keep]
+    return [max(hyps)[1] if hyps else [] for hyps in finished]
+
+
+def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cpu") -> list:
+    """Decode every sentence (arrays of source ids, without EOS); results in input order.
+    Sentences are decoded in batches of similar length, so little compute goes to padding."""
+    order = np.argsort([len(s) for s in sentences], kind="stable")
+    results: list = [None] * len(sentences)
+    for start in range(0, len(order), cfg.batch_sentences):
+        chunk = order[start : start + cfg.batch_sentences]
+        src, _, _ = collate([sentences[i] for i in chunk], [np.zeros(0, np.int64)] * len(chunk))
+        for i, hypothesis in zip(chunk, beam_search(model, src.to(device), cfg)):
+            results[i] = hypothesis
+    return results
+
+
+def run_translate(config: dict, inputs: dict, output, threads: int) -> None:
+    """Step ``translate``: the test set with the run's best checkpoint, detokenised."""
+    torch.set_num_threads(threads)
+    device = pick_device(config["device"])
+    model, _ = load_checkpoint(inputs["checkpoint"], map_location=device)
+    sp = spm.SentencePieceProcessor(model_file=str(inputs["spm"]))
+    src, _ = load_split(inputs["test"])
+    hyps = translate(model.to(device), src, DecodeConfig(**config["decode"]), device)
+    write_lines(output, (sp.decode(h) for h in hyps))
+    print(f"{len(hyps)} sentences translated with beam {config['decode']['beam_size']}")

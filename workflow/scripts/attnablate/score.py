@@ -1,0 +1,37 @@
+"""Scoring translations with sacrebleu: BLEU and chrF, with their signatures."""
+
+import json
+from pathlib import Path
+
+from sacrebleu.metrics import BLEU, CHRF
+
+from attnablate.io import write_json
+
+
+def read_text_lines(path) -> list[str]:
+    return Path(path).read_text(encoding="utf-8").splitlines()
+
+
+def score(hypotheses: list[str], references: list[str]) -> dict:
+    """Corpus BLEU and chrF of ``hypotheses`` against one reference each."""
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"{len(hypotheses)} hypotheses but {len(references)} references: they must align"
+        )
+    bleu, chrf = BLEU(), CHRF()
+    bleu_score = bleu.corpus_score(hypotheses, [references])
+    chrf_score = chrf.corpus_score(hypotheses, [references])
+    return {
+        "bleu": round(bleu_score.score, 4),
+        "chrf": round(chrf_score.score, 4),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+        "sentences": len(hypotheses),
+    }
+
+
+def run_score(hyp, ref, output) -> None:
+    """Step ``score``."""
+    scores = score(read_text_lines(hyp), read_text_lines(ref))
+    write_json(output, scores)
+    print(json.dumps(scores))

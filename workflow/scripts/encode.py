@@ -1,0 +1,9 @@
+"""Step `encode` of the workflow (see workflow/rules): everything it prints goes to its log."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from attnablate.tokenizer import run_encode
+
+run_encode(snakemake.input.model, snakemake.input.src, snakemake.input.tgt, snakemake.output.ids)

@@ -1,0 +1,9 @@
+"""Step `prepare` of the workflow (see workflow/rules): everything it prints goes to its log."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from attnablate.corpus import run_prepare
+
+run_prepare(snakemake.params.corpus, snakemake.output)

@@ -1,0 +1,11 @@
+"""Step `report` of the workflow (see workflow/rules): everything it prints goes to its log."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from attnablate.report import run_report
+
+run_report(
+    snakemake.input.runs, snakemake.input.curves, snakemake.output, snakemake.wildcards.experiment
+)

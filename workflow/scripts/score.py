@@ -1,0 +1,9 @@
+"""Step `score` of the workflow (see workflow/rules): everything it prints goes to its log."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from attnablate.score import run_score
+
+run_score(snakemake.input.hyp, snakemake.input.ref, snakemake.output.scores)

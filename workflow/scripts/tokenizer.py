@@ -1,0 +1,9 @@
+"""Step `tokenizer` of the workflow (see workflow/rules): everything it prints goes to its log."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from attnablate.tokenizer import run_train
+
+run_train(snakemake.params.tokenizer, list(snakemake.input), snakemake.output.model)
