@@ -61,6 +61,13 @@ def run_model(wildcards):
     ).__dict__
 
 
+def train_runtime():
+    """Minutes a training job may take: its time budget with a margin, or a generous default
+    for a step budget (a cluster profile can override it per rule)."""
+    minutes = config["train"]["max_minutes"]
+    return int(minutes * 1.2 + 15) if minutes > 0 else 240
+
+
 FIGURES = ["bleu_vs_params.png", "valid_loss.png", "bleu_vs_tokens.png"]
 
 

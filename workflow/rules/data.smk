@@ -13,6 +13,9 @@ rule prepare:
         "logs/data/{corpus}/prepare.log",
     conda:
         "../../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         corpus=config["corpus"],
     script:
@@ -30,6 +33,9 @@ rule tokenizer:
         "logs/data/{corpus}/{tokenizer}/tokenizer.log",
     conda:
         "../../envs/data.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         tokenizer=config["tokenizer"],
     script:
@@ -47,5 +53,8 @@ rule encode:
         "logs/data/{corpus}/{tokenizer}/encode_{split}.log",
     conda:
         "../../envs/data.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
     script:
         "../scripts/encode.py"

@@ -13,6 +13,8 @@ rule translate:
         "../../envs/train.yaml"
     threads: 1
     resources:
+        mem_mb=4000,
+        runtime=60,
         gpu=GPUS,
     params:
         decode=config["decode"],
@@ -31,5 +33,8 @@ rule score:
         f"{RUN_LOG}/score.log",
     conda:
         "../../envs/score.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     script:
         "../scripts/score.py"

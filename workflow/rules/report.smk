@@ -14,6 +14,9 @@ rule aggregate:
         "logs/{experiment}/aggregate.log",
     conda:
         "../../envs/plot.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     script:
         "../scripts/aggregate.py"
 
@@ -47,5 +50,8 @@ rule report:
         "logs/{experiment}/report.log",
     conda:
         "../../envs/plot.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     script:
         "../scripts/report.py"

@@ -16,6 +16,8 @@ rule train:
         "../../envs/train.yaml"
     threads: 1
     resources:
+        mem_mb=8000,
+        runtime=train_runtime(),
         gpu=GPUS,
     params:
         model=run_model,

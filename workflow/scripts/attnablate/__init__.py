@@ -1,10 +1,5 @@
 """attn-ablate: what each part of attention is worth.
 
-The library behind the Snakemake workflow. Modules, one concern each:
-
-- ``errors``    the ConfigurationError every bad setting raises
-- ``variants``  the registry of attention variants and the per-site spec (``qq@enc``)
-- ``model``     the encoder-decoder Transformer with pluggable attention
-- ``params``    parameter accounting and parameter matching
-- ``checkpoint`` saving and loading models with their config
+The library behind the Snakemake workflow; each module has one concern (see the README's
+architecture section). Step scripts in workflow/scripts call one function of it each.
 """
