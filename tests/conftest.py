@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from attnablate.tokenizer import encode_split, train_tokenizer
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
@@ -28,3 +30,30 @@ def smoke_config() -> dict:
         for side in ("src", "tgt"):
             pair[side] = str(ROOT / pair[side])
     return config
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    """The test corpus split 360/40, a 200-piece tokenizer, and its id files."""
+    folder = tmp_path_factory.mktemp("data")
+    lines = {
+        side: (ROOT / "tests" / "data" / f"john.{side}").read_text().splitlines()
+        for side in ("de", "en")
+    }
+    for split, part in (("train", slice(0, 360)), ("valid", slice(360, 400))):
+        for side in ("de", "en"):
+            (folder / f"{split}.{side}").write_text("\n".join(lines[side][part]) + "\n")
+    train_tokenizer(
+        [folder / "train.de", folder / "train.en"], folder / "spm.model", 200, "unigram"
+    )
+    for split in ("train", "valid"):
+        encode_split(
+            folder / "spm.model",
+            folder / f"{split}.de",
+            folder / f"{split}.en",
+            folder / f"{split}.npz",
+        )
+    return {
+        "spm": folder / "spm.model", "train": folder / "train.npz", "valid": folder / "valid.npz",
+        "valid_ref": folder / "valid.en",
+    }  # fmt: skip

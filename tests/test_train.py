@@ -1,42 +1,16 @@
 """Training: the schedule, determinism, learning, and divergence recorded as a result."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from attnablate.model import ModelConfig
-from attnablate.tokenizer import encode_split, train_tokenizer
 from attnablate.train import TrainConfig, learning_rate, train
-
-DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    lines = {side: (DATA / f"john.{side}").read_text().splitlines() for side in ("de", "en")}
-    for split, part in (("train", slice(0, 360)), ("valid", slice(360, 400))):
-        for side in ("de", "en"):
-            (folder / f"{split}.{side}").write_text("\n".join(lines[side][part]) + "\n")
-    train_tokenizer(
-        [folder / "train.de", folder / "train.en"], folder / "spm.model", 200, "unigram"
-    )
-    for split in ("train", "valid"):
-        encode_split(
-            folder / "spm.model",
-            folder / f"{split}.de",
-            folder / f"{split}.en",
-            folder / f"{split}.npz",
-        )
-    return {
-        "spm": folder / "spm.model", "train": folder / "train.npz", "valid": folder / "valid.npz",
-        "valid_ref": folder / "valid.en",
-    }  # fmt: skip
 
 
 def run(tmp_path, data, name, seed=1, **overrides):
+    """Train the tiny qq@enc model on the test corpus for 40 steps in ``tmp_path/name``."""
     out = tmp_path / name
     out.mkdir()
     outputs = {

@@ -19,8 +19,13 @@ RUN_ID = "{experiment}/{variant}/{size}/{match}/seed{seed}"
 RUN = f"runs/{RUN_ID}"
 RUN_LOG = f"logs/{RUN_ID}"
 RUN_BENCH = f"benchmarks/{RUN_ID}"
-# Cluster jobs ask for a GPU only where the experiment runs on one.
+# Cluster jobs ask for GPUs only where the experiment runs on them.
 GPUS = 1 if config["device"] == "cuda" else 0
+
+
+def train_gpus(wildcards):
+    """The GPUs of one training job: its size's ``gpus`` (DDP), on CUDA only."""
+    return experiment.processes(config, wildcards.size) if GPUS else 0
 
 
 wildcard_constraints:

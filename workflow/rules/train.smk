@@ -18,7 +18,7 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=train_runtime(),
-        gpu=GPUS,
+        gpu=train_gpus,
     params:
         model=run_model,
         train=config["train"],

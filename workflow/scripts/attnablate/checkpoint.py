@@ -1,6 +1,13 @@
-"""Checkpoints that carry their model config, written atomically."""
+"""Checkpoints: the model a run keeps, and the resume states training writes as it goes.
+
+Both are written to a temporary file and renamed, so a killed process leaves the previous
+file or none. A resume state also gets a SHA-256 sidecar: a truncated or corrupted state is
+detected when it is loaded, and the one before it is used instead.
+"""
 
 import dataclasses
+import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -8,15 +15,28 @@ import torch
 
 from attnablate.model import ModelConfig, Transformer
 
+KEEP_STATES = 2  # resume states kept per run: the newest, and one to fall back to
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _serialise(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
 
 def save_checkpoint(path, model: Transformer, **extra) -> None:
-    """Write ``{"model_config", "model", **extra}`` to a temporary file, then rename it over
-    ``path``: a reader never sees a half-written checkpoint."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    """Write ``{"model_config", "model", **extra}``: a model that can be rebuilt anywhere."""
     state = {"model_config": dataclasses.asdict(model.cfg), "model": model.state_dict(), **extra}
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    _atomic_write(Path(path), _serialise(state))
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[Transformer, dict]:
@@ -25,3 +45,33 @@ def load_checkpoint(path, map_location="cpu") -> tuple[Transformer, dict]:
     model = Transformer(ModelConfig(**state.pop("model_config")))
     model.load_state_dict(state.pop("model"))
     return model, state
+
+
+def save_state(folder, step: int, state: dict) -> Path:
+    """Write resume state ``state-{step}.pt`` with its checksum; keep the newest two."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _serialise(state)
+    path = folder / f"state-{step:09d}.pt"
+    _atomic_write(path, data)
+    _atomic_write(path.with_suffix(".sha256"), hashlib.sha256(data).hexdigest().encode())
+    for old in sorted(folder.glob("state-*.pt"))[:-KEEP_STATES]:
+        old.unlink()
+        old.with_suffix(".sha256").unlink(missing_ok=True)
+    return path
+
+
+def load_state(folder, log=print) -> dict | None:
+    """The newest resume state whose checksum matches, or None; says which one and why."""
+    for path in sorted(Path(folder).glob("state-*.pt"), reverse=True):
+        checksum = path.with_suffix(".sha256")
+        data = path.read_bytes()
+        if (
+            not checksum.exists()
+            or checksum.read_text().strip() != hashlib.sha256(data).hexdigest()
+        ):
+            log(f"resume state {path} is truncated or corrupted (checksum mismatch); skipping it")
+            continue
+        log(f"resuming from {path}")
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return None

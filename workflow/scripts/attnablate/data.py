@@ -64,9 +64,9 @@ class TokenBatches:
         return collate([self.src[i] for i in indices], [self.tgt[i] for i in indices])
 
     def stream(self, epoch: int = 0, index: int = 0):
-        """Yield (epoch, index, batch) forever, starting at a data position."""
+        """Yield (epoch, index, sentence indices) forever, starting at a data position."""
         while True:
             batches = self.epoch(epoch)
             for i in range(index, len(batches)):
-                yield epoch, i, self.batch(batches[i])
+                yield epoch, i, batches[i]
             epoch, index = epoch + 1, 0

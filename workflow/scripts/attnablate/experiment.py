@@ -39,8 +39,13 @@ def size_config(config: dict, size: str, vocab_size: int) -> ModelConfig:
         raise ConfigurationError(
             "sizes", f"unknown size {size!r}; defined: {', '.join(config['sizes'])}"
         )
-    model = config.get("model", {})
-    return ModelConfig(vocab_size=vocab_size, **config["sizes"][size], **model)
+    dims = {k: v for k, v in config["sizes"][size].items() if k != "gpus"}
+    return ModelConfig(vocab_size=vocab_size, **dims, **config.get("model", {}))
+
+
+def processes(config: dict, size: str) -> int:
+    """Training processes (one per GPU, DDP) of a size: its ``gpus`` on CUDA, else one."""
+    return config["sizes"][size].get("gpus", 1) if config["device"] == "cuda" else 1
 
 
 def model_config(config: dict, variant: str, size: str, match: str, vocab_size: int) -> ModelConfig:

@@ -8,7 +8,7 @@ happens; the checkpoint kept is the one with the best validation loss.
 
 import math
 import platform
-import sys
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,12 +17,14 @@ import sacrebleu
 import sentencepiece as spm
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
+from attnablate import distributed as dist
 from attnablate import experiment
-from attnablate.checkpoint import save_checkpoint
+from attnablate.checkpoint import load_state, save_checkpoint, save_state
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
-from attnablate.io import write_json
+from attnablate.io import write_json, write_text
 from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
 from attnablate.runtime import autocast, pick_device
@@ -47,6 +49,8 @@ class TrainConfig:
     valid_bleu_sentences: int = 200  # greedy BLEU on this many first valid sentences
     max_len: int = 128  # training pairs with a side longer than this many tokens are dropped
     log_every: int = 50  # a progress line every this many steps
+    save_every: int = 500  # a resume state every this many steps ...
+    save_minutes: float = 10.0  # ... and at least this often (preemption loses no more)
     device: str = "auto"  # auto: cuda if present, else mps, else cpu
 
 
@@ -85,15 +89,21 @@ def validation_bleu(model, src: list, refs: list, sp, device) -> float:
 
 
 class Curves:
-    """curves.tsv, written row by row so that a person can follow a run while it trains."""
+    """curves.tsv, rewritten row by row so that a person can follow a run while it trains;
+    the rows also travel in every resume state, since a rerun job starts without the file."""
 
-    def __init__(self, path):
+    def __init__(self, path, rows: list | None = None):
         self.path = Path(path)
-        self.path.write_text("\t".join(CURVE_COLUMNS) + "\n")
+        self.rows = list(rows or [])
+        write_text(self.path, self._text())
 
     def add(self, **row) -> None:
-        with self.path.open("a") as f:
-            f.write("\t".join(_fmt(row.get(c)) for c in CURVE_COLUMNS) + "\n")
+        self.rows.append({column: _fmt(row.get(column)) for column in CURVE_COLUMNS})
+        write_text(self.path, self._text())
+
+    def _text(self) -> str:
+        lines = ["\t".join(CURVE_COLUMNS)] + ["\t".join(r.values()) for r in self.rows]
+        return "\n".join(lines) + "\n"
 
 
 def _fmt(value) -> str:
@@ -104,6 +114,31 @@ def _fmt(value) -> str:
 
 def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+@dataclass
+class Progress:
+    """Where a run stands: everything besides model and optimiser that a resume restores."""
+
+    step: int = 0  # optimiser steps done
+    tokens: int = 0  # target tokens trained on
+    epoch: int = 0  # data position: the epoch of the last batch consumed ...
+    batch: int = -1  # ... and its index in that epoch's order
+    seconds: float = 0.0  # training time spent before this process (for minute budgets)
+    window_loss: float = 0.0  # summed loss since the last validation
+    window_tokens: int = 0  # tokens since the last validation
+    grad_norm: float = math.nan  # of the last step
+    best: dict | None = None  # step, valid_loss, valid_bleu of the best checkpoint
+    diverged_at: int | None = None  # the step whose loss was NaN or infinite
+
+
+def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
+    """What a resume state must agree on: a state of another config is not resumed. Budgets
+    and logging may change (a longer budget continues the run); the schedule does not
+    depend on them."""
+    ignored = ("max_steps", "max_minutes", "log_every", "save_every", "save_minutes", "device")
+    train_cfg = {k: v for k, v in asdict(cfg).items() if k not in ignored}
+    return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed}
 
 
 def train(
@@ -118,12 +153,18 @@ def train(
     """Train one run and write ``outputs``: ``checkpoint``, ``curves``, ``meta``.
 
     ``data``: ``train``/``valid`` (.npz id files), ``spm`` (model), ``valid_ref`` (text).
-    ``run_info`` (variant, size, match, seed, ...) is copied into meta.json.
+    ``run_info`` (variant, size, match, seed, ...) is copied into meta.json. Resume states go
+    to ``resume/`` beside the checkpoint; a run that finds one continues from it, with the
+    same optimiser, schedule, random state and data position, and ends where an
+    uninterrupted run would.
     """
     if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
         raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
     torch.set_num_threads(threads)
     device = pick_device(cfg.device)
+    if device.type == "cuda" and dist.world() > 1:
+        device = torch.device("cuda", dist.rank())  # one GPU per rank
+    log = print if dist.is_main() else (lambda *args, **kwargs: None)
     torch.manual_seed(seed)
     sp = spm.SentencePieceProcessor(model_file=str(data["spm"]))
 
@@ -132,98 +173,153 @@ def train(
     valid_src, valid_tgt = load_split(data["valid"])
     valid_refs = Path(data["valid_ref"]).read_text(encoding="utf-8").splitlines()
     n_bleu = min(cfg.valid_bleu_sentences, len(valid_src))
-    print(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
+    log(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
 
     model = Transformer(model_cfg).to(device)
+    if dist.rank() > 0:
+        torch.manual_seed(seed + dist.rank())  # ranks draw different dropout masks
+    ddp = DistributedDataParallel(model) if dist.world() > 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9)
     batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed)
     valid_batches = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed)
-    curves = Curves(outputs["curves"])
     params = {"total": count_params(model), "non_embedding": count_params(model, "non_embedding")}
-    print(f"model: {model_cfg}")
-    print(f"parameters: {params['total']:,} ({params['non_embedding']:,} non-embedding)")
-    print(f"device: {device}, threads: {threads}")
+    log(f"model: {model_cfg}")
+    log(f"parameters: {params['total']:,} ({params['non_embedding']:,} non-embedding)")
+    log(f"device: {device}, threads: {threads}, processes: {dist.world()}")
 
-    step, tokens, best, diverged_at = 0, 0, None, None
-    epoch = 0
-    window_loss, window_tokens = 0.0, 0
-    start = time.monotonic()
+    resume_dir = Path(outputs["checkpoint"]).parent / "resume"
+    identity = {**fingerprint(model_cfg, cfg, seed), "processes": dist.world()}
+    progress, curve_rows = Progress(), []
+    state = load_state(resume_dir, log) if resume_dir.exists() else None
+    if state is not None and state["fingerprint"] != identity:
+        log("the resume state belongs to another configuration: starting afresh")
+        state = None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        progress, curve_rows = Progress(**state["progress"]), state["curves"]
+        if state["best_model"] is not None and dist.is_main():  # outputs cleared: restore
+            best_model = Transformer(model_cfg)
+            best_model.load_state_dict(state["best_model"])
+            save_checkpoint(outputs["checkpoint"], best_model, **state["best_extra"])
+        log(f"resumed at step {progress.step} (epoch {progress.epoch}, batch {progress.batch})")
+    curves = Curves(outputs["curves"], curve_rows) if dist.is_main() else None
+    best_weights = state["best_model"] if state else None
+    best_extra = state["best_extra"] if state else None
+
+    start = time.monotonic() - progress.seconds
     budget_seconds = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+    last_save = time.monotonic()
+    p = progress
 
     def out_of_budget() -> bool:
-        steps_done = cfg.max_steps > 0 and step >= cfg.max_steps
+        steps_done = cfg.max_steps > 0 and p.step >= cfg.max_steps
         return steps_done or time.monotonic() - start >= budget_seconds
 
-    def validate(train_loss, grad_norm) -> None:
-        nonlocal best
+    def validate() -> None:
+        nonlocal best_weights, best_extra
         loss = validation_loss(model, valid_batches, device)
         bleu = validation_bleu(model, valid_src[:n_bleu], valid_refs[:n_bleu], sp, device)
         model.train()
-        seconds = time.monotonic() - start
+        train_loss = p.window_loss / p.window_tokens if p.window_tokens else None
         curves.add(
-            step=step, epoch=epoch, tokens=tokens, seconds=seconds, lr=learning_rate(step, cfg),
-            train_loss=train_loss, grad_norm=grad_norm, valid_loss=loss, valid_bleu=bleu,
+            step=p.step, epoch=p.epoch, tokens=p.tokens, seconds=time.monotonic() - start,
+            lr=learning_rate(p.step, cfg), train_loss=train_loss, grad_norm=p.grad_norm,
+            valid_loss=loss, valid_bleu=bleu,
         )  # fmt: skip
-        print(f"step {step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}", flush=True)
-        if best is None or loss < best["valid_loss"]:
-            best = {"step": step, "valid_loss": loss, "valid_bleu": bleu}
-            save_checkpoint(outputs["checkpoint"], model, step=step, valid_loss=loss)
+        p.window_loss, p.window_tokens = 0.0, 0
+        log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}", flush=True)
+        if p.best is None or loss < p.best["valid_loss"]:
+            p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
+            best_extra = {"step": p.step, "valid_loss": loss}
+            best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(outputs["checkpoint"], model, **best_extra)
 
+    def save_resume_state() -> None:
+        rng = dist.gather(torch.get_rng_state())  # every rank's dropout stream
+        if not dist.is_main():
+            return
+        p.seconds = time.monotonic() - start
+        save_state(resume_dir, p.step, {
+            "fingerprint": identity, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "rng": rng,
+            "progress": asdict(p), "curves": curves.rows,
+            "best_model": best_weights, "best_extra": best_extra,
+        })  # fmt: skip
+
+    if state is not None:  # last: building the best model above draws random numbers too
+        torch.set_rng_state(state["rng"][dist.rank()])
     model.train()
-    stream = batches.stream()
-    grad_norm = float("nan")
-    while not out_of_budget():
-        epoch, _, batch = next(stream)
-        src, tgt_in, tgt_out = (t.to(device) for t in batch)
-        step += 1
+    stream = batches.stream(p.epoch, p.batch + 1)
+
+    def shard_of(indices):
+        """This rank's sentences of a batch, and 1; a rank left without any borrows the
+        first sentence and weighs it 0, so that every rank runs the same collectives."""
+        shard = indices[dist.rank() :: dist.world()]
+        return (shard, 1.0) if len(shard) else (indices[:1], 0.0)
+
+    while not dist.from_main(out_of_budget())[0]:
+        epoch, index, indices = next(stream)
+        shard, weight = shard_of(indices)
+        src, tgt_in, tgt_out = (t.to(device) for t in batches.batch(shard))
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
+            group["lr"] = learning_rate(p.step + 1, cfg)
         with autocast(device):
-            logits = model(src, tgt_in)
+            logits = ddp(src, tgt_in)
         loss_sum, n = token_loss(logits, tgt_out, cfg.label_smoothing)
-        loss = loss_sum / n
-        if not torch.isfinite(loss):
-            diverged_at = step
-            print(f"step {step}: loss is {loss.item()}: the run diverged; stopping", flush=True)
+        n_all, loss_all = dist.all_sum(n * weight, loss_sum.item() * weight)  # whole batch
+        if not math.isfinite(loss_all / n_all):
+            p.diverged_at = p.step + 1
+            log(f"step {p.diverged_at}: loss is {loss_all / n_all}: the run diverged; stopping")
             break
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # DDP averages gradients over ranks: scaled so, they are those of the whole batch
+        (loss_sum * (weight * dist.world()) / n_all).backward()
         clip = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
+        p.grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
         optimizer.step()
-        tokens += n
-        window_loss, window_tokens = window_loss + loss_sum.item(), window_tokens + n
-        if step % cfg.log_every == 0:
+        p.step, p.epoch, p.batch = p.step + 1, epoch, index
+        p.tokens += int(n_all)
+        p.window_loss, p.window_tokens = p.window_loss + loss_all, p.window_tokens + int(n_all)
+        if p.step % cfg.log_every == 0:
             elapsed = time.monotonic() - start
-            left = _time_left(step, elapsed, cfg, budget_seconds)
-            print(
-                f"step {step}/{cfg.max_steps or '-'} | loss {window_loss / window_tokens:.4f} | "
-                f"{tokens / elapsed:,.0f} tok/s | {_clock(elapsed)} elapsed, ~{_clock(left)} left",
+            left = _time_left(p.step, elapsed, cfg, budget_seconds)
+            log(
+                f"step {p.step}/{cfg.max_steps or '-'} | loss {p.window_loss / p.window_tokens:.4f}"
+                f" | {p.tokens / elapsed:,.0f} tok/s | {_clock(elapsed)} elapsed,"
+                f" ~{_clock(left)} left",
                 flush=True,
             )
-        if step % cfg.eval_every == 0:
-            validate(window_loss / window_tokens, grad_norm)
-            window_loss, window_tokens = 0.0, 0
-    if step % cfg.eval_every != 0 and diverged_at is None:
-        validate(window_loss / max(window_tokens, 1), grad_norm)
-    if best is None:  # diverged before the first validation: keep the model as it is
-        save_checkpoint(outputs["checkpoint"], model, step=step, valid_loss=float("nan"))
+        if p.step % cfg.eval_every == 0 and dist.is_main():
+            validate()
+        minutes_since_save = (time.monotonic() - last_save) / 60
+        due = p.step % cfg.save_every == 0 or minutes_since_save >= cfg.save_minutes
+        if dist.from_main(due)[0]:
+            save_resume_state()
+            last_save = time.monotonic()
+    if not dist.is_main():
+        return {}
+    validated_last_step = bool(curves.rows) and curves.rows[-1]["step"] == str(p.step)
+    if p.diverged_at is None and not validated_last_step:
+        validate()
+    if p.best is None:  # diverged before the first validation: keep the model as it is
+        save_checkpoint(outputs["checkpoint"], model, step=p.step, valid_loss=float("nan"))
 
     seconds = time.monotonic() - start
     meta = {
         **run_info,
         "params_total": params["total"],
         "params_non_embedding": params["non_embedding"],
-        "steps": step,
-        "epochs": epoch + 1,
-        "tokens": tokens,
+        "steps": p.step,
+        "epochs": p.epoch + 1,
+        "tokens": p.tokens,
         "train_seconds": round(seconds, 2),
-        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
-        "best_step": best and best["step"],
-        "best_valid_loss": best and best["valid_loss"],
-        "best_valid_bleu": best and best["valid_bleu"],
-        "diverged": diverged_at is not None,
-        "diverged_at": diverged_at,
+        "tokens_per_second": round(p.tokens / seconds, 1) if seconds else None,
+        "best_step": p.best and p.best["step"],
+        "best_valid_loss": p.best and p.best["valid_loss"],
+        "best_valid_bleu": p.best and p.best["valid_bleu"],
+        "diverged": p.diverged_at is not None,
+        "diverged_at": p.diverged_at,
         "dropped_long_pairs": dropped,
         "device": str(device),
         "threads": threads,
@@ -233,7 +329,8 @@ def train(
         "train_config": asdict(cfg),
     }
     write_json(outputs["meta"], meta)
-    print(f"done: {step} steps, {tokens:,} target tokens in {_clock(seconds)}", file=sys.stdout)
+    shutil.rmtree(resume_dir, ignore_errors=True)  # the run is complete: nothing to resume
+    print(f"done: {p.step} steps, {p.tokens:,} target tokens in {_clock(seconds)}")
     return meta
 
 
@@ -242,10 +339,11 @@ def _time_left(step: int, elapsed: float, cfg: TrainConfig, budget_seconds: floa
     return max(0.0, min(by_steps, budget_seconds - elapsed))
 
 
-def run_train(config: dict, run: dict, inputs: dict, outputs: dict, threads: int) -> dict:
+def run_train(config: dict, run: dict, inputs: dict, outputs: dict, threads: int) -> None:
     """Step ``train``: one run of the experiment ``config``; ``run`` holds its wildcards."""
     vocab = spm.SentencePieceProcessor(model_file=str(inputs["spm"])).get_piece_size()
     model_cfg = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)
     train_cfg = TrainConfig(**config["train"], device=config["device"])
     run_info = {"experiment": config["experiment"], **run, "seed": int(run["seed"])}
-    return train(model_cfg, train_cfg, int(run["seed"]), inputs, outputs, run_info, threads)
+    args = (model_cfg, train_cfg, int(run["seed"]), dict(inputs), dict(outputs), run_info, threads)
+    dist.launch(experiment.processes(config, run["size"]), train, *args)

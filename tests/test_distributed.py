@@ -1,0 +1,37 @@
+"""Data-parallel training: two processes (gloo, on the CPU) follow one process that sees the
+same global batches, within float-summation tolerance."""
+
+import pytest
+
+from attnablate.distributed import launch
+from attnablate.io import read_tsv
+from attnablate.model import ModelConfig
+from attnablate.train import TrainConfig, train
+
+# dropout 0: with dropout the ranks draw their own masks, and the runs may differ legitimately
+MODEL = ModelConfig(
+    vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, dropout=0.0,
+    variant="qq@all",
+)  # fmt: skip
+TRAIN = TrainConfig(
+    max_steps=60, batch_tokens=500, warmup_steps=10, eval_every=20, valid_bleu_sentences=10,
+    log_every=20, device="cpu",
+)  # fmt: skip
+
+
+def run(folder, data, processes):
+    folder.mkdir()
+    outputs = {name: folder / name for name in ("checkpoint.pt", "curves.tsv", "meta.json")}
+    outputs = dict(zip(("checkpoint", "curves", "meta"), outputs.values()))
+    launch(processes, train, MODEL, TRAIN, 3, data, outputs, {}, backend="gloo")
+    return read_tsv(outputs["curves"])
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, data):
+    one = run(tmp_path / "one", data, 1)
+    two = run(tmp_path / "two", data, 2)
+    assert [row["step"] for row in two] == [row["step"] for row in one] == ["20", "40", "60"]
+    assert [row["tokens"] for row in two] == [row["tokens"] for row in one]  # same batches
+    for a, b in zip(one, two):
+        for column in ("train_loss", "valid_loss", "grad_norm"):
+            assert float(b[column]) == pytest.approx(float(a[column]), rel=1e-4), column

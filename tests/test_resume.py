@@ -1,0 +1,105 @@
+"""Preemption-safe training: a run killed mid-way and rerun ends exactly where an
+uninterrupted run ends; corrupted resume states are detected and skipped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+from conftest import ROOT
+
+from attnablate.checkpoint import load_state, save_state
+
+STEPS, SAVE_EVERY = 240, 120
+
+# Runs one training job in a fresh process, as the train rule does.
+JOB = """
+import json, sys
+from attnablate.model import ModelConfig
+from attnablate.train import TrainConfig, train
+out, data, max_steps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+cfg = TrainConfig(max_steps=max_steps, batch_tokens=400, warmup_steps=10, eval_every=60,
+                  valid_bleu_sentences=10, log_every=60, save_every=120, device="cpu")
+model = ModelConfig(vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64,
+                    variant="qq@enc")
+outputs = {"checkpoint": f"{out}/checkpoint.pt", "curves": f"{out}/curves.tsv",
+           "meta": f"{out}/meta.json"}
+train(model, cfg, 7, data, outputs, {})
+"""
+
+
+def start(out, data, steps=STEPS):
+    out.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts")}
+    args = [sys.executable, "-c", JOB, str(out), json.dumps({k: str(v) for k, v in data.items()})]
+    return subprocess.Popen([*args, str(steps)], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def curves_without_seconds(out):
+    rows = [line.split("\t") for line in (out / "curves.tsv").read_text().splitlines()]
+    column = rows[0].index("seconds")
+    return [row[:column] + row[column + 1 :] for row in rows]
+
+
+def weights(out):
+    return torch.load(out / "checkpoint.pt")["model"]
+
+
+def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data):
+    whole = tmp_path / "whole"
+    assert start(whole, data).wait() == 0
+
+    broken = tmp_path / "broken"
+    job = start(broken, data)
+    state = broken / "resume" / f"state-{SAVE_EVERY:09d}.sha256"
+    while not state.exists() and job.poll() is None:
+        time.sleep(0.002)
+    job.send_signal(signal.SIGKILL)  # a real kill: no cleanup, no atexit, mid-training
+    assert job.wait() == -signal.SIGKILL, "the job finished before it could be killed"
+    assert not (broken / "meta.json").exists()
+    (broken / "curves.tsv").unlink()  # as Snakemake clears an incomplete job's outputs
+    (broken / "checkpoint.pt").unlink(missing_ok=True)
+
+    rerun = start(broken, data)
+    log, _ = rerun.communicate()
+    assert rerun.returncode == 0
+    assert f"resumed at step {SAVE_EVERY}" in log
+    assert curves_without_seconds(broken) == curves_without_seconds(whole)
+    expected, got = weights(whole), weights(broken)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
+    meta = json.loads((broken / "meta.json").read_text())
+    assert meta["steps"] == STEPS
+    assert not (broken / "resume").exists()  # a finished run leaves nothing to resume
+
+
+def test_a_longer_budget_continues_a_run(tmp_path, data):
+    """Killed at its budget's end, a run asked for more steps goes on rather than restart."""
+    out = tmp_path / "run"
+    job = start(out, data, steps=STEPS)
+    state = out / "resume" / f"state-{SAVE_EVERY:09d}.sha256"
+    while not state.exists() and job.poll() is None:
+        time.sleep(0.002)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    longer = start(out, data, steps=STEPS + 60)
+    log, _ = longer.communicate()
+    assert f"resumed at step {SAVE_EVERY}" in log
+    assert json.loads((out / "meta.json").read_text())["steps"] == STEPS + 60
+
+
+def test_a_corrupted_state_falls_back_to_the_one_before(tmp_path):
+    for step in (10, 20, 30):
+        save_state(tmp_path, step, {"step": step})
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == [
+        "state-000000020.pt",
+        "state-000000030.pt",
+    ]
+    newest = tmp_path / "state-000000030.pt"
+    newest.write_bytes(newest.read_bytes()[:-7])  # truncated, as by a full disk
+    messages = []
+    assert load_state(tmp_path, log=messages.append) == {"step": 20}
+    assert "state-000000030.pt is truncated or corrupted" in messages[0]
+    assert "resuming from" in messages[1] and "state-000000020.pt" in messages[1]

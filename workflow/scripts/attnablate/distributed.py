@@ -1,0 +1,84 @@
+"""Data-parallel training across the GPUs of one job (or CPU processes, for the tests).
+
+``launch`` starts one process per rank; each trains on its share of every batch, DDP sums the
+gradients, and rank 0 alone validates and writes files. With one process everything here
+is a no-op, so the training loop reads the same either way.
+"""
+
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def all_sum(*values: float) -> list[float]:
+    """The sum over ranks of each value (float64, so that token counts stay exact)."""
+    if not dist.is_initialized():
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def from_main(*flags: bool) -> list[bool]:
+    """Rank 0's decisions (stop, save ...), so that every rank takes the same branch."""
+    if not dist.is_initialized():
+        return list(flags)
+    tensor = torch.tensor(flags, dtype=torch.uint8)
+    dist.broadcast(tensor, src=0)
+    return [bool(x) for x in tensor.tolist()]
+
+
+def gather(obj) -> list:
+    """Every rank's ``obj`` (e.g. its random state), in rank order."""
+    if not dist.is_initialized():
+        return [obj]
+    objects = [None] * world()
+    dist.all_gather_object(objects, obj)
+    return objects
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(rank_: int, world_size: int, backend: str, port: int, fn, args) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if backend == "nccl":
+        torch.cuda.set_device(rank_)
+    dist.init_process_group(backend, rank=rank_, world_size=world_size)
+    try:
+        fn(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(world_size: int, fn, *args, backend: str | None = None) -> None:
+    """Run ``fn(*args)`` in ``world_size`` processes joined in one process group (NCCL on
+    CUDA, gloo elsewhere); with one, simply call it."""
+    if world_size <= 1:
+        fn(*args)
+        return
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    mp.spawn(_run, args=(world_size, backend, _free_port(), fn, args), nprocs=world_size)
