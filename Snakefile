@@ -11,6 +11,14 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# Cheap table and figure jobs run where Snakemake runs, not as cluster jobs.
+localrules:
+    all,
+    model_table,
+    aggregate,
+    report,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/data.smk"

@@ -75,7 +75,17 @@ def test_every_output_of_the_smoke_run(smoke):
     report = workdir / "reports" / "smoke"
     for figure in ("bleu_vs_params.png", "valid_loss.png", "bleu_vs_tokens.png"):
         assert (report / figure).read_bytes()[:8] == PNG_SIGNATURE
+    tests = read_tsv(workdir / "results" / "smoke" / "significance.tsv")
+    assert sorted((t["variant"], t["match"]) for t in tests) == [
+        ("qq@enc", "none"), ("qq@enc", "total"),
+    ]  # fmt: skip
+    for test in tests:
+        assert 0 < float(test["p_ar"]) <= 1 and 0 < float(test["p_bootstrap_holm"]) <= 1
+        assert (
+            float(test["delta_ci_low"]) <= float(test["delta_bleu"]) <= float(test["delta_ci_high"])
+        )
     summary = (report / "summary.md").read_text()
+    assert "- At size `micro`, `qq@enc` (" in summary and "after Holm correction" in summary
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
 
 
@@ -103,7 +113,7 @@ def test_changing_one_variant_reruns_only_its_runs(smoke):
         for m in ("none", "total")
     ]
     assert {rule for rule, _ in jobs} == {
-        "model_table", "train", "translate", "score", "aggregate", "report", "all",
+        "model_table", "train", "translate", "score", "compare", "aggregate", "report", "all",
     }  # fmt: skip
     assert sum(rule == "translate" for rule, _ in jobs) == 2  # qk is neither retrained nor rescored
 
@@ -127,7 +137,7 @@ def test_changing_the_beam_retranslates_without_retraining(smoke):
     rules = [rule for rule, _ in jobs]
     assert rules.count("translate") == rules.count("score") == len(RUNS)
     assert "train" not in rules and "model_table" not in rules
-    assert set(rules) == {"translate", "score", "aggregate", "report", "all"}
+    assert set(rules) == {"translate", "score", "compare", "aggregate", "report", "all"}
 
 
 def test_bad_variant_fails_the_dry_run_naming_the_key(tmp_path, smoke_config):

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from attnablate import experiment  # noqa: E402
-from attnablate.errors import ConfigurationError  # noqa: E402
+from attnablate.params import count_params  # noqa: E402
 
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
 experiment.check(config)
@@ -66,11 +66,63 @@ def run_model(wildcards):
     ).__dict__
 
 
-def train_runtime():
-    """Minutes a training job may take: its time budget with a margin, or a generous default
-    for a step budget (a cluster profile can override it per rule)."""
+def size_params(size):
+    """Total parameters of the qk model of a size (millions), to scale resources with."""
+    cfg = experiment.size_config(config, size, config["tokenizer"]["vocab_size"])
+    return count_params(cfg) / 1e6
+
+
+def train_mem_mb(wildcards):
+    """Host memory of a training job: data and interpreter, plus weights, gradients and Adam
+    state (16 bytes a parameter) with room for activations."""
+    return int(4000 + 64 * size_params(wildcards.size))
+
+
+def train_runtime(wildcards):
+    """Minutes a training job may take: its time budget with a margin; for a step budget,
+    a default that grows with the model (a cluster profile can override it per rule)."""
     minutes = config["train"]["max_minutes"]
-    return int(minutes * 1.2 + 15) if minutes > 0 else 240
+    if minutes > 0:
+        return int(minutes * 1.2 + 15)
+    return int(120 + 2 * size_params(wildcards.size))
+
+
+def compare_cells():
+    """(size, match, seed) cells with at least one variant to compare against qk."""
+    runs = experiment.runs(config)
+    cells = {(r["size"], r["match"], r["seed"]) for r in runs if r["variant"] != "qk"}
+    return sorted(cells, key=str)
+
+
+def compared_variants(wildcards):
+    """The variants compared with qk in one cell, in config order."""
+    return [
+        r["variant"]
+        for r in experiment.runs(config)
+        if r["variant"] != "qk"
+        and (r["size"], r["match"], str(r["seed"]))
+        == (wildcards.size, wildcards.match, wildcards.seed)
+    ]
+
+
+def compared_hypotheses(wildcards):
+    return [
+        f"{RUN}/test.hyp".format(
+            experiment=wildcards.experiment,
+            variant=v,
+            size=wildcards.size,
+            match=wildcards.match,
+            seed=wildcards.seed,
+        )
+        for v in compared_variants(wildcards)
+    ]
+
+
+def significance_tables():
+    return [
+        f"results/{EXP}/compare/{size}/{match}/seed{seed}.tsv"
+        for size, match, seed in compare_cells()
+    ]
 
 
 FIGURES = ["bleu_vs_params.png", "valid_loss.png", "bleu_vs_tokens.png"]

@@ -38,3 +38,23 @@ rule score:
         runtime=10,
     script:
         "../scripts/score.py"
+
+
+rule compare:
+    input:
+        baseline="runs/{experiment}/qk/{size}/none/seed{seed}/test.hyp",
+        systems=compared_hypotheses,
+        ref=f"{DATA}/test.tgt",
+    output:
+        table="results/{experiment}/compare/{size}/{match}/seed{seed}.tsv",
+    log:
+        "logs/{experiment}/compare/{size}/{match}/seed{seed}.log",
+    conda:
+        "../../envs/score.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        variants=compared_variants,
+    script:
+        "../scripts/compare.py"

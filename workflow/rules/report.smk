@@ -3,6 +3,7 @@ rule aggregate:
         meta=run_paths("meta.json"),
         scores=run_paths("scores.json"),
         curves=run_paths("curves.tsv"),
+        significance=significance_tables(),
     output:
         runs=report(
             "results/{experiment}/runs.tsv",
@@ -10,6 +11,11 @@ rule aggregate:
             category="Tables",
         ),
         curves="results/{experiment}/curves.tsv",
+        significance=report(
+            "results/{experiment}/significance.tsv",
+            caption="../report/significance.rst",
+            category="Tables",
+        ),
     log:
         "logs/{experiment}/aggregate.log",
     conda:
@@ -25,6 +31,7 @@ rule report:
     input:
         runs="results/{experiment}/runs.tsv",
         curves="results/{experiment}/curves.tsv",
+        significance="results/{experiment}/significance.tsv",
     output:
         bleu_vs_params=report(
             "reports/{experiment}/bleu_vs_params.png",

@@ -16,8 +16,8 @@ rule train:
         "../../envs/train.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=train_runtime(),
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
         gpu=train_gpus,
     params:
         model=run_model,

@@ -6,6 +6,5 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.report import run_aggregate
 
-run_aggregate(
-    snakemake.input.meta, snakemake.input.scores, snakemake.input.curves, snakemake.output
-)
+inputs = snakemake.input
+run_aggregate(inputs.meta, inputs.scores, inputs.curves, inputs.significance, snakemake.output)

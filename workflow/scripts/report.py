@@ -6,6 +6,11 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.report import run_report
 
+inputs = snakemake.input
 run_report(
-    snakemake.input.runs, snakemake.input.curves, snakemake.output, snakemake.wildcards.experiment
+    inputs.runs,
+    inputs.curves,
+    inputs.significance,
+    snakemake.output,
+    snakemake.wildcards.experiment,
 )

@@ -22,11 +22,13 @@ def write_json(path, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def write_tsv(path, rows: list[dict]) -> None:
+def write_tsv(path, rows: list[dict], columns: list | None = None) -> None:
+    """Rows as a tab-separated table; ``columns`` gives the header of a table with no rows."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    columns = columns or list(rows[0])
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
+        writer = csv.DictWriter(f, fieldnames=columns, delimiter="\t", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)

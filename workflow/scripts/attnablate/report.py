@@ -11,12 +11,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from attnablate import compare  # noqa: E402
 from attnablate.io import read_tsv, write_text, write_tsv  # noqa: E402
 
 RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
 TABLE_HEADER = (
-    "| variant | parameters | seeds | test BLEU | Δ BLEU | test chrF | Δ chrF | best valid loss |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|"
+    "| variant | parameters | seeds | test BLEU | Δ BLEU | test chrF | Δ chrF "
+    "| p (AR, Holm, max over seeds) | best valid loss |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -44,8 +46,9 @@ def run_row(meta: dict, scores: dict) -> dict:
     }
 
 
-def run_aggregate(metas: list, scores: list, curves: list, outputs: dict) -> None:
-    """Step ``aggregate``: ``runs`` (one row per run) and ``curves`` (every run's curve)."""
+def run_aggregate(metas: list, scores: list, curves: list, significance: list, outputs: dict):
+    """Step ``aggregate``: ``runs`` (one row per run), ``curves`` (every run's curve) and
+    ``significance`` (every comparison with qk)."""
     rows, curve_rows = [], []
     for meta_path, scores_path, curves_path in zip(metas, scores, curves):
         meta = json.loads(Path(meta_path).read_text())
@@ -54,6 +57,8 @@ def run_aggregate(metas: list, scores: list, curves: list, outputs: dict) -> Non
             curve_rows.append({**{key: meta[key] for key in RUN_KEYS}, **point})
     write_tsv(outputs["runs"], rows)
     write_tsv(outputs["curves"], curve_rows)
+    tests = [row for path in significance for row in read_tsv(path)]
+    write_tsv(outputs["significance"], tests, compare.COLUMNS)
     print(f"{len(rows)} runs, {len(curve_rows)} curve points")
 
 
@@ -92,32 +97,100 @@ def plot_curves(curves: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, 
     _save(grid.figure, path)
 
 
-def summary_markdown(runs: pd.DataFrame, experiment: str, figures: list[str]) -> str:
-    """The summary: per size, each variant's test BLEU and chrF against qk's."""
+# two-sided 95% critical values of Student's t by degrees of freedom (1.96 beyond 30)
+_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]  # fmt: skip
+ALPHA = 0.05
+
+
+def mean_interval(values) -> tuple[float, float, float]:
+    """Mean and 95% t-interval over seeds; with one seed the interval is the value itself."""
+    values = [float(v) for v in values]
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    half = (_T95[len(values) - 2] if len(values) <= 31 else 1.96) * sd / len(values) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def _sentence(size: str, label: str, runs: pd.DataFrame, tests: pd.DataFrame) -> str:
+    """One sentence, from the numbers alone, on one variant at one size against qk."""
+    mine, base = runs[runs["label"] == label], runs[runs["label"] == "qk"]
+    bleu, base_bleu = mine["test_bleu"].mean(), base["test_bleu"].mean()
+    saved = 1 - mine["params_total"].mean() / base["params_total"].mean()
+    seeds = len(tests)
+    if seeds == 1:
+        low, high = float(tests["delta_ci_low"].iloc[0]), float(tests["delta_ci_high"].iloc[0])
+        interval = f"95% paired-bootstrap interval {low:+.2f} to {high:+.2f}"
+    else:
+        _, low, high = mean_interval(tests["delta_bleu"])
+        interval = f"95% interval over {seeds} seeds {low:+.2f} to {high:+.2f}"
+    significant = int((tests["p_ar_holm"].astype(float) < ALPHA).sum())
+    if seeds == 1:
+        p = float(tests["p_ar_holm"].iloc[0])
+        verdict = ("significant" if significant else "not significant") + (
+            f" after Holm correction (approximate randomisation, p = {p:.4f})"
+        )
+    else:
+        verdict = f"significant after Holm correction in {significant} of {seeds} seeds"
+    size_words = (
+        f"{saved:.1%} fewer parameters than qk" if saved > 0.0005
+        else "the same parameter count as qk" if saved > -0.0005
+        else f"{-saved:.1%} more parameters than qk"
+    )  # fmt: skip
+    direction = "better" if bleu > base_bleu else "worse" if bleu < base_bleu else "the same"
+    return (
+        f"- At size `{size}`, `{label}` ({size_words}) scores {bleu:.2f} BLEU against "
+        f"{base_bleu:.2f} for `qk`: {direction} by {abs(bleu - base_bleu):.2f} ({interval}); "
+        f"{verdict}."
+    )
+
+
+def summary_markdown(
+    runs: pd.DataFrame, tests: pd.DataFrame, experiment: str, figures: list[str]
+) -> str:
+    """The summary: sentences generated from the numbers, then per size the table of every
+    variant against qk."""
     lines = [
         f"# attn-ablate: experiment `{experiment}`",
         "",
-        f"Generated by the pipeline from `results/{experiment}/runs.tsv`; do not edit.",
+        f"Generated by the pipeline from `results/{experiment}/runs.tsv` and "
+        f"`significance.tsv`; do not edit. Test BLEU and chrF are sacrebleu's, on the test "
+        "set translated with beam search; differences are against the `qk` baseline of the "
+        "same size and seed, means over seeds.",
         "",
-        "Test BLEU and chrF (sacrebleu, beam search) per variant, with the difference to the "
-        "`qk` baseline of the same size (mean over seeds).",
+        "## What the numbers say",
         "",
     ]
-    cols = ["params_total", "test_bleu", "test_chrf", "best_valid_loss", "steps"]
-    cells = runs.groupby(["size", "label"], sort=False)[cols].mean()
-    seeds = runs.groupby(["size", "label"], sort=False)["seed"].nunique()
+    tests = tests.assign(label=_label(tests)) if len(tests) else tests
     for size in runs["size"].unique():
-        table = cells.loc[size]
-        base = table.loc["qk"] if "qk" in table.index else None
-        lines += [f"## Size `{size}`", ""]
-        lines.append(TABLE_HEADER)
-        for label, row in table.iterrows():
-            d_bleu = "" if base is None else f"{row['test_bleu'] - base['test_bleu']:+.2f}"
-            d_chrf = "" if base is None else f"{row['test_chrf'] - base['test_chrf']:+.2f}"
+        for label in runs.loc[runs["size"] == size, "label"].unique():
+            cell = (
+                tests[(tests["size"] == size) & (tests["label"] == label)] if len(tests) else tests
+            )
+            if label != "qk" and len(cell):
+                lines.append(_sentence(size, label, runs[runs["size"] == size], cell))
+    lines.append("")
+    cols = ["params_total", "test_bleu", "test_chrf", "best_valid_loss"]
+    for size in runs["size"].unique():
+        here = runs[runs["size"] == size]
+        base = here[here["label"] == "qk"]
+        lines += [f"## Size `{size}`", "", TABLE_HEADER]
+        for label in here["label"].unique():
+            mine = here[here["label"] == label]
+            row = mine[cols].mean()
+            delta = _delta(mine, base, "test_bleu")
+            delta_chrf = _delta(mine, base, "test_chrf")
+            cell = (
+                tests[(tests["size"] == size) & (tests["label"] == label)] if len(tests) else tests
+            )
+            p = f"{cell['p_ar_holm'].astype(float).max():.4f}" if len(cell) else ""
             lines.append(
-                f"| `{label}` | {row['params_total']:,.0f} | {seeds.loc[(size, label)]} "
-                f"| {row['test_bleu']:.2f} | {d_bleu} | {row['test_chrf']:.2f} | {d_chrf} "
-                f"| {row['best_valid_loss']:.4f} |"
+                f"| `{label}` | {row['params_total']:,.0f} | {mine['seed'].nunique()} "
+                f"| {row['test_bleu']:.2f} | {delta} | {row['test_chrf']:.2f} | {delta_chrf} "
+                f"| {p} | {row['best_valid_loss']:.4f} |"
             )
         lines.append("")
     diverged = runs[runs["diverged"].astype(str) == "True"]
@@ -130,10 +203,19 @@ def summary_markdown(runs: pd.DataFrame, experiment: str, figures: list[str]) ->
     return "\n".join(lines)
 
 
-def run_report(runs_path, curves_path, outputs: dict, experiment: str) -> None:
+def _delta(mine: pd.DataFrame, base: pd.DataFrame, column: str) -> str:
+    """Mean difference to qk over the seeds both have, or '' for qk itself."""
+    if mine is base or mine["label"].iloc[0] == "qk":
+        return ""
+    paired = mine.merge(base, on="seed", suffixes=("", "_qk"))
+    return f"{(paired[column] - paired[column + '_qk']).mean():+.2f}"
+
+
+def run_report(runs_path, curves_path, tests_path, outputs: dict, experiment: str) -> None:
     """Step ``report``: the figures and summary.md of an experiment."""
     runs = pd.read_csv(runs_path, sep="\t")
     curves = pd.read_csv(curves_path, sep="\t")
+    tests = pd.read_csv(tests_path, sep="\t")
     runs["label"] = _label(runs)
     curves["label"] = _label(curves)
     plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
@@ -142,5 +224,5 @@ def run_report(runs_path, curves_path, outputs: dict, experiment: str) -> None:
     plot_curves(curves, "tokens", "valid_bleu", "target tokens seen", "valid BLEU (greedy)",
                 outputs["bleu_vs_tokens"])  # fmt: skip
     figures = [outputs[name] for name in ("bleu_vs_params", "valid_loss", "bleu_vs_tokens")]
-    write_text(outputs["summary"], summary_markdown(runs, experiment, figures))
+    write_text(outputs["summary"], summary_markdown(runs, tests, experiment, figures))
     print(f"report of {len(runs)} runs written")

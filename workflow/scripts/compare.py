@@ -1,0 +1,11 @@
+"""Step `compare` of the workflow (see workflow/rules): everything it prints goes to its log."""
+
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+
+from attnablate.compare import run_compare
+
+cell = {key: snakemake.wildcards[key] for key in ("experiment", "size", "match", "seed")}
+systems = dict(zip(snakemake.params.variants, snakemake.input.systems))
+run_compare(cell, snakemake.input.baseline, systems, snakemake.input.ref, snakemake.output.table)
