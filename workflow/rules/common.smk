@@ -87,6 +87,13 @@ def train_runtime(wildcards):
     return int(120 + 2 * size_params(wildcards.size))
 
 
+def train_settings():
+    """The train settings a run's numbers depend on: its params, so that changing how often
+    resume states are written does not retrain anything."""
+    ignored = ("save_every", "save_minutes")
+    return {k: v for k, v in config["train"].items() if k not in ignored}
+
+
 def compare_cells():
     """(size, match, seed) cells with at least one variant to compare against qk."""
     runs = experiment.runs(config)

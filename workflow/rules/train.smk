@@ -21,7 +21,7 @@ rule train:
         gpu=train_gpus,
     params:
         model=run_model,
-        train=config["train"],
+        train=train_settings(),
         device=config["device"],
     script:
         "../scripts/train.py"
