@@ -63,6 +63,10 @@ def test_every_output_of_the_smoke_run(smoke):
         assert all(float(row["valid_loss"]) > 0 for row in curves)
         hyps = (folder / "test.hyp").read_text().split("\n")[:-1]
         assert len(hyps) == len((data / "test.tgt").read_text().splitlines())
+        dynamics = read_tsv(folder / "dynamics.tsv")
+        sites = {(row["site"], row["layer"], row["head"]) for row in dynamics}
+        assert len(dynamics) == 2 * len(sites) == 2 * 3 * 2  # 2 validations, 3 sites, 2 heads
+        assert all(0 <= float(row["symmetry"]) <= 1 for row in dynamics)
         meta = json.loads((folder / "meta.json").read_text())
         assert meta["steps"] == 30 and meta["device"] == "cpu"
         assert (workdir / "benchmarks" / "smoke" / run / "seed1" / "train.tsv").exists()
@@ -73,7 +77,8 @@ def test_every_output_of_the_smoke_run(smoke):
     assert by_match["qq@enc", "none"] < qk
     assert abs(by_match["qq@enc", "total"] - qk) <= 0.005 * qk
     report = workdir / "reports" / "smoke"
-    for figure in ("bleu_vs_params.png", "valid_loss.png", "bleu_vs_tokens.png"):
+    figures = ["bleu_vs_params", "valid_loss", "bleu_vs_tokens", "dynamics", "attention_maps"]
+    for figure in (f"{name}.png" for name in figures):
         assert (report / figure).read_bytes()[:8] == PNG_SIGNATURE
     tests = read_tsv(workdir / "results" / "smoke" / "significance.tsv")
     assert sorted((t["variant"], t["match"]) for t in tests) == [
@@ -86,6 +91,7 @@ def test_every_output_of_the_smoke_run(smoke):
         )
     summary = (report / "summary.md").read_text()
     assert "- At size `micro`, `qq@enc` (" in summary and "after Holm correction" in summary
+    assert "- In `qk` the learned bilinear form" in summary
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
 
 
@@ -113,7 +119,8 @@ def test_changing_one_variant_reruns_only_its_runs(smoke):
         for m in ("none", "total")
     ]
     assert {rule for rule, _ in jobs} == {
-        "model_table", "train", "translate", "score", "compare", "aggregate", "report", "all",
+        "model_table", "train", "attention", "translate", "score", "compare", "aggregate",
+        "report", "all",
     }  # fmt: skip
     assert sum(rule == "translate" for rule, _ in jobs) == 2  # qk is neither retrained nor rescored
 
@@ -158,6 +165,16 @@ def test_the_default_experiment_plans_every_stage(tmp_path):
     shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     jobs = [rule for rule, _ in planned_jobs(tmp_path, config)]
-    runs = len(config["variants"]) * len(config["sizes"]) * len(config["seeds"])
+    cells = len(config["variants"]) + len(config.get("matched_variants", []))
+    runs = cells * len(config["sizes"]) * len(config["seeds"])
     assert jobs.count("train") == jobs.count("translate") == jobs.count("score") == runs
     assert {"prepare", "tokenizer", "encode", "aggregate", "report"} <= set(jobs)
+
+
+def test_matched_variant_outside_the_variants_fails_the_dry_run(tmp_path, smoke_config):
+    smoke_config["matched_variants"] = ["noo@all"]
+    result = snakemake(tmp_path, smoke_config, "--dry-run")
+    assert result.returncode != 0
+    assert "matched_variants[0]: 'noo@all' is not one of the experiment's variants" in (
+        result.stdout + result.stderr
+    )

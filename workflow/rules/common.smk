@@ -132,7 +132,13 @@ def significance_tables():
     ]
 
 
-FIGURES = ["bleu_vs_params.png", "valid_loss.png", "bleu_vs_tokens.png"]
+FIGURES = [
+    "bleu_vs_params.png",
+    "valid_loss.png",
+    "bleu_vs_tokens.png",
+    "dynamics.png",
+    "attention_maps.png",
+]
 
 
 def final_outputs():

@@ -58,3 +58,21 @@ rule compare:
         variants=compared_variants,
     script:
         "../scripts/compare.py"
+
+
+rule attention:
+    input:
+        checkpoint=f"{RUN}/checkpoint.pt",
+        spm=f"{TOK}/spm.model",
+        test=f"{TOK}/test.ids.npz",
+    output:
+        maps=f"{RUN}/attention.npz",
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    log:
+        f"{RUN_LOG}/attention.log",
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/attention.py"

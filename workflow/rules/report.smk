@@ -4,6 +4,7 @@ rule aggregate:
         scores=run_paths("scores.json"),
         curves=run_paths("curves.tsv"),
         significance=significance_tables(),
+        dynamics=run_paths("dynamics.tsv"),
     output:
         runs=report(
             "results/{experiment}/runs.tsv",
@@ -11,6 +12,7 @@ rule aggregate:
             category="Tables",
         ),
         curves="results/{experiment}/curves.tsv",
+        dynamics="results/{experiment}/dynamics.tsv",
         significance=report(
             "results/{experiment}/significance.tsv",
             caption="../report/significance.rst",
@@ -32,6 +34,8 @@ rule report:
         runs="results/{experiment}/runs.tsv",
         curves="results/{experiment}/curves.tsv",
         significance="results/{experiment}/significance.tsv",
+        dynamics="results/{experiment}/dynamics.tsv",
+        attention=run_paths("attention.npz"),
     output:
         bleu_vs_params=report(
             "reports/{experiment}/bleu_vs_params.png",
@@ -46,6 +50,16 @@ rule report:
         bleu_vs_tokens=report(
             "reports/{experiment}/bleu_vs_tokens.png",
             caption="../report/bleu_vs_tokens.rst",
+            category="Figures",
+        ),
+        dynamics=report(
+            "reports/{experiment}/dynamics.png",
+            caption="../report/dynamics.rst",
+            category="Figures",
+        ),
+        attention_maps=report(
+            "reports/{experiment}/attention_maps.png",
+            caption="../report/attention_maps.rst",
             category="Figures",
         ),
         summary=report(

@@ -8,6 +8,7 @@ rule train:
         checkpoint=f"{RUN}/checkpoint.pt",
         curves=f"{RUN}/curves.tsv",
         meta=f"{RUN}/meta.json",
+        dynamics=f"{RUN}/dynamics.tsv",
     log:
         f"{RUN_LOG}/train.log",
     benchmark:

@@ -6,5 +6,4 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.report import run_aggregate
 
-inputs = snakemake.input
-run_aggregate(inputs.meta, inputs.scores, inputs.curves, inputs.significance, snakemake.output)
+run_aggregate(snakemake.input, snakemake.output)

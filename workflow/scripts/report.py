@@ -6,11 +6,4 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.report import run_report
 
-inputs = snakemake.input
-run_report(
-    inputs.runs,
-    inputs.curves,
-    inputs.significance,
-    snakemake.output,
-    snakemake.wildcards.experiment,
-)
+run_report(snakemake.input, snakemake.output, snakemake.wildcards.experiment)

@@ -56,14 +56,21 @@ def model_config(config: dict, variant: str, size: str, match: str, vocab_size: 
     return matched_config(variant, base, which=match)
 
 
+def matched_variants(config: dict) -> list[str]:
+    """The variants that also run parameter-matched: ``matched_variants``, or all but qk
+    (the baseline has nothing to re-spend)."""
+    chosen = config.get("matched_variants") or config["variants"]
+    return [v for v in chosen if v != BASELINE]
+
+
 def runs(config: dict) -> list[dict]:
-    """Every (variant, size, match, seed) cell. The baseline has nothing to re-spend, so it
-    appears once per size and seed, under ``match="none"``."""
+    """Every (variant, size, match, seed) cell. The baseline appears once per size and seed,
+    under ``match="none"``; matched cells only for ``matched_variants(config)``."""
     cells = []
     for variant, size, match, seed in itertools.product(
         variants(config), config["sizes"], config["match_params"], config["seeds"]
     ):
-        if variant == BASELINE and match != "none":
+        if match != "none" and variant not in matched_variants(config):
             continue
         cells.append({"variant": variant, "size": size, "match": match, "seed": seed})
     return cells
@@ -72,6 +79,11 @@ def runs(config: dict) -> list[dict]:
 def check(config: dict, vocab_size: int = 8000) -> None:
     """Build every run's model config (on no device): a bad size, variant or matching fails
     here, before any job runs, with the config key in the message."""
+    for i, variant in enumerate(config.get("matched_variants") or []):
+        if variant not in config["variants"]:
+            raise ConfigurationError(
+                f"matched_variants[{i}]", f"{variant!r} is not one of the experiment's variants"
+            )
     for size in config["sizes"]:
         try:
             size_config(config, size, vocab_size).validate()

@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 
 def write_text(path, text: str) -> None:
     path = Path(path)
@@ -31,6 +33,13 @@ def write_tsv(path, rows: list[dict], columns: list | None = None) -> None:
         writer = csv.DictWriter(f, fieldnames=columns, delimiter="\t", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_npz(path, **arrays) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
 

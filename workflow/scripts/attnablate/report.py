@@ -8,13 +8,15 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from attnablate import compare  # noqa: E402
+from attnablate import compare, dynamics  # noqa: E402
 from attnablate.io import read_tsv, write_text, write_tsv  # noqa: E402
 
 RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
+FIGURE_OUTPUTS = ("bleu_vs_params", "valid_loss", "bleu_vs_tokens", "dynamics", "attention_maps")
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU | test chrF | Δ chrF "
     "| p (AR, Holm, max over seeds) | best valid loss |\n"
@@ -46,20 +48,24 @@ def run_row(meta: dict, scores: dict) -> dict:
     }
 
 
-def run_aggregate(metas: list, scores: list, curves: list, significance: list, outputs: dict):
-    """Step ``aggregate``: ``runs`` (one row per run), ``curves`` (every run's curve) and
-    ``significance`` (every comparison with qk)."""
-    rows, curve_rows = [], []
-    for meta_path, scores_path, curves_path in zip(metas, scores, curves):
+def run_aggregate(inputs, outputs) -> None:
+    """Step ``aggregate``: ``runs`` (one row per run), ``curves`` and ``dynamics`` (every
+    run's, with its keys) and ``significance`` (every comparison with qk)."""
+    rows, curve_rows, dynamics_rows = [], [], []
+    for meta_path, scores_path, curves_path, dynamics_path in zip(
+        inputs["meta"], inputs["scores"], inputs["curves"], inputs["dynamics"]
+    ):
         meta = json.loads(Path(meta_path).read_text())
+        keys = {key: meta[key] for key in RUN_KEYS}
         rows.append(run_row(meta, json.loads(Path(scores_path).read_text())))
-        for point in read_tsv(curves_path):
-            curve_rows.append({**{key: meta[key] for key in RUN_KEYS}, **point})
+        curve_rows += [{**keys, **point} for point in read_tsv(curves_path)]
+        dynamics_rows += [{**keys, **point} for point in read_tsv(dynamics_path)]
     write_tsv(outputs["runs"], rows)
     write_tsv(outputs["curves"], curve_rows)
-    tests = [row for path in significance for row in read_tsv(path)]
+    write_tsv(outputs["dynamics"], dynamics_rows, [*RUN_KEYS, *dynamics.COLUMNS])
+    tests = [row for path in inputs["significance"] for row in read_tsv(path)]
     write_tsv(outputs["significance"], tests, compare.COLUMNS)
-    print(f"{len(rows)} runs, {len(curve_rows)} curve points")
+    print(f"{len(rows)} runs, {len(curve_rows)} curve points, {len(tests)} comparisons")
 
 
 def _label(frame: pd.DataFrame) -> pd.Series:
@@ -148,8 +154,50 @@ def _sentence(size: str, label: str, runs: pd.DataFrame, tests: pd.DataFrame) ->
     )
 
 
+def largest_size(runs: pd.DataFrame) -> str:
+    return runs.groupby("size")["params_total"].mean().idxmax()
+
+
+def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
+    """Symmetry, self-attention mass and entropy over training, per site, at one size."""
+    frame = frame[frame["size"] == size]
+    long = frame.melt(
+        id_vars=["label", "site", "step"], value_vars=["symmetry", "diag_mass", "entropy"],
+        var_name="measure", value_name="value",
+    ).dropna()  # fmt: skip
+    grid = sns.relplot(
+        data=long, x="step", y="value", hue="label", row="measure", col="site", kind="line",
+        errorbar=None, height=2.6, aspect=1.3, facet_kws={"sharey": "row"},
+    )  # fmt: skip
+    grid.set_titles("{row_name} · {col_name}")
+    grid.set_axis_labels("training step", "")
+    grid.legend.set_title(f"variant (size {size})")
+    _save(grid.figure, path)
+
+
+def plot_attention_maps(maps: dict, size: str, path) -> None:
+    """One row per variant, one column per site: head-averaged weights on the probe sentence."""
+    sites = ["enc", "dec", "cross"]
+    labels = list(maps)
+    fig, axes = plt.subplots(len(labels), 3, figsize=(10, 3.1 * len(labels)), squeeze=False)
+    for row, label in enumerate(labels):
+        data = maps[label]
+        axis_tokens = {"enc": (data["src"], data["src"]), "dec": (data["tgt"], data["tgt"]),
+                       "cross": (data["tgt"], data["src"])}  # fmt: skip
+        for col, site in enumerate(sites):
+            ax = axes[row, col]
+            rows_tokens, cols_tokens = axis_tokens[site]
+            sns.heatmap(data[site], ax=ax, cmap="viridis", vmin=0, vmax=1, cbar=col == 2,
+                        xticklabels=list(cols_tokens), yticklabels=list(rows_tokens))  # fmt: skip
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"{label} · {site}", fontsize=9)
+    fig.suptitle(f"attention of the last layer, size {size}", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def summary_markdown(
-    runs: pd.DataFrame, tests: pd.DataFrame, experiment: str, figures: list[str]
+    runs: pd.DataFrame, tests: pd.DataFrame, dyn: pd.DataFrame, experiment: str, figures: list
 ) -> str:
     """The summary: sentences generated from the numbers, then per size the table of every
     variant against qk."""
@@ -172,7 +220,7 @@ def summary_markdown(
             )
             if label != "qk" and len(cell):
                 lines.append(_sentence(size, label, runs[runs["size"] == size], cell))
-    lines.append("")
+    lines += ["", *_dynamics_sentences(dyn, largest_size(runs)), ""]
     cols = ["params_total", "test_bleu", "test_chrf", "best_valid_loss"]
     for size in runs["size"].unique():
         here = runs[runs["size"] == size]
@@ -203,6 +251,35 @@ def summary_markdown(
     return "\n".join(lines)
 
 
+def _dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
+    """The learning dynamics at the end of training, in sentences, at one size."""
+    if not len(dyn):
+        return []
+    here = dyn[dyn["size"] == size]
+    final = here[here["step"] == here.groupby("label")["step"].transform("max")]
+    mean = final.groupby(["label", "site"])[["symmetry", "diag_mass", "entropy"]].mean()
+    lines = [f"Learning dynamics at size `{size}`, at the end of training:", ""]
+    if ("qk", "enc") in mean.index and ("qk", "dec") in mean.index:
+        enc, dec = mean.loc[("qk", "enc"), "symmetry"], mean.loc[("qk", "dec"), "symmetry"]
+        finding = "as" if enc > dec else "unlike what"
+        lines.append(
+            f"- In `qk` the learned bilinear form W_Qᵀ W_K is {enc:.3f} symmetric in encoder "
+            f"self-attention and {dec:.3f} in decoder self-attention ({finding} published work "
+            "predicts: encoders symmetric, causal decoders directional)."
+        )
+    for label in final["label"].unique():
+        if label == "qk" or (label, "enc") not in mean.index or ("qk", "enc") not in mean.index:
+            continue
+        mine, base = mean.loc[(label, "enc")], mean.loc[("qk", "enc")]
+        lines.append(
+            f"- `{label}`: in encoder self-attention the form is {mine['symmetry']:.3f} "
+            f"symmetric (qk {base['symmetry']:.3f}), a token puts {mine['diag_mass']:.3f} of its "
+            f"attention on itself (qk {base['diag_mass']:.3f}), attention entropy "
+            f"{mine['entropy']:.2f} nats (qk {base['entropy']:.2f})."
+        )
+    return lines
+
+
 def _delta(mine: pd.DataFrame, base: pd.DataFrame, column: str) -> str:
     """Mean difference to qk over the seeds both have, or '' for qk itself."""
     if mine is base or mine["label"].iloc[0] == "qk":
@@ -211,18 +288,29 @@ def _delta(mine: pd.DataFrame, base: pd.DataFrame, column: str) -> str:
     return f"{(paired[column] - paired[column + '_qk']).mean():+.2f}"
 
 
-def run_report(runs_path, curves_path, tests_path, outputs: dict, experiment: str) -> None:
+def run_report(inputs, outputs, experiment: str) -> None:
     """Step ``report``: the figures and summary.md of an experiment."""
-    runs = pd.read_csv(runs_path, sep="\t")
-    curves = pd.read_csv(curves_path, sep="\t")
-    tests = pd.read_csv(tests_path, sep="\t")
-    runs["label"] = _label(runs)
-    curves["label"] = _label(curves)
+    runs = pd.read_csv(inputs["runs"], sep="\t")
+    curves = pd.read_csv(inputs["curves"], sep="\t")
+    tests = pd.read_csv(inputs["significance"], sep="\t")
+    dyn = pd.read_csv(inputs["dynamics"], sep="\t")
+    for frame in (runs, curves, dyn):
+        frame["label"] = _label(frame)
+    size = largest_size(runs)
     plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
     plot_curves(curves, "step", "valid_loss", "training step", "validation loss (NLL per token)",
                 outputs["valid_loss"])  # fmt: skip
     plot_curves(curves, "tokens", "valid_bleu", "target tokens seen", "valid BLEU (greedy)",
                 outputs["bleu_vs_tokens"])  # fmt: skip
-    figures = [outputs[name] for name in ("bleu_vs_params", "valid_loss", "bleu_vs_tokens")]
-    write_text(outputs["summary"], summary_markdown(runs, tests, experiment, figures))
+    plot_dynamics(dyn, size, outputs["dynamics"])
+    maps = {}
+    for path in inputs["attention"]:  # runs/<exp>/<variant>/<size>/<match>/seed<seed>/
+        variant, run_size, match, seed = Path(path).parts[-5:-1]
+        label = variant + ("" if match == "none" else f" (matched: {match})")
+        if run_size == size and label not in maps:  # the first seed of each variant
+            with np.load(path) as data:
+                maps[label] = {key: data[key] for key in data.files}
+    plot_attention_maps(maps, size, outputs["attention_maps"])
+    figures = [outputs[name] for name in FIGURE_OUTPUTS]
+    write_text(outputs["summary"], summary_markdown(runs, tests, dyn, experiment, figures))
     print(f"report of {len(runs)} runs written")

@@ -24,7 +24,9 @@ from attnablate import experiment
 from attnablate.checkpoint import load_state, save_checkpoint, save_state
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
-from attnablate.io import write_json, write_text
+from attnablate.dynamics import COLUMNS as DYNAMICS_COLUMNS
+from attnablate.dynamics import diagnose
+from attnablate.io import write_json, write_text, write_tsv
 from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
 from attnablate.runtime import autocast, pick_device
@@ -34,6 +36,9 @@ CURVE_COLUMNS = (
     "step", "epoch", "tokens", "seconds", "lr", "train_loss", "grad_norm", "valid_loss",
     "valid_bleu",
 )  # fmt: skip
+
+
+PROBE_SENTENCES = 32  # the fixed valid batch on which attention diagnostics are measured
 
 
 @dataclass
@@ -204,6 +209,8 @@ def train(
             save_checkpoint(outputs["checkpoint"], best_model, **state["best_extra"])
         log(f"resumed at step {progress.step} (epoch {progress.epoch}, batch {progress.batch})")
     curves = Curves(outputs["curves"], curve_rows) if dist.is_main() else None
+    dynamics_rows = state["dynamics"] if state else []
+    probe = [t.to(device) for t in valid_batches.batch(range(min(PROBE_SENTENCES, len(valid_src))))]
     best_weights = state["best_model"] if state else None
     best_extra = state["best_extra"] if state else None
 
@@ -228,6 +235,9 @@ def train(
             valid_loss=loss, valid_bleu=bleu,
         )  # fmt: skip
         p.window_loss, p.window_tokens = 0.0, 0
+        dynamics_rows.extend(diagnose(model, probe[0], probe[1], p.step))
+        if "dynamics" in outputs:
+            write_tsv(outputs["dynamics"], dynamics_rows, DYNAMICS_COLUMNS)
         log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}", flush=True)
         if p.best is None or loss < p.best["valid_loss"]:
             p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
@@ -243,7 +253,7 @@ def train(
         save_state(resume_dir, p.step, {
             "fingerprint": identity, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "rng": rng,
-            "progress": asdict(p), "curves": curves.rows,
+            "progress": asdict(p), "curves": curves.rows, "dynamics": dynamics_rows,
             "best_model": best_weights, "best_extra": best_extra,
         })  # fmt: skip
 

@@ -1,0 +1,168 @@
+"""Learning-dynamics diagnostics of attention, logged while a model trains.
+
+Per attention site, layer and head:
+
+- ``symmetry``: the share of the squared Frobenius norm of the bilinear form M = W_Qᵀ W_K
+  (score(x, y) = x M yᵀ up to bias terms) that lies in its symmetric part (M + Mᵀ)/2:
+  1 for a symmetric form (``qq``), 0 for an antisymmetric one, ½ on average at random.
+- ``eig_mean``, ``eig_std``, ``neg_share``: the non-zero eigenvalues of the symmetric part,
+  their mean and spread, and the share of their absolute mass that is negative (0 for the
+  positive semi-definite W Wᵀ of ``qq``; an indefinite form has some).
+- ``diag_mass`` (self-attention only): the mean attention weight of a token on itself.
+- ``entropy``: the mean entropy (nats) of a token's attention distribution.
+
+The bilinear form is computed in its low-rank factors (head_dim wide), so it stays cheap at
+d_model 2048. Unit-norm keys (``qq_selfmask``) rescale scores per key; the form leaves that out.
+"""
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.nn as nn
+
+from attnablate.checkpoint import load_checkpoint
+from attnablate.data import collate
+from attnablate.io import write_npz
+from attnablate.model import Attention, Transformer
+from attnablate.tokenizer import load_split
+
+COLUMNS = [
+    "step", "site", "layer", "head", "symmetry", "eig_mean", "eig_std", "neg_share",
+    "diag_mass", "entropy",
+]  # fmt: skip
+
+
+def projection_matrix(module: nn.Module, dim: int) -> torch.Tensor:
+    """The matrix of a projection: a Linear's weight, or the identity. (out, in)"""
+    if isinstance(module, nn.Identity):
+        return torch.eye(dim)
+    return module.weight.detach().float().cpu()
+
+
+def head_factors(attn: Attention, d_model: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per query head, (A, B) with M = Aᵀ B: A the head's query rows, B its key rows."""
+    wq = projection_matrix(attn.q_proj, d_model)  # (H*hd, C)
+    wk = projection_matrix(attn.k_proj, d_model)  # (Hkv*hd, C)
+    if hasattr(attn.key_scale, "weight"):  # qdq: keys are D·(W x)
+        wk = attn.key_scale.weight.detach().float().cpu()[:, None] * wk
+    hd, groups = attn.head_dim, attn.n_heads // attn.kv_heads
+    factors = []
+    for h in range(attn.n_heads):
+        g = h // groups
+        factors.append((wq[h * hd : (h + 1) * hd], wk[g * hd : (g + 1) * hd]))  # (hd, C) each
+    return factors
+
+
+def form_statistics(a: torch.Tensor, b: torch.Tensor) -> dict:
+    """Symmetry and eigenvalue statistics of M = Aᵀ B without forming the C×C matrix."""
+    a, b = a.double(), b.double()
+    norm2 = torch.trace((a @ a.T) @ (b @ b.T))  # ||M||²  = tr(Bᵀ A Aᵀ B)
+    trace_mm = torch.trace((b @ a.T) @ (b @ a.T))  # tr(M M) = tr(Aᵀ B Aᵀ B)
+    symmetry = (0.5 * (1 + trace_mm / norm2)).item() if norm2 > 0 else float("nan")
+    # The symmetric part is Uᵀ J U with U = [A; B], J = [[0, I/2], [I/2, 0]]: its non-zero
+    # eigenvalues are those of J U Uᵀ, a 2hd × 2hd matrix.
+    hd = a.size(0)
+    u = torch.cat([a, b])  # (2hd, C)
+    j = torch.zeros(2 * hd, 2 * hd, dtype=u.dtype)
+    j[:hd, hd:] = j[hd:, :hd] = 0.5 * torch.eye(hd, dtype=u.dtype)
+    eig = torch.linalg.eigvals(j @ (u @ u.T)).real  # (2hd,)
+    mass = eig.abs().sum()
+    return {
+        "symmetry": symmetry,
+        "eig_mean": eig.mean().item(),
+        "eig_std": eig.std().item(),
+        "neg_share": (eig.clamp(max=0).abs().sum() / mass).item() if mass > 0 else 0.0,
+    }
+
+
+@torch.no_grad()
+def attention_statistics(model: Transformer, src, tgt_in) -> dict:
+    """(site, layer) -> per head (diag_mass or None, entropy), on one fixed batch."""
+    was_training = model.training
+    model.eval()
+    sites = list(model.attention_modules())
+    for _, _, attn in sites:
+        attn.keep_weights = True
+    try:
+        model(src, tgt_in)
+        src_real, tgt_real = src.ne(model.cfg.pad_id), tgt_in.ne(model.cfg.pad_id)  # (B, S|T)
+        stats = {}
+        for site, layer, attn in sites:
+            w = attn.last_weights.float()  # (B, H, T, S)
+            queries = src_real if site == "enc" else tgt_real  # (B, T)
+            q_mask = queries[:, None, :].float()  # (B, 1, T)
+            count = q_mask.sum((0, 2))  # (1,)
+            entropy = -(w * w.clamp_min(1e-12).log()).sum(-1)  # (B, H, T)
+            entropy = (entropy * q_mask).sum((0, 2)) / count  # (H,)
+            diag = None
+            if site != "cross":
+                d = w.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
+                diag = (d * q_mask).sum((0, 2)) / count  # (H,)
+            stats[site, layer] = (diag, entropy)
+    finally:
+        for _, _, attn in sites:
+            attn.keep_weights, attn.last_weights = False, None
+        model.train(was_training)
+    return stats
+
+
+def diagnose(model: Transformer, src, tgt_in, step: int) -> list[dict]:
+    """Every diagnostic of every head, as rows of dynamics.tsv."""
+    attention = attention_statistics(model, src, tgt_in)
+    rows = []
+    for site, layer, attn in model.attention_modules():
+        diag, entropy = attention[site, layer]
+        for head, (a, b) in enumerate(head_factors(attn, model.cfg.d_model)):
+            rows.append({
+                "step": step, "site": site, "layer": layer, "head": head,
+                **form_statistics(a, b),
+                "diag_mass": None if diag is None else diag[head].item(),
+                "entropy": entropy[head].item(),
+            })  # fmt: skip
+    return rows
+
+
+PROBE_LENGTH = (8, 16)  # source pieces of the sentence whose attention maps are drawn
+
+
+def probe_sentence(src: list, tgt: list) -> int:
+    """The first test sentence of readable length: the same one for every run."""
+    low, high = PROBE_LENGTH
+    for i, ids in enumerate(src):
+        if low <= len(ids) <= high and low <= len(tgt[i]) <= high:
+            return i
+    return 0
+
+
+@torch.no_grad()
+def attention_maps(model: Transformer, src_ids, tgt_ids) -> dict:
+    """Head-averaged attention weights of every site's last layer on one sentence pair,
+    teacher-forced with its reference: {"enc": (S, S), "dec": (T, T), "cross": (T, S)}."""
+    src, tgt_in, _ = collate([src_ids], [tgt_ids])
+    last = {}
+    for site, _layer, attn in model.attention_modules():
+        last[site] = attn  # the last layer of each site wins
+    model.eval()
+    for attn in last.values():
+        attn.keep_weights = True
+    try:
+        model(src, tgt_in)
+        return {site: attn.last_weights[0].mean(0).float().numpy() for site, attn in last.items()}
+    finally:
+        for attn in last.values():
+            attn.keep_weights, attn.last_weights = False, None
+
+
+def run_attention(inputs: dict, output) -> None:
+    """Step ``attention``: the attention maps of the best checkpoint on the probe sentence."""
+    model, _ = load_checkpoint(inputs["checkpoint"])
+    sp = spm.SentencePieceProcessor(model_file=str(inputs["spm"]))
+    src, tgt = load_split(inputs["test"])
+    i = probe_sentence(src, tgt)
+    maps = attention_maps(model, src[i], tgt[i])
+    src_pieces = [sp.id_to_piece(int(t)) for t in src[i]] + ["</s>"]
+    tgt_pieces = ["<s>"] + [sp.id_to_piece(int(t)) for t in tgt[i]]
+    write_npz(
+        output, sentence=np.array(i), src=np.array(src_pieces), tgt=np.array(tgt_pieces), **maps
+    )
+    print(f"attention maps of test sentence {i}: {' '.join(src_pieces)}")
