@@ -67,12 +67,12 @@ rule attention:
         test=f"{TOK}/test.ids.npz",
     output:
         maps=f"{RUN}/attention.npz",
-    resources:
-        mem_mb=4000,
-        runtime=10,
     log:
         f"{RUN_LOG}/attention.log",
     conda:
         "../../envs/train.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
     script:
         "../scripts/attention.py"
