@@ -34,7 +34,8 @@ def presets():
 def _presets():
     for path in [ROOT / "config.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
         for name, size in yaml.safe_load(path.read_text())["sizes"].items():
-            yield pytest.param(ModelConfig(vocab_size=8000, **size), id=f"{path.stem}-{name}")
+            dims = {key: value for key, value in size.items() if key != "gpus"}
+            yield pytest.param(ModelConfig(vocab_size=8000, **dims), id=f"{path.stem}-{name}")
 
 
 @pytest.mark.parametrize("size", presets())

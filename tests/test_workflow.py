@@ -178,3 +178,28 @@ def test_matched_variant_outside_the_variants_fails_the_dry_run(tmp_path, smoke_
     assert "matched_variants[0]: 'noo@all' is not one of the experiment's variants" in (
         result.stdout + result.stderr
     )
+
+
+def test_the_paper_config_plans_every_cell_with_gpu_resources(tmp_path):
+    """configs/paper.yaml, dry-run: every (variant, size, match, seed) trains once, on as many
+    GPUs as its size asks for."""
+    config = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
+    for pair in config["corpus"]["files"].values():  # placeholders for the user's corpus
+        for side in ("src", "tgt"):
+            path = tmp_path / pair[side]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("ein Satz\n")
+    result = snakemake(tmp_path, config, "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(
+        r"rule (\w+):\n(?:.*\n)*?\s+wildcards: (.*)\n\s+resources: (.*)", result.stdout
+    )
+    train = [(w, r) for rule, w, r in jobs if rule == "train"]
+    variants, sizes, seeds = len(config["variants"]), len(config["sizes"]), len(config["seeds"])
+    assert len(train) == (2 * variants - 1) * sizes * seeds  # matched: every variant but qk
+    gpus = {"d128": 1, "d256": 1, "d512": 1, "d1024": 2, "d2048": 4}
+    for wildcards, resources in train:
+        size = re.search(r"size=(\w+)", wildcards).group(1)
+        assert f"gpu={gpus[size]}" in resources
+    translate = [r for rule, _, r in jobs if rule == "translate"]
+    assert len(translate) == len(train) and all("gpu=1" in r for r in translate)

@@ -136,6 +136,7 @@ FIGURES = [
     "bleu_vs_params.png",
     "valid_loss.png",
     "bleu_vs_tokens.png",
+    "scaling.png",
     "dynamics.png",
     "attention_maps.png",
 ]

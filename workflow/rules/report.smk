@@ -52,6 +52,16 @@ rule report:
             caption="../report/bleu_vs_tokens.rst",
             category="Figures",
         ),
+        scaling=report(
+            "reports/{experiment}/scaling.png",
+            caption="../report/scaling.rst",
+            category="Figures",
+        ),
+        scaling_table=report(
+            "results/{experiment}/scaling.tsv",
+            caption="../report/scaling_table.rst",
+            category="Tables",
+        ),
         dynamics=report(
             "reports/{experiment}/dynamics.png",
             caption="../report/dynamics.rst",

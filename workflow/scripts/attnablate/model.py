@@ -218,9 +218,10 @@ class DecoderLayer(nn.Module):
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, T, C)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a model; saved inside every checkpoint."""
+    """Everything needed to rebuild a model; saved inside every checkpoint. Frozen: a config
+    is a value (hashable, so parameter counts of a config can be cached)."""
 
     vocab_size: int = 8000  # joint source/target sentencepiece vocabulary
     d_model: int = 128  # width of the residual stream; even (sin/cos position pairs)

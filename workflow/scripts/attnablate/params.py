@@ -5,6 +5,7 @@ memory), so they can never drift from what training builds, even at d_model 2048
 """
 
 import dataclasses
+import functools
 
 import torch
 
@@ -24,12 +25,22 @@ def count_params(model_or_cfg, which: str = "total") -> int:
     """
     if which not in COUNTS:
         raise ConfigurationError("match_params", f"unknown count {which!r}; allowed: {COUNTS}")
-    model = model_or_cfg
     if isinstance(model_or_cfg, ModelConfig):
-        with torch.device("meta"):
-            model = Transformer(model_or_cfg)
+        return _count_config(model_or_cfg, which)
+    return _count_model(model_or_cfg, which)
+
+
+def _count_model(model: Transformer, which: str) -> int:
     total = sum(p.numel() for p in model.parameters())
     return total - model.embed.weight.numel() if which == "non_embedding" else total
+
+
+@functools.lru_cache(maxsize=4096)
+def _count_config(cfg: ModelConfig, which: str) -> int:
+    """Counted on the meta device; cached, since matching and the DAG ask for the same configs
+    many times."""
+    with torch.device("meta"):
+        return _count_model(Transformer(cfg), which)
 
 
 def _solve_d_ff(cfg: ModelConfig, target: int, which: str) -> int:

@@ -12,11 +12,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from attnablate import compare, dynamics  # noqa: E402
+from attnablate import compare, dynamics, scaling  # noqa: E402
 from attnablate.io import read_tsv, write_text, write_tsv  # noqa: E402
 
 RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
-FIGURE_OUTPUTS = ("bleu_vs_params", "valid_loss", "bleu_vs_tokens", "dynamics", "attention_maps")
+FIGURE_OUTPUTS = (
+    "bleu_vs_params", "valid_loss", "bleu_vs_tokens", "scaling", "dynamics", "attention_maps",
+)  # fmt: skip
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU | test chrF | Δ chrF "
     "| p (AR, Holm, max over seeds) | best valid loss |\n"
@@ -158,6 +160,23 @@ def largest_size(runs: pd.DataFrame) -> str:
     return runs.groupby("size")["params_total"].mean().idxmax()
 
 
+def plot_scaling(runs: pd.DataFrame, table: pd.DataFrame, path) -> None:
+    """Best validation loss against non-embedding parameters (log-log), with each variant's
+    fitted power law."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    palette = dict(zip(runs["label"].unique(), sns.color_palette(n_colors=runs["label"].nunique())))
+    sns.scatterplot(data=runs, x="params_non_embedding", y="best_valid_loss", hue="label",
+                    palette=palette, ax=ax)  # fmt: skip
+    span = np.geomspace(runs["params_non_embedding"].min(), runs["params_non_embedding"].max())
+    for label, fit in table.groupby("label")[["a", "b"]].first().iterrows():
+        if np.isfinite(fit["a"]):
+            ax.plot(span, fit["a"] * span ** -fit["b"], color=palette[label], lw=1)
+    ax.set(xscale="log", yscale="log", xlabel="non-embedding parameters (log)")
+    ax.set(ylabel="best validation loss (log)", title="Scaling: loss = a·N^(−b) per variant")
+    ax.legend(title="variant", fontsize="small")
+    _save(fig, path)
+
+
 def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
     """Symmetry, self-attention mass and entropy over training, per site, at one size."""
     frame = frame[frame["size"] == size]
@@ -197,7 +216,12 @@ def plot_attention_maps(maps: dict, size: str, path) -> None:
 
 
 def summary_markdown(
-    runs: pd.DataFrame, tests: pd.DataFrame, dyn: pd.DataFrame, experiment: str, figures: list
+    runs: pd.DataFrame,
+    tests: pd.DataFrame,
+    dyn: pd.DataFrame,
+    scale: pd.DataFrame,
+    experiment: str,
+    figures: list,
 ) -> str:
     """The summary: sentences generated from the numbers, then per size the table of every
     variant against qk."""
@@ -220,7 +244,8 @@ def summary_markdown(
             )
             if label != "qk" and len(cell):
                 lines.append(_sentence(size, label, runs[runs["size"] == size], cell))
-    lines += ["", *_dynamics_sentences(dyn, largest_size(runs)), ""]
+    lines += ["", *_scaling_sentences(scale), ""]
+    lines += [*_dynamics_sentences(dyn, largest_size(runs)), ""]
     cols = ["params_total", "test_bleu", "test_chrf", "best_valid_loss"]
     for size in runs["size"].unique():
         here = runs[runs["size"] == size]
@@ -249,6 +274,26 @@ def summary_markdown(
     signature = runs["bleu_signature"].iloc[0]
     lines += ["", f"BLEU signature: `{signature}`", ""]
     return "\n".join(lines)
+
+
+def _scaling_sentences(scale: pd.DataFrame) -> list[str]:
+    """What each variant is worth in qk parameters, where a power law could be fitted."""
+    fitted = scale[np.isfinite(scale["multiple"].astype(float))]
+    if not len(fitted) or "qk" not in set(scale["label"]):
+        return ["Scaling: one size only, so no power law is fitted."]
+    qk = scale[scale["label"] == "qk"].iloc[0]
+    lines = [
+        f"Scaling: `qk`'s best validation loss falls as N^(−{qk['b']:.3f}) in non-embedding "
+        "parameters N. In qk parameters, each variant's runs are worth:",
+        "",
+    ]
+    for _, row in fitted[fitted["label"] != "qk"].iterrows():
+        lines.append(
+            f"- `{row['label']}` at size `{row['size']}` ({row['params_non_embedding']:,.0f} "
+            f"non-embedding parameters) reaches loss {row['loss']:.4f}, which qk reaches with "
+            f"{row['qk_params']:,.0f}: a multiple of {row['multiple']:.2f}."
+        )
+    return lines
 
 
 def _dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
@@ -297,6 +342,9 @@ def run_report(inputs, outputs, experiment: str) -> None:
     for frame in (runs, curves, dyn):
         frame["label"] = _label(frame)
     size = largest_size(runs)
+    scale = scaling.scaling_table(runs)
+    write_tsv(outputs["scaling_table"], scale.to_dict("records"), scaling.COLUMNS)
+    plot_scaling(runs, scale, outputs["scaling"])
     plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
     plot_curves(curves, "step", "valid_loss", "training step", "validation loss (NLL per token)",
                 outputs["valid_loss"])  # fmt: skip
@@ -312,5 +360,6 @@ def run_report(inputs, outputs, experiment: str) -> None:
                 maps[label] = {key: data[key] for key in data.files}
     plot_attention_maps(maps, size, outputs["attention_maps"])
     figures = [outputs[name] for name in FIGURE_OUTPUTS]
-    write_text(outputs["summary"], summary_markdown(runs, tests, dyn, experiment, figures))
+    summary = summary_markdown(runs, tests, dyn, scale, experiment, figures)
+    write_text(outputs["summary"], summary)
     print(f"report of {len(runs)} runs written")
