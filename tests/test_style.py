@@ -27,3 +27,13 @@ def test_snakefmt_is_clean():
 def test_snakemake_lint_is_clean():
     result = run(BIN / "snakemake", "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_answer_is_taken_from_the_committed_report():
+    readme = (ROOT / "README.md").read_text()
+    answer = readme.split("<!-- answer:begin -->")[1].split("<!-- answer:end -->")[0]
+    summary = (ROOT / "reports" / "default" / "summary.md").read_text()
+    lines = [line for line in answer.splitlines() if line.strip()]
+    assert lines, "the README's answer section is empty"
+    for line in lines:
+        assert line in summary, f"not in reports/default/summary.md: {line}"
