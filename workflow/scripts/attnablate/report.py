@@ -336,7 +336,7 @@ def _dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
 
 def _delta(mine: pd.DataFrame, base: pd.DataFrame, column: str) -> str:
     """Mean difference to qk over the seeds both have, or '' for qk itself."""
-    if mine is base or mine["label"].iloc[0] == "qk":
+    if mine["label"].iloc[0] == "qk":
         return ""
     paired = mine.merge(base, on="seed", suffixes=("", "_qk"))
     return f"{(paired[column] - paired[column + '_qk']).mean():+.2f}"

@@ -4,11 +4,12 @@ Joint, so that one embedding matrix serves source, target and the output layer. 
 the train split only. The ids of a split are encoded once and shared by every run.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import sentencepiece as spm
+
+from attnablate.io import write_npz
 
 # Fixed special ids: the model's pad_id is 0, decoding starts at BOS and ends at EOS.
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -49,15 +50,13 @@ def encode_split(model_path, src_path, tgt_path, out_path) -> dict:
     src_ids, src_offsets = encode_file(sp, src_path)
     tgt_ids, tgt_offsets = encode_file(sp, tgt_path)
     dtype = np.uint16 if sp.get_piece_size() <= np.iinfo(np.uint16).max else np.int32
-    tmp = Path(str(out_path) + ".tmp.npz")
-    np.savez(
-        tmp,
+    write_npz(
+        out_path,
         src_ids=src_ids.astype(dtype),
         src_offsets=src_offsets,
         tgt_ids=tgt_ids.astype(dtype),
         tgt_offsets=tgt_offsets,
     )
-    os.replace(tmp, out_path)
     return {
         "segments": len(src_offsets) - 1,
         "src_tokens": len(src_ids),
