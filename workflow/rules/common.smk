@@ -89,8 +89,8 @@ def train_runtime(wildcards):
 
 def train_settings():
     """The train settings a run's numbers depend on: its params, so that changing how often
-    resume states are written does not retrain anything."""
-    ignored = ("save_every", "save_minutes")
+    resume states are written, or compiling the model, does not retrain anything."""
+    ignored = ("save_every", "save_minutes", "compile")
     return {k: v for k, v in config["train"].items() if k not in ignored}
 
 

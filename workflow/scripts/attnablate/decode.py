@@ -21,6 +21,7 @@ class DecodeConfig:
     max_len_a: float = 1.5  # a hypothesis has at most a * source length + b tokens
     max_len_b: int = 10
     batch_sentences: int = 64  # sentences decoded together
+    use_cache: bool = True  # False: recompute the whole prefix every step (benchmark reference)
 
 
 @torch.no_grad()
@@ -32,6 +33,10 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     those ending in EOS (among the first k) to the finished list and continues with the k best
     others. A sentence is done when k hypotheses have finished or its length limit is reached
     (where EOS is forced); done sentences leave the batch and the cache.
+
+    The k rows of one sentence share its encoder output, so memory, padding mask and the
+    cross-attention cache are only re-selected when a sentence leaves the batch; the
+    self-attention cache follows each hypothesis to its parent row every step.
     """
     model.eval()
     k, V = cfg.beam_size, model.cfg.vocab_size
@@ -50,7 +55,10 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     only_eos[EOS] = 0.0
     for t in range(int(limits.max())):
         n = len(alive)
-        logits = model.decode(tokens[:, -1:], memory, src_pad, cache)[:, -1]  # (n*k, V)
+        if cfg.use_cache:
+            logits = model.decode(tokens[:, -1:], memory, src_pad, cache)[:, -1]  # (n*k, V)
+        else:
+            logits = model.decode(tokens, memory, src_pad)[:, -1]  # (n*k, V): the whole prefix
         logp = logits.float().log_softmax(-1).view(n, k, V)  # (n, k, V)
         logp[:, :, PAD] = float("-inf")
         logp[:, :, BOS] = float("-inf")
@@ -71,8 +79,11 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
         scores, pos = top.masked_fill(token == EOS, float("-inf"))[keep].topk(k, dim=1)  # (n', k)
         rows = (keep[:, None] * k + beam[keep].gather(1, pos)).view(-1)  # (n'*k,) parent rows
         tokens = torch.cat([tokens[rows], token[keep].gather(1, pos).view(-1, 1)], dim=1)
-        cache.reorder(rows)
-        memory, src_pad, alive = memory[rows], src_pad[rows], alive[keep]
+        shrunk = len(keep) < n  # rows of one sentence hold the same memory: select on shrink
+        cache.reorder(rows, cross=shrunk)
+        if shrunk:
+            memory, src_pad = memory[rows], src_pad[rows]
+        alive = alive[keep]
     return [max(hyps)[1] if hyps else [] for hyps in finished]
 
 

@@ -25,20 +25,35 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def _device() -> torch.device:
+    """Where collectives' tensors live: NCCL reduces GPU tensors only."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_sum(*values: float) -> list[float]:
     """The sum over ranks of each value (float64, so that token counts stay exact)."""
     if not dist.is_initialized():
         return list(values)
-    tensor = torch.tensor(values, dtype=torch.float64)
+    tensor = torch.tensor(values, dtype=torch.float64, device=_device())
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def all_sum_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum over ranks of a tensor already on this rank's device."""
+    if dist.is_initialized():
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+    return tensor
 
 
 def from_main(*flags: bool) -> list[bool]:
     """Rank 0's decisions (stop, save ...), so that every rank takes the same branch."""
     if not dist.is_initialized():
         return list(flags)
-    tensor = torch.tensor(flags, dtype=torch.uint8)
+    tensor = torch.tensor(flags, dtype=torch.uint8, device=_device())
     dist.broadcast(tensor, src=0)
     return [bool(x) for x in tensor.tolist()]
 

@@ -126,6 +126,7 @@ class Attention(nn.Module):
 
         Returns (mask, is_causal): a plain causal mask is left to the kernel's is_causal flag.
         """
+        causal = causal and T > 1  # one query, the last position, may see every key: no mask
         if causal and T == S and key_padding_mask is None and not self.self_mask_penalty:
             return None, True
         if not causal and key_padding_mask is None and not self.self_mask_penalty:
@@ -263,21 +264,29 @@ class DecoderCache:
     layers: list = field(default_factory=list)  # per decoder layer: {"self": {}, "cross": {}}
     length: int = 0  # target positions decoded so far (the next position's index)
 
-    def reorder(self, index):
-        """Keep batch rows ``index`` (beam search): (B', ) indices into the current batch."""
+    def reorder(self, index, cross: bool = True):
+        """Keep batch rows ``index`` (beam search): (B', ) indices into the current batch.
+        ``cross=False`` leaves the cross-attention cache, whose rows depend only on the source
+        (a reordering within each sentence's beam does not change it)."""
         for layer in self.layers:
-            for site in layer.values():
+            for site_name, site in layer.items():
+                if site_name == "cross" and not cross:
+                    continue
                 for name in site:
                     site[name] = site[name].index_select(0, index)
 
 
 class Transformer(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, init: bool = True):
+        """``init=False`` leaves the weights as allocated: for a model built on the meta
+        device only to count its parameters (initialising meta tensors costs a second)."""
         super().__init__()
         cfg.validate()
         self.cfg = cfg
         specs = site_specs(cfg.variant, cfg.n_heads)
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)  # shared by src, tgt and output
+        # shared by src, tgt and output; uninitialised, it skips nn.Embedding's own init
+        weight = None if init else torch.empty(cfg.vocab_size, cfg.d_model)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=weight)
         self.encoder = nn.ModuleList(EncoderLayer(cfg, specs["enc"]) for _ in range(cfg.enc_layers))
         self.decoder = nn.ModuleList(
             DecoderLayer(cfg, specs["dec"], specs["cross"]) for _ in range(cfg.dec_layers)
@@ -285,9 +294,12 @@ class Transformer(nn.Module):
         self.enc_norm = nn.LayerNorm(cfg.d_model)
         self.dec_norm = nn.LayerNorm(cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
-        inv_freq = 1.0 / 10000 ** (torch.arange(0, cfg.d_model, 2).float() / cfg.d_model)
+        # on the CPU even inside a meta-device context: arithmetic on meta tensors is slow
+        exponents = torch.arange(0, cfg.d_model, 2, device="cpu").float() / cfg.d_model
+        inv_freq = 1.0 / 10000**exponents
         self.register_buffer("inv_freq", inv_freq, persistent=False)  # (C/2,)
-        self.apply(self._init_weights)
+        if init:
+            self.apply(self._init_weights)
 
     def _init_weights(self, module):
         if isinstance(module, nn.Linear):

@@ -40,7 +40,7 @@ def _count_config(cfg: ModelConfig, which: str) -> int:
     """Counted on the meta device; cached, since matching and the DAG ask for the same configs
     many times."""
     with torch.device("meta"):
-        return _count_model(Transformer(cfg), which)
+        return _count_model(Transformer(cfg, init=False), which)
 
 
 def _solve_d_ff(cfg: ModelConfig, target: int, which: str) -> int:

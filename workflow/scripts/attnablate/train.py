@@ -53,9 +53,10 @@ class TrainConfig:
     eval_every: int = 200  # validate every this many steps, and at the end
     valid_bleu_sentences: int = 200  # greedy BLEU on this many first valid sentences
     max_len: int = 128  # training pairs with a side longer than this many tokens are dropped
-    log_every: int = 50  # a progress line every this many steps
+    log_every: int = 50  # a progress line (and a read of the losses) every this many steps
     save_every: int = 500  # a resume state every this many steps ...
     save_minutes: float = 10.0  # ... and at least this often (preemption loses no more)
+    compile: bool = False  # torch.compile the model (GPU runs; the first steps compile)
     device: str = "auto"  # auto: cuda if present, else mps, else cpu
 
 
@@ -66,12 +67,40 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
 
 
 def token_loss(logits, target, label_smoothing: float = 0.0):
-    """Summed cross-entropy over non-padding target tokens, and their number."""
-    loss = F.cross_entropy(
+    """Summed cross-entropy over non-padding target tokens (a tensor: no host sync)."""
+    return F.cross_entropy(
         logits.float().flatten(0, 1), target.flatten(), ignore_index=PAD,
         label_smoothing=label_smoothing, reduction="sum",
     )  # fmt: skip
-    return loss, int(target.ne(PAD).sum())
+
+
+def target_tokens(target) -> int:
+    """Non-padding tokens of a batch's targets; counted on the CPU copy, before the transfer."""
+    return int(target.ne(PAD).sum())
+
+
+def train_step(model, optimizer, batch, n_all: float, weight: float, cfg: TrainConfig,
+               step: int, device, forward=None):  # fmt: skip
+    """One optimiser step on ``batch`` (src, tgt_in, tgt_out on ``device``), whose whole
+    batch, over all ranks, has ``n_all`` target tokens; ``weight`` 0 marks a borrowed
+    sentence (see shard_of). ``forward``: the DDP or compiled wrapper of ``model``.
+
+    Returns the summed loss × weight and the gradient norm as device tensors: reading them
+    is left to the caller, every few steps, so that the GPU never waits for the host.
+    """
+    src, tgt_in, tgt_out = batch
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(step, cfg)
+    with autocast(device):
+        logits = (forward or model)(src, tgt_in)  # (B, T, V)
+    loss_sum = token_loss(logits, tgt_out, cfg.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    # DDP averages gradients over ranks: scaled so, they are those of the whole batch
+    (loss_sum * (weight * dist.world()) / n_all).backward()
+    clip = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss_sum.detach() * weight, grad_norm
 
 
 @torch.no_grad()
@@ -80,11 +109,11 @@ def validation_loss(model, batches: TokenBatches, device) -> float:
     model.eval()
     total, count = 0.0, 0
     for indices in batches.epoch(0):
-        src, tgt_in, tgt_out = (t.to(device) for t in batches.batch(indices))
+        src, tgt_in, tgt_out = batches.batch(indices)
+        n = target_tokens(tgt_out)
         with autocast(device):
-            logits = model(src, tgt_in)
-        loss, n = token_loss(logits, tgt_out)
-        total, count = total + loss.item(), count + n
+            logits = model(src.to(device), tgt_in.to(device))
+        total, count = total + token_loss(logits, tgt_out.to(device)).item(), count + n
     return total / count
 
 
@@ -141,7 +170,9 @@ def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
     """What a resume state must agree on: a state of another config is not resumed. Budgets
     and logging may change (a longer budget continues the run); the schedule does not
     depend on them."""
-    ignored = ("max_steps", "max_minutes", "log_every", "save_every", "save_minutes", "device")
+    ignored = (
+        "max_steps", "max_minutes", "log_every", "save_every", "save_minutes", "compile", "device",
+    )  # fmt: skip
     train_cfg = {k: v for k, v in asdict(cfg).items() if k not in ignored}
     return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed}
 
@@ -261,6 +292,8 @@ def train(
         torch.set_rng_state(state["rng"][dist.rank()])
     model.train()
     stream = batches.stream(p.epoch, p.batch + 1)
+    pending = []  # (step, target tokens, loss tensor, grad-norm tensor) of steps not yet read
+    timing = {"data": 0.0, "total": 0.0}  # host seconds: fetching batches, and whole steps
 
     def shard_of(indices):
         """This rank's sentences of a batch, and 1; a rank left without any borrows the
@@ -268,45 +301,64 @@ def train(
         shard = indices[dist.rank() :: dist.world()]
         return (shard, 1.0) if len(shard) else (indices[:1], 0.0)
 
+    def settle() -> bool:
+        """Read the pending steps' losses, one host sync for many steps. A NaN or infinite
+        loss ends the run: progress stays at the last finite step. True if it diverged."""
+        if not pending:
+            return False
+        losses = dist.all_sum_tensor(torch.stack([e[2] for e in pending]).double()).tolist()
+        norms = torch.stack([e[3] for e in pending]).tolist()
+        for (step, tokens, _, _), loss, norm in zip(pending, losses, norms):
+            if not math.isfinite(loss / tokens):
+                p.diverged_at, p.step = step, step - 1
+                log(f"step {step}: loss is {loss / tokens}: the run diverged; stopping")
+                break
+            p.tokens += int(tokens)
+            p.window_loss, p.window_tokens = p.window_loss + loss, p.window_tokens + int(tokens)
+            p.grad_norm = norm
+        pending.clear()
+        return p.diverged_at is not None
+
+    forward = ddp
+    if cfg.compile:
+        forward = torch.compile(ddp)  # kernels fused on first use; the weights are model's
     while not dist.from_main(out_of_budget())[0]:
+        began = time.perf_counter()
         epoch, index, indices = next(stream)
         shard, weight = shard_of(indices)
-        src, tgt_in, tgt_out = (t.to(device) for t in batches.batch(shard))
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(p.step + 1, cfg)
-        with autocast(device):
-            logits = ddp(src, tgt_in)
-        loss_sum, n = token_loss(logits, tgt_out, cfg.label_smoothing)
-        n_all, loss_all = dist.all_sum(n * weight, loss_sum.item() * weight)  # whole batch
-        if not math.isfinite(loss_all / n_all):
-            p.diverged_at = p.step + 1
-            log(f"step {p.diverged_at}: loss is {loss_all / n_all}: the run diverged; stopping")
-            break
-        optimizer.zero_grad(set_to_none=True)
-        # DDP averages gradients over ranks: scaled so, they are those of the whole batch
-        (loss_sum * (weight * dist.world()) / n_all).backward()
-        clip = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
-        p.grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item()
-        optimizer.step()
+        src, tgt_in, tgt_out = batches.batch(shard)
+        (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
+        batch = [t.to(device, non_blocking=True) for t in (src, tgt_in, tgt_out)]
+        fetched = time.perf_counter()
+        loss, grad_norm = train_step(
+            model, optimizer, batch, n_all, weight, cfg, p.step + 1, device, forward
+        )
         p.step, p.epoch, p.batch = p.step + 1, epoch, index
-        p.tokens += int(n_all)
-        p.window_loss, p.window_tokens = p.window_loss + loss_all, p.window_tokens + int(n_all)
-        if p.step % cfg.log_every == 0:
+        pending.append((p.step, n_all, loss, grad_norm))
+        timing["data"] += fetched - began
+        timing["total"] += time.perf_counter() - began
+        due_log = p.step % cfg.log_every == 0
+        due_eval = p.step % cfg.eval_every == 0
+        minutes_since_save = (time.monotonic() - last_save) / 60
+        due_save = p.step % cfg.save_every == 0 or minutes_since_save >= cfg.save_minutes
+        due_save = dist.from_main(due_save)[0]
+        if (due_log or due_eval or due_save) and settle():
+            break
+        if due_log:
             elapsed = time.monotonic() - start
             left = _time_left(p.step, elapsed, cfg, budget_seconds)
             log(
                 f"step {p.step}/{cfg.max_steps or '-'} | loss {p.window_loss / p.window_tokens:.4f}"
-                f" | {p.tokens / elapsed:,.0f} tok/s | {_clock(elapsed)} elapsed,"
-                f" ~{_clock(left)} left",
+                f" | {p.tokens / elapsed:,.0f} tok/s | data {timing['data'] / timing['total']:.1%}"
+                f" of step time | {_clock(elapsed)} elapsed, ~{_clock(left)} left",
                 flush=True,
             )
-        if p.step % cfg.eval_every == 0 and dist.is_main():
+        if due_eval and dist.is_main():
             validate()
-        minutes_since_save = (time.monotonic() - last_save) / 60
-        due = p.step % cfg.save_every == 0 or minutes_since_save >= cfg.save_minutes
-        if dist.from_main(due)[0]:
+        if due_save:
             save_resume_state()
             last_save = time.monotonic()
+    settle()
     if not dist.is_main():
         return {}
     validated_last_step = bool(curves.rows) and curves.rows[-1]["step"] == str(p.step)
@@ -331,6 +383,7 @@ def train(
         "diverged": p.diverged_at is not None,
         "diverged_at": p.diverged_at,
         "dropped_long_pairs": dropped,
+        "data_wait_share": round(timing["data"] / timing["total"], 4) if timing["total"] else None,
         "device": str(device),
         "threads": threads,
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
