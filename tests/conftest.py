@@ -25,11 +25,7 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
 @pytest.fixture
 def smoke_config() -> dict:
     """The smoke experiment: a tiny model, a few hundred pairs, a few dozen steps."""
-    config = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
-    for pair in config["corpus"]["files"].values():
-        for side in ("src", "tgt"):
-            pair[side] = str(ROOT / pair[side])
-    return config
+    return smoke_experiment()
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +53,23 @@ def data(tmp_path_factory):
         "spm": folder / "spm.model", "train": folder / "train.npz", "valid": folder / "valid.npz",
         "valid_ref": folder / "valid.en",
     }  # fmt: skip
+
+
+def smoke_experiment() -> dict:
+    """tests/smoke.yaml with its corpus paths made absolute."""
+    config = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
+    for pair in config["corpus"]["files"].values():
+        for side in ("src", "tgt"):
+            pair[side] = str(ROOT / pair[side])
+    return config
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One finished, uninterrupted smoke run, shared by the tests that read its outputs (they
+    only read them, or dry-run against them)."""
+    config = smoke_experiment()
+    workdir = tmp_path_factory.mktemp("smoke")
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config

@@ -17,17 +17,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RUNS = ["qk/micro/none", "qq@enc/micro/none", "qq@enc/micro/total"]
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """One finished smoke run, shared by the tests that read its outputs."""
-    config = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
-    for pair in config["corpus"]["files"].values():
-        for side in ("src", "tgt"):
-            pair[side] = str(ROOT / pair[side])
-    workdir = tmp_path_factory.mktemp("smoke")
-    result = snakemake(workdir, config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, config
+@pytest.fixture
+def smoke(smoke_run):
+    """The finished smoke run of conftest (shared with the other workflow tests)."""
+    return smoke_run
 
 
 def planned_jobs(workdir, config) -> list[tuple[str, str]]:

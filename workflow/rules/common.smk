@@ -87,11 +87,13 @@ def train_runtime(wildcards):
     return int(120 + 2 * size_params(wildcards.size))
 
 
-def train_settings():
-    """The train settings a run's numbers depend on: its params, so that changing how often
-    resume states are written, or compiling the model, does not retrain anything."""
+def train_settings(wildcards):
+    """The train settings a run's numbers depend on (with its size's own lr): its params, so
+    that changing how often resume states are written, or compiling the model, does not
+    retrain anything."""
     ignored = ("save_every", "save_minutes", "compile")
-    return {k: v for k, v in config["train"].items() if k not in ignored}
+    settings = experiment.train_settings(config, wildcards.size)
+    return {k: v for k, v in settings.items() if k not in ignored}
 
 
 def compare_cells():
@@ -112,17 +114,22 @@ def compared_variants(wildcards):
     ]
 
 
-def compared_hypotheses(wildcards):
-    return [
-        f"{RUN}/test.hyp".format(
-            experiment=wildcards.experiment,
-            variant=v,
-            size=wildcards.size,
-            match=wildcards.match,
-            seed=wildcards.seed,
-        )
-        for v in compared_variants(wildcards)
-    ]
+def compared_runs(name):
+    """Input function: ``name`` (e.g. "test.hyp") of every run compared in a cell."""
+
+    def paths(wildcards):
+        return [
+            f"{RUN}/{name}".format(
+                experiment=wildcards.experiment,
+                variant=v,
+                size=wildcards.size,
+                match=wildcards.match,
+                seed=wildcards.seed,
+            )
+            for v in compared_variants(wildcards)
+        ]
+
+    return paths
 
 
 def significance_tables():

@@ -27,6 +27,7 @@ rule score:
     input:
         hyp=f"{RUN}/test.hyp",
         ref=f"{DATA}/test.tgt",
+        meta=f"{RUN}/meta.json",
     output:
         scores=f"{RUN}/scores.json",
     log:
@@ -43,7 +44,9 @@ rule score:
 rule compare:
     input:
         baseline="runs/{experiment}/qk/{size}/none/seed{seed}/test.hyp",
-        systems=compared_hypotheses,
+        systems=compared_runs("test.hyp"),
+        baseline_scores="runs/{experiment}/qk/{size}/none/seed{seed}/scores.json",
+        system_scores=compared_runs("scores.json"),
         ref=f"{DATA}/test.tgt",
     output:
         table="results/{experiment}/compare/{size}/{match}/seed{seed}.tsv",

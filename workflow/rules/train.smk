@@ -22,7 +22,7 @@ rule train:
         gpu=train_gpus,
     params:
         model=run_model,
-        train=train_settings(),
+        train=train_settings,
         device=config["device"],
     script:
         "../scripts/train.py"

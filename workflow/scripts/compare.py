@@ -8,4 +8,8 @@ from attnablate.compare import run_compare
 
 cell = {key: snakemake.wildcards[key] for key in ("experiment", "size", "match", "seed")}
 systems = dict(zip(snakemake.params.variants, snakemake.input.systems))
-run_compare(cell, snakemake.input.baseline, systems, snakemake.input.ref, snakemake.output.table)
+scores = dict(zip(snakemake.params.variants, snakemake.input.system_scores))
+scores["qk"] = snakemake.input.baseline_scores
+run_compare(
+    cell, snakemake.input.baseline, systems, scores, snakemake.input.ref, snakemake.output.table
+)

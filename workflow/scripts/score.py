@@ -6,4 +6,4 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.score import run_score
 
-run_score(snakemake.input.hyp, snakemake.input.ref, snakemake.output.scores)
+run_score(snakemake.input.hyp, snakemake.input.ref, snakemake.input.meta, snakemake.output.scores)

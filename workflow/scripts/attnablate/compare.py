@@ -5,7 +5,9 @@ randomisation (10,000 trials), through its Python API, then Holm's correction ac
 variants compared within one (size, match, seed) cell.
 """
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 from sacrebleu.metrics import BLEU
@@ -20,6 +22,7 @@ SEED = 12345  # sacrebleu's resampling seed: the same p-values on every rerun
 COLUMNS = [
     "experiment", "size", "match", "seed", "variant", "bleu", "baseline_bleu", "delta_bleu",
     "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "p_bootstrap_holm", "p_ar_holm",
+    "diverged",
 ]  # fmt: skip
 
 
@@ -84,13 +87,27 @@ def paired_tests(baseline: list[str], systems: dict, references: list[str]) -> l
     return rows
 
 
-def run_compare(cell: dict, baseline, systems: dict, reference, output) -> None:
-    """Step ``compare``: the variants of one (size, match, seed) cell against qk."""
+def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, output) -> None:
+    """Step ``compare``: the variants of one (size, match, seed) cell against qk. ``scores``
+    (variant -> scores.json, with qk) tell which runs diverged: those get a row without
+    numbers, and the tests and Holm's correction cover the others; if qk diverged, nothing
+    is compared."""
+    diverged = {name for name, path in scores.items() if json.loads(Path(path).read_text())
+                .get("diverged")}  # fmt: skip
     refs = read_text_lines(reference)
-    hyps = {name: read_text_lines(path) for name, path in systems.items()}
-    rows = paired_tests(read_text_lines(baseline), hyps, refs)
-    write_tsv(output, [{**cell, **row} for row in rows], COLUMNS)
-    for row in rows:
+    live = {} if "qk" in diverged else {n: p for n, p in systems.items() if n not in diverged}
+    hyps = {name: read_text_lines(path) for name, path in live.items()}
+    rows_tested = paired_tests(read_text_lines(baseline), hyps, refs) if hyps else []
+    tested = {row["variant"]: row for row in rows_tested}
+    rows = []
+    for name in systems:
+        if name in tested:
+            rows.append({**cell, **tested[name], "diverged": ""})
+        else:
+            rows.append({**cell, "variant": name, "diverged": name if name in diverged else "qk"})
+            print(f"{name}: not compared, {rows[-1]['diverged']} diverged")
+    write_tsv(output, rows, COLUMNS)
+    for row in tested.values():
         print(
             f"{row['variant']}: BLEU {row['bleu']:.2f} vs {row['baseline_bleu']:.2f} "
             f"(Δ {row['delta_bleu']:+.2f}), p_bs={row['p_bootstrap_holm']:.4f}, "

@@ -18,21 +18,31 @@ def length_filter(src: list, tgt: list, max_len: int) -> tuple[list, list, int]:
 
 
 def collate(src: list, tgt: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pad a batch: source + EOS, target input BOS + target, target output target + EOS."""
-    B = len(src)
-    S = max(len(s) for s in src) + 1
-    T = max(len(t) for t in tgt) + 1
-    src_ids = torch.full((B, S), PAD, dtype=torch.long)  # (B, S)
-    tgt_in = torch.full((B, T), PAD, dtype=torch.long)  # (B, T)
-    tgt_out = torch.full((B, T), PAD, dtype=torch.long)  # (B, T)
-    for b, (s, t) in enumerate(zip(src, tgt)):
-        src_ids[b, : len(s)] = torch.from_numpy(s)
-        src_ids[b, len(s)] = EOS
-        tgt_in[b, 0] = BOS
-        tgt_in[b, 1 : len(t) + 1] = torch.from_numpy(t)
-        tgt_out[b, : len(t)] = torch.from_numpy(t)
-        tgt_out[b, len(t)] = EOS
-    return src_ids, tgt_in, tgt_out
+    """Pad a batch: source + EOS, target input BOS + target, target output target + EOS.
+
+    Vectorised (one scatter per tensor, no loop over sentences): on a GPU the host has
+    ~100 ms per step, and a Python loop over a 16k-token batch took a sixth of it."""
+    src_len = np.fromiter(map(len, src), dtype=np.int64, count=len(src))  # (B,)
+    tgt_len = np.fromiter(map(len, tgt), dtype=np.int64, count=len(tgt))  # (B,)
+    rows = np.arange(len(src))
+    src_ids = _pad(src, src_len, int(src_len.max()) + 1, offset=0)  # (B, S)
+    src_ids[rows, src_len] = EOS
+    T = int(tgt_len.max()) + 1
+    tgt_in = _pad(tgt, tgt_len, T, offset=1)  # (B, T)
+    tgt_in[:, 0] = BOS
+    tgt_out = _pad(tgt, tgt_len, T, offset=0)  # (B, T)
+    tgt_out[rows, tgt_len] = EOS
+    return torch.from_numpy(src_ids), torch.from_numpy(tgt_in), torch.from_numpy(tgt_out)
+
+
+def _pad(seqs: list, lengths: np.ndarray, width: int, offset: int) -> np.ndarray:
+    """(B, width) of PAD with sequence b at columns offset .. offset + len - 1."""
+    out = np.full((len(seqs), width), PAD, dtype=np.int64)
+    columns = np.arange(width)[None, :]  # (1, width)
+    inside = (columns >= offset) & (columns < offset + lengths[:, None])  # (B, width)
+    if lengths.sum():
+        out[inside] = np.concatenate(seqs)  # row-major: sentence by sentence, in order
+    return out
 
 
 class TokenBatches:

@@ -10,7 +10,7 @@ from attnablate.checkpoint import load_checkpoint
 from attnablate.data import collate
 from attnablate.io import write_lines
 from attnablate.model import Transformer
-from attnablate.runtime import pick_device
+from attnablate.runtime import pick_device, prepare
 from attnablate.tokenizer import BOS, EOS, PAD, load_split
 
 
@@ -72,7 +72,8 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
             hypothesis = tokens[r * k + beam[r, c], 1:].tolist()
             score = top[r, c].item() / (t + 1) ** cfg.length_penalty
             finished[int(alive[r])].append((score, hypothesis))
-        done = at_limit | torch.tensor([len(finished[i]) >= k for i in alive.tolist()])
+        full = [len(finished[i]) >= k for i in alive.tolist()]
+        done = at_limit | torch.tensor(full, device=src.device)  # (n,)
         keep = (~done).nonzero().squeeze(1)  # (n',) sentences that go on
         if len(keep) == 0:
             break
@@ -104,9 +105,14 @@ def run_translate(config: dict, inputs: dict, output, threads: int) -> None:
     """Step ``translate``: the test set with the run's best checkpoint, detokenised."""
     torch.set_num_threads(threads)
     device = pick_device(config["device"])
-    model, _ = load_checkpoint(inputs["checkpoint"], map_location=device)
+    prepare(device)
+    model, extra = load_checkpoint(inputs["checkpoint"], map_location=device)
     sp = spm.SentencePieceProcessor(model_file=str(inputs["spm"]))
     src, _ = load_split(inputs["test"])
+    if extra.get("diverged_at") is not None:  # a diverged record: the file, and no output
+        write_lines(output, [""] * len(src))
+        print(f"the run diverged at step {extra['diverged_at']}: {len(src)} empty hypotheses")
+        return
     hyps = translate(model.to(device), src, DecodeConfig(**config["decode"]), device)
     write_lines(output, (sp.decode(h) for h in hyps))
     print(f"{len(hyps)} sentences translated with beam {config['decode']['beam_size']}")

@@ -7,6 +7,7 @@ re-spent to equal the ``qk`` model of that size.
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 from attnablate.errors import ConfigurationError
 from attnablate.io import write_tsv
@@ -14,6 +15,7 @@ from attnablate.model import ModelConfig
 from attnablate.params import count_params, matched_config
 
 BASELINE = "qk"
+SIZE_TRAINING_KEYS = ("gpus", "lr")  # keys of a size preset that say how it trains, not its shape
 
 
 def corpus_name(config: dict) -> str:
@@ -39,8 +41,14 @@ def size_config(config: dict, size: str, vocab_size: int) -> ModelConfig:
         raise ConfigurationError(
             "sizes", f"unknown size {size!r}; defined: {', '.join(config['sizes'])}"
         )
-    dims = {k: v for k, v in config["sizes"][size].items() if k != "gpus"}
+    dims = {k: v for k, v in config["sizes"][size].items() if k not in SIZE_TRAINING_KEYS}
     return ModelConfig(vocab_size=vocab_size, **dims, **config.get("model", {}))
+
+
+def train_settings(config: dict, size: str) -> dict:
+    """The ``train`` section as it applies to one size: its own ``lr``, if it sets one."""
+    lr = config["sizes"][size].get("lr", config["train"]["lr"])
+    return {**config["train"], "lr": lr}
 
 
 def processes(config: dict, size: str) -> int:
@@ -79,6 +87,16 @@ def runs(config: dict) -> list[dict]:
 def check(config: dict, vocab_size: int = 8000) -> None:
     """Build every run's model config (on no device): a bad size, variant or matching fails
     here, before any job runs, with the config key in the message."""
+    train = config["train"]
+    if train["max_steps"] <= 0 and train["max_minutes"] <= 0:
+        raise ConfigurationError(
+            "train.max_steps", "is 0 and so is train.max_minutes: give a budget in steps, "
+            "minutes or both",
+        )  # fmt: skip
+    for split, pair in config["corpus"].get("files", {}).items():
+        for side, path in pair.items():
+            if config["corpus"]["source"] == "files" and not Path(path).is_file():
+                raise ConfigurationError(f"corpus.files.{split}.{side}", f"no such file: {path}")
     for i, variant in enumerate(config.get("matched_variants") or []):
         if variant not in config["variants"]:
             raise ConfigurationError(

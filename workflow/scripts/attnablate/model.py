@@ -63,8 +63,8 @@ class Attention(nn.Module):
 
     A tied projection is the same module registered under two names (``k_proj is q_proj``),
     so it is one set of weights, counted and updated once. An identity projection is
-    ``nn.Identity``. Each distinct (module, input) product is computed once per call, so a
-    tied W_K costs no matrix product in self-attention.
+    ``nn.Identity``. A tied W_K reuses the product it is tied to (W_Q's in self-attention,
+    W_V's anywhere), so it costs no matrix product.
     """
 
     def __init__(self, d_model: int, n_heads: int, spec: AttentionSpec, dropout: float, bias: bool):
@@ -100,20 +100,19 @@ class Attention(nn.Module):
         Cross-attention's cache holds the source's keys and values after the first call.
         Returns q (B, H, T, hd) and k, v (B, Hkv, S_total, hd).
         """
-        products = {}  # (module, input) -> output: a tied projection reuses the product
-
-        def apply(module, inp):
-            key = (id(module), id(inp))
-            if key not in products:
-                products[key] = module(inp)
-            return products[key]
-
-        q = self.split_heads(apply(self.q_proj, x), self.n_heads)  # (B, H, T, hd)
+        q_out = self.q_proj(x)  # (B, T, C)
+        q = self.split_heads(q_out, self.n_heads)  # (B, H, T, hd)
         if cache is not None and source is not x and "k" in cache:
             return q, cache["k"], cache["v"]
-        k = self.key_scale(apply(self.k_proj, source))  # (B, S, Hkv*hd)
-        k = self.key_norm(self.split_heads(k, self.kv_heads))  # (B, Hkv, S, hd)
-        v = self.split_heads(apply(self.v_proj, source), self.kv_heads)  # (B, Hkv, S, hd)
+        v_out = self.v_proj(source)  # (B, S, Hkv*hd)
+        if self.k_proj is self.q_proj and source is x:
+            k_out = q_out  # tied to W_Q in self-attention: the same product
+        elif self.k_proj is self.v_proj:
+            k_out = v_out  # tied to W_V: the same product
+        else:
+            k_out = self.k_proj(source)  # (B, S, Hkv*hd)
+        k = self.key_norm(self.split_heads(self.key_scale(k_out), self.kv_heads))  # (B,Hkv,S,hd)
+        v = self.split_heads(v_out, self.kv_heads)  # (B, Hkv, S, hd)
         if cache is not None:
             if "k" in cache:  # self-attention: append this step to the earlier positions
                 k = torch.cat([cache["k"], k], dim=2)  # (B, Hkv, S_total, hd)

@@ -45,6 +45,7 @@ def run_row(meta: dict, scores: dict) -> dict:
         "test_bleu": scores["bleu"],
         "test_chrf": scores["chrf"],
         "diverged": meta["diverged"],
+        "diverged_at": meta["diverged_at"],
         "device": meta["device"],
         "bleu_signature": scores["bleu_signature"],
     }
@@ -81,16 +82,40 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def diverged(runs: pd.DataFrame) -> pd.Series:
+    """True for the runs whose loss became NaN or infinite."""
+    return runs["diverged"].astype(str) == "True"
+
+
+def mark_diverged(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (curves, ...) with " (diverged)" added to the label of diverged runs' rows."""
+    keys = ["variant", "size", "match", "seed"]
+    bad = runs.loc[diverged(runs), keys].astype(str).agg("/".join, axis=1)
+    ids = frame[keys].astype(str).agg("/".join, axis=1)
+    return frame.assign(label=frame["label"].where(~ids.isin(bad), frame["label"] + " (diverged)"))
+
+
+def _diverged_note(runs: pd.DataFrame) -> str:
+    bad = runs[diverged(runs)]
+    return "; ".join(
+        f"{r.label}/{r.size} seed {r.seed} at step {int(r.diverged_at)}" for r in bad.itertuples()
+    )
+
+
 def plot_bleu_vs_params(runs: pd.DataFrame, path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     sns.lineplot(
-        data=runs.sort_values("params_total"), x="params_total", y="test_bleu", hue="label",
+        data=runs[~diverged(runs)].sort_values("params_total"), x="params_total", y="test_bleu",
+        hue="label",
         style="label", markers=True, dashes=False, errorbar=("ci", 95), ax=ax,
     )  # fmt: skip
     ax.set_xscale("log")
     ax.set(xlabel="parameters (total, log scale)", ylabel="test BLEU (beam search)")
     ax.set_title("Translation quality against model size")
     ax.legend(title="variant", fontsize="small")
+    if diverged(runs).any():  # no BLEU to plot: say which runs are missing, and why
+        ax.text(0.01, -0.2, f"diverged (no BLEU): {_diverged_note(runs)}", fontsize="small",
+                color="firebrick", transform=ax.transAxes, wrap=True)  # fmt: skip
     _save(fig, path)
 
 
@@ -166,8 +191,8 @@ def plot_scaling(runs: pd.DataFrame, table: pd.DataFrame, path) -> None:
     fitted power law."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     palette = dict(zip(runs["label"].unique(), sns.color_palette(n_colors=runs["label"].nunique())))
-    sns.scatterplot(data=runs, x="params_non_embedding", y="best_valid_loss", hue="label",
-                    palette=palette, ax=ax)  # fmt: skip
+    sns.scatterplot(data=runs[~diverged(runs)], x="params_non_embedding", y="best_valid_loss",
+                    hue="label", palette=palette, ax=ax)  # fmt: skip
     span = np.geomspace(runs["params_non_embedding"].min(), runs["params_non_embedding"].max())
     for label, fit in table.groupby("label")[["a", "b"]].first().iterrows():
         if np.isfinite(fit["a"]):
@@ -238,13 +263,21 @@ def summary_markdown(
         "",
     ]
     tests = tests.assign(label=_label(tests)) if len(tests) else tests
+    if "diverged" in tests:  # comparisons with a diverged side have no numbers
+        tests = tests[tests["diverged"].isna()]
+    finished = runs[~diverged(runs)]
     for size in runs["size"].unique():
         for label in runs.loc[runs["size"] == size, "label"].unique():
             cell = (
                 tests[(tests["size"] == size) & (tests["label"] == label)] if len(tests) else tests
             )
-            if label != "qk" and len(cell):
-                lines.append(_sentence(size, label, runs[runs["size"] == size], cell))
+            here = runs[(runs["size"] == size) & (runs["label"] == label)]
+            if diverged(here).all():
+                steps = ", ".join(str(int(s)) for s in here["diverged_at"])
+                lines.append(f"- At size `{size}`, `{label}` diverged in every seed "
+                             f"(at step {steps}): no BLEU to compare.")  # fmt: skip
+            elif label != "qk" and len(cell):
+                lines.append(_sentence(size, label, finished[finished["size"] == size], cell))
     lines += ["", *_scaling_sentences(scale), ""]
     lines += [*_dynamics_sentences(dyn, largest_size(runs)), ""]
     cols = ["params_total", "test_bleu", "test_chrf", "best_valid_loss"]
@@ -267,9 +300,8 @@ def summary_markdown(
                 f"| {p} | {row['best_valid_loss']:.4f} |"
             )
         lines.append("")
-    diverged = runs[runs["diverged"].astype(str) == "True"]
-    if len(diverged):
-        lines += ["Diverged runs: " + ", ".join(diverged["label"] + "/" + diverged["size"]), ""]
+    if diverged(runs).any():
+        lines += [f"Diverged runs (left out of every mean and test): {_diverged_note(runs)}.", ""]
     lines += ["## Figures", ""]
     lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
     signature = runs["bleu_signature"].iloc[0]
@@ -355,6 +387,7 @@ def run_report(inputs, outputs, experiment: str) -> None:
     write_tsv(outputs["scaling_table"], scale.to_dict("records"), scaling.COLUMNS)
     plot_scaling(runs, scale, outputs["scaling"])
     plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
+    curves = mark_diverged(curves, runs)
     plot_curves(curves, "step", "valid_loss", "training step", "validation loss (NLL per token)",
                 outputs["valid_loss"])  # fmt: skip
     plot_curves(curves, "tokens", "valid_bleu", "target tokens seen", "valid BLEU (greedy)",

@@ -30,8 +30,20 @@ def score(hypotheses: list[str], references: list[str]) -> dict:
     }
 
 
-def run_score(hyp, ref, output) -> None:
-    """Step ``score``."""
-    scores = score(read_text_lines(hyp), read_text_lines(ref))
+def diverged_record(meta: dict, sentences: int) -> dict:
+    """What a diverged run scores: no numbers, and the step where its loss broke."""
+    return {
+        "bleu": None, "chrf": None, "bleu_signature": None, "chrf_signature": None,
+        "sentences": sentences, "diverged": True, "diverged_at": meta["diverged_at"],
+    }  # fmt: skip
+
+
+def run_score(hyp, ref, meta, output) -> None:
+    """Step ``score``; a diverged run (meta.json) gets a diverged record."""
+    run = json.loads(Path(meta).read_text())
+    if run.get("diverged"):
+        scores = diverged_record(run, len(read_text_lines(ref)))
+    else:
+        scores = {**score(read_text_lines(hyp), read_text_lines(ref)), "diverged": False}
     write_json(output, scores)
     print(json.dumps(scores))

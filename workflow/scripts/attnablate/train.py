@@ -29,7 +29,7 @@ from attnablate.dynamics import diagnose
 from attnablate.io import write_json, write_text, write_tsv
 from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
-from attnablate.runtime import autocast, pick_device
+from attnablate.runtime import autocast, optimizer_options, pick_device, prepare, to_device
 from attnablate.tokenizer import PAD, load_split
 
 CURVE_COLUMNS = (
@@ -92,7 +92,7 @@ def train_step(model, optimizer, batch, n_all: float, weight: float, cfg: TrainC
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(step, cfg)
     with autocast(device):
-        logits = (forward or model)(src, tgt_in)  # (B, T, V)
+        logits = (model if forward is None else forward)(src, tgt_in)  # (B, T, V)
     loss_sum = token_loss(logits, tgt_out, cfg.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     # DDP averages gradients over ranks: scaled so, they are those of the whole batch
@@ -200,6 +200,7 @@ def train(
     device = pick_device(cfg.device)
     if device.type == "cuda" and dist.world() > 1:
         device = torch.device("cuda", dist.rank())  # one GPU per rank
+    prepare(device)
     log = print if dist.is_main() else (lambda *args, **kwargs: None)
     torch.manual_seed(seed)
     sp = spm.SentencePieceProcessor(model_file=str(data["spm"]))
@@ -215,7 +216,9 @@ def train(
     if dist.rank() > 0:
         torch.manual_seed(seed + dist.rank())  # ranks draw different dropout masks
     ddp = DistributedDataParallel(model) if dist.world() > 1 else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, **optimizer_options(device)
+    )
     batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed)
     valid_batches = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed)
     params = {"total": count_params(model), "non_embedding": count_params(model, "non_embedding")}
@@ -321,14 +324,15 @@ def train(
 
     forward = ddp
     if cfg.compile:
-        forward = torch.compile(ddp)  # kernels fused on first use; the weights are model's
+        # kernels fused on first use, for any batch shape; the weights stay model's
+        forward = torch.compile(ddp, dynamic=True)
     while not dist.from_main(out_of_budget())[0]:
         began = time.perf_counter()
         epoch, index, indices = next(stream)
         shard, weight = shard_of(indices)
         src, tgt_in, tgt_out = batches.batch(shard)
         (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
-        batch = [t.to(device, non_blocking=True) for t in (src, tgt_in, tgt_out)]
+        batch = to_device((src, tgt_in, tgt_out), device)
         fetched = time.perf_counter()
         loss, grad_norm = train_step(
             model, optimizer, batch, n_all, weight, cfg, p.step + 1, device, forward
@@ -364,8 +368,13 @@ def train(
     validated_last_step = bool(curves.rows) and curves.rows[-1]["step"] == str(p.step)
     if p.diverged_at is None and not validated_last_step:
         validate()
-    if p.best is None:  # diverged before the first validation: keep the model as it is
-        save_checkpoint(outputs["checkpoint"], model, step=p.step, valid_loss=float("nan"))
+    if p.diverged_at is not None:
+        # The checkpoint says so, for translate: a diverged run is a result, not a model to
+        # score (its best checkpoint predates the divergence and would flatter it).
+        if best_weights is not None:
+            model.load_state_dict(best_weights)
+        extra = best_extra or {"step": p.step, "valid_loss": float("nan")}
+        save_checkpoint(outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at)
 
     seconds = time.monotonic() - start
     meta = {
@@ -406,7 +415,9 @@ def run_train(config: dict, run: dict, inputs: dict, outputs: dict, threads: int
     """Step ``train``: one run of the experiment ``config``; ``run`` holds its wildcards."""
     vocab = spm.SentencePieceProcessor(model_file=str(inputs["spm"])).get_piece_size()
     model_cfg = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)
-    train_cfg = TrainConfig(**config["train"], device=config["device"])
+    train_cfg = TrainConfig(
+        **experiment.train_settings(config, run["size"]), device=config["device"]
+    )
     run_info = {"experiment": config["experiment"], **run, "seed": int(run["seed"])}
     args = (model_cfg, train_cfg, int(run["seed"]), dict(inputs), dict(outputs), run_info, threads)
     dist.launch(experiment.processes(config, run["size"]), train, *args)

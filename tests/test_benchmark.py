@@ -1,0 +1,42 @@
+"""The benchmark's short mode (what CI runs): every figure of the performance issue printed,
+with the machine, and the checks it makes on the way (equal parameter counts, the cached beam
+search equal to recomputing the prefix) passing. Targets are not asserted here: timings
+belong to the benchmark's output, not to a test (README, Performance)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+FIGURES = (
+    "train tok/s small",
+    "qq@all vs qk step, d512",
+    "beam 5 sentences/s small",
+    "peak step memory small",
+    "data wait",
+    "snakemake --dry-run, 100-run grid",
+    "snakemake no-op rerun, finished smoke",
+)
+
+
+@pytest.mark.workflow
+def test_short_benchmark_prints_every_figure(tmp_path):
+    out = tmp_path / "benchmark.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "workflow" / "scripts" / "benchmark.py"), "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["machine"]["torch"] and result["machine"]["cores"] >= 1
+    names = [f["figure"] for f in result["figures"]]
+    for figure in FIGURES:
+        assert any(name.startswith(figure) for name in names), (figure, names)
+        assert figure in done.stdout
+    for f in result["figures"]:
+        if f["ours"] is not None:
+            assert f["ours"] > 0, f
+        if f["target"]:
+            assert f["holds"] in (True, False), f

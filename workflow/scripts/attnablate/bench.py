@@ -1,0 +1,388 @@
+"""Measurements behind workflow/scripts/benchmark.py, each against a reference run beside it.
+
+Every figure is a pair (ours, reference) measured in the same process on the same batches,
+interleaved round by round, so that a machine's drift affects both sides alike:
+
+- training throughput of our ``qk`` model against ``torch.nn.Transformer`` of the same
+  dimensions, vocabulary and parameter count (``ReferenceTransformer``), both driven by the
+  pipeline's own ``train_step``;
+- ``qq@all`` against ``qk``: the FLOPs a step saves (counted by PyTorch's FlopCounterMode)
+  beside the time it saves;
+- beam search with the decoder cache against recomputing the prefix every step;
+- the peak memory of a training step;
+- the share of a real training run's step time spent fetching batches.
+"""
+
+import ctypes
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from attnablate.data import TokenBatches, length_filter
+from attnablate.decode import DecodeConfig, translate
+from attnablate.model import ModelConfig, Transformer
+from attnablate.params import count_params
+from attnablate.runtime import optimizer_options, to_device
+from attnablate.tokenizer import load_split
+from attnablate.train import TrainConfig, target_tokens, token_loss, train_step
+
+# Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), for MFU.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
+
+
+class ReferenceTransformer(nn.Module):
+    """``torch.nn.Transformer`` (pre-LN, ReLU) with our embedding, sinusoidal positions and
+    tied output layer, so that dimensions, vocabulary and parameter count equal ours."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        with warnings.catch_warnings():  # its nested-tensor fast path is for inference only
+            warnings.filterwarnings("ignore", message="enable_nested_tensor")
+            self.transformer = nn.Transformer(
+                cfg.d_model, cfg.n_heads, cfg.enc_layers, cfg.dec_layers, cfg.d_ff,
+                cfg.dropout, batch_first=True, norm_first=True, bias=cfg.bias,
+            )  # fmt: skip
+        self.dropout = nn.Dropout(cfg.dropout)
+        exponents = torch.arange(0, cfg.d_model, 2, device="cpu").float() / cfg.d_model
+        self.register_buffer("inv_freq", 1.0 / 10000**exponents, persistent=False)  # (C/2,)
+
+    def embed_tokens(self, ids):
+        pos = torch.arange(ids.size(1), device=ids.device).float()  # (T,)
+        angles = pos[:, None] * self.inv_freq[None, :]  # (T, C/2)
+        positions = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (T, C)
+        return self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)
+
+    def forward(self, src, tgt):
+        src_pad = src.eq(self.cfg.pad_id)  # (B, S)
+        causal = nn.Transformer.generate_square_subsequent_mask(tgt.size(1), device=tgt.device)
+        h = self.transformer(
+            self.embed_tokens(src),
+            self.embed_tokens(tgt),
+            tgt_mask=causal,
+            src_key_padding_mask=src_pad,
+            memory_key_padding_mask=src_pad,
+            tgt_is_causal=True,
+        )  # fmt: skip  (B, T, C)
+        return h @ self.embed.weight.T  # (B, T, V)
+
+
+def machine(device: torch.device, threads: int) -> dict:
+    """What the figures were measured on."""
+    info = {
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def training_batches(train_ids, batch_tokens: int, count: int, max_len: int = 128) -> list:
+    """``count`` real training batches of about ``batch_tokens`` tokens (the first of a shuffled
+    epoch, seed 1), on the CPU."""
+    src, tgt = load_split(train_ids)
+    src, tgt, _ = length_filter(src, tgt, max_len)
+    batches = TokenBatches(src, tgt, batch_tokens, seed=1)
+    return [batches.batch(indices) for indices in batches.epoch(0)[:count]]
+
+
+def build(model_cfg: ModelConfig, kind: str, device, seed: int = 0) -> nn.Module:
+    """``ours`` (the study's Transformer) or ``reference`` (torch.nn.Transformer)."""
+    torch.manual_seed(seed)
+    model = Transformer(model_cfg) if kind == "ours" else ReferenceTransformer(model_cfg)
+    return model.to(device).train()
+
+
+class Trainee:
+    """A model with its optimiser, stepped exactly as the training loop steps it."""
+
+    def __init__(self, model: nn.Module, device, compile: bool = False):
+        self.model, self.device = model, device
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=1e-4, betas=(0.9, 0.98), **optimizer_options(device)
+        )
+        self.forward = torch.compile(model, dynamic=True) if compile else model
+        self.cfg = TrainConfig(warmup_steps=1)
+
+    def steps(self, batches: list) -> int:
+        """One optimiser step per batch; returns the target tokens trained on."""
+        tokens = 0
+        for src, tgt_in, tgt_out in batches:
+            n = target_tokens(tgt_out)
+            batch = to_device((src, tgt_in, tgt_out), self.device)
+            train_step(self.model, self.optimizer, batch, n, 1.0, self.cfg, 1, self.device,
+                       self.forward)  # fmt: skip
+            tokens += n
+        return tokens
+
+
+def interleaved_throughput(trainees: dict, batches: list, rounds: int, device) -> dict:
+    """Target tokens per second of each trainee: one warm-up round, then ``rounds`` rounds in
+    which every trainee steps through the round's batches in turn. Each round has batches of
+    its own (``batches`` holds rounds + 1 equal shares), so that costs paid once per new batch
+    shape count as they do in training. The fastest round counts (as timeit advises): on a
+    shared machine the slower ones measure the neighbours."""
+    per_round = len(batches) // (rounds + 1)
+    rates: dict = {name: [] for name in trainees}
+    for round_ in range(rounds + 1):
+        share = batches[round_ * per_round : (round_ + 1) * per_round]
+        for name, trainee in trainees.items():
+            sync(device)
+            began = time.perf_counter()
+            tokens = trainee.steps(share)
+            sync(device)
+            if round_ > 0:
+                rates[name].append(tokens / (time.perf_counter() - began))
+    return {name: max(r) for name, r in rates.items()}
+
+
+def step_flops(model: nn.Module, batch, device) -> int:
+    """FLOPs of one training step's forward and backward pass (matrix products and
+    attention, as PyTorch's FlopCounterMode counts them; elementwise work is not counted)."""
+    src, tgt_in, tgt_out = (t.to(device) for t in batch)
+    with FlopCounterMode(display=False) as counter:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(src, tgt_in)
+        token_loss(logits, tgt_out).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def cuda_peak_step_memory(model: nn.Module, batches: list, device) -> int:
+    """Bytes a training step allocates above the model and optimiser state (CUDA)."""
+    trainee = Trainee(model, device)
+    trainee.steps(batches[:1])  # Adam's state exists from here on
+    sync(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    trainee.steps(batches[:1])
+    sync(device)
+    return torch.cuda.max_memory_allocated(device) - before
+
+
+def cpu_peak_step_memory(model_cfg: ModelConfig, kind: str, train_ids, batch_tokens: int) -> int:
+    """Bytes of resident memory a training step adds above the model and optimiser state,
+    measured in a fresh process (Linux: VmHWM − VmRSS after one step), since the CPU
+    allocator keeps no peak counter of its own."""
+    code = (
+        "import sys, dataclasses; from attnablate import bench; "
+        "from attnablate.model import ModelConfig; "
+        f"cfg = ModelConfig(**{dict(model_cfg.__dict__)!r}); "
+        f"print(bench._cpu_peak_child(cfg, {kind!r}, {str(train_ids)!r}, {batch_tokens}))"
+    )
+    # Large blocks straight from mmap and back to the system on free: resident memory then
+    # follows live tensors instead of glibc's cache of freed blocks.
+    env = {
+        **os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+        "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return int(out.stdout.split()[-1])
+
+
+def _cpu_peak_child(model_cfg: ModelConfig, kind: str, train_ids, batch_tokens: int) -> int:
+    torch.set_num_threads(1)
+    batches = training_batches(train_ids, batch_tokens, 1)
+    trainee = Trainee(build(model_cfg, kind, torch.device("cpu")), torch.device("cpu"))
+    trainee.steps(batches)  # Adam's state exists from here on: the baseline includes it
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    baseline = _proc_status()["VmRSS"]
+    _reset_peak_rss()
+    trainee.steps(batches)
+    return (_proc_status()["VmHWM"] - baseline) * 1024
+
+
+def _proc_status() -> dict:
+    fields = {}
+    with open("/proc/self/status", encoding="utf-8") as f:
+        for line in f:
+            name, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                fields[name] = int(value.split()[0])
+    return fields
+
+
+def _reset_peak_rss() -> None:
+    """Writing 5 to /proc/self/clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0)."""
+    with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
+        f.write("5")
+
+
+def typical_sentences(test_ids, count: int) -> tuple[list, int]:
+    """``count`` test sources of the corpus's median length (± 2 tokens), and that length."""
+    src, _ = load_split(test_ids)
+    median = int(np.median([len(s) for s in src]))
+    chosen = [s for s in src if abs(len(s) - median) <= 2][:count]
+    return chosen, median
+
+
+def beam_rates(model: Transformer, sentences: list, beam: int, rounds: int, device) -> dict:
+    """Sentences per second of beam search with the cache and recomputing the prefix.
+
+    An untrained model rarely ends a hypothesis early, so the length limit is the source's
+    length: every hypothesis is as long as the corpus's typical sentence. Both searches must
+    return the same hypotheses, which is checked here."""
+    model.eval()
+    rates: dict = {"cached": [], "recomputed": []}
+    outputs = {}
+    for _ in range(rounds):
+        for name in rates:
+            cfg = DecodeConfig(
+                beam_size=beam, max_len_a=1.0, max_len_b=0, batch_sentences=len(sentences),
+                use_cache=name == "cached",
+            )  # fmt: skip
+            sync(device)
+            began = time.perf_counter()
+            outputs[name] = translate(model, sentences, cfg, device)
+            sync(device)
+            rates[name].append(len(sentences) / (time.perf_counter() - began))
+    if outputs["cached"] != outputs["recomputed"]:
+        raise AssertionError("beam search with the cache disagrees with recomputing the prefix")
+    return {name: max(r) for name, r in rates.items()}
+
+
+def data_wait_share(model_cfg: ModelConfig, data: dict, folder, steps: int, batch_tokens: int,
+                    device: str, threads: int) -> dict:  # fmt: skip
+    """Run the real training loop for ``steps`` steps; its meta.json holds the share of step
+    time spent fetching batches."""
+    from attnablate.train import train  # noqa: PLC0415
+
+    cfg = TrainConfig(
+        max_steps=steps, eval_every=10**9, log_every=max(1, steps // 2), batch_tokens=batch_tokens,
+        valid_bleu_sentences=1, device=device,
+    )  # fmt: skip
+    outputs = {name: folder / f"{name}.out" for name in ("checkpoint", "curves", "meta")}
+    meta = train(model_cfg, cfg, 1, data, outputs, {}, threads)
+    return {"share": meta["data_wait_share"], "tokens_per_second": meta["tokens_per_second"]}
+
+
+def matmul_peak(device, size: int = 8192, repeats: int = 10) -> float:
+    """Measured bf16 FLOP/s of a large square matrix product (the achievable ceiling)."""
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    began = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - began)
+
+
+def datasheet_peak(device) -> float | None:
+    name = torch.cuda.get_device_name(device)
+    for key, flops in PEAK_BF16_FLOPS.items():
+        if key in name:
+            return flops
+    return None
+
+
+def same_parameters(model_cfg: ModelConfig) -> tuple[int, int]:
+    """Parameter counts of ours and the reference, built on the meta device."""
+    with torch.device("meta"):
+        reference = ReferenceTransformer(model_cfg)
+    return count_params(model_cfg), sum(p.numel() for p in reference.parameters())
+
+
+# --- the workflow's own overhead ---------------------------------------------------------------
+
+
+def grid_config(config_file, runs: int) -> dict:
+    """The default experiment widened to ``runs`` training runs (variants × 2 sizes × seeds)."""
+    import yaml  # noqa: PLC0415
+
+    config = yaml.safe_load(Path(config_file).read_text())
+    seeds = 5
+    per_seed = runs // seeds // len(config["sizes"])
+    config["experiment"] = f"grid{runs}"
+    config["variants"] = ["qk", *GRID_VARIANTS][:per_seed]
+    config["seeds"] = list(range(1, seeds + 1))
+    config["match_params"], config["matched_variants"] = ["none"], []
+    return config
+
+
+GRID_VARIANTS = ("qq@enc", "qq@dec", "qq@all", "qdq@enc", "iq@enc", "kv@all", "nov@all",
+                 "noo@all", "mqa@all", "gqa2@all", "qq_selfmask@enc")  # fmt: skip
+
+
+def smoke_config(root) -> dict:
+    """tests/smoke.yaml with its corpus paths made absolute."""
+    import yaml  # noqa: PLC0415
+
+    config = yaml.safe_load((Path(root) / "tests" / "smoke.yaml").read_text())
+    for pair in config["corpus"]["files"].values():
+        for side in ("src", "tgt"):
+            pair[side] = str(Path(root) / pair[side])
+    return config
+
+
+def snakemake_seconds(snakemake: str, root, workdir, config: dict, *args: str,
+                      repeats: int = 3) -> float:  # fmt: skip
+    """Median wall time of ``snakemake *args`` on this repository's Snakefile in ``workdir``."""
+    import yaml  # noqa: PLC0415
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [snakemake, "-s", str(Path(root) / "Snakefile"), "--configfile", "config.yaml",
+           "--cores", "2", *args]  # fmt: skip
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        times.append(time.perf_counter() - began)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return statistics.median(times)
+
+
+def slurm_probe_seconds() -> float | None:
+    """Seconds of the ``scontrol show config`` that the Slurm executor plugin runs whenever
+    Snakemake starts (None: no Slurm here, the probe fails at once)."""
+    import shutil  # noqa: PLC0415
+
+    if shutil.which("scontrol") is None:
+        return None
+    began = time.perf_counter()
+    try:
+        subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    return time.perf_counter() - began

@@ -1,0 +1,304 @@
+"""Benchmark: every speed and memory figure of the pipeline against its reference, measured in
+one run on one machine (see README, Performance).
+
+    ./benchmark.sh                  short mode (CI: a few minutes on a laptop CPU)
+    ./benchmark.sh --mode full      more rounds, the d_model 512 preset throughout
+    python workflow/scripts/benchmark.py --device cuda --mode full --compile   (GPU)
+
+Prints a table of figures with their targets and writes it as JSON (``--out``). Needs the
+default experiment's tokenised corpus (``--data``); when it is missing, Snakemake makes it.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+import sentencepiece as spm  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from attnablate import bench  # noqa: E402
+from attnablate.model import ModelConfig, Transformer  # noqa: E402
+from attnablate.runtime import pick_device, prepare  # noqa: E402
+
+DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
+SPLITS = ("train", "valid", "test")
+
+# What each mode measures: (preset, batch tokens, batches, rounds) per figure. Presets are the
+# default experiment's `small` and configs/paper.yaml's d512 and d1024.
+MODES = {
+    "short": {
+        "throughput": [("small", 4000, 3, 2)],
+        "qq_saving": ("d512", 2000, 3, 3),
+        "beam": [("small", 32, 2)],
+        "memory": [("small", 4000)],
+        "data_wait": ("small", 4000, 30),
+        "grid_runs": 100,
+    },
+    "full": {
+        "throughput": [("small", 4000, 4, 3), ("d512", 4000, 3, 3)],
+        "qq_saving": ("d512", 4000, 4, 4),
+        "beam": [("small", 64, 3), ("d512", 64, 2)],
+        "memory": [("small", 4000), ("d512", 4000)],
+        "data_wait": ("small", 4000, 100),
+        "grid_runs": 100,
+    },
+}
+# On a GPU: the presets of the cluster experiment, with batches that fill the card.
+GPU_MODES = {
+    "short": {
+        "throughput": [("d512", 16000, 4, 2), ("d1024", 16000, 4, 2)],
+        "qq_saving": ("d512", 16000, 4, 3),
+        "beam": [("d512", 128, 2)],
+        "memory": [("d512", 16000)],
+        "data_wait": ("d512", 16000, 60),
+        "grid_runs": 100,
+    },
+    "full": {
+        "throughput": [("d512", 16000, 8, 3), ("d1024", 16000, 8, 3)],
+        "qq_saving": ("d512", 16000, 8, 5),
+        "beam": [("small", 128, 2), ("d512", 128, 2)],
+        "memory": [("d512", 16000), ("d1024", 16000)],
+        "data_wait": ("d512", 16000, 200),
+        "grid_runs": 100,
+    },
+}
+
+
+def presets() -> dict:
+    sizes = yaml.safe_load((ROOT / "config.yaml").read_text())["sizes"]
+    sizes.update(yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())["sizes"])
+    return sizes
+
+
+class Report:
+    """The figures, printed as they come and kept for the JSON file."""
+
+    def __init__(self):
+        self.figures: list[dict] = []
+
+    def add(self, name, ours, reference, unit, ratio=None, target=None, holds=None, note=""):
+        figure = {
+            "figure": name, "ours": ours, "reference": reference, "unit": unit,
+            "ratio": ratio, "target": target, "holds": holds, "note": note,
+        }  # fmt: skip
+        self.figures.append(figure)
+        mark = {True: "yes", False: "NO", None: ""}[holds]
+        ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
+        print(
+            f"{name:<44} {_num(ours):>12} {_num(reference):>12} {unit:<9} {ratio_text:>7} "
+            f"{target or '':<8} {mark:<4} {note}",
+            flush=True,
+        )
+
+
+def _num(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and abs(value) < 10:
+        return f"{value:.3g}"
+    return f"{value:,.0f}"
+
+
+def ensure_data(data: Path) -> None:
+    if (data / "train.ids.npz").exists():
+        return
+    print(f"{data} is missing: making it with the pipeline's own rules ...", flush=True)
+    targets = [str((data / f"{split}.ids.npz").relative_to(ROOT)) for split in SPLITS]
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "all", *targets], cwd=ROOT, check=True
+    )
+
+
+def model_config(size: str, vocab: int, variant: str = "qk") -> ModelConfig:
+    fields = {k: v for k, v in presets()[size].items() if k != "gpus"}
+    return ModelConfig(vocab_size=vocab, variant=variant, **fields)
+
+
+def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, compile_):
+    cfg = model_config(size, vocab)
+    ours, ref = bench.same_parameters(cfg)
+    if ours != ref:
+        raise AssertionError(f"parameter counts differ: ours {ours:,}, reference {ref:,}")
+    batches = bench.training_batches(data / "train.ids.npz", batch_tokens, count * (rounds + 1))
+    trainees = {
+        "ours": bench.Trainee(bench.build(cfg, "ours", device), device),
+        "reference": bench.Trainee(bench.build(cfg, "reference", device), device),
+    }
+    if compile_:
+        trainees["compiled"] = bench.Trainee(bench.build(cfg, "ours", device), device, True)
+    rates = bench.interleaved_throughput(trainees, batches, rounds, device)
+    label = f"train tok/s {size} ({ours / 1e6:.1f}M params, {batch_tokens} tok)"
+    report.add(label, rates["ours"], rates["reference"], "tok/s",
+               rates["ours"] / rates["reference"], ">=1.0x",
+               rates["ours"] >= rates["reference"], "vs torch.nn.Transformer")  # fmt: skip
+    if compile_:
+        report.add(f"  torch.compile, {size}", rates["compiled"], rates["ours"], "tok/s",
+                   rates["compiled"] / rates["ours"], note="vs ours eager")  # fmt: skip
+    if device.type == "cuda":
+        flops = bench.step_flops(trainees["ours"].model, batches[0], device)
+        tokens = bench.target_tokens(batches[0][2])
+        flops_per_token = flops / tokens  # forward + backward
+        measured = bench.matmul_peak(device)
+        sheet = bench.datasheet_peak(device)
+        for name in [n for n in ("ours", "compiled") if n in rates]:
+            achieved = flops_per_token * rates[name]
+            if sheet:
+                report.add(f"  MFU {name} {size} (bf16)", achieved / sheet, None, "of peak",
+                           target=">=0.30" if size == "d1024" else None,
+                           holds=achieved / sheet >= 0.30 if size == "d1024" else None,
+                           note=f"{achieved / 1e12:.0f} TFLOP/s of {sheet / 1e12:.0f} "
+                                "(datasheet)")  # fmt: skip
+            report.add(f"  share of measured matmul peak, {name}", achieved / measured, None,
+                       "", note=f"8192^3 bf16 product: {measured / 1e12:.0f} TFLOP/s")  # fmt: skip
+
+
+def qq_saving(report, device, data, vocab, size, batch_tokens, count, rounds):
+    batches = bench.training_batches(data / "train.ids.npz", batch_tokens, count * (rounds + 1))
+    trainees, flops = {}, {}
+    for variant in ("qk", "qq@all"):
+        model = bench.build(model_config(size, vocab, variant), "ours", device)
+        flops[variant] = sum(bench.step_flops(model, b, device) for b in batches[:count])
+        trainees[variant] = bench.Trainee(model, device)
+    rates = bench.interleaved_throughput(trainees, batches, rounds, device)
+    flop_saved = 1 - flops["qq@all"] / flops["qk"]
+    time_saved = 1 - rates["qk"] / rates["qq@all"]  # time per token
+    report.add(f"qq@all vs qk step, {size}: time saved", time_saved, flop_saved, "share",
+               time_saved / flop_saved, ">=0.70", time_saved / flop_saved >= 0.70,
+               "reference column: FLOP share saved")  # fmt: skip
+
+
+def beam(report, device, data, vocab, size, count, rounds):
+    sentences, length = bench.typical_sentences(data / "test.ids.npz", count)
+    torch.manual_seed(0)
+    model = Transformer(model_config(size, vocab)).to(device)
+    rates = bench.beam_rates(model, sentences, 5, rounds, device)
+    ratio = rates["cached"] / rates["recomputed"]
+    report.add(f"beam 5 sentences/s {size}, {length} tokens", rates["cached"],
+               rates["recomputed"], "sent/s", ratio, ">=3.0x", ratio >= 3.0,
+               "vs recomputing the prefix")  # fmt: skip
+
+
+def memory(report, device, data, vocab, size, batch_tokens):
+    cfg = model_config(size, vocab)
+    if device.type == "cuda":
+        batches = bench.training_batches(data / "train.ids.npz", batch_tokens, 1)
+        peaks = {
+            kind: bench.cuda_peak_step_memory(bench.build(cfg, kind, device), batches, device)
+            for kind in ("ours", "reference")
+        }
+    else:
+        peaks = {
+            kind: bench.cpu_peak_step_memory(cfg, kind, data / "train.ids.npz", batch_tokens)
+            for kind in ("ours", "reference")
+        }
+    mib = {kind: peak / 2**20 for kind, peak in peaks.items()}
+    report.add(f"peak step memory {size}, {batch_tokens} tok", mib["ours"], mib["reference"],
+               "MiB", mib["ours"] / mib["reference"], "<=1.0x",
+               mib["ours"] <= mib["reference"], "above model + Adam state")  # fmt: skip
+
+
+def data_wait(report, device, data, vocab, size, batch_tokens, steps, threads):
+    inputs = {
+        "spm": data / "spm.model", "train": data / "train.ids.npz",
+        "valid": data / "valid.ids.npz", "valid_ref": data.parent / "valid.tgt",
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        result = bench.data_wait_share(model_config(size, vocab), inputs, Path(folder), steps,
+                                       batch_tokens, str(device), threads)  # fmt: skip
+    report.add(f"data wait, {steps} training steps {size}", result["share"], None,
+               "of step", target="<0.05", holds=result["share"] < 0.05,
+               note=f"real training loop, {result['tokens_per_second']:,.0f} tok/s")  # fmt: skip
+
+
+def snakemake_times(report, runs: int):
+    snakemake = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+    if not Path(snakemake).exists():
+        report.add("snakemake timings", None, None, "", note="skipped: snakemake not installed")
+        return
+    probe = bench.slurm_probe_seconds()
+    with tempfile.TemporaryDirectory() as folder:
+        grid = bench.grid_config(ROOT / "config.yaml", runs)
+        seconds = bench.snakemake_seconds(snakemake, ROOT, Path(folder) / "grid", grid, "-n")
+        report.add(f"snakemake --dry-run, {runs}-run grid", seconds, None, "s",
+                   target="<5", holds=seconds < 5, note="median of 3")  # fmt: skip
+        smoke = bench.smoke_config(ROOT)
+        workdir = Path(folder) / "smoke"
+        began = time.perf_counter()
+        bench.snakemake_seconds(snakemake, ROOT, workdir, smoke, repeats=1)
+        first = time.perf_counter() - began
+        seconds = bench.snakemake_seconds(snakemake, ROOT, workdir, smoke)
+        report.add("snakemake no-op rerun, finished smoke", seconds, first, "s",
+                   target="<5", holds=seconds < 5,
+                   note="reference column: the smoke run itself")  # fmt: skip
+    if probe is not None:
+        report.add("  of which Slurm plugin's scontrol probe", probe, None, "s",
+                   note="slurmctld down: up to 10 s per call" if probe > 1 else "")  # fmt: skip
+
+
+def _only(entries, sizes):
+    """A plan entry (or list of them) kept only for the given presets."""
+    if isinstance(entries, list):
+        return [e for e in entries if e[0] in sizes]
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=MODES, default="short")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--data", type=Path, default=DATA, help="tokenised corpus folder")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--skip", nargs="*", default=[], help="figures to leave out")
+    parser.add_argument("--sizes", nargs="*", help="only these presets (e.g. d1024)")
+    parser.add_argument("--out", type=Path, help="JSON file (default results/benchmark/...)")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    plan = (GPU_MODES if device.type == "cuda" else MODES)[args.mode]
+    prepare(device)  # what training does: the same kernels for ours and the reference
+    if args.sizes:
+        plan = {k: _only(v, args.sizes) for k, v in plan.items()}
+    ensure_data(args.data)
+    vocab = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model")).get_piece_size()
+    info = bench.machine(device, args.threads)
+    print(" | ".join(f"{k}: {v}" for k, v in info.items()))
+    print(f"mode: {args.mode}; corpus: {args.data} (vocabulary {vocab})\n")
+    print(f"{'figure':<44} {'ours':>12} {'reference':>12} {'unit':<9} {'ratio':>7} "
+          f"{'target':<8} {'met':<4} note")  # fmt: skip
+    report, d = Report(), args.data
+    began = time.perf_counter()
+    steps = {
+        "throughput": lambda: [throughput(report, device, d, vocab, *p, args.compile)
+                               for p in plan["throughput"]],
+        "qq_saving": lambda: qq_saving(report, device, d, vocab, *plan["qq_saving"]),
+        "beam": lambda: [beam(report, device, d, vocab, *p) for p in plan["beam"]],
+        "memory": lambda: [memory(report, device, d, vocab, *p) for p in plan["memory"]],
+        "data_wait": lambda: data_wait(report, device, d, vocab, *plan["data_wait"],
+                                       args.threads),
+        "snakemake": lambda: snakemake_times(report, plan["grid_runs"]),
+    }  # fmt: skip
+    for name, step in steps.items():
+        if name not in args.skip:
+            step()
+    seconds = time.perf_counter() - began
+    print(f"\n{len(report.figures)} figures in {seconds:.0f} s")
+    out = args.out or ROOT / "results" / "benchmark" / f"{args.mode}-{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": info, "mode": args.mode, "seconds": seconds,
+                               "figures": report.figures}, indent=1) + "\n")  # fmt: skip
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()
