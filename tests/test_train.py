@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from attnablate.errors import ConfigurationError
 from attnablate.model import ModelConfig
 from attnablate.train import TrainConfig, learning_rate, train
 
@@ -67,3 +68,13 @@ def test_a_diverging_run_is_recorded_not_raised(tmp_path, data):
 def test_a_budget_is_required(tmp_path, data):
     with pytest.raises(ValueError, match="set max_steps or max_minutes"):
         run(tmp_path, data, "nobudget", max_steps=0)
+
+
+def test_pairs_longer_than_max_len_are_dropped_and_counted(tmp_path, data):
+    meta, _ = run(tmp_path, data, "short", max_len=40)
+    assert meta["dropped_long_pairs"] > 0 and meta["steps"] == 40
+
+
+def test_nothing_within_max_len_is_a_clear_error_not_a_crash(tmp_path, data):
+    with pytest.raises(ConfigurationError, match="train.max_len: no training pair"):
+        run(tmp_path, data, "none", max_len=1)

@@ -27,7 +27,7 @@ import yaml  # noqa: E402
 
 from attnablate import bench  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
-from attnablate.runtime import pick_device, prepare  # noqa: E402
+from attnablate.runtime import peak_flops, pick_device, prepare  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 SPLITS = ("train", "valid", "test")
@@ -148,7 +148,7 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
         tokens = bench.target_tokens(batches[0][2])
         flops_per_token = flops / tokens  # forward + backward
         measured = bench.matmul_peak(device)
-        sheet = bench.datasheet_peak(device)
+        sheet = peak_flops(device)
         for name in [n for n in ("ours", "compiled") if n in rates]:
             achieved = flops_per_token * rates[name]
             if sheet:
@@ -214,6 +214,9 @@ def data_wait(report, device, data, vocab, size, batch_tokens, steps, threads):
     with tempfile.TemporaryDirectory() as folder:
         result = bench.data_wait_share(model_config(size, vocab), inputs, Path(folder), steps,
                                        batch_tokens, str(device), threads)  # fmt: skip
+    share = bench.padding_share(data / "train.ids.npz", batch_tokens)
+    report.add(f"padding in length-bucketed batches, {batch_tokens} tok", share, None,
+               "of tokens", note="one epoch of the training set, both sides")  # fmt: skip
     report.add(f"data wait, {steps} training steps {size}", result["share"], None,
                "of step", target="<0.05", holds=result["share"] < 0.05,
                note=f"real training loop, {result['tokens_per_second']:,.0f} tok/s")  # fmt: skip

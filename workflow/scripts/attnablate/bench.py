@@ -37,9 +37,6 @@ from attnablate.runtime import optimizer_options, to_device
 from attnablate.tokenizer import load_split
 from attnablate.train import TrainConfig, target_tokens, token_loss, train_step
 
-# Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), for MFU.
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
-
 
 class ReferenceTransformer(nn.Module):
     """``torch.nn.Transformer`` (pre-LN, ReLU) with our embedding, sinusoidal positions and
@@ -292,6 +289,19 @@ def data_wait_share(model_cfg: ModelConfig, data: dict, folder, steps: int, batc
     return {"share": meta["data_wait_share"], "tokens_per_second": meta["tokens_per_second"]}
 
 
+def padding_share(train_ids, batch_tokens: int, max_len: int = 128) -> float:
+    """Share of a training epoch's padded batch positions (both sides) that are padding."""
+    src, tgt = load_split(train_ids)
+    src, tgt, _ = length_filter(src, tgt, max_len)
+    batches = TokenBatches(src, tgt, batch_tokens, seed=1)
+    real = padded = 0
+    for indices in batches.epoch(0):
+        for lengths in (batches.src_len[indices], batches.tgt_len[indices]):
+            real += int(lengths.sum())
+            padded += len(indices) * int(lengths.max())
+    return 1 - real / padded
+
+
 def matmul_peak(device, size: int = 8192, repeats: int = 10) -> float:
     """Measured bf16 FLOP/s of a large square matrix product (the achievable ceiling)."""
     a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
@@ -304,14 +314,6 @@ def matmul_peak(device, size: int = 8192, repeats: int = 10) -> float:
         a @ b
     sync(device)
     return 2 * size**3 * repeats / (time.perf_counter() - began)
-
-
-def datasheet_peak(device) -> float | None:
-    name = torch.cuda.get_device_name(device)
-    for key, flops in PEAK_BF16_FLOPS.items():
-        if key in name:
-            return flops
-    return None
 
 
 def same_parameters(model_cfg: ModelConfig) -> tuple[int, int]:

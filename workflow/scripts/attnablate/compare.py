@@ -104,7 +104,8 @@ def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, ou
         if name in tested:
             rows.append({**cell, **tested[name], "diverged": ""})
         else:
-            rows.append({**cell, "variant": name, "diverged": name if name in diverged else "qk"})
+            sides = " and ".join(side for side in ("qk", name) if side in diverged)
+            rows.append({**cell, "variant": name, "diverged": sides})
             print(f"{name}: not compared, {rows[-1]['diverged']} diverged")
     write_tsv(output, rows, COLUMNS)
     for row in tested.values():

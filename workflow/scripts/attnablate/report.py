@@ -183,7 +183,9 @@ def _sentence(size: str, label: str, runs: pd.DataFrame, tests: pd.DataFrame) ->
 
 
 def largest_size(runs: pd.DataFrame) -> str:
-    return runs.groupby("size")["params_total"].mean().idxmax()
+    """The size whose dynamics and attention maps are drawn: the largest with a finished run."""
+    finished = runs[~diverged(runs)]
+    return (finished if len(finished) else runs).groupby("size")["params_total"].mean().idxmax()
 
 
 def plot_scaling(runs: pd.DataFrame, table: pd.DataFrame, path) -> None:
@@ -210,6 +212,12 @@ def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
         id_vars=["label", "site", "step"], value_vars=["symmetry", "diag_mass", "entropy"],
         var_name="measure", value_name="value",
     ).dropna()  # fmt: skip
+    if long.empty:  # every run of the size diverged before its first validation
+        fig, ax = plt.subplots(figsize=(6.5, 2))
+        ax.text(0.5, 0.5, f"no attention diagnostics at size {size}", ha="center")
+        ax.set_axis_off()
+        _save(fig, path)
+        return
     grid = sns.relplot(
         data=long, x="step", y="value", hue="label", row="measure", col="site", kind="line",
         errorbar=None, height=2.6, aspect=1.3, facet_kws={"sharey": "row"},

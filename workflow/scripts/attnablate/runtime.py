@@ -1,6 +1,10 @@
-"""Where a model runs: device choice and mixed precision."""
+"""Where a model runs: device choice, mixed precision, transfers, and how well it is used."""
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+# Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), for MFU.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 
 
 def pick_device(name: str) -> torch.device:
@@ -40,3 +44,25 @@ def to_device(tensors, device: torch.device) -> list:
 def optimizer_options(device: torch.device) -> dict:
     """Adam's fused CUDA kernel: one launch instead of several per parameter group."""
     return {"fused": True} if device.type == "cuda" else {}
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """The datasheet's dense bf16 peak of this GPU, or None (CPU, or a GPU not listed)."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
+
+
+@torch.no_grad()
+def training_flops_per_token(model, src, tgt_in, target_tokens: int) -> float:
+    """Model FLOPs of one trained target token: the forward pass's matrix products and
+    attention as FlopCounterMode counts them, times 3 for forward and backward. Counted in
+    eval mode without gradients, so it draws no random numbers and changes no result."""
+    was_training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        with autocast(src.device):
+            model(src, tgt_in)
+    model.train(was_training)
+    return 3 * counter.get_total_flops() / target_tokens

@@ -20,16 +20,17 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from attnablate import distributed as dist
-from attnablate import experiment
+from attnablate import experiment, runtime
 from attnablate.checkpoint import load_state, save_checkpoint, save_state
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
 from attnablate.dynamics import COLUMNS as DYNAMICS_COLUMNS
 from attnablate.dynamics import diagnose
+from attnablate.errors import ConfigurationError
 from attnablate.io import write_json, write_text, write_tsv
 from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
-from attnablate.runtime import autocast, optimizer_options, pick_device, prepare, to_device
+from attnablate.runtime import autocast
 from attnablate.tokenizer import PAD, load_split
 
 CURVE_COLUMNS = (
@@ -197,10 +198,10 @@ def train(
     if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
         raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
     torch.set_num_threads(threads)
-    device = pick_device(cfg.device)
+    device = runtime.pick_device(cfg.device)
     if device.type == "cuda" and dist.world() > 1:
         device = torch.device("cuda", dist.rank())  # one GPU per rank
-    prepare(device)
+    runtime.prepare(device)
     log = print if dist.is_main() else (lambda *args, **kwargs: None)
     torch.manual_seed(seed)
     sp = spm.SentencePieceProcessor(model_file=str(data["spm"]))
@@ -211,13 +212,22 @@ def train(
     valid_refs = Path(data["valid_ref"]).read_text(encoding="utf-8").splitlines()
     n_bleu = min(cfg.valid_bleu_sentences, len(valid_src))
     log(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
+    if not train_src:
+        raise ConfigurationError(
+            "train.max_len", f"no training pair has both sides within {cfg.max_len} tokens "
+            f"(all {dropped} dropped): raise it",
+        )  # fmt: skip
 
     model = Transformer(model_cfg).to(device)
     if dist.rank() > 0:
         torch.manual_seed(seed + dist.rank())  # ranks draw different dropout masks
     ddp = DistributedDataParallel(model) if dist.world() > 1 else model
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9, **optimizer_options(device)
+        model.parameters(),
+        lr=cfg.lr,
+        betas=(0.9, 0.98),
+        eps=1e-9,
+        **runtime.optimizer_options(device),
     )
     batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed)
     valid_batches = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed)
@@ -245,6 +255,11 @@ def train(
     curves = Curves(outputs["curves"], curve_rows) if dist.is_main() else None
     dynamics_rows = state["dynamics"] if state else []
     probe = [t.to(device) for t in valid_batches.batch(range(min(PROBE_SENTENCES, len(valid_src))))]
+    peak = runtime.peak_flops(device)  # GPU runs print their model-FLOPs utilisation
+    flops_per_token = (
+        runtime.training_flops_per_token(model, probe[0], probe[1], target_tokens(probe[2]))
+        if peak else None
+    )  # fmt: skip
     best_weights = state["best_model"] if state else None
     best_extra = state["best_extra"] if state else None
 
@@ -332,7 +347,7 @@ def train(
         shard, weight = shard_of(indices)
         src, tgt_in, tgt_out = batches.batch(shard)
         (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
-        batch = to_device((src, tgt_in, tgt_out), device)
+        batch = runtime.to_device((src, tgt_in, tgt_out), device)
         fetched = time.perf_counter()
         loss, grad_norm = train_step(
             model, optimizer, batch, n_all, weight, cfg, p.step + 1, device, forward
@@ -354,7 +369,8 @@ def train(
             log(
                 f"step {p.step}/{cfg.max_steps or '-'} | loss {p.window_loss / p.window_tokens:.4f}"
                 f" | {p.tokens / elapsed:,.0f} tok/s | data {timing['data'] / timing['total']:.1%}"
-                f" of step time | {_clock(elapsed)} elapsed, ~{_clock(left)} left",
+                f" of step time{_mfu(flops_per_token, p.tokens / elapsed, peak)}"
+                f" | {_clock(elapsed)} elapsed, ~{_clock(left)} left",
                 flush=True,
             )
         if due_eval and dist.is_main():
@@ -376,6 +392,8 @@ def train(
         extra = best_extra or {"step": p.step, "valid_loss": float("nan")}
         save_checkpoint(outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at)
 
+    if "dynamics" in outputs:  # also when the run diverged before its first validation
+        write_tsv(outputs["dynamics"], dynamics_rows, DYNAMICS_COLUMNS)
     seconds = time.monotonic() - start
     meta = {
         **run_info,
@@ -392,6 +410,7 @@ def train(
         "diverged": p.diverged_at is not None,
         "diverged_at": p.diverged_at,
         "dropped_long_pairs": dropped,
+        "mfu": round(flops_per_token * p.tokens / seconds / peak, 4) if flops_per_token else None,
         "data_wait_share": round(timing["data"] / timing["total"], 4) if timing["total"] else None,
         "device": str(device),
         "threads": threads,
@@ -404,6 +423,12 @@ def train(
     shutil.rmtree(resume_dir, ignore_errors=True)  # the run is complete: nothing to resume
     print(f"done: {p.step} steps, {p.tokens:,} target tokens in {_clock(seconds)}")
     return meta
+
+
+def _mfu(flops_per_token, tokens_per_second: float, peak) -> str:
+    if not flops_per_token:
+        return ""
+    return f" | MFU {flops_per_token * tokens_per_second / peak:.1%}"
 
 
 def _time_left(step: int, elapsed: float, cfg: TrainConfig, budget_seconds: float) -> float:
