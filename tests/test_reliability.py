@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, SNAKEMAKE, snakemake
+from conftest import ROOT, SNAKEMAKE, smoke_experiment, snakemake
 
 from attnablate.io import read_tsv
 
@@ -117,10 +117,7 @@ def killed_and_rerun(tmp_path_factory):
     """The smoke experiment killed with SIGKILL while a training job runs (Snakemake and its
     jobs, as a scheduler's kill or a closed laptop would), then rerun as the README says."""
     workdir = tmp_path_factory.mktemp("killed")
-    config = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
-    for pair in config["corpus"]["files"].values():
-        for side in ("src", "tgt"):
-            pair[side] = str(ROOT / pair[side])
+    config = smoke_experiment()
     config["train"]["save_every"] = 5  # resume states while it trains (not a result setting)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml",

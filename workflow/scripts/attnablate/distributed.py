@@ -85,6 +85,9 @@ def _run(rank_: int, world_size: int, backend: str, port: int, fn, args) -> None
     dist.init_process_group(backend, rank=rank_, world_size=world_size)
     try:
         fn(*args)
+        # Leave together: a rank that tears the group down while rank 0 is still validating
+        # and writing can abort (seen with gloo: "terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -104,10 +104,11 @@ def _diverged_note(runs: pd.DataFrame) -> str:
 
 def plot_bleu_vs_params(runs: pd.DataFrame, path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    order = runs["label"].unique()  # runs.tsv order: qk first
     sns.lineplot(
         data=runs[~diverged(runs)].sort_values("params_total"), x="params_total", y="test_bleu",
-        hue="label",
-        style="label", markers=True, dashes=False, errorbar=("ci", 95), ax=ax,
+        hue="label", hue_order=order, style="label", style_order=order, markers=True,
+        dashes=False, errorbar=("ci", 95), ax=ax,
     )  # fmt: skip
     ax.set_xscale("log")
     ax.set(xlabel="parameters (total, log scale)", ylabel="test BLEU (beam search)")
