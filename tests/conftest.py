@@ -73,3 +73,9 @@ def smoke_run(tmp_path_factory):
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, config
+
+
+def pytest_collection_modifyitems(items):
+    """The Slurm test last: once it stops its daemons, the Slurm client left installed makes
+    every later Snakemake start wait ~9 s for the controller (the executor plugin probes it)."""
+    items.sort(key=lambda item: item.path.name == "test_slurm.py")
