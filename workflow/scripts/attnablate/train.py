@@ -311,7 +311,7 @@ def train(
     model.train()
     stream = batches.stream(p.epoch, p.batch + 1)
     pending = []  # (step, target tokens, loss tensor, grad-norm tensor) of steps not yet read
-    timing = {"data": 0.0, "total": 0.0}  # host seconds: fetching batches, and whole steps
+    timing = {"data": 0.0, "total": 0.0}  # seconds fetching batches, and of whole steps
 
     def shard_of(indices):
         """This rank's sentences of a batch, and 1; a rank left without any borrows the
@@ -355,7 +355,6 @@ def train(
         p.step, p.epoch, p.batch = p.step + 1, epoch, index
         pending.append((p.step, n_all, loss, grad_norm))
         timing["data"] += fetched - began
-        timing["total"] += time.perf_counter() - began
         due_log = p.step % cfg.log_every == 0
         due_eval = p.step % cfg.eval_every == 0
         minutes_since_save = (time.monotonic() - last_save) / 60
@@ -363,6 +362,7 @@ def train(
         due_save = dist.from_main(due_save)[0]
         if (due_log or due_eval or due_save) and settle():
             break
+        timing["total"] += time.perf_counter() - began  # with the wait for the GPU in settle
         if due_log:
             elapsed = time.monotonic() - start
             left = _time_left(p.step, elapsed, cfg, budget_seconds)
