@@ -178,6 +178,287 @@ def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
     return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed}
 
 
+class Trainer:
+    """One run's training, in the order it happens: ``__init__`` loads the data, builds model
+    and optimiser and restores a resume state; ``run`` steps until the budget is spent,
+    validating and saving resume states as they fall due; ``finish`` (rank 0) writes the last
+    validation, the checkpoint's final word and meta.json."""
+
+    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, seed: int, data: dict,
+                 outputs: dict, run_info: dict, threads: int):  # fmt: skip
+        if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
+            raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
+        self.model_cfg, self.cfg, self.seed = model_cfg, cfg, seed
+        self.outputs, self.run_info, self.threads = outputs, run_info, threads
+        torch.set_num_threads(threads)
+        device = runtime.pick_device(cfg.device)
+        if device.type == "cuda" and dist.world() > 1:
+            device = torch.device("cuda", dist.rank())  # one GPU per rank
+        runtime.prepare(device)
+        self.device = device
+        self.log = print if dist.is_main() else (lambda *args, **kwargs: None)
+        torch.manual_seed(seed)
+        self.sp = spm.SentencePieceProcessor(model_file=str(data["spm"]))
+
+        train_src, train_tgt = load_split(data["train"])
+        train_src, train_tgt, self.dropped = length_filter(train_src, train_tgt, cfg.max_len)
+        self.valid_src, valid_tgt = load_split(data["valid"])
+        self.valid_refs = Path(data["valid_ref"]).read_text(encoding="utf-8").splitlines()
+        self.n_bleu = min(cfg.valid_bleu_sentences, len(self.valid_src))
+        self.log(f"train pairs: {len(train_src)} ({self.dropped} longer than {cfg.max_len} "
+                 "tokens dropped)")  # fmt: skip
+        if not train_src:
+            raise ConfigurationError(
+                "train.max_len", f"no training pair has both sides within {cfg.max_len} "
+                f"tokens (all {self.dropped} dropped): raise it",
+            )  # fmt: skip
+
+        self.model = Transformer(model_cfg).to(device)
+        if dist.rank() > 0:
+            torch.manual_seed(seed + dist.rank())  # ranks draw different dropout masks
+        self.ddp = DistributedDataParallel(self.model) if dist.world() > 1 else self.model
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9,
+            **runtime.optimizer_options(device),
+        )  # fmt: skip
+        self.batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed)
+        self.valid_batches = TokenBatches(self.valid_src, valid_tgt, cfg.batch_tokens, seed)
+        self.params = {
+            "total": count_params(self.model),
+            "non_embedding": count_params(self.model, "non_embedding"),
+        }
+        self.log(f"model: {model_cfg}")
+        self.log(f"parameters: {self.params['total']:,} ({self.params['non_embedding']:,} "
+                 "non-embedding)")  # fmt: skip
+        self.log(f"device: {device}, threads: {threads}, processes: {dist.world()}")
+
+        state = self._resume_state()
+        self.p = Progress(**state["progress"]) if state else Progress()
+        curve_rows = state["curves"] if state else []
+        self.curves = Curves(outputs["curves"], curve_rows) if dist.is_main() else None
+        self.dynamics_rows = state["dynamics"] if state else []
+        probe_rows = range(min(PROBE_SENTENCES, len(self.valid_src)))
+        self.probe = [t.to(device) for t in self.valid_batches.batch(probe_rows)]
+        self.peak = runtime.peak_flops(device)  # GPU runs print their model-FLOPs utilisation
+        self.flops_per_token = (
+            runtime.training_flops_per_token(
+                self.model, self.probe[0], self.probe[1], target_tokens(self.probe[2])
+            ) if self.peak else None
+        )  # fmt: skip
+        self.best_weights = state["best_model"] if state else None
+        self.best_extra = state["best_extra"] if state else None
+
+        self.start = time.monotonic() - self.p.seconds
+        self.budget_seconds = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+        self.last_save = time.monotonic()
+        if state is not None:  # last: building the best model above draws random numbers too
+            torch.set_rng_state(state["rng"][dist.rank()])
+        self.pending = []  # (step, target tokens, loss tensor, grad-norm tensor) not yet read
+        self.timing = {"data": 0.0, "total": 0.0}  # seconds fetching batches; whole steps
+
+    def _resume_state(self) -> dict | None:
+        """The run's newest intact resume state, loaded into model and optimiser, or None.
+        Restores the best checkpoint too, since a rerun job starts without its outputs."""
+        self.resume_dir = Path(self.outputs["checkpoint"]).parent / "resume"
+        self.identity = {
+            **fingerprint(self.model_cfg, self.cfg, self.seed), "processes": dist.world(),
+        }  # fmt: skip
+        state = load_state(self.resume_dir, self.log) if self.resume_dir.exists() else None
+        if state is not None and state["fingerprint"] != self.identity:
+            self.log("the resume state belongs to another configuration: starting afresh")
+            state = None
+        if state is None:
+            return None
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["best_model"] is not None and dist.is_main():  # outputs cleared: restore
+            best_model = Transformer(self.model_cfg)
+            best_model.load_state_dict(state["best_model"])
+            save_checkpoint(self.outputs["checkpoint"], best_model, **state["best_extra"])
+        progress = state["progress"]
+        self.log(f"resumed at step {progress['step']} (epoch {progress['epoch']}, "
+                 f"batch {progress['batch']})")  # fmt: skip
+        return state
+
+    def out_of_budget(self) -> bool:
+        steps_done = self.cfg.max_steps > 0 and self.p.step >= self.cfg.max_steps
+        return steps_done or time.monotonic() - self.start >= self.budget_seconds
+
+    def validate(self) -> None:
+        """Valid loss and greedy BLEU to curves.tsv, diagnostics to dynamics.tsv; the best
+        model so far to the checkpoint."""
+        p, model = self.p, self.model
+        loss = validation_loss(model, self.valid_batches, self.device)
+        bleu = validation_bleu(model, self.valid_src[: self.n_bleu],
+                               self.valid_refs[: self.n_bleu], self.sp, self.device)  # fmt: skip
+        model.train()
+        train_loss = p.window_loss / p.window_tokens if p.window_tokens else None
+        self.curves.add(
+            step=p.step, epoch=p.epoch, tokens=p.tokens, seconds=time.monotonic() - self.start,
+            lr=learning_rate(p.step, self.cfg), train_loss=train_loss, grad_norm=p.grad_norm,
+            valid_loss=loss, valid_bleu=bleu,
+        )  # fmt: skip
+        p.window_loss, p.window_tokens = 0.0, 0
+        self.dynamics_rows.extend(diagnose(model, self.probe[0], self.probe[1], p.step))
+        self.write_dynamics()
+        self.log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}",
+                 flush=True)  # fmt: skip
+        if p.best is None or loss < p.best["valid_loss"]:
+            p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
+            self.best_extra = {"step": p.step, "valid_loss": loss}
+            self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(self.outputs["checkpoint"], model, **self.best_extra)
+
+    def write_dynamics(self) -> None:
+        if "dynamics" in self.outputs:
+            write_tsv(self.outputs["dynamics"], self.dynamics_rows, DYNAMICS_COLUMNS)
+
+    def save_resume_state(self) -> None:
+        rng = dist.gather(torch.get_rng_state())  # every rank's dropout stream
+        if not dist.is_main():
+            return
+        self.p.seconds = time.monotonic() - self.start
+        save_state(self.resume_dir, self.p.step, {
+            "fingerprint": self.identity, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "rng": rng,
+            "progress": asdict(self.p), "curves": self.curves.rows, "dynamics": self.dynamics_rows,
+            "best_model": self.best_weights, "best_extra": self.best_extra,
+        })  # fmt: skip
+
+    @staticmethod
+    def shard_of(indices):
+        """This rank's sentences of a batch, and 1; a rank left without any borrows the
+        first sentence and weighs it 0, so that every rank runs the same collectives."""
+        shard = indices[dist.rank() :: dist.world()]
+        return (shard, 1.0) if len(shard) else (indices[:1], 0.0)
+
+    def settle(self) -> bool:
+        """Read the pending steps' losses, one host sync for many steps. A NaN or infinite
+        loss ends the run: progress stays at the last finite step. True if it diverged."""
+        p, pending = self.p, self.pending
+        if not pending:
+            return False
+        losses = dist.all_sum_tensor(torch.stack([e[2] for e in pending]).double()).tolist()
+        norms = torch.stack([e[3] for e in pending]).tolist()
+        for (step, tokens, _, _), loss, norm in zip(pending, losses, norms):
+            if not math.isfinite(loss / tokens):
+                p.diverged_at, p.step = step, step - 1
+                self.log(f"step {step}: loss is {loss / tokens}: the run diverged; stopping")
+                break
+            p.tokens += int(tokens)
+            p.window_loss, p.window_tokens = p.window_loss + loss, p.window_tokens + int(tokens)
+            p.grad_norm = norm
+        pending.clear()
+        return p.diverged_at is not None
+
+    def run(self) -> None:
+        """Step until the budget is spent or the loss diverges."""
+        p, cfg, timing = self.p, self.cfg, self.timing
+        self.model.train()
+        stream = self.batches.stream(p.epoch, p.batch + 1)
+        forward = self.ddp
+        if cfg.compile:
+            # kernels fused on first use, for any batch shape; the weights stay the model's
+            forward = torch.compile(self.ddp, dynamic=True)
+        while not dist.from_main(self.out_of_budget())[0]:
+            began = time.perf_counter()
+            epoch, index, indices = next(stream)
+            shard, weight = self.shard_of(indices)
+            src, tgt_in, tgt_out = self.batches.batch(shard)
+            (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
+            batch = runtime.to_device((src, tgt_in, tgt_out), self.device)
+            fetched = time.perf_counter()
+            loss, grad_norm = train_step(
+                self.model, self.optimizer, batch, n_all, weight, cfg, p.step + 1, self.device,
+                forward,
+            )  # fmt: skip
+            p.step, p.epoch, p.batch = p.step + 1, epoch, index
+            self.pending.append((p.step, n_all, loss, grad_norm))
+            timing["data"] += fetched - began
+            due_log = p.step % cfg.log_every == 0
+            due_eval = p.step % cfg.eval_every == 0
+            minutes_since_save = (time.monotonic() - self.last_save) / 60
+            due_save = p.step % cfg.save_every == 0 or minutes_since_save >= cfg.save_minutes
+            due_save = dist.from_main(due_save)[0]
+            if (due_log or due_eval or due_save) and self.settle():
+                break
+            timing["total"] += time.perf_counter() - began  # with the wait for the GPU
+            if due_log:
+                self.log_progress()
+            if due_eval and dist.is_main():
+                self.validate()
+            if due_save:
+                self.save_resume_state()
+                self.last_save = time.monotonic()
+        self.settle()
+
+    def log_progress(self) -> None:
+        p, cfg = self.p, self.cfg
+        elapsed = time.monotonic() - self.start
+        left = _time_left(p.step, elapsed, cfg, self.budget_seconds)
+        data_share = self.timing["data"] / self.timing["total"]
+        self.log(
+            f"step {p.step}/{cfg.max_steps or '-'} | loss {p.window_loss / p.window_tokens:.4f}"
+            f" | {p.tokens / elapsed:,.0f} tok/s | data {data_share:.1%} of step time"
+            f"{_mfu(self.flops_per_token, p.tokens / elapsed, self.peak)}"
+            f" | {_clock(elapsed)} elapsed, ~{_clock(left)} left",
+            flush=True,
+        )
+
+    def finish(self) -> dict:
+        """Rank 0: a last validation, the checkpoint's final word, meta.json; the resume
+        states go, since the run is complete."""
+        p, model = self.p, self.model
+        last_row = self.curves.rows[-1] if self.curves.rows else None
+        validated_last_step = last_row is not None and last_row["step"] == str(p.step)
+        if p.diverged_at is None and not validated_last_step:
+            self.validate()
+        if p.diverged_at is not None:
+            # The checkpoint says so, for translate: a diverged run is a result, not a model
+            # to score (its best checkpoint predates the divergence and would flatter it).
+            if self.best_weights is not None:
+                model.load_state_dict(self.best_weights)
+            extra = self.best_extra or {"step": p.step, "valid_loss": float("nan")}
+            save_checkpoint(self.outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at)
+        self.write_dynamics()  # also when the run diverged before its first validation
+        meta = self.meta(time.monotonic() - self.start)
+        write_json(self.outputs["meta"], meta)
+        shutil.rmtree(self.resume_dir, ignore_errors=True)
+        print(f"done: {p.step} steps, {p.tokens:,} target tokens in "
+              f"{_clock(meta['train_seconds'])}")  # fmt: skip
+        return meta
+
+    def meta(self, seconds: float) -> dict:
+        p, timing = self.p, self.timing
+        mfu = self.flops_per_token and self.flops_per_token * p.tokens / seconds / self.peak
+        return {
+            **self.run_info,
+            "params_total": self.params["total"],
+            "params_non_embedding": self.params["non_embedding"],
+            "steps": p.step,
+            "epochs": p.epoch + 1,
+            "tokens": p.tokens,
+            "train_seconds": round(seconds, 2),
+            "tokens_per_second": round(p.tokens / seconds, 1) if seconds else None,
+            "best_step": p.best and p.best["step"],
+            "best_valid_loss": p.best and p.best["valid_loss"],
+            "best_valid_bleu": p.best and p.best["valid_bleu"],
+            "diverged": p.diverged_at is not None,
+            "diverged_at": p.diverged_at,
+            "dropped_long_pairs": self.dropped,
+            "mfu": round(mfu, 4) if mfu else None,
+            "data_wait_share": (
+                round(timing["data"] / timing["total"], 4) if timing["total"] else None
+            ),
+            "device": str(self.device),
+            "threads": self.threads,
+            "versions": {"torch": torch.__version__, "python": platform.python_version()},
+            "platform": platform.platform(),
+            "model_config": asdict(self.model_cfg),
+            "train_config": asdict(self.cfg),
+        }
+
+
 def train(
     model_cfg: ModelConfig,
     cfg: TrainConfig,
@@ -187,7 +468,8 @@ def train(
     run_info: dict,
     threads: int = 1,
 ) -> dict:
-    """Train one run and write ``outputs``: ``checkpoint``, ``curves``, ``meta``.
+    """Train one run and write ``outputs``: ``checkpoint``, ``curves``, ``meta`` (and
+    ``dynamics``); returns meta.json's content (an empty dict on ranks other than 0).
 
     ``data``: ``train``/``valid`` (.npz id files), ``spm`` (model), ``valid_ref`` (text).
     ``run_info`` (variant, size, match, seed, ...) is copied into meta.json. Resume states go
@@ -195,234 +477,9 @@ def train(
     same optimiser, schedule, random state and data position, and ends where an
     uninterrupted run would.
     """
-    if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
-        raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
-    torch.set_num_threads(threads)
-    device = runtime.pick_device(cfg.device)
-    if device.type == "cuda" and dist.world() > 1:
-        device = torch.device("cuda", dist.rank())  # one GPU per rank
-    runtime.prepare(device)
-    log = print if dist.is_main() else (lambda *args, **kwargs: None)
-    torch.manual_seed(seed)
-    sp = spm.SentencePieceProcessor(model_file=str(data["spm"]))
-
-    train_src, train_tgt = load_split(data["train"])
-    train_src, train_tgt, dropped = length_filter(train_src, train_tgt, cfg.max_len)
-    valid_src, valid_tgt = load_split(data["valid"])
-    valid_refs = Path(data["valid_ref"]).read_text(encoding="utf-8").splitlines()
-    n_bleu = min(cfg.valid_bleu_sentences, len(valid_src))
-    log(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
-    if not train_src:
-        raise ConfigurationError(
-            "train.max_len", f"no training pair has both sides within {cfg.max_len} tokens "
-            f"(all {dropped} dropped): raise it",
-        )  # fmt: skip
-
-    model = Transformer(model_cfg).to(device)
-    if dist.rank() > 0:
-        torch.manual_seed(seed + dist.rank())  # ranks draw different dropout masks
-    ddp = DistributedDataParallel(model) if dist.world() > 1 else model
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=cfg.lr,
-        betas=(0.9, 0.98),
-        eps=1e-9,
-        **runtime.optimizer_options(device),
-    )
-    batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed)
-    valid_batches = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed)
-    params = {"total": count_params(model), "non_embedding": count_params(model, "non_embedding")}
-    log(f"model: {model_cfg}")
-    log(f"parameters: {params['total']:,} ({params['non_embedding']:,} non-embedding)")
-    log(f"device: {device}, threads: {threads}, processes: {dist.world()}")
-
-    resume_dir = Path(outputs["checkpoint"]).parent / "resume"
-    identity = {**fingerprint(model_cfg, cfg, seed), "processes": dist.world()}
-    progress, curve_rows = Progress(), []
-    state = load_state(resume_dir, log) if resume_dir.exists() else None
-    if state is not None and state["fingerprint"] != identity:
-        log("the resume state belongs to another configuration: starting afresh")
-        state = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        progress, curve_rows = Progress(**state["progress"]), state["curves"]
-        if state["best_model"] is not None and dist.is_main():  # outputs cleared: restore
-            best_model = Transformer(model_cfg)
-            best_model.load_state_dict(state["best_model"])
-            save_checkpoint(outputs["checkpoint"], best_model, **state["best_extra"])
-        log(f"resumed at step {progress.step} (epoch {progress.epoch}, batch {progress.batch})")
-    curves = Curves(outputs["curves"], curve_rows) if dist.is_main() else None
-    dynamics_rows = state["dynamics"] if state else []
-    probe = [t.to(device) for t in valid_batches.batch(range(min(PROBE_SENTENCES, len(valid_src))))]
-    peak = runtime.peak_flops(device)  # GPU runs print their model-FLOPs utilisation
-    flops_per_token = (
-        runtime.training_flops_per_token(model, probe[0], probe[1], target_tokens(probe[2]))
-        if peak else None
-    )  # fmt: skip
-    best_weights = state["best_model"] if state else None
-    best_extra = state["best_extra"] if state else None
-
-    start = time.monotonic() - progress.seconds
-    budget_seconds = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
-    last_save = time.monotonic()
-    p = progress
-
-    def out_of_budget() -> bool:
-        steps_done = cfg.max_steps > 0 and p.step >= cfg.max_steps
-        return steps_done or time.monotonic() - start >= budget_seconds
-
-    def validate() -> None:
-        nonlocal best_weights, best_extra
-        loss = validation_loss(model, valid_batches, device)
-        bleu = validation_bleu(model, valid_src[:n_bleu], valid_refs[:n_bleu], sp, device)
-        model.train()
-        train_loss = p.window_loss / p.window_tokens if p.window_tokens else None
-        curves.add(
-            step=p.step, epoch=p.epoch, tokens=p.tokens, seconds=time.monotonic() - start,
-            lr=learning_rate(p.step, cfg), train_loss=train_loss, grad_norm=p.grad_norm,
-            valid_loss=loss, valid_bleu=bleu,
-        )  # fmt: skip
-        p.window_loss, p.window_tokens = 0.0, 0
-        dynamics_rows.extend(diagnose(model, probe[0], probe[1], p.step))
-        if "dynamics" in outputs:
-            write_tsv(outputs["dynamics"], dynamics_rows, DYNAMICS_COLUMNS)
-        log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}", flush=True)
-        if p.best is None or loss < p.best["valid_loss"]:
-            p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
-            best_extra = {"step": p.step, "valid_loss": loss}
-            best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            save_checkpoint(outputs["checkpoint"], model, **best_extra)
-
-    def save_resume_state() -> None:
-        rng = dist.gather(torch.get_rng_state())  # every rank's dropout stream
-        if not dist.is_main():
-            return
-        p.seconds = time.monotonic() - start
-        save_state(resume_dir, p.step, {
-            "fingerprint": identity, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "rng": rng,
-            "progress": asdict(p), "curves": curves.rows, "dynamics": dynamics_rows,
-            "best_model": best_weights, "best_extra": best_extra,
-        })  # fmt: skip
-
-    if state is not None:  # last: building the best model above draws random numbers too
-        torch.set_rng_state(state["rng"][dist.rank()])
-    model.train()
-    stream = batches.stream(p.epoch, p.batch + 1)
-    pending = []  # (step, target tokens, loss tensor, grad-norm tensor) of steps not yet read
-    timing = {"data": 0.0, "total": 0.0}  # seconds fetching batches, and of whole steps
-
-    def shard_of(indices):
-        """This rank's sentences of a batch, and 1; a rank left without any borrows the
-        first sentence and weighs it 0, so that every rank runs the same collectives."""
-        shard = indices[dist.rank() :: dist.world()]
-        return (shard, 1.0) if len(shard) else (indices[:1], 0.0)
-
-    def settle() -> bool:
-        """Read the pending steps' losses, one host sync for many steps. A NaN or infinite
-        loss ends the run: progress stays at the last finite step. True if it diverged."""
-        if not pending:
-            return False
-        losses = dist.all_sum_tensor(torch.stack([e[2] for e in pending]).double()).tolist()
-        norms = torch.stack([e[3] for e in pending]).tolist()
-        for (step, tokens, _, _), loss, norm in zip(pending, losses, norms):
-            if not math.isfinite(loss / tokens):
-                p.diverged_at, p.step = step, step - 1
-                log(f"step {step}: loss is {loss / tokens}: the run diverged; stopping")
-                break
-            p.tokens += int(tokens)
-            p.window_loss, p.window_tokens = p.window_loss + loss, p.window_tokens + int(tokens)
-            p.grad_norm = norm
-        pending.clear()
-        return p.diverged_at is not None
-
-    forward = ddp
-    if cfg.compile:
-        # kernels fused on first use, for any batch shape; the weights stay model's
-        forward = torch.compile(ddp, dynamic=True)
-    while not dist.from_main(out_of_budget())[0]:
-        began = time.perf_counter()
-        epoch, index, indices = next(stream)
-        shard, weight = shard_of(indices)
-        src, tgt_in, tgt_out = batches.batch(shard)
-        (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
-        batch = runtime.to_device((src, tgt_in, tgt_out), device)
-        fetched = time.perf_counter()
-        loss, grad_norm = train_step(
-            model, optimizer, batch, n_all, weight, cfg, p.step + 1, device, forward
-        )
-        p.step, p.epoch, p.batch = p.step + 1, epoch, index
-        pending.append((p.step, n_all, loss, grad_norm))
-        timing["data"] += fetched - began
-        due_log = p.step % cfg.log_every == 0
-        due_eval = p.step % cfg.eval_every == 0
-        minutes_since_save = (time.monotonic() - last_save) / 60
-        due_save = p.step % cfg.save_every == 0 or minutes_since_save >= cfg.save_minutes
-        due_save = dist.from_main(due_save)[0]
-        if (due_log or due_eval or due_save) and settle():
-            break
-        timing["total"] += time.perf_counter() - began  # with the wait for the GPU in settle
-        if due_log:
-            elapsed = time.monotonic() - start
-            left = _time_left(p.step, elapsed, cfg, budget_seconds)
-            log(
-                f"step {p.step}/{cfg.max_steps or '-'} | loss {p.window_loss / p.window_tokens:.4f}"
-                f" | {p.tokens / elapsed:,.0f} tok/s | data {timing['data'] / timing['total']:.1%}"
-                f" of step time{_mfu(flops_per_token, p.tokens / elapsed, peak)}"
-                f" | {_clock(elapsed)} elapsed, ~{_clock(left)} left",
-                flush=True,
-            )
-        if due_eval and dist.is_main():
-            validate()
-        if due_save:
-            save_resume_state()
-            last_save = time.monotonic()
-    settle()
-    if not dist.is_main():
-        return {}
-    validated_last_step = bool(curves.rows) and curves.rows[-1]["step"] == str(p.step)
-    if p.diverged_at is None and not validated_last_step:
-        validate()
-    if p.diverged_at is not None:
-        # The checkpoint says so, for translate: a diverged run is a result, not a model to
-        # score (its best checkpoint predates the divergence and would flatter it).
-        if best_weights is not None:
-            model.load_state_dict(best_weights)
-        extra = best_extra or {"step": p.step, "valid_loss": float("nan")}
-        save_checkpoint(outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at)
-
-    if "dynamics" in outputs:  # also when the run diverged before its first validation
-        write_tsv(outputs["dynamics"], dynamics_rows, DYNAMICS_COLUMNS)
-    seconds = time.monotonic() - start
-    meta = {
-        **run_info,
-        "params_total": params["total"],
-        "params_non_embedding": params["non_embedding"],
-        "steps": p.step,
-        "epochs": p.epoch + 1,
-        "tokens": p.tokens,
-        "train_seconds": round(seconds, 2),
-        "tokens_per_second": round(p.tokens / seconds, 1) if seconds else None,
-        "best_step": p.best and p.best["step"],
-        "best_valid_loss": p.best and p.best["valid_loss"],
-        "best_valid_bleu": p.best and p.best["valid_bleu"],
-        "diverged": p.diverged_at is not None,
-        "diverged_at": p.diverged_at,
-        "dropped_long_pairs": dropped,
-        "mfu": round(flops_per_token * p.tokens / seconds / peak, 4) if flops_per_token else None,
-        "data_wait_share": round(timing["data"] / timing["total"], 4) if timing["total"] else None,
-        "device": str(device),
-        "threads": threads,
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
-        "platform": platform.platform(),
-        "model_config": asdict(model_cfg),
-        "train_config": asdict(cfg),
-    }
-    write_json(outputs["meta"], meta)
-    shutil.rmtree(resume_dir, ignore_errors=True)  # the run is complete: nothing to resume
-    print(f"done: {p.step} steps, {p.tokens:,} target tokens in {_clock(seconds)}")
-    return meta
+    trainer = Trainer(model_cfg, cfg, seed, data, outputs, run_info, threads)
+    trainer.run()
+    return trainer.finish() if dist.is_main() else {}
 
 
 def _mfu(flops_per_token, tokens_per_second: float, peak) -> str:
