@@ -167,6 +167,26 @@ def interleaved_throughput(trainees: dict, batches: list, rounds: int, device) -
     return {name: max(r) for name, r in rates.items()}
 
 
+def best_step_seconds(trainees: dict, batches: list, rounds: int, device) -> dict:
+    """Seconds per pass over ``batches`` of each trainee: every batch is stepped by every
+    trainee in turn, ``rounds`` times after a warm-up, the order of the trainees reversed
+    every other time; each batch counts with its fastest step. For small differences
+    (qq against qk): on a shared CPU a step's time varies by several per cent with what
+    the machine and the allocator (page faults) are doing, and with which model ran first."""
+    best: dict = {(name, i): math.inf for name in trainees for i in range(len(batches))}
+    names = list(trainees)
+    for round_ in range(rounds + 1):
+        for i, batch in enumerate(batches):
+            for name in names if (round_ + i) % 2 == 0 else names[::-1]:
+                sync(device)
+                began = time.perf_counter()
+                trainees[name].steps([batch])
+                sync(device)
+                if round_ > 0:
+                    best[name, i] = min(best[name, i], time.perf_counter() - began)
+    return {name: sum(best[name, i] for i in range(len(batches))) for name in names}
+
+
 def step_flops(model: nn.Module, batch, device) -> int:
     """FLOPs of one training step's forward and backward pass (matrix products and
     attention, as PyTorch's FlopCounterMode counts them; elementwise work is not counted)."""
