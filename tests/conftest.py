@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from attnablate.bench import smoke_config as smoke_config_of
 from attnablate.tokenizer import encode_split, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,12 +57,8 @@ def data(tmp_path_factory):
 
 
 def smoke_experiment() -> dict:
-    """tests/smoke.yaml with its corpus paths made absolute."""
-    config = yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text())
-    for pair in config["corpus"]["files"].values():
-        for side in ("src", "tgt"):
-            pair[side] = str(ROOT / pair[side])
-    return config
+    """tests/smoke.yaml with its corpus paths made absolute (as the benchmark runs it)."""
+    return smoke_config_of(ROOT)
 
 
 @pytest.fixture(scope="session")

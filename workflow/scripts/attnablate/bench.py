@@ -17,6 +17,7 @@ import ctypes
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from attnablate.data import TokenBatches, length_filter
@@ -35,7 +37,7 @@ from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
 from attnablate.runtime import optimizer_options, to_device
 from attnablate.tokenizer import load_split
-from attnablate.train import TrainConfig, target_tokens, token_loss, train_step
+from attnablate.train import TrainConfig, target_tokens, token_loss, train, train_step
 
 
 class ReferenceTransformer(nn.Module):
@@ -298,8 +300,6 @@ def data_wait_share(model_cfg: ModelConfig, data: dict, folder, steps: int, batc
                     device: str, threads: int) -> dict:  # fmt: skip
     """Run the real training loop for ``steps`` steps; its meta.json holds the share of step
     time spent fetching batches."""
-    from attnablate.train import train  # noqa: PLC0415
-
     cfg = TrainConfig(
         max_steps=steps, eval_every=10**9, log_every=max(1, steps // 2), batch_tokens=batch_tokens,
         valid_bleu_sentences=1, device=device,
@@ -348,8 +348,6 @@ def same_parameters(model_cfg: ModelConfig) -> tuple[int, int]:
 
 def grid_config(config_file, runs: int) -> dict:
     """The default experiment widened to ``runs`` training runs (variants × 2 sizes × seeds)."""
-    import yaml  # noqa: PLC0415
-
     config = yaml.safe_load(Path(config_file).read_text())
     seeds = 5
     per_seed = runs // seeds // len(config["sizes"])
@@ -366,8 +364,6 @@ GRID_VARIANTS = ("qq@enc", "qq@dec", "qq@all", "qdq@enc", "iq@enc", "kv@all", "n
 
 def smoke_config(root) -> dict:
     """tests/smoke.yaml with its corpus paths made absolute."""
-    import yaml  # noqa: PLC0415
-
     config = yaml.safe_load((Path(root) / "tests" / "smoke.yaml").read_text())
     for pair in config["corpus"]["files"].values():
         for side in ("src", "tgt"):
@@ -378,8 +374,6 @@ def smoke_config(root) -> dict:
 def snakemake_seconds(snakemake: str, root, workdir, config: dict, *args: str,
                       repeats: int = 3) -> float:  # fmt: skip
     """Median wall time of ``snakemake *args`` on this repository's Snakefile in ``workdir``."""
-    import yaml  # noqa: PLC0415
-
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -398,8 +392,6 @@ def snakemake_seconds(snakemake: str, root, workdir, config: dict, *args: str,
 def slurm_probe_seconds() -> float | None:
     """Seconds of the ``scontrol show config`` that the Slurm executor plugin runs whenever
     Snakemake starts (None: no Slurm here, the probe fails at once)."""
-    import shutil  # noqa: PLC0415
-
     if shutil.which("scontrol") is None:
         return None
     began = time.perf_counter()
