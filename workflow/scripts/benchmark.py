@@ -26,6 +26,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from attnablate import bench  # noqa: E402
+from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
 from attnablate.runtime import peak_flops, pick_device, prepare  # noqa: E402
 
@@ -119,7 +120,7 @@ def ensure_data(data: Path) -> None:
 
 
 def model_config(size: str, vocab: int, variant: str = "qk") -> ModelConfig:
-    fields = {k: v for k, v in presets()[size].items() if k != "gpus"}
+    fields = {k: v for k, v in presets()[size].items() if k not in SIZE_TRAINING_KEYS}
     return ModelConfig(vocab_size=vocab, variant=variant, **fields)
 
 
