@@ -33,7 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
-from attnablate.model import ModelConfig, Transformer
+from attnablate.model import ModelConfig, Transformer, sinusoid_frequencies
 from attnablate.params import count_params
 from attnablate.runtime import optimizer_options, to_device
 from attnablate.tokenizer import load_split
@@ -55,14 +55,9 @@ class ReferenceTransformer(nn.Module):
                 cfg.dropout, batch_first=True, norm_first=True, bias=cfg.bias,
             )  # fmt: skip
         self.dropout = nn.Dropout(cfg.dropout)
-        exponents = torch.arange(0, cfg.d_model, 2, device="cpu").float() / cfg.d_model
-        self.register_buffer("inv_freq", 1.0 / 10000**exponents, persistent=False)  # (C/2,)
+        self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
 
-    def embed_tokens(self, ids):
-        pos = torch.arange(ids.size(1), device=ids.device).float()  # (T,)
-        angles = pos[:, None] * self.inv_freq[None, :]  # (T, C/2)
-        positions = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (T, C)
-        return self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)
+    embed_tokens = Transformer.embed_tokens  # ours, on the same embed, inv_freq and dropout
 
     def forward(self, src, tgt):
         src_pad = src.eq(self.cfg.pad_id)  # (B, S)
@@ -218,7 +213,7 @@ def cpu_peak_step_memory(model_cfg: ModelConfig, kind: str, train_ids, batch_tok
     measured in a fresh process (Linux: VmHWM − VmRSS after one step), since the CPU
     allocator keeps no peak counter of its own."""
     code = (
-        "import sys, dataclasses; from attnablate import bench; "
+        "from attnablate import bench; "
         "from attnablate.model import ModelConfig; "
         f"cfg = ModelConfig(**{dict(model_cfg.__dict__)!r}); "
         f"print(bench._cpu_peak_child(cfg, {kind!r}, {str(train_ids)!r}, {batch_tokens}))"

@@ -93,9 +93,10 @@ def check(config: dict, vocab_size: int = 8000) -> None:
             "train.max_steps", "is 0 and so is train.max_minutes: give a budget in steps, "
             "minutes or both",
         )  # fmt: skip
-    for split, pair in config["corpus"].get("files", {}).items():
+    files = config["corpus"].get("files", {}) if config["corpus"]["source"] == "files" else {}
+    for split, pair in files.items():
         for side, path in pair.items():
-            if config["corpus"]["source"] == "files" and not Path(path).is_file():
+            if not Path(path).is_file():
                 raise ConfigurationError(f"corpus.files.{split}.{side}", f"no such file: {path}")
     for i, variant in enumerate(config.get("matched_variants") or []):
         if variant not in config["variants"]:

@@ -275,6 +275,13 @@ class DecoderCache:
                     site[name] = site[name].index_select(0, index)
 
 
+def sinusoid_frequencies(d_model: int) -> torch.Tensor:
+    """1 / 10000^(2i/C) for the sin/cos position pairs: (C/2,). Computed on the CPU even
+    inside a meta-device context, where arithmetic is slow."""
+    exponents = torch.arange(0, d_model, 2, device="cpu").float() / d_model
+    return 1.0 / 10000**exponents
+
+
 class Transformer(nn.Module):
     def __init__(self, cfg: ModelConfig, init: bool = True):
         """``init=False`` leaves the weights as allocated: for a model built on the meta
@@ -293,10 +300,7 @@ class Transformer(nn.Module):
         self.enc_norm = nn.LayerNorm(cfg.d_model)
         self.dec_norm = nn.LayerNorm(cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
-        # on the CPU even inside a meta-device context: arithmetic on meta tensors is slow
-        exponents = torch.arange(0, cfg.d_model, 2, device="cpu").float() / cfg.d_model
-        inv_freq = 1.0 / 10000**exponents
-        self.register_buffer("inv_freq", inv_freq, persistent=False)  # (C/2,)
+        self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
         if init:
             self.apply(self._init_weights)
 

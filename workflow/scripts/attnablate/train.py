@@ -232,6 +232,8 @@ class Trainer:
                  "non-embedding)")  # fmt: skip
         self.log(f"device: {device}, threads: {threads}, processes: {dist.world()}")
 
+        self.resume_dir = Path(outputs["checkpoint"]).parent / "resume"
+        self.identity = {**fingerprint(model_cfg, cfg, seed), "processes": dist.world()}
         state = self._resume_state()
         self.p = Progress(**state["progress"]) if state else Progress()
         curve_rows = state["curves"] if state else []
@@ -259,10 +261,6 @@ class Trainer:
     def _resume_state(self) -> dict | None:
         """The run's newest intact resume state, loaded into model and optimiser, or None.
         Restores the best checkpoint too, since a rerun job starts without its outputs."""
-        self.resume_dir = Path(self.outputs["checkpoint"]).parent / "resume"
-        self.identity = {
-            **fingerprint(self.model_cfg, self.cfg, self.seed), "processes": dist.world(),
-        }  # fmt: skip
         state = load_state(self.resume_dir, self.log) if self.resume_dir.exists() else None
         if state is not None and state["fingerprint"] != self.identity:
             self.log("the resume state belongs to another configuration: starting afresh")
