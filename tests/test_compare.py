@@ -1,12 +1,13 @@
 """The statistics of the comparison: Holm's correction and sacrebleu's paired tests on
 systems known to differ and on identical systems."""
 
+import math
 import random
 
 import pytest
 
-from attnablate.compare import holm, paired_tests
-from attnablate.report import mean_interval
+from attnablate.compare import correct, holm, paired_tests
+from attnablate.stats import detectable_difference, mean_interval
 
 REFS = (
     "In the beginning was the Word, and the Word was with God, and the Word was God.\n"
@@ -35,14 +36,14 @@ def test_clearly_different_systems_are_significant():
     [row] = paired_tests(good, {"bad": bad}, REFS)
     assert row["delta_bleu"] < -10
     assert row["delta_ci_low"] <= row["delta_bleu"] <= row["delta_ci_high"] < 0
-    assert row["p_ar"] < 0.01 and row["p_bootstrap"] < 0.01 and row["p_ar_holm"] < 0.05
+    assert row["p_ar"] < 0.01 and row["p_bootstrap"] < 0.01
 
 
 def test_an_identical_system_is_not_significant():
     system = degrade(REFS, 0.3, 3)
     [row] = paired_tests(system, {"copy": list(system)}, REFS)
     assert row["delta_bleu"] == 0 and row["delta_ci_low"] == row["delta_ci_high"] == 0
-    assert row["p_ar"] == row["p_bootstrap"] == row["p_ar_holm"] == 1.0
+    assert row["p_ar"] == row["p_bootstrap"] == 1.0
 
 
 def test_paired_tests_are_reproducible():
@@ -50,8 +51,40 @@ def test_paired_tests_are_reproducible():
     assert paired_tests(a, {"b": b}, REFS) == paired_tests(a, {"b": b}, REFS)
 
 
+def test_holm_family_is_every_comparison_at_a_size_and_seed_across_match_settings():
+    """The matched cell is alone in its compare job, but not in its family: it is corrected
+    together with the unmatched comparisons of the same size and seed."""
+
+    def cell(seed, match, variant, p_ar, p_bootstrap):
+        return {"size": "s", "seed": seed, "match": match, "variant": variant, "p_ar": p_ar,
+                "p_bootstrap": p_bootstrap}  # fmt: skip
+
+    cells = [
+        cell("1", "none", "a", 0.01, 0.02),
+        cell("1", "none", "b", 0.04, 0.5),
+        cell("1", "total", "a", 0.02, 0.01),
+        cell("2", "total", "a", 0.02, 0.01),
+        {"size": "s", "seed": "1", "match": "none", "variant": "c", "diverged": "c"},
+    ]
+    rows = correct(cells)
+    assert [r.get("holm_family") for r in rows] == [3, 3, 3, 1, None]
+    assert rows[2]["p_ar_holm"] == pytest.approx(0.04)  # 2 × 0.02: ranked second of three
+    assert rows[0]["p_ar_holm"] == pytest.approx(0.03)
+    assert rows[3]["p_ar_holm"] == pytest.approx(0.02)  # alone at seed 2
+    assert "p_ar_holm" not in rows[4]
+
+
 def test_mean_interval_over_seeds():
-    assert mean_interval([2.0]) == (2.0, 2.0, 2.0)
+    mean, low, high = mean_interval([2.0])
+    assert mean == 2.0 and math.isnan(low) and math.isnan(high)  # one seed: no interval
     mean, low, high = mean_interval([1.0, 2.0, 3.0])
-    assert mean == 2.0 and low == pytest.approx(2.0 - 4.303 * 1.0 / 3**0.5)
-    assert high == pytest.approx(2.0 + 4.303 / 3**0.5)
+    assert mean == 2.0 and low == pytest.approx(2.0 - 4.302653 * 1.0 / 3**0.5)
+    assert high == pytest.approx(2.0 + 4.302653 / 3**0.5)
+
+
+def test_detectable_difference_grows_with_spread_and_shrinks_with_seeds():
+    assert math.isnan(detectable_difference([1.0]))
+    three = detectable_difference([1.0, 2.0, 3.0])  # sd 1, n 3: (4.303 + 1.061) / √3
+    assert three == pytest.approx((4.302653 + 1.060660) / 3**0.5, rel=1e-4)
+    assert detectable_difference([1.0, 2.0, 3.0] * 3) < three
+    assert detectable_difference([2.0, 4.0, 6.0]) == pytest.approx(2 * three)

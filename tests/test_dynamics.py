@@ -2,7 +2,12 @@
 
 import torch
 
-from attnablate.dynamics import diagnose, form_statistics, head_factors
+from attnablate.dynamics import (
+    diagnose,
+    form_statistics,
+    head_factors,
+    symmetric_part_eigenvalues,
+)
 from attnablate.model import ModelConfig, Transformer
 
 
@@ -29,6 +34,22 @@ def test_form_statistics_match_the_full_matrix():
     assert abs(stats["symmetry"] - (s.norm() ** 2 / m.norm() ** 2).item()) < 1e-9
     eig = torch.linalg.eigvalsh(s)
     assert abs(stats["eig_mean"] * 6 - eig.sum().item()) < 1e-9  # the 2·hd non-zero ones
+
+
+def test_eigenvalue_statistics_leave_out_the_zeros_of_tied_keys():
+    """qq's form AᵀA has rank hd: its statistics are those of the hd eigenvalues of A Aᵀ, not
+    of those and hd structural zeros."""
+    torch.manual_seed(4)
+    a = torch.randn(4, 12)
+    true = torch.linalg.eigvalsh(a.double() @ a.double().T)  # the 4 non-zero eigenvalues
+    stats = form_statistics(a, a)
+    assert abs(stats["eig_mean"] - true.mean().item()) < 1e-9
+    assert abs(stats["eig_std"] - true.std().item()) < 1e-9
+    assert len(symmetric_part_eigenvalues(a.double(), a.double())) == 4
+    # an antisymmetric form has a zero symmetric part: no eigenvalue is left
+    b = torch.randn(4, 12)
+    left, right = torch.cat([a, b]).double(), torch.cat([b, -a]).double()
+    assert len(symmetric_part_eigenvalues(left, right)) == 0
 
 
 def test_qq_forms_are_symmetric_and_qdq_can_be_indefinite():

@@ -26,6 +26,9 @@ EVERY_VARIANT = [
     "kv@all",
     "nov@all",
     "noo@all",
+    "rq@all",
+    "rv@all",
+    "ro@all",
     "mqa@all",
     "gqa2@all",
     "qq+noo@all",
@@ -92,16 +95,46 @@ def test_qk_equals_multihead_attention_with_key_padding_mask():
     assert_close(attn(memory, key_padding_mask=pad), expected_self)
 
 
-def test_reference_path_equals_sdpa_path_for_every_spec():
+REGISTERED = ["qk", "qq", "qq_selfmask", "qdq", "iq", "kv", "nov", "noo", "rq", "rv", "ro", "mqa",
+              "gqa2"]  # fmt: skip
+
+
+@pytest.mark.parametrize("combo", REGISTERED)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_reference_path_equals_sdpa_path_for_every_spec(combo, causal, padded):
+    """The analysis path (keep_weights) sees what training computes: no mask dropped, in
+    particular the plain causal one that SDPA takes as a flag."""
     x = torch.randn(2, 6, D)
-    pad = torch.zeros(2, 6, dtype=torch.bool)
-    pad[0, 4:] = True
-    for combo in ["qk", "qq", "qq_selfmask", "qdq", "iq", "kv", "nov", "noo", "mqa", "gqa2"]:
-        attn = attention(build_spec(combo))
-        fast = attn(x, causal=True, key_padding_mask=pad)
+    pad = None
+    if padded:
+        pad = torch.zeros(2, 6, dtype=torch.bool)
+        pad[0, 4:] = True
+    attn = attention(build_spec(combo))
+    fast = attn(x, causal=causal, key_padding_mask=pad)
+    attn.keep_weights = True
+    assert_close(attn(x, causal=causal, key_padding_mask=pad), fast)
+    weights = attn.last_weights  # (B, H, T, S)
+    assert weights.shape == (2, H, 6, 6)
+    if causal:
+        assert (weights.triu(1) == 0).all()  # nothing above the diagonal: no look ahead
+
+
+@pytest.mark.parametrize("variant", EVERY_VARIANT)
+@pytest.mark.parametrize("padded", [False, True])
+def test_the_model_on_the_analysis_path_equals_the_training_path(variant, padded):
+    """Every site at once (enc, dec, cross), as the diagnostics and attention maps run it."""
+    m = model(variant)
+    src, tgt = batch()
+    if not padded:
+        src, tgt = src.clamp(min=1), tgt.clamp(min=1)
+    fast = m(src, tgt)
+    for _, _, attn in m.attention_modules():
         attn.keep_weights = True
-        assert_close(attn(x, causal=True, key_padding_mask=pad), fast, msg=combo)
-        assert attn.last_weights.shape == (2, H, 6, 6)
+    assert_close(m(src, tgt), fast)
+    for site, _, attn in m.attention_modules():
+        if site == "dec":
+            assert (attn.last_weights.triu(1) == 0).all()
 
 
 # --- each variant's structure and what it saves -------------------------------------------------
@@ -139,6 +172,9 @@ def test_qq_in_cross_attention_is_one_symmetric_bilinear_form():
         ("kv", LINEAR),
         ("nov", LINEAR),
         ("noo", LINEAR),
+        ("rq", LINEAR),
+        ("rv", LINEAR),
+        ("ro", LINEAR),
         ("mqa", 2 * (LINEAR - (D * D // H + D // H))),  # K and V shrink to one head each
         ("gqa2", 2 * (LINEAR - 2 * (D * D // H + D // H))),  # ... to two heads each
         ("qq+noo", 2 * LINEAR),
@@ -199,6 +235,25 @@ def test_iq_uses_identity_queries_and_stays_asymmetric():
     assert isinstance(attn.k_proj, nn.Linear)
     scores = attn.scores(torch.randn(2, 6, D))
     assert not torch.allclose(scores, scores.transpose(-2, -1))
+
+
+def test_rq_rv_ro_are_fixed_random_rotations_saved_with_the_model(tmp_path):
+    """The controls for iq, nov, noo: no parameters, lengths kept, a different random
+    subspace per layer, never trained, and part of the checkpoint."""
+    m = model("rq+rv+ro@enc").train()
+    first, second = m.encoder[0].attn, m.encoder[1].attn
+    for proj in (first.q_proj, first.v_proj, first.out_proj):
+        assert not any(True for _ in proj.parameters())
+        assert_close(proj.weight @ proj.weight.T, torch.eye(D))  # orthonormal rows
+    assert not torch.allclose(first.q_proj.weight, second.q_proj.weight)
+    scores = first.scores(torch.randn(2, 6, D))
+    assert not torch.allclose(scores, scores.transpose(-2, -1))  # W_K stays: asymmetric
+    src, tgt = batch()
+    m(src, tgt).sum().backward()
+    assert first.q_proj.weight.grad is None
+    save_checkpoint(tmp_path / "model.pt", m, step=1)
+    loaded, _ = load_checkpoint(tmp_path / "model.pt")
+    assert torch.equal(loaded.encoder[0].attn.q_proj.weight, first.q_proj.weight)
 
 
 def test_structure_of_kv_nov_noo_mqa_gqa():

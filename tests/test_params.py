@@ -5,10 +5,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import smoke_experiment
 
 from attnablate.errors import ConfigurationError
+from attnablate.experiment import model_config, write_model_table
+from attnablate.io import read_tsv
 from attnablate.model import ModelConfig
 from attnablate.params import count_params, match_params, matched_config
+from attnablate.tokenizer import vocabulary_size
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [
@@ -20,6 +24,9 @@ VARIANTS = [
     "kv@all",
     "nov@all",
     "noo@all",
+    "rq@all",
+    "rv@all",
+    "ro@all",
     "mqa@all",
     "gqa2@all",
     "qq+noo@all",
@@ -71,3 +78,17 @@ def test_unknown_count_or_growth_is_a_configuration_error():
         match_params("qq@all", size, grow="heads")
     with pytest.raises(ConfigurationError, match="unknown count 'all'"):
         match_params("qq@all", size, which="all")
+
+
+def test_the_model_table_counts_with_the_tokenizers_real_vocabulary(tmp_path, data):
+    """sentencepiece may give fewer pieces than asked for; training builds its model with
+    the real count, and so must models.tsv."""
+    config = smoke_experiment()
+    config["tokenizer"]["vocab_size"] = 8000  # far more than the test corpus supports
+    real = vocabulary_size(data["spm"])
+    assert real < 8000
+    write_model_table(config, data["spm"], tmp_path / "models.tsv")
+    rows = read_tsv(tmp_path / "models.tsv")
+    for row in rows:
+        cfg = model_config(config, row["variant"], row["size"], row["match"], real)
+        assert int(row["params_total"]) == count_params(cfg)

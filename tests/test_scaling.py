@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from attnablate.scaling import fit_power_law, qk_equivalent, scaling_table
+from attnablate.summary import scaling_sentences
 
 
 def test_power_law_is_recovered_from_exact_points():
@@ -14,27 +15,47 @@ def test_power_law_is_recovered_from_exact_points():
     assert a == pytest.approx(20) and b == pytest.approx(0.3)
 
 
-def test_one_size_cannot_be_fitted():
+def test_fewer_than_three_sizes_are_not_fitted():
+    """A line through two points always fits: no law, no multiple, one sentence saying why."""
     a, b = fit_power_law([1e5, 1e5], [3.0, 3.1])
     assert math.isnan(a) and math.isnan(b)
+    assert math.isnan(fit_power_law([1e5, 1e6], [3.0, 2.5])[0])
+    table = scaling_table(runs_of({"s": 1e5, "m": 1e6}, seeds=[1, 2]))
+    assert table["multiple"].isna().all() and table["multiple_low"].isna().all()
+    [line] = scaling_sentences(table, sizes=2)
+    assert "no power law is fitted" in line and "at least three" in line
+
+
+def loss(n):
+    return 20 * n**-0.3
+
+
+def runs_of(sizes: dict, seeds: list, noise: float = 0.0) -> pd.DataFrame:
+    """qk on the law, and a variant that at n parameters does what qk does at n/2; seed s
+    shifts both losses by noise × (s − mean seed)."""
+    rows = []
+    centre = sum(seeds) / len(seeds)
+    for size, n in sizes.items():
+        for seed in seeds:
+            shift = noise * (seed - centre)
+            for label, worth in (("qk", n), ("v", n / 2)):
+                rows.append({"label": label, "size": size, "seed": seed, "params_non_embedding": n,
+                             "best_valid_loss": loss(worth) + shift})  # fmt: skip
+    return pd.DataFrame(rows).assign(diverged=False)
 
 
 def test_a_variant_as_good_as_half_the_parameters_is_worth_a_multiple_of_half():
-    def loss(n):
-        return 20 * n**-0.3
-
-    rows = []
-    for size, n in (("s", 1e5), ("m", 1e6)):
-        rows.append(
-            {"label": "qk", "size": size, "params_non_embedding": n, "best_valid_loss": loss(n)}
-        )
-        # this variant at n parameters only does what qk does at n/2
-        rows.append(
-            {"label": "v", "size": size, "params_non_embedding": n, "best_valid_loss": loss(n / 2)}
-        )
-    runs = pd.DataFrame(rows).assign(diverged=False)
-    table = scaling_table(runs).set_index(["label", "size"])
+    sizes = {"s": 1e5, "m": 1e6, "l": 1e7}
+    table = scaling_table(runs_of(sizes, seeds=[1, 2, 3])).set_index(["label", "size"])
     assert table.loc[("qk", "m"), "multiple"] == pytest.approx(1.0)
     assert table.loc[("v", "s"), "multiple"] == pytest.approx(0.5)
     assert table.loc[("v", "m"), "qk_params"] == pytest.approx(5e5)
     assert qk_equivalent(loss(2e6), 20, 0.3) == pytest.approx(2e6)
+    # the seeds agree exactly: the bootstrap interval is the point itself
+    assert table.loc[("v", "s"), "multiple_low"] == pytest.approx(0.5)
+    # seeds that scatter give an interval around the multiple, reproducibly
+    noisy = scaling_table(runs_of(sizes, seeds=[1, 2, 3], noise=0.05))
+    row = noisy.set_index(["label", "size"]).loc[("v", "m")]
+    assert row["multiple_low"] < row["multiple"] < row["multiple_high"]
+    assert row["multiple_high"] - row["multiple_low"] > 0.05
+    assert noisy.equals(scaling_table(runs_of(sizes, seeds=[1, 2, 3], noise=0.05)))

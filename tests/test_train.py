@@ -1,5 +1,6 @@
 """Training: the schedule, determinism, learning, and divergence recorded as a result."""
 
+import csv
 import json
 
 import pytest
@@ -14,10 +15,9 @@ def run(tmp_path, data, name, seed=1, **overrides):
     """Train the tiny qq@enc model on the test corpus for 40 steps in ``tmp_path/name``."""
     out = tmp_path / name
     out.mkdir()
-    outputs = {
-        key: out / f
-        for key, f in (("checkpoint", "c.pt"), ("curves", "curves.tsv"), ("meta", "meta.json"))
-    }
+    files = (("checkpoint", "c.pt"), ("curves", "curves.tsv"), ("meta", "meta.json"),
+             ("dynamics", "dynamics.tsv"))  # fmt: skip
+    outputs = {key: out / f for key, f in files}
     settings = {"max_steps": 40, "batch_tokens": 400, "warmup_steps": 10, "eval_every": 20}
     quick = {"valid_bleu_sentences": 10, "log_every": 10, "device": "cpu"}
     cfg = TrainConfig(**{**settings, **quick, **overrides})
@@ -56,6 +56,18 @@ def test_same_seed_same_numbers_and_the_loss_falls(tmp_path, data):
     assert json.loads(out_a["meta"].read_text())["model_config"]["variant"] == "qq@enc"
     meta_c, out_c = run(tmp_path, data, "c", seed=2)
     assert without_seconds(out_c["curves"]) != curves
+
+
+def test_dynamics_start_at_step_0_before_any_training(tmp_path, data):
+    """The initial values are logged, so that what tying imposes is told apart from what
+    training changes: qq@enc's encoder form is symmetric at step 0 already."""
+    run(tmp_path, data, "dyn")
+    rows = list(csv.DictReader((tmp_path / "dyn" / "dynamics.tsv").open(), delimiter="\t"))
+    assert sorted({int(r["step"]) for r in rows}) == [0, 20, 40]
+    at_start = [r for r in rows if r["step"] == "0"]
+    assert {r["site"] for r in at_start} == {"enc", "dec", "cross"}
+    assert all(float(r["symmetry"]) > 0.999 for r in at_start if r["site"] == "enc")
+    assert all(float(r["symmetry"]) < 0.9 for r in at_start if r["site"] == "dec")
 
 
 def test_a_diverging_run_is_recorded_not_raised(tmp_path, data):

@@ -58,7 +58,9 @@ def test_every_output_of_the_smoke_run(smoke):
         assert len(hyps) == len((data / "test.tgt").read_text().splitlines())
         dynamics = read_tsv(folder / "dynamics.tsv")
         sites = {(row["site"], row["layer"], row["head"]) for row in dynamics}
-        assert len(dynamics) == 2 * len(sites) == 2 * 3 * 2  # 2 validations, 3 sites, 2 heads
+        # step 0 (before training) and 2 validations, 3 sites, 2 heads
+        assert len(dynamics) == 3 * len(sites) == 3 * 3 * 2
+        assert sorted({int(row["step"]) for row in dynamics}) == [0, 15, 30]
         assert all(0 <= float(row["symmetry"]) <= 1 for row in dynamics)
         meta = json.loads((folder / "meta.json").read_text())
         assert meta["steps"] == 30 and meta["device"] == "cpu"
@@ -79,12 +81,23 @@ def test_every_output_of_the_smoke_run(smoke):
     ]  # fmt: skip
     for test in tests:
         assert 0 < float(test["p_ar"]) <= 1 and 0 < float(test["p_bootstrap_holm"]) <= 1
+        assert test["holm_family"] == "2"  # matched and unmatched: one family per seed
         assert (
             float(test["delta_ci_low"]) <= float(test["delta_bleu"]) <= float(test["delta_ci_high"])
         )
+    comparison = read_tsv(workdir / "results" / "smoke" / "comparison.tsv")
+    assert [(c["label"], c["seeds"], c["verdict"]) for c in comparison] == [
+        ("qq@enc", "1", "one seed"), ("qq@enc (matched: total)", "1", "one seed"),
+    ]  # fmt: skip
     summary = (report / "summary.md").read_text()
-    assert "- At size `micro`, `qq@enc` (" in summary and "after Holm correction" in summary
-    assert "- In `qk` the learned bilinear form" in summary
+    first = summary.split("\n\n")[1]  # the line after the title: convergence, first
+    assert first.startswith(("**Not converged.**", "**Partly converged.**", "**Converged.**"))
+    assert "- At size `micro`, `qq@enc` (" in summary
+    assert "one seed, so no verdict across training noise" in summary
+    assert "(2 comparisons per family)" in summary
+    assert "- `qk`: the learned bilinear form W_Qᵀ W_K goes from" in summary
+    assert "symmetric by construction" in summary  # qq@enc's encoder, at step 0 already
+    assert "Scaling: no power law is fitted: the experiment has 1 size" in summary
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
 
 

@@ -1,4 +1,7 @@
 rule model_table:
+    input:
+        # the tokenizer's real vocabulary, which training uses (it may be smaller than asked)
+        spm=f"{TOK}/spm.model",
     output:
         table=report(
             "results/{experiment}/models.tsv",

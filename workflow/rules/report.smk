@@ -18,6 +18,11 @@ rule aggregate:
             caption="../report/significance.rst",
             category="Tables",
         ),
+        comparison=report(
+            "results/{experiment}/comparison.tsv",
+            caption="../report/comparison.rst",
+            category="Tables",
+        ),
     log:
         "logs/{experiment}/aggregate.log",
     conda:
@@ -33,7 +38,7 @@ rule report:
     input:
         runs="results/{experiment}/runs.tsv",
         curves="results/{experiment}/curves.tsv",
-        significance="results/{experiment}/significance.tsv",
+        comparison="results/{experiment}/comparison.tsv",
         dynamics="results/{experiment}/dynamics.tsv",
         attention=run_paths("attention.npz"),
     output:

@@ -1,8 +1,9 @@
 """Paired significance tests of each variant against the ``qk`` baseline on the same test set.
 
 sacrebleu's own paired bootstrap resampling (1,000 resamples) and paired approximate
-randomisation (10,000 trials), through its Python API, then Holm's correction across the
-variants compared within one (size, match, seed) cell.
+randomisation (10,000 trials), through its Python API, one (size, match, seed) cell per job;
+then, once every cell is in, Holm's correction over each family: every comparison against
+``qk`` at one (size, seed), matched and unmatched cells together (``correct``).
 """
 
 import json
@@ -19,11 +20,12 @@ from attnablate.score import read_text_lines
 BOOTSTRAP_RESAMPLES = 1000
 AR_TRIALS = 10000
 SEED = 12345  # sacrebleu's resampling seed: the same p-values on every rerun
-COLUMNS = [
+CELL_COLUMNS = [
     "experiment", "size", "match", "seed", "variant", "bleu", "baseline_bleu", "delta_bleu",
-    "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "p_bootstrap_holm", "p_ar_holm",
-    "diverged",
+    "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "diverged",
 ]  # fmt: skip
+FAMILY = ("size", "seed")  # Holm corrects over every comparison against qk sharing these
+COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -54,7 +56,7 @@ def delta_interval(baseline: list[str], system: list[str], references: list[str]
 
 def paired_tests(baseline: list[str], systems: dict, references: list[str]) -> list[dict]:
     """One row per system: its BLEU, the difference to the baseline with its paired-bootstrap
-    95% interval, the two p-values, and both after Holm's correction across ``systems``.
+    95% interval, and the two p-values (uncorrected: see ``correct``).
 
     sacrebleu counts only shuffles whose difference *exceeds* the observed one, which gives a
     system identical to the baseline the smallest p-value; such a system gets p = 1 here.
@@ -81,10 +83,26 @@ def paired_tests(baseline: list[str], systems: dict, references: list[str]) -> l
             "p_bootstrap": 1.0 if identical else results["bs"][i].p_value,
             "p_ar": 1.0 if identical else results["ar"][i].p_value,
         })  # fmt: skip
-    for test in ("bootstrap", "ar"):
-        for row, adjusted in zip(rows, holm([r[f"p_{test}"] for r in rows])):
-            row[f"p_{test}_holm"] = round(adjusted, 6)
     return rows
+
+
+def correct(rows: list[dict]) -> list[dict]:
+    """``rows`` (of every cell) with Holm-adjusted p-values, each family being every
+    comparison against qk at one (size, seed) across match settings; ``holm_family`` is its
+    size. Rows with a diverged side have no p-values and are not in any family."""
+    families: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if not row.get("diverged"):
+            families.setdefault(tuple(str(row[k]) for k in FAMILY), []).append(row)
+    corrected = {}
+    for family in families.values():
+        for test in ("bootstrap", "ar"):
+            adjusted = holm([float(r[f"p_{test}"]) for r in family])
+            for row, p in zip(family, adjusted):
+                corrected.setdefault(id(row), {})[f"p_{test}_holm"] = round(p, 6)
+        for row in family:
+            corrected[id(row)]["holm_family"] = len(family)
+    return [{**row, **corrected.get(id(row), {})} for row in rows]
 
 
 def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, output) -> None:
@@ -107,10 +125,11 @@ def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, ou
             sides = " and ".join(side for side in ("qk", name) if side in diverged)
             rows.append({**cell, "variant": name, "diverged": sides})
             print(f"{name}: not compared, {rows[-1]['diverged']} diverged")
-    write_tsv(output, rows, COLUMNS)
+    write_tsv(output, rows, CELL_COLUMNS)
     for row in tested.values():
         print(
             f"{row['variant']}: BLEU {row['bleu']:.2f} vs {row['baseline_bleu']:.2f} "
-            f"(Δ {row['delta_bleu']:+.2f}), p_bs={row['p_bootstrap_holm']:.4f}, "
-            f"p_ar={row['p_ar_holm']:.4f} (Holm)"
+            f"(Δ {row['delta_bleu']:+.2f}), p_bs={row['p_bootstrap']:.4f}, "
+            f"p_ar={row['p_ar']:.4f} (uncorrected; Holm over the (size, seed) family at "
+            "aggregation)"
         )

@@ -7,7 +7,9 @@ Per attention site, layer and head:
   1 for a symmetric form (``qq``), 0 for an antisymmetric one, ½ on average at random.
 - ``eig_mean``, ``eig_std``, ``neg_share``: the non-zero eigenvalues of the symmetric part,
   their mean and spread, and the share of their absolute mass that is negative (0 for the
-  positive semi-definite W Wᵀ of ``qq``; an indefinite form has some).
+  positive semi-definite W Wᵀ of ``qq``; an indefinite form has some). Zeros that the
+  construction imposes (``qq`` has rank hd, not 2hd) are left out: see
+  ``symmetric_part_eigenvalues`` for how zero is decided.
 - ``diag_mass`` (self-attention only): the mean attention weight of a token on itself.
 - ``entropy``: the mean entropy (nats) of a token's attention distribution.
 
@@ -53,24 +55,45 @@ def head_factors(attn: Attention, d_model: int) -> list[tuple[torch.Tensor, torc
     return factors
 
 
+def symmetric_part_eigenvalues(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The non-zero eigenvalues of the symmetric part S = (AᵀB + BᵀA)/2 of M = AᵀB, without
+    forming the C×C matrix. (A, B: (hd, C) float64.)
+
+    S = Uᵀ J U with U = [A; B] and J = [[0, I/2], [I/2, 0]]. With the SVD U = P Σ Qᵀ, the
+    non-zero eigenvalues of S are those of the r×r matrix Σ_r P_rᵀ J P_r Σ_r, where r is the
+    rank of U. What counts as zero: a singular value of U, or an eigenvalue of S, below
+    ``σ_max · max(2hd, C) · ε`` (for an eigenvalue, ``σ_max² · max(2hd, C) · ε``), ε the
+    float64 machine epsilon: numpy's matrix_rank rule. So tied keys (``qq``: U = [A; A], rank
+    hd) give hd eigenvalues, not hd true ones and hd structural zeros.
+    """
+    hd, dim = a.shape
+    u = torch.cat([a, b])  # (2hd, C)
+    p, sigma, _ = torch.linalg.svd(u, full_matrices=False)  # (2hd, k), (k,)
+    if sigma.numel() == 0 or sigma[0] == 0:
+        return sigma.new_zeros(0)
+    tol = sigma[0] * max(2 * hd, dim) * torch.finfo(u.dtype).eps
+    keep = sigma > tol
+    p, sigma = p[:, keep], sigma[keep]  # (2hd, r), (r,)
+    j = torch.zeros(2 * hd, 2 * hd, dtype=u.dtype)
+    j[:hd, hd:] = j[hd:, :hd] = 0.5 * torch.eye(hd, dtype=u.dtype)
+    reduced = sigma[:, None] * (p.T @ j @ p) * sigma[None, :]  # (r, r), symmetric
+    eig = torch.linalg.eigvalsh(reduced)  # (r,)
+    return eig[eig.abs() > tol * sigma[0]]
+
+
 def form_statistics(a: torch.Tensor, b: torch.Tensor) -> dict:
-    """Symmetry and eigenvalue statistics of M = Aᵀ B without forming the C×C matrix."""
+    """Symmetry and eigenvalue statistics of M = Aᵀ B without forming the C×C matrix; the
+    eigenvalue statistics are over the non-zero spectrum of the symmetric part."""
     a, b = a.double(), b.double()
     norm2 = torch.trace((a @ a.T) @ (b @ b.T))  # ||M||²  = tr(Bᵀ A Aᵀ B)
     trace_mm = torch.trace((b @ a.T) @ (b @ a.T))  # tr(M M) = tr(Aᵀ B Aᵀ B)
     symmetry = (0.5 * (1 + trace_mm / norm2)).item() if norm2 > 0 else float("nan")
-    # The symmetric part is Uᵀ J U with U = [A; B], J = [[0, I/2], [I/2, 0]]: its non-zero
-    # eigenvalues are those of J U Uᵀ, a 2hd × 2hd matrix.
-    hd = a.size(0)
-    u = torch.cat([a, b])  # (2hd, C)
-    j = torch.zeros(2 * hd, 2 * hd, dtype=u.dtype)
-    j[:hd, hd:] = j[hd:, :hd] = 0.5 * torch.eye(hd, dtype=u.dtype)
-    eig = torch.linalg.eigvals(j @ (u @ u.T)).real  # (2hd,)
+    eig = symmetric_part_eigenvalues(a, b)
     mass = eig.abs().sum()
     return {
         "symmetry": symmetry,
-        "eig_mean": eig.mean().item(),
-        "eig_std": eig.std().item(),
+        "eig_mean": eig.mean().item() if eig.numel() else float("nan"),
+        "eig_std": eig.std().item() if eig.numel() > 1 else float("nan"),
         "neg_share": (eig.clamp(max=0).abs().sum() / mass).item() if mass > 0 else 0.0,
     }
 

@@ -13,6 +13,7 @@ from attnablate.errors import ConfigurationError
 from attnablate.io import write_tsv
 from attnablate.model import ModelConfig
 from attnablate.params import count_params, matched_config
+from attnablate.tokenizer import vocabulary_size
 
 BASELINE = "qk"
 SIZE_TRAINING_KEYS = ("gpus", "lr")  # keys of a size preset that say how it trains, not its shape
@@ -28,6 +29,12 @@ def corpus_name(config: dict) -> str:
     raise ConfigurationError(
         "corpus.name", "required with source 'files': a folder name under data/"
     )
+
+
+def run_label(variant: str, match: str) -> str:
+    """How tables, figures and sentences name a cell: the variant, with its matching in
+    brackets where it has one (``qq@enc (matched: total)``)."""
+    return variant if match == "none" else f"{variant} (matched: {match})"
 
 
 def variants(config: dict) -> list[str]:
@@ -143,8 +150,9 @@ def model_table(config: dict, vocab_size: int) -> list[dict]:
     return rows
 
 
-def write_model_table(config: dict, path) -> None:
-    """Step ``model_table``."""
-    rows = model_table(config, config["tokenizer"]["vocab_size"])
+def write_model_table(config: dict, spm_model, path) -> None:
+    """Step ``model_table``: counted with the tokenizer's real vocabulary, as trained."""
+    vocab = vocabulary_size(spm_model)
+    rows = model_table(config, vocab)
     write_tsv(path, rows)
-    print(f"{len(rows)} models written to {path}")
+    print(f"{len(rows)} models ({vocab} pieces in the vocabulary) written to {path}")

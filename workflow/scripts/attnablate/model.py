@@ -34,6 +34,21 @@ class KeyDiagonal(nn.Module):
         return x * self.weight
 
 
+class FixedRotation(nn.Module):
+    """A fixed random matrix with orthonormal rows, drawn once at initialisation and never
+    trained (``rq``, ``rv``, ``ro``): the control for an identity projection. Like the
+    identity it has no parameters and keeps lengths, but head h reads a random subspace,
+    a different one in every layer, instead of coordinates h·hd to (h+1)·hd of the input."""
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        # a buffer: saved in checkpoints and resume states, not counted, not updated
+        self.register_buffer("weight", nn.init.orthogonal_(torch.empty(out_dim, in_dim)))
+
+    def forward(self, x):
+        return x @ self.weight.T
+
+
 class UnitNorm(nn.Module):
     """Scale the last dimension to unit length (keys of ``qq_selfmask``)."""
 
@@ -41,12 +56,14 @@ class UnitNorm(nn.Module):
         return F.normalize(x, dim=-1)
 
 
-def reference_attention(q, k, v, mask=None, dropout_p=0.0):
-    """F.scaled_dot_product_attention written out, returning the weights as well.
+def reference_attention(q, k, v, mask=None, dropout_p=0.0, is_causal=False):
+    """F.scaled_dot_product_attention written out, returning the weights as well; the same
+    arguments, so that the analysis path sees exactly what the training path computes.
 
     Used by the tests and by analysis hooks that need to see where tokens look.
     q: (B, H, T, hd); k, v: (B, Hkv, S, hd) with Hkv dividing H; mask: additive, broadcastable
-    to (B, H, T, S). Returns (B, H, T, hd) and the weights (B, H, T, S).
+    to (B, H, T, S); is_causal: query t sees keys 0..t (SDPA's top-left alignment).
+    Returns (B, H, T, hd) and the weights (B, H, T, S).
     """
     groups = q.size(1) // k.size(1)
     k = k.repeat_interleave(groups, dim=1)  # (B, H, S, hd): query head h reads kv head h // groups
@@ -54,6 +71,10 @@ def reference_attention(q, k, v, mask=None, dropout_p=0.0):
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, H, T, S)
     if mask is not None:
         scores = scores + mask
+    if is_causal:
+        T, S = scores.shape[-2:]
+        future = torch.ones(T, S, dtype=torch.bool, device=q.device).triu(1)  # (T, S)
+        scores = scores.masked_fill(future, float("-inf"))
     weights = scores.softmax(dim=-1)  # (B, H, T, S)
     return F.dropout(weights, dropout_p) @ v, weights
 
@@ -76,7 +97,9 @@ class Attention(nn.Module):
         kv_dim = self.kv_heads * self.head_dim
 
         def projection(kind: str, out_dim: int) -> nn.Module:
-            return nn.Linear(d_model, out_dim, bias=bias) if kind == "linear" else nn.Identity()
+            if kind == "linear":
+                return nn.Linear(d_model, out_dim, bias=bias)
+            return FixedRotation(d_model, out_dim) if kind == "random" else nn.Identity()
 
         self.q_proj = projection(spec.query, d_model)
         self.v_proj = projection(spec.value, kv_dim)
@@ -152,7 +175,7 @@ class Attention(nn.Module):
         mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device)
         dropout_p = self.dropout if self.training else 0.0
         if self.keep_weights:
-            y, self.last_weights = reference_attention(q, k, v, mask, dropout_p)
+            y, self.last_weights = reference_attention(q, k, v, mask, dropout_p, is_causal)
         else:
             y = F.scaled_dot_product_attention(
                 q,

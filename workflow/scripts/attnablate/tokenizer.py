@@ -64,6 +64,12 @@ def encode_split(model_path, src_path, tgt_path, out_path) -> dict:
     }
 
 
+def vocabulary_size(model_path) -> int:
+    """The tokenizer's real vocabulary: what models are built with (sentencepiece may give
+    fewer pieces than asked for on a small corpus)."""
+    return spm.SentencePieceProcessor(model_file=str(model_path)).get_piece_size()
+
+
 def load_split(path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The id sequences of a split: (source sentences, target sentences)."""
     with np.load(path) as data:
@@ -77,7 +83,7 @@ def load_split(path) -> tuple[list[np.ndarray], list[np.ndarray]]:
 def run_train(tokenizer: dict, train_files: list, model_path) -> None:
     """Step ``tokenizer``."""
     train_tokenizer(train_files, model_path, tokenizer["vocab_size"], tokenizer["model_type"])
-    size = spm.SentencePieceProcessor(model_file=str(model_path)).get_piece_size()
+    size = vocabulary_size(model_path)
     print(f"sentencepiece {tokenizer['model_type']} model with {size} pieces: {model_path}")
 
 

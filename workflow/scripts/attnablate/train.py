@@ -31,7 +31,7 @@ from attnablate.io import write_json, write_text, write_tsv
 from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
 from attnablate.runtime import autocast
-from attnablate.tokenizer import PAD, load_split
+from attnablate.tokenizer import PAD, load_split, vocabulary_size
 
 CURVE_COLUMNS = (
     "step", "epoch", "tokens", "seconds", "lr", "train_loss", "grad_norm", "valid_loss",
@@ -352,6 +352,12 @@ class Trainer:
     def run(self) -> None:
         """Step until the budget is spent or the loss diverges."""
         p, cfg, timing = self.p, self.cfg, self.timing
+        if p.step == 0 and dist.is_main():
+            # What the construction imposes before any training (tied keys: a symmetric form,
+            # a heavy diagonal), so that what training changes can be told apart from it.
+            # Draws no random numbers: the run's numbers are those of a run without it.
+            self.dynamics_rows = diagnose(self.model, self.probe[0], self.probe[1], 0)
+            self.write_dynamics()
         self.model.train()
         stream = self.batches.stream(p.epoch, p.batch + 1)
         forward = self.ddp
@@ -493,7 +499,7 @@ def _time_left(step: int, elapsed: float, cfg: TrainConfig, budget_seconds: floa
 
 def run_train(config: dict, run: dict, inputs: dict, outputs: dict, threads: int) -> None:
     """Step ``train``: one run of the experiment ``config``; ``run`` holds its wildcards."""
-    vocab = spm.SentencePieceProcessor(model_file=str(inputs["spm"])).get_piece_size()
+    vocab = vocabulary_size(inputs["spm"])
     model_cfg = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)
     train_cfg = TrainConfig(
         **experiment.train_settings(config, run["size"]), device=config["device"]

@@ -29,14 +29,22 @@ SELF_ATTENTION_SITES = ("enc", "dec")
 class AttentionSpec:
     """How one attention site builds its projections. The defaults are the baseline ``qk``."""
 
-    query: str = "linear"  # "linear": W_Q; "identity": queries are the input itself
+    # "linear": a learned matrix; "identity": the input itself; "random": a fixed random
+    # matrix with orthonormal rows, drawn at initialisation and never trained
+    query: str = "linear"  # W_Q: "linear", "identity" or "random"
     key: str = "linear"  # "linear": own W_K; "query": W_K is W_Q; "value": W_K is W_V
-    value: str = "linear"  # "linear": W_V; "identity": values are the input itself
-    output: str = "linear"  # "linear": W_O; "identity": heads are concatenated, not mixed
+    value: str = "linear"  # W_V: "linear", "identity" or "random"
+    output: str = "linear"  # W_O: "linear", "identity" (heads concatenated, not mixed), "random"
     kv_heads: int | None = None  # None: one key/value head per query head; G: G shared heads
     key_diagonal: bool = False  # keys are D·q with a learned diagonal D (scores Q D Qᵀ)
     key_l2norm: bool = False  # keys scaled to unit length per head (Reformer's shared-QK)
     self_mask: bool = False  # a position attends to itself only if it has no other target
+
+    @property
+    def symmetric_form(self) -> bool:
+        """Whether the bilinear form W_Qᵀ W_K is symmetric by construction (keys tied to
+        queries: ``qq``, ``qq_selfmask``, ``qdq``), before any training."""
+        return self.key == "query"
 
 
 # name -> the AttentionSpec fields it sets. `gqa{G}` is a family and is parsed separately.
@@ -49,6 +57,9 @@ VARIANTS: dict[str, dict] = {
     "kv": {"key": "value"},
     "nov": {"value": "identity"},
     "noo": {"output": "identity"},
+    "rq": {"query": "random"},
+    "rv": {"value": "random"},
+    "ro": {"output": "random"},
     "mqa": {"kv_heads": 1},
 }
 
@@ -56,12 +67,17 @@ VARIANTS: dict[str, dict] = {
 DESCRIPTIONS: dict[str, str] = {
     "qk": "baseline: separate W_Q, W_K, W_V, W_O",
     "qq": "W_K is W_Q: self-attention scores QQᵀ are symmetric",
-    "qq_selfmask": "qq with unit-norm keys and no attention to oneself (Reformer)",
+    "qq_selfmask": "qq with unit-length keys and no attention to oneself (Reformer's shared-QK)",
     "qdq": "qq with a learned diagonal D: scores Q D Qᵀ, symmetric but indefinite",
-    "iq": "W_Q is the identity: saves what qq saves, stays asymmetric",
+    "iq": "W_Q is the identity: saves what qq saves, stays asymmetric, but head h's query is "
+    "fixed to coordinates h·hd..(h+1)·hd of the input in every layer",
     "kv": "W_K is W_V",
-    "nov": "W_V is the identity",
-    "noo": "W_O is the identity",
+    "nov": "W_V is the identity: head h moves only coordinates h·hd..(h+1)·hd",
+    "noo": "W_O is the identity: heads are concatenated, not mixed",
+    "rq": "W_Q is a fixed random orthogonal matrix: the control for iq without its fixed "
+    "coordinate blocks",
+    "rv": "W_V is a fixed random orthogonal matrix: the control for nov",
+    "ro": "W_O is a fixed random orthogonal matrix: the control for noo",
     "mqa": "one key/value head shared by all query heads",
     "gqa{G}": "G key/value heads, each shared by a group of query heads",
 }

@@ -1,0 +1,130 @@
+"""The comparison frame and the summary rendered from it: verdicts over seeds, convergence
+first, initial values beside final ones. Runs and tests are made up to the numbers each case
+needs; the whole-workflow tests run the real steps."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from attnablate.aggregate import convergence
+from attnablate.compare import correct
+from attnablate.comparison import comparison_table
+from attnablate.report import with_labels
+from attnablate.summary import comparison_sentence, convergence_line, dynamics_sentences
+
+PARAMS = {"qk": 1000, "qq@enc": 950}
+
+
+def run(variant, seed, bleu, converged=True, diverged=False, match="none", loss=3.0):
+    return {
+        "experiment": "t", "variant": variant, "size": "small", "match": match, "seed": seed,
+        "params_total": PARAMS[variant] + (50 if match != "none" else 0), "steps": 360,
+        "test_bleu": None if diverged else bleu, "test_chrf": None if diverged else 2 * bleu,
+        "best_valid_loss": loss, "converged": converged and not diverged,
+        "last_quarter_gain": 0.0 if converged else 0.05, "diverged": diverged,
+        "diverged_at": 100 if diverged else None, "bleu_signature": "sig",
+    }  # fmt: skip
+
+
+def seed_test(variant, seed, delta, p, match="none"):
+    """A per-seed test row as compare writes it (p uncorrected)."""
+    return {
+        "experiment": "t", "size": "small", "match": match, "seed": str(seed),
+        "variant": variant, "delta_bleu": str(delta), "delta_ci_low": str(delta - 0.3),
+        "delta_ci_high": str(delta + 0.3), "p_bootstrap": str(p), "p_ar": str(p), "diverged": "",
+    }  # fmt: skip
+
+
+def frame(runs: list, tests: list) -> pd.DataFrame:
+    return comparison_table(pd.DataFrame(runs), pd.DataFrame(correct(tests)))
+
+
+def test_opposite_significant_seeds_are_counted_by_sign_and_no_verdict_is_called():
+    """Item 7/8: one seed significantly better, the other significantly worse."""
+    runs = [run("qk", 1, 2.0), run("qk", 2, 2.0), run("qq@enc", 1, 3.0), run("qq@enc", 2, 0.9)]
+    tests = [seed_test("qq@enc", 1, 1.0, 0.001), seed_test("qq@enc", 2, -1.1, 0.001)]
+    [row] = frame(runs, tests).itertuples()
+    assert (row.better_seeds, row.worse_seeds, row.verdict) == (1, 1, "no difference detected")
+    sentence = comparison_sentence(row)
+    assert "significantly better in 1, worse in 1 of 2" in sentence
+    assert "no difference detected at this power: |Δ| below" in sentence
+    assert f"{row.detectable:.2f} BLEU" in sentence and row.detectable > 10
+    assert "better by" not in sentence and "worse by" not in sentence
+
+
+def test_a_verdict_needs_the_interval_over_seeds_to_exclude_zero():
+    runs = [run("qk", s, 10.0 + s / 10) for s in (1, 2, 3)]
+    runs += [run("qq@enc", s, 9.0 + s / 10 + (0.05 if s == 2 else 0)) for s in (1, 2, 3)]
+    tests = [seed_test("qq@enc", s, -1.0, 0.2) for s in (1, 2, 3)]
+    [row] = frame(runs, tests).itertuples()
+    assert row.verdict == "worse" and row.delta_high < 0
+    sentence = comparison_sentence(row)
+    assert "**worse** than qk" in sentence and "95% interval over 3 seeds" in sentence
+    assert "significantly better in 0, worse in 0 of 3" in sentence  # per seed: p = 0.2 × 3
+
+
+def test_one_seed_gives_no_verdict_and_says_so_first():
+    runs = [run("qk", 1, 5.0), run("qq@enc", 1, 5.0)]
+    [row] = frame(runs, [seed_test("qq@enc", 1, 0.0, 1.0)]).itertuples()
+    assert row.verdict == "one seed" and math.isnan(row.delta_low)
+    sentence = comparison_sentence(row)
+    assert "one seed, so no verdict across training noise" in sentence
+    assert "Δ +0.00" in sentence and "better by" not in sentence
+    assert "not significantly different on this test set" in sentence
+    assert not sentence.split(":")[1].strip().startswith("significant")
+
+
+def test_means_and_interval_are_over_the_same_paired_seeds():
+    """Item 6: seed 2 of the variant diverged: qk's seed 2 leaves the means as well."""
+    runs = [run("qk", 1, 4.0), run("qk", 2, 8.0), run("qk", 3, 6.0)]
+    runs += [run("qq@enc", 1, 5.0), run("qq@enc", 2, 0, diverged=True), run("qq@enc", 3, 6.5)]
+    tests = [seed_test("qq@enc", 1, 1.0, 0.01), seed_test("qq@enc", 3, 0.5, 0.04)]
+    tests.append({**seed_test("qq@enc", 2, 0, 1), "diverged": "qq@enc"})
+    [row] = frame(runs, tests).itertuples()
+    assert row.seeds == 2 and row.diverged_seeds == "2"
+    assert row.bleu == pytest.approx(5.75) and row.baseline_bleu == pytest.approx(5.0)
+    assert row.delta_bleu == pytest.approx(row.bleu - row.baseline_bleu)
+
+
+def test_unconverged_runs_are_said_first():
+    runs = [run("qk", 1, 4.0, converged=False), run("qq@enc", 1, 4.5, converged=False)]
+    assert convergence_line(pd.DataFrame(runs)).startswith("**Not converged.** None of the 2")
+    assert "early learning speed" in convergence_line(pd.DataFrame(runs))
+    [row] = frame(runs, [seed_test("qq@enc", 1, 0.5, 0.5)]).itertuples()
+    assert not row.converged and "[2 of 2 runs not converged]" in comparison_sentence(row)
+    done = [run("qk", 1, 4.0), run("qq@enc", 1, 4.5)]
+    assert convergence_line(pd.DataFrame(done)).startswith("**Converged.** All 2")
+
+
+def test_convergence_rule_on_curves():
+    def curves(losses, every=100):
+        return [{"step": str(every * (i + 1)), "valid_loss": str(v)} for i, v in enumerate(losses)]
+
+    still_falling = convergence(curves([4.0, 3.5, 3.2, 3.0]))  # 3.5 at step ≤ 300 → 3.0
+    assert not still_falling["converged"]
+    assert still_falling["last_quarter_gain"] == pytest.approx((3.2 - 3.0) / 3.2)
+    assert convergence(curves([4.0, 3.0, 2.99, 2.985]))["converged"]
+    assert not convergence(curves([4.0]))["converged"]  # nothing early to compare with
+
+
+def test_dynamics_sentences_tell_construction_from_learning():
+    """Item 10: tied keys are symmetric and diagonal-heavy at step 0; the sentence says so,
+    with the initial value next to the final one."""
+    rows = []
+    for seed in (1, 2):
+        cases = (("qk", 0.07, 0.06, 0.5), ("qq@enc", 0.65, 0.41, 1.0))
+        for variant, init_diag, final_diag, sym in cases:
+            for step, diag in ((0, init_diag), (360, final_diag)):
+                for site in ("enc", "dec"):
+                    rows.append({
+                        "experiment": "t", "variant": variant, "size": "small", "match": "none",
+                        "seed": seed, "step": step, "site": site, "layer": 0, "head": 0,
+                        "symmetry": sym if site == "enc" else 0.5 + seed / 100,
+                        "diag_mass": diag, "entropy": 2.0,
+                    })  # fmt: skip
+    lines = dynamics_sentences(with_labels(pd.DataFrame(rows)), "small")
+    qq = next(line for line in lines if line.startswith("- `qq@enc`"))
+    assert "symmetric by construction" in qq and "0.650 → 0.410 (qk 0.070 → 0.060)" in qq
+    qk = next(line for line in lines if line.startswith("- `qk`"))
+    assert "0.500 → 0.500" in qk and "no difference detected between encoder and decoder" in qk

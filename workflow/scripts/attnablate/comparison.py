@@ -1,0 +1,117 @@
+"""The comparison frame: one row per (size, variant, match) against ``qk`` of the same size,
+with the verdict over seeds. The summary's sentences and tables are rendered from it alone.
+
+- Everything is over *paired* seeds: seeds where both the variant's and qk's run finished
+  (a diverged side removes the seed from means, differences and intervals alike).
+- ``verdict``: ``better`` / ``worse`` where the 95% t-interval of the per-seed differences
+  excludes zero; ``no difference detected`` otherwise, with ``detectable``, the smallest
+  difference these seeds could have found (80% power); ``one seed`` where there is no spread
+  to judge training noise by; ``no finished pair`` where every seed diverged on a side.
+- The per-seed paired tests (sacrebleu, Holm over the (size, seed) family) measure test-set
+  sampling noise only: they are counted by sign, never turned into a verdict.
+"""
+
+import math
+
+import pandas as pd
+
+from attnablate import stats
+from attnablate.experiment import BASELINE, run_label
+
+ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
+COLUMNS = [
+    "size", "variant", "match", "label", "seeds", "params_total", "params_saved", "bleu",
+    "baseline_bleu", "delta_bleu", "delta_low", "delta_high", "detectable", "verdict",
+    "delta_chrf", "seed_deltas", "seed_p_ar_holm", "better_seeds", "worse_seeds",
+    "test_ci_low", "test_ci_high", "holm_family", "converged", "unconverged_runs",
+    "diverged_seeds", "best_valid_loss",
+]  # fmt: skip
+VERDICTS = ("better", "worse", "no difference detected", "one seed", "no finished pair")
+
+
+def _flag(column: pd.Series) -> pd.Series:
+    """A True/False column as read back from a table (bools or their text)."""
+    return column.astype(str) == "True"
+
+
+def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant cell and size, in runs order; ``runs`` as in runs.tsv, ``tests``
+    as in significance.tsv."""
+    rows = []
+    for size in runs["size"].unique():
+        here = runs[runs["size"] == size]
+        base = here[(here["variant"] == BASELINE) & (here["match"] == "none")]
+        cells = here[["variant", "match"]].drop_duplicates()
+        for variant, match in cells.itertuples(index=False):
+            if variant == BASELINE and match == "none":
+                continue
+            mine = here[(here["variant"] == variant) & (here["match"] == match)]
+            mask = (
+                (tests["size"].astype(str) == str(size)) & (tests["variant"] == variant)
+                & (tests["match"] == match)
+            )  # fmt: skip
+            rows.append(compare_cell(mine, base, tests[mask]))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) -> dict:
+    """The comparison row of one variant cell (its runs ``mine``, one per seed) against the
+    baseline's runs ``base`` of the same size, with the cell's per-seed ``tests``."""
+    first = mine.iloc[0]
+    finished = lambda runs: runs[~_flag(runs["diverged"])]  # noqa: E731
+    paired = finished(mine).merge(finished(base), on="seed", suffixes=("", "_qk"))
+    paired = paired.sort_values("seed")
+    deltas = list(paired["test_bleu"] - paired["test_bleu_qk"])
+    mean, low, high = stats.mean_interval(deltas)
+    n = len(deltas)
+    if n == 0:
+        verdict = "no finished pair"
+    elif n == 1:
+        verdict = "one seed"
+    elif stats.excludes_zero(low, high):
+        verdict = "better" if low > 0 else "worse"
+    else:
+        verdict = "no difference detected"
+    tested = tests[tests["seed"].astype(str).isin(paired["seed"].astype(str))]
+    tested = tested.assign(seed=tested["seed"].astype(int)).sort_values("seed")
+    p_holm = pd.to_numeric(tested["p_ar_holm"])
+    test_delta = pd.to_numeric(tested["delta_bleu"])
+    significant = p_holm < ALPHA
+    single = n == 1 and len(tested) == 1
+    converged = pd.concat([_flag(paired["converged"]), _flag(paired["converged_qk"])])
+    all_seeds = set(mine["seed"]) | set(base["seed"])
+    params = mine["params_total"].mean()
+    return {
+        "size": first["size"],
+        "variant": first["variant"],
+        "match": first["match"],
+        "label": run_label(first["variant"], first["match"]),
+        "seeds": n,
+        "params_total": round(params),
+        "params_saved": round(1 - params / base["params_total"].mean(), 6),
+        "bleu": _round(paired["test_bleu"].mean()),
+        "baseline_bleu": _round(paired["test_bleu_qk"].mean()),
+        "delta_bleu": _round(mean),
+        "delta_low": _round(low),
+        "delta_high": _round(high),
+        "detectable": _round(stats.detectable_difference(deltas)),
+        "verdict": verdict,
+        "delta_chrf": _round((paired["test_chrf"] - paired["test_chrf_qk"]).mean()),
+        "seed_deltas": ";".join(f"{s}:{d:+.2f}" for s, d in zip(paired["seed"], deltas)),
+        "seed_p_ar_holm": ";".join(f"{s}:{p:.4f}" for s, p in zip(tested["seed"], p_holm)),
+        "better_seeds": int((significant & (test_delta > 0)).sum()),
+        "worse_seeds": int((significant & (test_delta < 0)).sum()),
+        "test_ci_low": _round(float(tested["delta_ci_low"].iloc[0]) if single else math.nan),
+        "test_ci_high": _round(float(tested["delta_ci_high"].iloc[0]) if single else math.nan),
+        "holm_family": int(pd.to_numeric(tested["holm_family"]).max()) if len(tested) else 0,
+        "converged": bool(len(converged)) and bool(converged.all()),
+        "unconverged_runs": int((~converged).sum()),
+        "diverged_seeds": ";".join(
+            str(s) for s in sorted(all_seeds) if s not in set(paired["seed"])
+        ),
+        "best_valid_loss": _round(paired["best_valid_loss"].mean(), 4),
+    }
+
+
+def _round(value: float, digits: int = 4) -> float:
+    return round(float(value), digits) if math.isfinite(float(value)) else math.nan

@@ -1,0 +1,133 @@
+"""The report's figures (seaborn), each drawn from the aggregated tables."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+DYNAMICS_MEASURES = ["symmetry", "diag_mass", "entropy"]
+
+
+def diverged(runs: pd.DataFrame) -> pd.Series:
+    """True for the runs whose loss became NaN or infinite."""
+    return runs["diverged"].astype(str) == "True"
+
+
+def mark_diverged(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (curves, ...) with " (diverged)" added to the label of diverged runs' rows."""
+    keys = ["variant", "size", "match", "seed"]
+    bad = runs.loc[diverged(runs), keys].astype(str).agg("/".join, axis=1)
+    ids = frame[keys].astype(str).agg("/".join, axis=1)
+    return frame.assign(label=frame["label"].where(~ids.isin(bad), frame["label"] + " (diverged)"))
+
+
+def diverged_note(runs: pd.DataFrame) -> str:
+    bad = runs[diverged(runs)]
+    return "; ".join(
+        f"{r.label}/{r.size} seed {r.seed} at step {int(r.diverged_at)}" for r in bad.itertuples()
+    )
+
+
+def save(fig, path) -> None:
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def plot_bleu_vs_params(runs: pd.DataFrame, path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    order = runs["label"].unique()  # runs.tsv order: qk first
+    sns.lineplot(
+        data=runs[~diverged(runs)].sort_values("params_total"), x="params_total", y="test_bleu",
+        hue="label", hue_order=order, style="label", style_order=order, markers=True,
+        dashes=False, errorbar=("ci", 95), ax=ax,
+    )  # fmt: skip
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters (total, log scale)", ylabel="test BLEU (beam search)")
+    ax.set_title("Translation quality against model size")
+    ax.legend(title="variant", fontsize="small")
+    if diverged(runs).any():  # no BLEU to plot: say which runs are missing, and why
+        ax.text(0.01, -0.2, f"diverged (no BLEU): {diverged_note(runs)}", fontsize="small",
+                color="firebrick", transform=ax.transAxes, wrap=True)  # fmt: skip
+    save(fig, path)
+
+
+def plot_curves(curves: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, path) -> None:
+    grid = sns.relplot(
+        data=curves, x=x, y=y, hue="label", col="size", kind="line", errorbar=("ci", 95),
+        height=3.4, aspect=1.15, facet_kws={"sharey": False, "sharex": False},
+    )  # fmt: skip
+    grid.set_axis_labels(xlabel, ylabel)
+    grid.set_titles("size: {col_name}")
+    grid.legend.set_title("variant")
+    save(grid.figure, path)
+
+
+def plot_scaling(runs: pd.DataFrame, table: pd.DataFrame, path) -> None:
+    """Best validation loss against non-embedding parameters (log-log), with each variant's
+    fitted power law where one was fitted (three sizes or more)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    palette = dict(zip(runs["label"].unique(), sns.color_palette(n_colors=runs["label"].nunique())))
+    sns.scatterplot(data=runs[~diverged(runs)], x="params_non_embedding", y="best_valid_loss",
+                    hue="label", palette=palette, ax=ax)  # fmt: skip
+    span = np.geomspace(runs["params_non_embedding"].min(), runs["params_non_embedding"].max())
+    fitted = table.dropna(subset=["a"]).groupby("label")[["a", "b"]].first()
+    for label, fit in fitted.iterrows():
+        ax.plot(span, fit["a"] * span ** -fit["b"], color=palette[label], lw=1)
+    title = "loss = a·N^(−b) per variant" if len(fitted) else "no fit: fewer than three sizes"
+    ax.set(xscale="log", yscale="log", xlabel="non-embedding parameters (log)")
+    ax.set(ylabel="best validation loss (log)", title=f"Scaling: {title}")
+    ax.legend(title="variant", fontsize="small")
+    save(fig, path)
+
+
+def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
+    """Symmetry, self-attention mass and entropy over training, per site, at one size. The
+    lines start at step 0, before any training: what a variant has there is its construction,
+    not something learned."""
+    frame = frame[frame["size"] == size]
+    long = frame.melt(
+        id_vars=["label", "site", "step"], value_vars=DYNAMICS_MEASURES,
+        var_name="measure", value_name="value",
+    ).dropna()  # fmt: skip
+    if long.empty:  # every run of the size diverged before its first validation
+        fig, ax = plt.subplots(figsize=(6.5, 2))
+        ax.text(0.5, 0.5, f"no attention diagnostics at size {size}", ha="center")
+        ax.set_axis_off()
+        save(fig, path)
+        return
+    grid = sns.relplot(
+        data=long, x="step", y="value", hue="label", row="measure", col="site", kind="line",
+        errorbar=None, marker="o", markersize=3, height=2.6, aspect=1.3,
+        facet_kws={"sharey": "row"},
+    )  # fmt: skip
+    for ax in grid.axes.flat:
+        ax.axvline(0, color="grey", lw=0.6, ls=":")
+    grid.set_titles("{row_name} · {col_name}")
+    grid.set_axis_labels("training step (0: at initialisation)", "")
+    grid.legend.set_title(f"variant (size {size})")
+    save(grid.figure, path)
+
+
+def plot_attention_maps(maps: dict, size: str, path) -> None:
+    """One row per variant, one column per site: head-averaged weights on the probe sentence."""
+    sites = ["enc", "dec", "cross"]
+    labels = list(maps)
+    fig, axes = plt.subplots(len(labels), 3, figsize=(10, 3.1 * len(labels)), squeeze=False)
+    for row, label in enumerate(labels):
+        data = maps[label]
+        axis_tokens = {"enc": (data["src"], data["src"]), "dec": (data["tgt"], data["tgt"]),
+                       "cross": (data["tgt"], data["src"])}  # fmt: skip
+        for col, site in enumerate(sites):
+            ax = axes[row, col]
+            rows_tokens, cols_tokens = axis_tokens[site]
+            sns.heatmap(data[site], ax=ax, cmap="viridis", vmin=0, vmax=1, cbar=col == 2,
+                        xticklabels=list(cols_tokens), yticklabels=list(rows_tokens))  # fmt: skip
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"{label} · {site}", fontsize=9)
+    fig.suptitle(f"attention of the last layer, size {size}", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)

@@ -1,0 +1,311 @@
+"""summary.md: sentences and tables rendered from the comparison frame (comparison.py), the
+runs table, the attention dynamics and the scaling table. Nothing in it is written by hand,
+and no sentence says more than its numbers: a difference is called only where the interval
+over seeds excludes zero, and the first line says whether the runs converged."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from attnablate import aggregate, stats
+from attnablate.figures import diverged, diverged_note
+from attnablate.variants import build_spec, parse_sites
+
+MEASURES = ["symmetry", "diag_mass", "entropy"]
+TABLE_HEADER = (
+    "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "
+    "| Δ chrF | per-seed p (AR, Holm) | converged | best valid loss |\n"
+    "|---|---:|---:|---:|---|---|---:|---|---|---:|"
+)
+
+
+def convergence_line(runs: pd.DataFrame) -> str:
+    """The summary's first line: whether the runs converged, and so what the comparisons
+    measure."""
+    finished = runs[~diverged(runs)]
+    n, done = len(finished), int((finished["converged"].astype(str) == "True").sum())
+    budget = f"{int(runs['steps'].max()):,} steps"
+    gain = pd.to_numeric(finished["last_quarter_gain"]).median()
+    rule = (
+        f"the best validation loss improved by less than {aggregate.CONVERGENCE_GAIN:.0%} "
+        f"over the last quarter of a run's steps"
+    )
+    if n and done == n:
+        return f"**Converged.** All {n} finished runs converged ({rule}), at {budget}."
+    measured = (
+        f"every comparison below measures how far each variant gets at a budget of {budget}"
+        f" (early learning speed), not its final quality"
+    )
+    if done == 0:
+        return (
+            f"**Not converged.** None of the {n} finished runs converged: their best validation "
+            f"loss still improved by a median {gain:.1%} over the last quarter of their steps "
+            f"(converged: {rule}). So {measured}."
+        )
+    return (
+        f"**Partly converged.** {done} of {n} finished runs converged ({rule}); comparisons "
+        f"with an unconverged run say so, and {measured}."
+    )
+
+
+def comparison_sentence(row) -> str:
+    """One sentence on one variant at one size against qk, from its comparison row."""
+    saved = row.params_saved
+    size_words = (
+        f"{saved:.1%} fewer parameters than qk" if saved > 0.0005
+        else "the same parameter count as qk" if saved > -0.0005
+        else f"{-saved:.1%} more parameters than qk"
+    )  # fmt: skip
+    head = f"- At size `{row.size}`, `{row.label}` ({size_words})"
+    if not row.converged and row.seeds:
+        head += f" [{int(row.unconverged_runs)} of {2 * int(row.seeds)} runs not converged]"
+    if row.verdict == "no finished pair":
+        return f"{head}: no seed where both it and qk finished (diverged: {row.diverged_seeds})."
+    scores = f"{row.bleu:.2f} vs {row.baseline_bleu:.2f} BLEU for qk"
+    if row.verdict == "one seed":
+        on_test = (
+            "significantly better" if row.better_seeds
+            else "significantly worse" if row.worse_seeds
+            else "not significantly different"
+        )  # fmt: skip
+        return (
+            f"{head}: one seed, so no verdict across training noise. That seed's two models: "
+            f"{scores}, Δ {row.delta_bleu:+.2f} (paired-bootstrap 95% interval over test "
+            f"sentences {row.test_ci_low:+.2f} to {row.test_ci_high:+.2f}); {on_test} on this "
+            f"test set ({_per_seed_p(row)})."
+        )
+    interval = (
+        f"Δ {row.delta_bleu:+.2f}, 95% interval over {int(row.seeds)} seeds "
+        f"{row.delta_low:+.2f} to {row.delta_high:+.2f}"
+    )
+    if row.verdict in ("better", "worse"):
+        verdict = f"**{row.verdict}** than qk: {scores}, {interval}"
+    else:
+        verdict = (
+            f"no difference detected at this power: |Δ| below {row.detectable:.2f} BLEU could "
+            f"have gone unseen with these seeds (80% power; {scores}, {interval})"
+        )
+    per_seed = (
+        f"Per seed (test-set noise only), significantly better in {int(row.better_seeds)}, "
+        f"worse in {int(row.worse_seeds)} of {int(row.seeds)}"
+    )
+    return f"{head}: {verdict}. {per_seed}."
+
+
+def _all_diverged(runs: pd.DataFrame) -> dict:
+    """label -> its runs, for the labels whose every run diverged (runs of one size)."""
+    return {
+        label: here for label, here in runs.groupby("label", sort=False) if diverged(here).all()
+    }
+
+
+def diverged_sentences(runs: pd.DataFrame) -> list[str]:
+    """A line for each variant (qk included) that diverged in every seed at one size."""
+    lines = []
+    for label, here in _all_diverged(runs).items():
+        steps = ", ".join(str(int(s)) for s in here["diverged_at"])
+        lines.append(f"- At size `{here['size'].iloc[0]}`, `{label}` diverged in every seed "
+                     f"(at step {steps}): no BLEU to compare.")  # fmt: skip
+    return lines
+
+
+def _per_seed_p(row) -> str:
+    family = f"Holm over {int(row.holm_family)} comparisons at this size and seed"
+    return f"approximate randomisation p = {row.seed_p_ar_holm.split(':')[-1]}, {family}"
+
+
+def _symmetric_by_construction(variant: str, site: str) -> bool:
+    return build_spec(parse_sites(variant)[site]).symmetric_form
+
+
+def dynamics_values(dyn: pd.DataFrame, size: str, site: str) -> pd.DataFrame:
+    """Per label: each measure at step 0 (``*_init``) and at the end (``*_final``), means over
+    layers and heads, then over seeds; the per-seed final values stay in ``per_seed``."""
+    here = dyn[(dyn["size"] == size) & (dyn["site"] == site)]
+    keys = ["label", "variant", "seed"]
+    last = here[here["step"] == here.groupby(keys)["step"].transform("max")]
+    final = last.groupby(keys)[MEASURES].mean()
+    init = here[here["step"] == 0].groupby(keys)[MEASURES].mean()
+    table = final.groupby(["label", "variant"]).mean().add_suffix("_final")
+    table = table.join(init.groupby(["label", "variant"]).mean().add_suffix("_init"))
+    return table.reset_index(), final
+
+
+def dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
+    """What the construction imposes at step 0 and what training changes, at one size."""
+    if not len(dyn):
+        return []
+    enc, enc_seeds = dynamics_values(dyn, size, "enc")
+    if enc.empty:
+        return []
+    lines = [
+        f"Attention dynamics at size `{size}`, means over layers, heads and seeds, at "
+        "initialisation (step 0) → after training:",
+        "",
+    ]
+    by_label = {row["label"]: row for row in enc.to_dict("records")}
+    qk = by_label.pop("qk", None)
+    dec, dec_seeds = dynamics_values(dyn, size, "dec")
+    dec_qk = dec[dec["label"] == "qk"].to_dict("records")
+    if qk and dec_qk:
+        lines.append(_qk_symmetry_sentence(qk, dec_qk[0], enc_seeds, dec_seeds))
+    for row in by_label.values():
+        lines.append(_variant_dynamics_sentence(row, qk))
+    return lines
+
+
+def _change(row: dict, measure: str, digits: int) -> str:
+    """``init → final`` of a measure in a row of dynamics_values."""
+    init, final = row[f"{measure}_init"], row[f"{measure}_final"]
+    if pd.isna(init):
+        return f"{final:.{digits}f} (initial value not logged)"
+    return f"{init:.{digits}f} → {final:.{digits}f}"
+
+
+def _qk_symmetry_sentence(enc, dec, enc_seeds, dec_seeds) -> str:
+    """Published work predicts encoders learn more symmetric forms than causal decoders:
+    called only where the per-seed difference's interval excludes zero."""
+    symmetry = {site: seeds.xs("qk", level="label")["symmetry"]
+                for site, seeds in (("enc", enc_seeds), ("dec", dec_seeds))}  # fmt: skip
+    diff = (symmetry["enc"] - symmetry["dec"]).dropna()
+    mean, low, high = stats.mean_interval(list(diff))
+    if len(diff) < 2:
+        finding = f"one seed: no verdict on the difference (encoder − decoder {mean:+.3f})"
+    elif stats.excludes_zero(low, high):
+        side = "encoder" if low > 0 else "decoder"
+        agrees = "as published work predicts" if side == "encoder" else "unlike published work"
+        finding = (f"more symmetric in the {side}, {agrees} (encoder − decoder {mean:+.3f}, 95% "
+                   f"interval over {len(diff)} seeds {low:+.3f} to {high:+.3f})")  # fmt: skip
+    else:
+        finding = (
+            f"no difference detected between encoder and decoder (encoder − decoder "
+            f"{mean:+.3f}, 95% interval over {len(diff)} seeds {low:+.3f} to {high:+.3f}; "
+            f"|Δ| below {stats.detectable_difference(list(diff)):.3f} could not have been seen)"
+        )
+    return (
+        f"- `qk`: the learned bilinear form W_Qᵀ W_K goes from {_change(enc, 'symmetry', 3)} "
+        f"symmetric in encoder self-attention and {_change(dec, 'symmetry', 3)} in decoder "
+        f"self-attention (about 0.5 is what unrelated random matrices give): {finding}."
+    )
+
+
+def _variant_dynamics_sentence(row, qk) -> str:
+    def versus(measure: str, digits: int) -> str:
+        base = "" if qk is None else f" (qk {_change(qk, measure, digits)})"
+        return f"{_change(row, measure, digits)}{base}"
+
+    if _symmetric_by_construction(row["variant"], "enc"):
+        form = (
+            f"the form is symmetric by construction (keys tied to queries: "
+            f"{row['symmetry_final']:.3f} here, before and after training), not by learning"
+        )
+    else:
+        form = f"form symmetry {versus('symmetry', 3)}"
+    return (
+        f"- `{row['label']}`, encoder self-attention: {form}; a token's attention on itself "
+        f"{versus('diag_mass', 3)}; attention entropy {versus('entropy', 2)} nats. The value "
+        "at step 0 is what the construction imposes; only the change after it is learned."
+    )
+
+
+def scaling_sentences(scale: pd.DataFrame, sizes: int) -> list[str]:
+    """What each variant is worth in qk parameters, where a power law could be fitted."""
+    fitted = scale.dropna(subset=["multiple"])
+    if not len(fitted) or "qk" not in set(scale["label"]):
+        return [
+            f"Scaling: no power law is fitted: the experiment has {sizes} size"
+            f"{'s' if sizes != 1 else ''}, and a fit needs at least three (a line through two "
+            "points always fits)."
+        ]
+    qk = scale[scale["label"] == "qk"].iloc[0]
+    lines = [
+        f"Scaling: `qk`'s best validation loss falls as N^(−{qk['b']:.3f}) in non-embedding "
+        "parameters N. In qk parameters, each variant's runs are worth (95% bootstrap interval "
+        "over seeds):",
+        "",
+    ]
+    for _, row in fitted[fitted["label"] != "qk"].iterrows():
+        lines.append(
+            f"- `{row['label']}` at size `{row['size']}` ({row['params_non_embedding']:,.0f} "
+            f"non-embedding parameters) reaches loss {row['loss']:.4f}, which qk reaches with "
+            f"{row['qk_params']:,.0f}: a multiple of {row['multiple']:.2f} "
+            f"({row['multiple_low']:.2f} to {row['multiple_high']:.2f})."
+        )
+    return lines
+
+
+def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[str]:
+    here = runs[runs["size"] == size]
+    base = here[here["label"] == "qk"]
+    finished = base[~diverged(base)]
+    base_converged = int((finished["converged"].astype(str) == "True").sum())
+    lines = [
+        f"## Size `{size}`", "", TABLE_HEADER,
+        f"| `qk` | {base['params_total'].mean():,.0f} | {len(finished)} "
+        f"| {finished['test_bleu'].mean():.2f} | | baseline | | | {base_converged} of "
+        f"{len(finished)} | {finished['best_valid_loss'].mean():.4f} |",
+    ]  # fmt: skip
+    for row in comparison[comparison["size"] == size].itertuples():
+        interval = (
+            f"{row.delta_bleu:+.2f} ({row.delta_low:+.2f} to {row.delta_high:+.2f})"
+            if row.seeds >= 2 else "" if row.seeds == 0 else f"{row.delta_bleu:+.2f} (one seed)"
+        )  # fmt: skip
+        verdict = row.verdict + (
+            f" (|Δ| < {row.detectable:.2f} undetectable)"
+            if row.verdict == "no difference detected" else ""
+        )  # fmt: skip
+        converged = "yes" if row.converged else f"no ({int(row.unconverged_runs)} runs)"
+        bleu = "" if math.isnan(row.bleu) else f"{row.bleu:.2f}"
+        chrf = "" if math.isnan(row.delta_chrf) else f"{row.delta_chrf:+.2f}"
+        p_values = str(row.seed_p_ar_holm) if isinstance(row.seed_p_ar_holm, str) else ""
+        loss = "" if math.isnan(row.best_valid_loss) else f"{row.best_valid_loss:.4f}"
+        lines.append(
+            f"| `{row.label}` | {row.params_total:,.0f} | {int(row.seeds)} | {bleu} | {interval} "
+            f"| {verdict} | {chrf} | {p_values.replace(';', ', ')} | {converged} | {loss} |"
+        )
+    return [*lines, ""]
+
+
+def summary_markdown(comparison: pd.DataFrame, runs: pd.DataFrame, dyn: pd.DataFrame,
+                     scale: pd.DataFrame, experiment: str, figures: list,
+                     dynamics_size: str) -> str:  # fmt: skip
+    """The summary: convergence first, then the verdicts, the dynamics, scaling, and per
+    size the table of every variant against qk."""
+    families = comparison.loc[comparison["holm_family"] > 0, "holm_family"]
+    family = f"{int(families.max())}" if len(families) else "no"
+    lines = [
+        f"# attn-ablate: experiment `{experiment}`",
+        "",
+        convergence_line(runs),
+        "",
+        f"Generated by the pipeline from `results/{experiment}/comparison.tsv` (and "
+        "`runs.tsv`, `dynamics.tsv`, `scaling.tsv`); do not edit. Test BLEU and chrF are "
+        "sacrebleu's, on the test set translated with beam search. Each variant is compared "
+        "with `qk` of the same size on the same seeds: a variant is called **better** or "
+        "**worse** only where the 95% t-interval of its per-seed differences excludes zero; "
+        "otherwise the smallest difference those seeds could have detected (80% power) is "
+        "given. Per-seed paired tests (sacrebleu's approximate randomisation) measure test-set "
+        "noise only, and are Holm-corrected over every comparison against `qk` at one size "
+        f"and seed, matched cells included ({family} comparisons per family).",
+        "",
+        "## What the numbers say",
+        "",
+    ]
+    for size in runs["size"].unique():
+        lines += diverged_sentences(runs[runs["size"] == size])
+        gone = set(_all_diverged(runs[runs["size"] == size]))
+        for row in comparison[comparison["size"] == size].itertuples():
+            if row.label not in gone:
+                lines.append(comparison_sentence(row))
+    lines += ["", *scaling_sentences(scale, runs["size"].nunique()), ""]
+    lines += [*dynamics_sentences(dyn, dynamics_size), ""]
+    for size in runs["size"].unique():
+        lines += size_table(comparison, runs, size)
+    if diverged(runs).any():
+        lines += [f"Diverged runs (left out of every mean and test): {diverged_note(runs)}.", ""]
+    lines += ["## Figures", ""]
+    lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
+    signature = runs["bleu_signature"].iloc[0]
+    lines += ["", f"BLEU signature: `{signature}`", ""]
+    return "\n".join(lines)
