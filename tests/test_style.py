@@ -29,11 +29,20 @@ def test_snakemake_lint_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def committed_summary(root: Path) -> str:
+    """reports/default/summary.md as committed: a user's own ./run.sh rewrites the file in
+    the working tree with the numbers of their machine, which must not fail the tests."""
+    shown = subprocess.run(["git", "show", "HEAD:reports/default/summary.md"], cwd=root,
+                           capture_output=True, text=True)  # fmt: skip
+    return shown.stdout if shown.returncode == 0 else ""
+
+
 def test_the_readme_answer_is_taken_from_the_committed_report():
     readme = (ROOT / "README.md").read_text()
     answer = readme.split("<!-- answer:begin -->")[1].split("<!-- answer:end -->")[0]
-    summary = (ROOT / "reports" / "default" / "summary.md").read_text()
     lines = [line for line in answer.splitlines() if line.strip()]
     assert lines, "the README's answer section is empty"
-    for line in lines:
-        assert line in summary, f"not in reports/default/summary.md: {line}"
+    # the committed report, or (before a commit that regenerates both) the working tree's
+    reports = [committed_summary(ROOT), (ROOT / "reports" / "default" / "summary.md").read_text()]
+    missing = [[line for line in lines if line not in report] for report in reports]
+    assert not all(missing), f"not in reports/default/summary.md: {min(missing, key=len)[0]}"

@@ -8,10 +8,16 @@ import pandas as pd
 import pytest
 
 from attnablate.aggregate import convergence
+from attnablate.claims import claims_table, judge
 from attnablate.compare import correct
 from attnablate.comparison import comparison_table
 from attnablate.report import with_labels
-from attnablate.summary import comparison_sentence, convergence_line, dynamics_sentences
+from attnablate.summary import (
+    claims_markdown,
+    comparison_sentence,
+    convergence_line,
+    dynamics_sentences,
+)
 
 PARAMS = {"qk": 1000, "qq@enc": 950}
 
@@ -20,6 +26,7 @@ def run(variant, seed, bleu, converged=True, diverged=False, match="none", loss=
     return {
         "experiment": "t", "variant": variant, "size": "small", "match": match, "seed": seed,
         "params_total": PARAMS[variant] + (50 if match != "none" else 0), "steps": 360,
+        "tokens": 1_000_000, "epochs_seen": 1.5, "schedule": "inverse_sqrt",
         "test_bleu": None if diverged else bleu, "test_chrf": None if diverged else 2 * bleu,
         "best_valid_loss": loss, "converged": converged and not diverged,
         "last_quarter_gain": 0.0 if converged else 0.05, "diverged": diverged,
@@ -97,6 +104,21 @@ def test_unconverged_runs_are_said_first():
     assert convergence_line(pd.DataFrame(done)).startswith("**Converged.** All 2")
 
 
+def test_an_annealed_budget_is_stated_with_its_distance_from_convergence():
+    """Runs whose learning rate reaches zero at the budget are never called converged; the
+    first line states the budget and, where measured, qk's gap to a longer run."""
+    runs = pd.DataFrame([{**run("qk", s, 4.0, loss=3.1 + s / 100), "schedule": "linear"}
+                         for s in (1, 2, 3)])  # fmt: skip
+    reference = {"size": "small", "steps": 1440, "valid_loss": 2.8, "measured": "once, here"}
+    line = convergence_line(with_labels(runs), reference)
+    assert line.startswith("**A comparison at a stated budget, not at convergence.**")
+    assert "360 steps (about 1,000,000 target tokens, 1.5 epochs" in line
+    assert "`qk` (size `small`) is 0.320 nats (11.4%) above its best validation loss" in line
+    assert "not measured" in convergence_line(with_labels(runs), None)
+    flat = [{"step": str(100 * i), "valid_loss": "3.0"} for i in range(1, 5)]
+    assert convergence(flat)["converged"] and not convergence(flat, annealed=True)["converged"]
+
+
 def test_convergence_rule_on_curves():
     def curves(losses, every=100):
         return [{"step": str(every * (i + 1)), "valid_loss": str(v)} for i, v in enumerate(losses)]
@@ -128,3 +150,35 @@ def test_dynamics_sentences_tell_construction_from_learning():
     assert "symmetric by construction" in qq and "0.650 → 0.410 (qk 0.070 → 0.060)" in qq
     qk = next(line for line in lines if line.startswith("- `qk`"))
     assert "0.500 → 0.500" in qk and "no difference detected between encoder and decoder" in qk
+
+
+@pytest.mark.parametrize(
+    "expect, low, high, seeds, verdict",
+    [
+        ("worse", -2.0, -0.5, 3, "replicated"),
+        ("worse", 0.5, 2.0, 3, "contradicted"),
+        ("worse", -2.0, 0.5, 3, "not resolved at this power"),
+        ("better", 0.1, 0.3, 3, "replicated"),
+        ("same", -0.4, 0.3, 3, "replicated"),  # inside ±0.5
+        ("same", 0.6, 1.5, 3, "contradicted"),  # wholly beyond the margin
+        ("same", 0.2, 1.5, 3, "not resolved at this power"),
+        ("worse", math.nan, math.nan, 1, "no verdict (one seed)"),
+    ],
+)
+def test_a_claim_is_judged_by_the_interval_over_seeds(expect, low, high, seeds, verdict):
+    assert judge(expect, low, high, seeds, margin=0.5) == verdict
+
+
+def test_the_claims_table_reports_each_claim_with_its_measurements():
+    runs = [run("qk", s, 10.0 + s / 10) for s in (1, 2, 3)]
+    runs += [run("qq@enc", s, 9.0 + s / 10 + (0.05 if s == 2 else 0)) for s in (1, 2, 3)]
+    comparison = frame(runs, [seed_test("qq@enc", s, -1.0, 0.2) for s in (1, 2, 3)])
+    claims = [
+        {"claim": "QQᵀ is worse", "variant": "qq@enc", "expect": "worse"},
+        {"claim": "never run", "variant": "nov@enc", "expect": "worse"},
+    ]
+    table = claims_table(claims, comparison, margin=0.5)
+    assert list(table["verdict"]) == ["replicated"]
+    lines = claims_markdown(table, margin=0.5)
+    assert lines[2].startswith("| QQᵀ is worse | `qq@enc` at `small` | 3 | -0.98 (-1.05 to -0.91)")
+    assert lines[2].endswith("| replicated |")

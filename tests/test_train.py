@@ -42,6 +42,20 @@ def test_learning_rate_warms_up_then_decays():
     assert learning_rate(400, cfg) == pytest.approx(5e-4)
 
 
+def test_the_linear_schedule_anneals_to_the_end_of_the_budget():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=100, max_steps=1000, schedule="linear")
+    assert learning_rate(50, cfg) == pytest.approx(5e-4)
+    assert learning_rate(100, cfg) == pytest.approx(1e-3)
+    assert learning_rate(550, cfg) == pytest.approx(1e-3 * 451 / 901)
+    assert learning_rate(1000, cfg) == pytest.approx(1e-3 / 901)  # the last update: ~0
+    assert learning_rate(1001, cfg) == 0.0
+
+
+def test_a_linear_schedule_needs_a_step_budget_beyond_warmup(tmp_path, data):
+    with pytest.raises(ConfigurationError, match="train.max_steps: the linear schedule"):
+        run(tmp_path, data, "short", schedule="linear", max_steps=10, warmup_steps=10)
+
+
 def test_same_seed_same_numbers_and_the_loss_falls(tmp_path, data):
     meta_a, out_a = run(tmp_path, data, "a")
     meta_b, out_b = run(tmp_path, data, "b")

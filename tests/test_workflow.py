@@ -4,6 +4,7 @@ import copy
 import json
 import re
 import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -209,3 +210,31 @@ def test_the_paper_config_plans_every_cell_with_gpu_resources(tmp_path):
         assert f"gpu={gpus[size]}" in resources
     translate = [r for rule, _, r in jobs if rule == "translate"]
     assert len(translate) == len(train) and all("gpu=1" in r for r in translate)
+
+
+def test_the_readme_commands_pass_in_sequence(tmp_path):
+    """A fresh clone, then the README's two commands in that order: the run regenerates
+    reports/default/ with this machine's numbers (here the smoke experiment's, under the
+    default's name), and the test suite must still pass its check of the README's answer."""
+    listed = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    files = subprocess.run(listed, cwd=ROOT, capture_output=True, text=True, check=True)
+    files = files.stdout.split()
+    clone = tmp_path / "clone"
+    for name in files:
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run([*git, *args], cwd=clone, check=True, capture_output=True)
+    (clone / ".venv").symlink_to(ROOT / ".venv")  # built already: the commands reuse it
+    run = subprocess.run(
+        ["./run.sh", "--configfile", "tests/smoke.yaml", "--config", "experiment=default"],
+        cwd=clone, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    committed = (ROOT / "reports" / "default" / "summary.md").read_text()
+    assert (clone / "reports" / "default" / "summary.md").read_text() != committed
+    tests = subprocess.run(["./test.sh", "tests/test_style.py", "-k", "readme"], cwd=clone,
+                           capture_output=True, text=True)  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-3000:]

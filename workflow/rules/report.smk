@@ -82,6 +82,11 @@ rule report:
             caption="../report/summary.rst",
             category="Summary",
         ),
+        claims=report(
+            "results/{experiment}/claims.tsv",
+            caption="../report/claims.rst",
+            category="Tables",
+        ),
     log:
         "logs/{experiment}/report.log",
     conda:
@@ -89,5 +94,11 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        # what the report says, besides the results: changing it redraws the report only
+        settings={
+            key: config.get(key)
+            for key in ("claims", "break_even_bleu", "budget_reference")
+        },
     script:
         "../scripts/report.py"

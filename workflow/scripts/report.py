@@ -6,4 +6,9 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.report import run_report
 
-run_report(snakemake.input, snakemake.output, snakemake.wildcards.experiment)
+run_report(
+    snakemake.input,
+    snakemake.output,
+    snakemake.wildcards.experiment,
+    dict(snakemake.params.settings),
+)

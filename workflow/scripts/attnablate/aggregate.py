@@ -4,7 +4,10 @@ sentences and tables are rendered from.
 Convergence rule: a run has converged when its best validation loss improved by less than 1%
 over the last quarter of its steps, that is when the best loss of the whole run is within 1%
 of the best loss among the validations in its first three quarters. A run with no validation
-in its first three quarters cannot be judged and counts as not converged.
+in its first three quarters cannot be judged and counts as not converged. A run whose learning
+rate decays to zero at its budget (``schedule: linear``) is never called converged: its loss
+flattens because the schedule ends, not because the model has learned what it can (how far
+such a budget is from convergence is measured separately: ``budget_reference``).
 """
 
 import json
@@ -21,9 +24,10 @@ CONVERGENCE_WINDOW = 0.25  # the last quarter of a run's steps ...
 CONVERGENCE_GAIN = 0.01  # ... must improve its best validation loss by less than 1%
 
 
-def convergence(curve_rows: list[dict]) -> dict:
+def convergence(curve_rows: list[dict], annealed: bool = False) -> dict:
     """``converged`` and ``last_quarter_gain`` (relative improvement of the best validation
-    loss over the last quarter of the steps; NaN when it cannot be judged) of one run."""
+    loss over the last quarter of the steps; NaN when it cannot be judged) of one run;
+    ``annealed``: its schedule decays to zero at the budget."""
     points = [(int(r["step"]), float(r["valid_loss"])) for r in curve_rows if r["valid_loss"]]
     points = [(step, loss) for step, loss in points if math.isfinite(loss)]
     if not points:
@@ -34,12 +38,14 @@ def convergence(curve_rows: list[dict]) -> dict:
         return {"converged": False, "last_quarter_gain": math.nan}
     before, best = min(early), min(loss for _, loss in points)
     gain = (before - best) / before
-    return {"converged": gain < CONVERGENCE_GAIN, "last_quarter_gain": round(gain, 6)}
+    converged = gain < CONVERGENCE_GAIN and not annealed
+    return {"converged": converged, "last_quarter_gain": round(gain, 6)}
 
 
 def run_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
     """One tidy row of runs.tsv from a run's meta.json, scores.json and curves.tsv."""
     model = meta["model_config"]
+    schedule = meta["train_config"].get("schedule", "inverse_sqrt")
     return {
         **{key: meta[key] for key in RUN_KEYS},
         "d_model": model["d_model"],
@@ -48,12 +54,14 @@ def run_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
         "params_non_embedding": meta["params_non_embedding"],
         "steps": meta["steps"],
         "tokens": meta["tokens"],
+        "epochs_seen": meta.get("epochs_seen"),
+        "schedule": schedule,
         "train_seconds": meta["train_seconds"],
         "tokens_per_second": meta["tokens_per_second"],
         "best_step": meta["best_step"],
         "best_valid_loss": meta["best_valid_loss"],
         "best_valid_bleu": meta["best_valid_bleu"],
-        **convergence(curve_rows),
+        **convergence(curve_rows, annealed=schedule == "linear"),
         "test_bleu": scores["bleu"],
         "test_chrf": scores["chrf"],
         "diverged": meta["diverged"],

@@ -22,7 +22,8 @@ ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [
     "size", "variant", "match", "label", "seeds", "params_total", "params_saved", "bleu",
     "baseline_bleu", "delta_bleu", "delta_low", "delta_high", "detectable", "verdict",
-    "delta_chrf", "seed_deltas", "seed_p_ar_holm", "better_seeds", "worse_seeds",
+    "delta_chrf", "delta_chrf_low", "delta_chrf_high", "delta_loss", "delta_loss_low",
+    "delta_loss_high", "seed_deltas", "seed_p_ar_holm", "better_seeds", "worse_seeds",
     "test_ci_low", "test_ci_high", "holm_family", "converged", "unconverged_runs",
     "diverged_seeds", "best_valid_loss",
 ]  # fmt: skip
@@ -63,6 +64,8 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
     paired = paired.sort_values("seed")
     deltas = list(paired["test_bleu"] - paired["test_bleu_qk"])
     mean, low, high = stats.mean_interval(deltas)
+    chrf = stats.mean_interval(paired["test_chrf"] - paired["test_chrf_qk"])
+    loss = stats.mean_interval(paired["best_valid_loss"] - paired["best_valid_loss_qk"])
     n = len(deltas)
     if n == 0:
         verdict = "no finished pair"
@@ -96,7 +99,8 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
         "delta_high": _round(high),
         "detectable": _round(stats.detectable_difference(deltas)),
         "verdict": verdict,
-        "delta_chrf": _round((paired["test_chrf"] - paired["test_chrf_qk"]).mean()),
+        **dict(zip(("delta_chrf", "delta_chrf_low", "delta_chrf_high"), map(_round, chrf))),
+        **dict(zip(("delta_loss", "delta_loss_low", "delta_loss_high"), map(_round, loss))),
         "seed_deltas": ";".join(f"{s}:{d:+.2f}" for s, d in zip(paired["seed"], deltas)),
         "seed_p_ar_holm": ";".join(f"{s}:{p:.4f}" for s, p in zip(tested["seed"], p_holm)),
         "better_seeds": int((significant & (test_delta > 0)).sum()),

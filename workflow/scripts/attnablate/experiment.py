@@ -100,6 +100,25 @@ def check(config: dict, vocab_size: int = 8000) -> None:
             "train.max_steps", "is 0 and so is train.max_minutes: give a budget in steps, "
             "minutes or both",
         )  # fmt: skip
+    if train.get("schedule") == "linear" and train["max_steps"] <= train["warmup_steps"]:
+        raise ConfigurationError(
+            "train.max_steps", "the linear schedule decays to zero at max_steps: it must exceed "
+            f"train.warmup_steps ({train['warmup_steps']}), got {train['max_steps']}",
+        )  # fmt: skip
+    for i, claim in enumerate(config.get("claims", [])):
+        if claim["variant"] not in config["variants"]:
+            raise ConfigurationError(
+                f"claims[{i}].variant", f"{claim['variant']!r} is not one of the experiment's "
+                "variants",
+            )  # fmt: skip
+        match = claim.get("match", "none")
+        if match != "none" and (
+            match not in config["match_params"] or claim["variant"] not in matched_variants(config)
+        ):
+            raise ConfigurationError(
+                f"claims[{i}].match", f"{claim['variant']} is not run matched by {match!r} "
+                "(see match_params and matched_variants)",
+            )  # fmt: skip
     files = config["corpus"].get("files", {}) if config["corpus"]["source"] == "files" else {}
     for split, pair in files.items():
         for side, path in pair.items():

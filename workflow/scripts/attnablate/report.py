@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attnablate import figures, scaling
+from attnablate import claims, figures, scaling
 from attnablate.experiment import run_label
 from attnablate.io import write_text, write_tsv
 from attnablate.summary import summary_markdown
@@ -44,13 +44,16 @@ def read_table(path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"size": str})  # a size named "1" stays a name
 
 
-def run_report(inputs, outputs, experiment: str) -> None:
-    """Step ``report``: the figures and summary.md of an experiment."""
+def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
+    """Step ``report``: the figures and summary.md of an experiment. ``settings``: the
+    config's claims, break_even_bleu and budget_reference."""
     runs, curves, dyn = (with_labels(read_table(inputs[k])) for k in ("runs", "curves", "dynamics"))
     comparison = read_table(inputs["comparison"])
     size = largest_size(runs)
     scale = scaling.scaling_table(runs)
     write_tsv(outputs["scaling_table"], scale.to_dict("records"), scaling.COLUMNS)
+    verdicts = claims.claims_table(settings["claims"], comparison, settings["break_even_bleu"])
+    write_tsv(outputs["claims"], verdicts.to_dict("records"), claims.COLUMNS)
     figures.plot_scaling(runs, scale, outputs["scaling"])
     figures.plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
     curves = figures.mark_diverged(curves, runs)
@@ -61,7 +64,8 @@ def run_report(inputs, outputs, experiment: str) -> None:
     figures.plot_dynamics(dyn, size, outputs["dynamics"])
     figures.plot_attention_maps(attention_maps(inputs["attention"], size), size,
                                 outputs["attention_maps"])  # fmt: skip
+    tables = {"comparison": comparison, "runs": runs, "dynamics": dyn, "scaling": scale,
+              "claims": verdicts}  # fmt: skip
     paths = [outputs[name] for name in FIGURE_OUTPUTS]
-    summary = summary_markdown(comparison, runs, dyn, scale, experiment, paths, size)
-    write_text(outputs["summary"], summary)
+    write_text(outputs["summary"], summary_markdown(tables, settings, experiment, paths, size))
     print(f"report of {len(runs)} runs written")

@@ -20,9 +20,38 @@ TABLE_HEADER = (
 )
 
 
-def convergence_line(runs: pd.DataFrame) -> str:
+def budget_line(runs: pd.DataFrame, reference: dict | None) -> str:
+    """The first line for runs annealed to their budget: what the budget is, and how far it
+    is from convergence where that was measured (``budget_reference``)."""
+    finished = runs[~diverged(runs)]
+    epochs = pd.to_numeric(finished["epochs_seen"]).mean()
+    line = (
+        f"**A comparison at a stated budget, not at convergence.** Every run trains "
+        f"{int(runs['steps'].max()):,} steps (about {finished['tokens'].mean():,.0f} target "
+        f"tokens, {epochs:.1f} epochs of the training set) under a learning rate that decays "
+        "to zero at the end, so each run ends at its best for this budget."
+    )
+    qk = finished[finished["label"] == "qk"]
+    if reference and reference["size"] in set(qk["size"]):
+        loss = qk.loc[qk["size"] == reference["size"], "best_valid_loss"].mean()
+        gap = loss - reference["valid_loss"]
+        line += (
+            f" At this budget `qk` (size `{reference['size']}`) is {gap:.3f} nats "
+            f"({gap / reference['valid_loss']:.1%}) above its best validation loss at "
+            f"{reference['steps']:,} steps, {reference['valid_loss']:.3f}"
+            + (f" ({reference['measured']})" if reference.get("measured") else "")
+            + ": the differences below are differences at this budget."
+        )
+    else:
+        line += " How far this budget is from convergence was not measured (budget_reference)."
+    return line
+
+
+def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
     """The summary's first line: whether the runs converged, and so what the comparisons
-    measure."""
+    measure; for runs annealed to their budget, the budget statement."""
+    if (runs["schedule"] == "linear").all():
+        return budget_line(runs, reference)
     finished = runs[~diverged(runs)]
     n, done = len(finished), int((finished["converged"].astype(str) == "True").sum())
     budget = f"{int(runs['steps'].max()):,} steps"
@@ -81,6 +110,11 @@ def comparison_sentence(row) -> str:
     )
     if row.verdict in ("better", "worse"):
         verdict = f"**{row.verdict}** than qk: {scores}, {interval}"
+        if row.seeds == 2:
+            verdict += (
+                " (two seeds: the interval rests on a spread estimated from two differences, "
+                "and is fragile; a third seed would show whether it holds)"
+            )
     else:
         verdict = (
             f"no difference detected at this power: |Δ| below {row.detectable:.2f} BLEU could "
@@ -110,6 +144,48 @@ def diverged_sentences(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+def claims_markdown(table: pd.DataFrame, margin: float) -> list[str]:
+    """The claims table that opens the answer: claim → what this run measured → verdict."""
+    if not len(table):
+        return []
+    lines = [
+        "| claim | cell | seeds | Δ BLEU (95% interval) | Δ chrF (95% interval) "
+        "| Δ best valid loss (95% interval) | verdict at this budget |",
+        "|---|---|---:|---|---|---|---|",
+    ]
+    for row in table.to_dict("records"):
+        verdict = row["verdict"]
+        if verdict == "not resolved at this power":
+            verdict += f": \\|Δ\\| < {row['detectable']:.2f} BLEU undetectable"
+        if not row["converged"]:
+            verdict += " (not converged)"
+        lines.append(
+            f"| {row['claim']} | `{row['label']}` at `{row['size']}` | {int(row['seeds'])} "
+            f"| {_with_interval(row, 'delta_bleu', 'delta', 2)} "
+            f"| {_with_interval(row, 'delta_chrf', 'delta_chrf', 2)} "
+            f"| {_with_interval(row, 'delta_loss', 'delta_loss', 3)} | {verdict} |"
+        )
+    return [
+        *lines,
+        "",
+        f"Verdicts rest on test BLEU: *replicated* where the 95% interval over seeds lies on "
+        f'the claim\'s side of zero (for "about break-even": inside ±{margin:g} BLEU), '
+        "*contradicted* where it lies on the other side, otherwise *not resolved at this power* "
+        "with the smallest difference these seeds could have detected. Δ is variant − qk: "
+        "higher BLEU and chrF, lower loss are better.",
+    ]
+
+
+def _with_interval(row: dict, mean: str, bounds: str, digits: int) -> str:
+    """``row[mean]`` with the interval ``row[bounds + "_low"]`` to ``row[bounds + "_high"]``."""
+    mean, low, high = row[mean], row[f"{bounds}_low"], row[f"{bounds}_high"]
+    if pd.isna(mean):
+        return ""
+    if pd.isna(low):
+        return f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f} ({low:+.{digits}f} to {high:+.{digits}f})"
+
+
 def _per_seed_p(row) -> str:
     family = f"Holm over {int(row.holm_family)} comparisons at this size and seed"
     return f"approximate randomisation p = {row.seed_p_ar_holm.split(':')[-1]}, {family}"
@@ -119,15 +195,16 @@ def _symmetric_by_construction(variant: str, site: str) -> bool:
     return build_spec(parse_sites(variant)[site]).symmetric_form
 
 
-def dynamics_values(dyn: pd.DataFrame, size: str, site: str) -> pd.DataFrame:
-    """Per label: each measure at step 0 (``*_init``) and at the end (``*_final``), means over
-    layers and heads, then over seeds; the per-seed final values stay in ``per_seed``."""
+def dynamics_values(dyn: pd.DataFrame, size: str, site: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per label, in the experiment's order: each measure at step 0 (``*_init``) and at the
+    end (``*_final``), means over layers and heads, then over seeds; and the per-seed final
+    values (indexed by label, variant, seed)."""
     here = dyn[(dyn["size"] == size) & (dyn["site"] == site)]
     keys = ["label", "variant", "seed"]
     last = here[here["step"] == here.groupby(keys)["step"].transform("max")]
-    final = last.groupby(keys)[MEASURES].mean()
+    final = last.groupby(keys, sort=False)[MEASURES].mean()
     init = here[here["step"] == 0].groupby(keys)[MEASURES].mean()
-    table = final.groupby(["label", "variant"]).mean().add_suffix("_final")
+    table = final.groupby(["label", "variant"], sort=False).mean().add_suffix("_final")
     table = table.join(init.groupby(["label", "variant"]).mean().add_suffix("_init"))
     return table.reset_index(), final
 
@@ -140,8 +217,9 @@ def dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
     if enc.empty:
         return []
     lines = [
-        f"Attention dynamics at size `{size}`, means over layers, heads and seeds, at "
-        "initialisation (step 0) → after training:",
+        f"Attention in encoder self-attention at size `{size}`, means over layers, heads and "
+        "seeds, as *at initialisation (step 0) → after training*: the first value is what the "
+        "construction imposes before any update, only the change from it is learned.",
         "",
     ]
     by_label = {row["label"]: row for row in enc.to_dict("records")}
@@ -203,9 +281,8 @@ def _variant_dynamics_sentence(row, qk) -> str:
     else:
         form = f"form symmetry {versus('symmetry', 3)}"
     return (
-        f"- `{row['label']}`, encoder self-attention: {form}; a token's attention on itself "
-        f"{versus('diag_mass', 3)}; attention entropy {versus('entropy', 2)} nats. The value "
-        "at step 0 is what the construction imposes; only the change after it is learned."
+        f"- `{row['label']}`: {form}; a token's attention on itself "
+        f"{versus('diag_mass', 3)}; attention entropy {versus('entropy', 2)} nats."
     )
 
 
@@ -252,7 +329,7 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
             if row.seeds >= 2 else "" if row.seeds == 0 else f"{row.delta_bleu:+.2f} (one seed)"
         )  # fmt: skip
         verdict = row.verdict + (
-            f" (|Δ| < {row.detectable:.2f} undetectable)"
+            f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
             if row.verdict == "no difference detected" else ""
         )  # fmt: skip
         converged = "yes" if row.converged else f"no ({int(row.unconverged_runs)} runs)"
@@ -267,17 +344,29 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
     return [*lines, ""]
 
 
-def summary_markdown(comparison: pd.DataFrame, runs: pd.DataFrame, dyn: pd.DataFrame,
-                     scale: pd.DataFrame, experiment: str, figures: list,
+def summary_markdown(tables: dict, settings: dict, experiment: str, figures: list,
                      dynamics_size: str) -> str:  # fmt: skip
-    """The summary: convergence first, then the verdicts, the dynamics, scaling, and per
-    size the table of every variant against qk."""
+    """The summary: the budget or convergence first, the claims table, the mechanism, then
+    every verdict, scaling, and per size the table of every variant against qk. ``tables``:
+    comparison, runs, dynamics, scaling, claims; ``settings``: break_even_bleu and
+    budget_reference from the config."""
+    comparison, runs = tables["comparison"], tables["runs"]
     families = comparison.loc[comparison["holm_family"] > 0, "holm_family"]
     family = f"{int(families.max())}" if len(families) else "no"
     lines = [
         f"# attn-ablate: experiment `{experiment}`",
         "",
-        convergence_line(runs),
+        convergence_line(runs, settings.get("budget_reference")),
+        "",
+    ]
+    if len(tables["claims"]):
+        lines += ["## The claims, point by point", ""]
+        lines += [*claims_markdown(tables["claims"], settings["break_even_bleu"]), ""]
+    mechanism = dynamics_sentences(tables["dynamics"], dynamics_size)
+    if mechanism:
+        lines += ["## The mechanism", "", *mechanism, ""]
+    lines += [
+        "## Every comparison",
         "",
         f"Generated by the pipeline from `results/{experiment}/comparison.tsv` (and "
         "`runs.tsv`, `dynamics.tsv`, `scaling.tsv`); do not edit. Test BLEU and chrF are "
@@ -289,8 +378,6 @@ def summary_markdown(comparison: pd.DataFrame, runs: pd.DataFrame, dyn: pd.DataF
         "noise only, and are Holm-corrected over every comparison against `qk` at one size "
         f"and seed, matched cells included ({family} comparisons per family).",
         "",
-        "## What the numbers say",
-        "",
     ]
     for size in runs["size"].unique():
         lines += diverged_sentences(runs[runs["size"] == size])
@@ -298,8 +385,7 @@ def summary_markdown(comparison: pd.DataFrame, runs: pd.DataFrame, dyn: pd.DataF
         for row in comparison[comparison["size"] == size].itertuples():
             if row.label not in gone:
                 lines.append(comparison_sentence(row))
-    lines += ["", *scaling_sentences(scale, runs["size"].nunique()), ""]
-    lines += [*dynamics_sentences(dyn, dynamics_size), ""]
+    lines += ["", *scaling_sentences(tables["scaling"], runs["size"].nunique()), ""]
     for size in runs["size"].unique():
         lines += size_table(comparison, runs, size)
     if diverged(runs).any():

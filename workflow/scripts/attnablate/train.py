@@ -1,7 +1,8 @@
 """Training one (variant, size, match, seed) run: the loop, validation, curves, checkpoint.
 
-Adam(0.9, 0.98) with linear warmup then inverse-square-root decay, label smoothing, dropout,
-gradient clipping, a budget of steps and/or minutes. Validation at intervals (loss on the
+Adam(0.9, 0.98) with linear warmup, then inverse-square-root decay or a linear decay that
+reaches zero at the end of the step budget; label smoothing, dropout, gradient clipping, a
+budget of steps and/or minutes. Validation at intervals (loss on the
 whole valid set, BLEU of greedy translations of a fixed subset) goes to ``curves.tsv`` as it
 happens; the checkpoint kept is the one with the best validation loss.
 """
@@ -48,7 +49,10 @@ class TrainConfig:
     max_minutes: float = 0.0  # budget in wall-clock minutes (0: no time limit)
     batch_tokens: int = 4000  # padded tokens per side in one batch
     lr: float = 1e-3  # peak learning rate, reached at the end of warmup
-    warmup_steps: int = 300  # linear warmup, then decay with 1/sqrt(step)
+    warmup_steps: int = 300  # linear warmup to lr, then the schedule's decay
+    schedule: str = (
+        "inverse_sqrt"  # decay: "inverse_sqrt" (∝ 1/√step) or "linear" (to 0 at max_steps)
+    )
     label_smoothing: float = 0.1  # of the training loss (validation loss is plain NLL)
     clip_norm: float = 1.0  # gradient norm clipping (0: none)
     eval_every: int = 200  # validate every this many steps, and at the end
@@ -61,10 +65,19 @@ class TrainConfig:
     device: str = "auto"  # auto: cuda if present, else mps, else cpu
 
 
+SCHEDULES = ("inverse_sqrt", "linear")
+
+
 def learning_rate(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to ``lr`` over ``warmup_steps``, then ``lr * sqrt(warmup / step)``."""
+    """Linear warmup to ``lr`` over ``warmup_steps`` (step 1 is the first update), then
+    ``inverse_sqrt``: ``lr * sqrt(warmup / step)``, or ``linear``: down in equal steps to
+    ``lr / (max_steps + 1 - warmup)`` at the last step, annealing the run to its budget."""
     step = max(step, 1)
-    return cfg.lr * min(step / cfg.warmup_steps, math.sqrt(cfg.warmup_steps / step))
+    warm = step / cfg.warmup_steps
+    if cfg.schedule == "linear":
+        left = (cfg.max_steps + 1 - step) / (cfg.max_steps + 1 - cfg.warmup_steps)
+        return cfg.lr * max(0.0, min(warm, left))
+    return cfg.lr * min(warm, math.sqrt(cfg.warmup_steps / step))
 
 
 def token_loss(logits, target, label_smoothing: float = 0.0):
@@ -169,10 +182,11 @@ class Progress:
 
 def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
     """What a resume state must agree on: a state of another config is not resumed. Budgets
-    and logging may change (a longer budget continues the run); the schedule does not
-    depend on them."""
+    and logging may change (a longer budget continues the run), except the step budget of a
+    schedule that decays to zero at it."""
     ignored = (
-        "max_steps", "max_minutes", "log_every", "save_every", "save_minutes", "compile", "device",
+        "max_minutes", "log_every", "save_every", "save_minutes", "compile", "device",
+        *(("max_steps",) if cfg.schedule != "linear" else ()),
     )  # fmt: skip
     train_cfg = {k: v for k, v in asdict(cfg).items() if k not in ignored}
     return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed}
@@ -188,6 +202,9 @@ class Trainer:
                  outputs: dict, run_info: dict, threads: int):  # fmt: skip
         if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
             raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
+        if cfg.schedule == "linear" and cfg.max_steps <= cfg.warmup_steps:
+            raise ConfigurationError("train.max_steps", "the linear schedule decays to zero at "
+                                     "max_steps: it must exceed warmup_steps")  # fmt: skip
         self.model_cfg, self.cfg, self.seed = model_cfg, cfg, seed
         self.outputs, self.run_info, self.threads = outputs, run_info, threads
         torch.set_num_threads(threads)
@@ -441,6 +458,7 @@ class Trainer:
             "params_non_embedding": self.params["non_embedding"],
             "steps": p.step,
             "epochs": p.epoch + 1,
+            "epochs_seen": round(p.tokens / int(self.batches.tgt_len.sum()), 3),  # of targets
             "tokens": p.tokens,
             "train_seconds": round(seconds, 2),
             "tokens_per_second": round(p.tokens / seconds, 1) if seconds else None,
@@ -457,6 +475,8 @@ class Trainer:
             "device": str(self.device),
             "threads": self.threads,
             "versions": {"torch": torch.__version__, "python": platform.python_version()},
+            # the kernels' instruction set: the same seed gives the same bits only with the same
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "platform": platform.platform(),
             "model_config": asdict(self.model_cfg),
             "train_config": asdict(self.cfg),

@@ -1,0 +1,60 @@
+"""The published claims, tested point by point.
+
+A claim (config ``claims``) names a variant cell and what the published answer says of it
+against ``qk``: ``worse``, ``better``, or ``same`` (about break-even: a difference within
+±``break_even_bleu``). Its verdict at this experiment's budget comes from the comparison
+frame's 95% interval over seeds of the test-BLEU difference:
+
+- ``replicated``: the interval lies where the claim says (below zero for ``worse``, above for
+  ``better``, inside ±margin for ``same``);
+- ``contradicted``: the interval lies on the other side (above zero for ``worse``; wholly
+  outside ±margin for ``same``);
+- ``not resolved at this power``: neither, with the smallest difference the seeds could have
+  detected; and with one seed there is no verdict at all.
+"""
+
+import math
+
+import pandas as pd
+
+from attnablate.experiment import run_label
+
+EXPECTATIONS = ("worse", "better", "same")
+COLUMNS = [
+    "claim", "expect", "size", "label", "seeds", "delta_bleu", "delta_low", "delta_high",
+    "delta_chrf", "delta_chrf_low", "delta_chrf_high", "delta_loss", "delta_loss_low",
+    "delta_loss_high", "detectable", "converged", "verdict",
+]  # fmt: skip
+
+
+def judge(expect: str, low: float, high: float, seeds: int, margin: float) -> str:
+    """The verdict on one claim from the interval [low, high] over ``seeds`` seeds."""
+    if seeds < 2 or math.isnan(low):
+        return "no verdict (one seed)" if seeds == 1 else "no verdict (no finished pair)"
+    if expect == "same":
+        if -margin < low and high < margin:
+            return "replicated"
+        return "contradicted" if low > margin or high < -margin else "not resolved at this power"
+    sign = -1 if expect == "worse" else 1
+    if (high < 0) if sign < 0 else (low > 0):
+        return "replicated"
+    if (low > 0) if sign < 0 else (high < 0):
+        return "contradicted"
+    return "not resolved at this power"
+
+
+def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """One row per claim and size at which its cell was run."""
+    rows = []
+    for claim in claims:
+        label = run_label(claim["variant"], claim.get("match", "none"))
+        for row in comparison[comparison["label"] == label].to_dict("records"):
+            rows.append({
+                "claim": claim["claim"], "expect": claim["expect"], "size": row["size"],
+                "label": label, "seeds": row["seeds"],
+                **{key: row[key] for key in COLUMNS if key.startswith("delta")},
+                "detectable": row["detectable"], "converged": row["converged"],
+                "verdict": judge(claim["expect"], row["delta_low"], row["delta_high"],
+                                 int(row["seeds"]), margin),
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
