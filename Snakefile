@@ -5,7 +5,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# A --configfile on the command line is a whole experiment: it replaces config.yaml instead of
+# being merged into it (a merge would add the default's sizes, seeds and variants to it).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from conftest import ROOT, SNAKEMAKE, snakemake
 
 from attnablate.io import read_tsv
 
@@ -238,3 +238,15 @@ def test_the_readme_commands_pass_in_sequence(tmp_path):
     tests = subprocess.run(["./test.sh", "tests/test_style.py", "-k", "readme"], cwd=clone,
                            capture_output=True, text=True)  # fmt: skip
     assert tests.returncode == 0, tests.stdout[-3000:]
+
+
+def test_a_configfile_on_the_command_line_replaces_the_default_experiment():
+    """`./run.sh --configfile other.yaml` runs other.yaml's experiment alone: the default's
+    sizes, seeds and variants are not merged into it."""
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--configfile", "tests/smoke.yaml", "--dry-run", "--cores", "1"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    sizes = set(re.findall(r"size=(\w+)", result.stdout))
+    assert sizes == {"micro"}  # config.yaml's sizes are not added

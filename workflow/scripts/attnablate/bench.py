@@ -342,14 +342,19 @@ def same_parameters(model_cfg: ModelConfig) -> tuple[int, int]:
 
 
 def grid_config(config_file, runs: int) -> dict:
-    """The default experiment widened to ``runs`` training runs (variants × 2 sizes × seeds)."""
+    """The default experiment widened to ``runs`` training runs (variants × 2 sizes × seeds):
+    its first size and a copy at half the width."""
     config = yaml.safe_load(Path(config_file).read_text())
     seeds = 5
+    name, size = next(iter(config["sizes"].items()))
+    half = {**size, "d_model": size["d_model"] // 2, "d_ff": size["d_ff"] // 2}
+    config["sizes"] = {name: size, f"{name}_half": half}
     per_seed = runs // seeds // len(config["sizes"])
     config["experiment"] = f"grid{runs}"
     config["variants"] = ["qk", *GRID_VARIANTS][:per_seed]
     config["seeds"] = list(range(1, seeds + 1))
     config["match_params"], config["matched_variants"] = ["none"], []
+    config["claims"] = []  # the grid times the DAG; the default's claims name its own cells
     return config
 
 

@@ -50,7 +50,7 @@ def budget_line(runs: pd.DataFrame, reference: dict | None) -> str:
 def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
     """The summary's first line: whether the runs converged, and so what the comparisons
     measure; for runs annealed to their budget, the budget statement."""
-    if (runs["schedule"] == "linear").all():
+    if annealed(runs):
         return budget_line(runs, reference)
     finished = runs[~diverged(runs)]
     n, done = len(finished), int((finished["converged"].astype(str) == "True").sum())
@@ -78,8 +78,15 @@ def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
     )
 
 
-def comparison_sentence(row) -> str:
-    """One sentence on one variant at one size against qk, from its comparison row."""
+def annealed(runs: pd.DataFrame) -> bool:
+    """Whether every run decays its learning rate to zero at its budget: then none is called
+    converged, and the first line (the budget statement) says so once for all."""
+    return bool((runs["schedule"] == "linear").all())
+
+
+def comparison_sentence(row, budgeted: bool = False) -> str:
+    """One sentence on one variant at one size against qk, from its comparison row;
+    ``budgeted``: every run is annealed to a stated budget (no per-sentence convergence)."""
     saved = row.params_saved
     size_words = (
         f"{saved:.1%} fewer parameters than qk" if saved > 0.0005
@@ -87,7 +94,7 @@ def comparison_sentence(row) -> str:
         else f"{-saved:.1%} more parameters than qk"
     )  # fmt: skip
     head = f"- At size `{row.size}`, `{row.label}` ({size_words})"
-    if not row.converged and row.seeds:
+    if not row.converged and row.seeds and not budgeted:
         head += f" [{int(row.unconverged_runs)} of {2 * int(row.seeds)} runs not converged]"
     if row.verdict == "no finished pair":
         return f"{head}: no seed where both it and qk finished (diverged: {row.diverged_seeds})."
@@ -144,8 +151,9 @@ def diverged_sentences(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def claims_markdown(table: pd.DataFrame, margin: float) -> list[str]:
-    """The claims table that opens the answer: claim → what this run measured → verdict."""
+def claims_markdown(table: pd.DataFrame, margin: float, budgeted: bool = False) -> list[str]:
+    """The claims table that opens the answer: claim → what this run measured → verdict;
+    ``budgeted`` as in comparison_sentence."""
     if not len(table):
         return []
     lines = [
@@ -157,7 +165,7 @@ def claims_markdown(table: pd.DataFrame, margin: float) -> list[str]:
         verdict = row["verdict"]
         if verdict == "not resolved at this power":
             verdict += f": \\|Δ\\| < {row['detectable']:.2f} BLEU undetectable"
-        if not row["converged"]:
+        if not row["converged"] and not budgeted:
             verdict += " (not converged)"
         lines.append(
             f"| {row['claim']} | `{row['label']}` at `{row['size']}` | {int(row['seeds'])} "
@@ -313,15 +321,19 @@ def scaling_sentences(scale: pd.DataFrame, sizes: int) -> list[str]:
 
 
 def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[str]:
+    """The table of every variant against qk at one size; runs annealed to a stated budget
+    say "at budget" where others say whether they converged."""
     here = runs[runs["size"] == size]
     base = here[here["label"] == "qk"]
     finished = base[~diverged(base)]
+    budgeted = annealed(runs)
     base_converged = int((finished["converged"].astype(str) == "True").sum())
+    base_status = "at budget" if budgeted else f"{base_converged} of {len(finished)}"
     lines = [
         f"## Size `{size}`", "", TABLE_HEADER,
         f"| `qk` | {base['params_total'].mean():,.0f} | {len(finished)} "
-        f"| {finished['test_bleu'].mean():.2f} | | baseline | | | {base_converged} of "
-        f"{len(finished)} | {finished['best_valid_loss'].mean():.4f} |",
+        f"| {finished['test_bleu'].mean():.2f} | | baseline | | | {base_status} "
+        f"| {finished['best_valid_loss'].mean():.4f} |",
     ]  # fmt: skip
     for row in comparison[comparison["size"] == size].itertuples():
         interval = (
@@ -332,7 +344,11 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
             f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
             if row.verdict == "no difference detected" else ""
         )  # fmt: skip
-        converged = "yes" if row.converged else f"no ({int(row.unconverged_runs)} runs)"
+        converged = (
+            "at budget" if budgeted
+            else "yes" if row.converged
+            else f"no ({int(row.unconverged_runs)} runs)"
+        )  # fmt: skip
         bleu = "" if math.isnan(row.bleu) else f"{row.bleu:.2f}"
         chrf = "" if math.isnan(row.delta_chrf) else f"{row.delta_chrf:+.2f}"
         p_values = str(row.seed_p_ar_holm) if isinstance(row.seed_p_ar_holm, str) else ""
@@ -361,7 +377,8 @@ def summary_markdown(tables: dict, settings: dict, experiment: str, figures: lis
     ]
     if len(tables["claims"]):
         lines += ["## The claims, point by point", ""]
-        lines += [*claims_markdown(tables["claims"], settings["break_even_bleu"]), ""]
+        margin = settings["break_even_bleu"]
+        lines += [*claims_markdown(tables["claims"], margin, annealed(runs)), ""]
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size)
     if mechanism:
         lines += ["## The mechanism", "", *mechanism, ""]
@@ -384,7 +401,7 @@ def summary_markdown(tables: dict, settings: dict, experiment: str, figures: lis
         gone = set(_all_diverged(runs[runs["size"] == size]))
         for row in comparison[comparison["size"] == size].itertuples():
             if row.label not in gone:
-                lines.append(comparison_sentence(row))
+                lines.append(comparison_sentence(row, annealed(runs)))
     lines += ["", *scaling_sentences(tables["scaling"], runs["size"].nunique()), ""]
     for size in runs["size"].unique():
         lines += size_table(comparison, runs, size)
