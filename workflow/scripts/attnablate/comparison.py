@@ -17,6 +17,7 @@ import pandas as pd
 
 from attnablate import stats
 from attnablate.experiment import BASELINE, run_label
+from attnablate.io import flag
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [
@@ -27,12 +28,6 @@ COLUMNS = [
     "test_ci_low", "test_ci_high", "holm_family", "converged", "unconverged_runs",
     "diverged_seeds", "best_valid_loss",
 ]  # fmt: skip
-VERDICTS = ("better", "worse", "no difference detected", "one seed", "no finished pair")
-
-
-def _flag(column: pd.Series) -> pd.Series:
-    """A True/False column as read back from a table (bools or their text)."""
-    return column.astype(str) == "True"
 
 
 def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
@@ -59,7 +54,7 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
     """The comparison row of one variant cell (its runs ``mine``, one per seed) against the
     baseline's runs ``base`` of the same size, with the cell's per-seed ``tests``."""
     first = mine.iloc[0]
-    finished = lambda runs: runs[~_flag(runs["diverged"])]  # noqa: E731
+    finished = lambda runs: runs[~flag(runs["diverged"])]  # noqa: E731
     paired = finished(mine).merge(finished(base), on="seed", suffixes=("", "_qk"))
     paired = paired.sort_values("seed")
     deltas = list(paired["test_bleu"] - paired["test_bleu_qk"])
@@ -81,7 +76,7 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
     test_delta = pd.to_numeric(tested["delta_bleu"])
     significant = p_holm < ALPHA
     single = n == 1 and len(tested) == 1
-    converged = pd.concat([_flag(paired["converged"]), _flag(paired["converged_qk"])])
+    converged = pd.concat([flag(paired["converged"]), flag(paired["converged_qk"])])
     all_seeds = set(mine["seed"]) | set(base["seed"])
     params = mine["params_total"].mean()
     return {

@@ -43,6 +43,12 @@ def write_npz(path, **arrays) -> None:
     os.replace(tmp, path)
 
 
+def flag(column):
+    """A True/False column of a table as booleans, whether it holds bools or their text (as
+    pandas reads runs.tsv back): one reading for every table that stores flags."""
+    return column.astype(str) == "True"
+
+
 def read_tsv(path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return list(csv.DictReader(f, delimiter="\t"))

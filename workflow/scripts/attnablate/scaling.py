@@ -13,6 +13,8 @@ with replacement, qk's law refitted, and the multiple recomputed.
 import numpy as np
 import pandas as pd
 
+from attnablate.io import flag
+
 MIN_SIZES = 3  # sizes a power law needs
 RESAMPLES = 1000  # bootstrap resamples of the seeds
 SEED = 0  # of the bootstrap: the same interval on every rerun
@@ -42,7 +44,7 @@ def scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant label, size): mean loss over seeds, the variant's fit, and its
     worth in qk parameters with a bootstrap interval. ``runs`` needs label, size, seed,
     params_non_embedding, best_valid_loss and diverged."""
-    ok = runs[runs["diverged"].astype(str) != "True"]
+    ok = runs[~flag(runs["diverged"])]
     cells = [
         (label, size, group["params_non_embedding"].mean(), group["best_valid_loss"].to_numpy())
         for (label, size), group in ok.groupby(["label", "size"], sort=False)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from attnablate import aggregate, stats
-from attnablate.figures import diverged, diverged_note
+from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
+from attnablate.io import flag
 from attnablate.variants import build_spec, parse_sites
 
-MEASURES = ["symmetry", "diag_mass", "entropy"]
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "
     "| Δ chrF | per-seed p (AR, Holm) | converged | best valid loss |\n"
@@ -53,7 +53,7 @@ def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
     if annealed(runs):
         return budget_line(runs, reference)
     finished = runs[~diverged(runs)]
-    n, done = len(finished), int((finished["converged"].astype(str) == "True").sum())
+    n, done = len(finished), int(flag(finished["converged"]).sum())
     budget = f"{int(runs['steps'].max()):,} steps"
     gain = pd.to_numeric(finished["last_quarter_gain"]).median()
     rule = (
@@ -210,8 +210,8 @@ def dynamics_values(dyn: pd.DataFrame, size: str, site: str) -> tuple[pd.DataFra
     here = dyn[(dyn["size"] == size) & (dyn["site"] == site)]
     keys = ["label", "variant", "seed"]
     last = here[here["step"] == here.groupby(keys)["step"].transform("max")]
-    final = last.groupby(keys, sort=False)[MEASURES].mean()
-    init = here[here["step"] == 0].groupby(keys)[MEASURES].mean()
+    final = last.groupby(keys, sort=False)[DYNAMICS_MEASURES].mean()
+    init = here[here["step"] == 0].groupby(keys)[DYNAMICS_MEASURES].mean()
     table = final.groupby(["label", "variant"], sort=False).mean().add_suffix("_final")
     table = table.join(init.groupby(["label", "variant"]).mean().add_suffix("_init"))
     return table.reset_index(), final
@@ -327,7 +327,7 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
     base = here[here["label"] == "qk"]
     finished = base[~diverged(base)]
     budgeted = annealed(runs)
-    base_converged = int((finished["converged"].astype(str) == "True").sum())
+    base_converged = int(flag(finished["converged"]).sum())
     base_status = "at budget" if budgeted else f"{base_converged} of {len(finished)}"
     lines = [
         f"## Size `{size}`", "", TABLE_HEADER,
