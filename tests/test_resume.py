@@ -1,5 +1,6 @@
-"""Preemption-safe training: a run killed mid-way and rerun ends exactly where an
-uninterrupted run ends; corrupted resume states are detected and skipped."""
+"""Preemption-safe training: a run killed mid-way, or stopped by Slurm's signals, and rerun
+ends exactly where an uninterrupted run ends; corrupted resume states are detected and
+skipped."""
 
 import json
 import os
@@ -8,34 +9,46 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from conftest import ROOT
 
 from attnablate.checkpoint import load_state, save_state
+from attnablate.train import RESUME_EXIT
 
 STEPS, SAVE_EVERY = 240, 120
 
 # Runs one training job in a fresh process, as the train rule does.
 JOB = """
 import json, sys
+from attnablate import distributed
 from attnablate.model import ModelConfig
-from attnablate.train import TrainConfig, train
+from attnablate.train import STOP_SIGNALS, TrainConfig, train
 out, data, max_steps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+processes = int(sys.argv[4])
 cfg = TrainConfig(max_steps=max_steps, batch_tokens=400, warmup_steps=10, eval_every=60,
                   valid_bleu_sentences=10, log_every=60, save_every=120, device="cpu")
 model = ModelConfig(vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64,
                     variant="qq@enc")
 outputs = {"checkpoint": f"{out}/checkpoint.pt", "curves": f"{out}/curves.tsv",
            "meta": f"{out}/meta.json"}
-train(model, cfg, 7, data, outputs, {})
+if processes > 1:  # as run_train: the launcher outlives the signal and waits for its ranks
+    import signal
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda *_: None)
+distributed.launch(processes, train, model, cfg, 7, data, outputs, {})
 """
 
 
-def start(out, data, steps=STEPS):
+def start(out, data, steps=STEPS, processes=1):
+    """The job in its own process group, as Slurm runs a job step."""
     out.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts"), "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-c", JOB, str(out), json.dumps({k: str(v) for k, v in data.items()})]
-    return subprocess.Popen([*args, str(steps)], env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*args, str(steps), str(processes)], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
 
 
 def curves_without_seconds(out):
@@ -73,6 +86,41 @@ def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data):
     meta = json.loads((broken / "meta.json").read_text())
     assert meta["steps"] == STEPS
     assert not (broken / "resume").exists()  # a finished run leaves nothing to resume
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
+def test_a_signalled_run_stops_at_once_and_resumes_bit_identically(
+    tmp_path, data, signum, processes
+):
+    """Slurm's warning before the time limit (USR1) or preemption (TERM), sent to every
+    process of the job as Slurm does: a resume state at the step reached, exit status 75;
+    the rerun continues from that step, not from the last periodic state."""
+    whole = tmp_path / "whole"
+    assert start(whole, data, processes=processes).wait() == 0
+
+    stopped = tmp_path / "stopped"
+    job = start(stopped, data, processes=processes)
+    state = stopped / "resume" / f"state-{SAVE_EVERY:09d}.sha256"
+    while not state.exists() and job.poll() is None:
+        time.sleep(0.002)
+    time.sleep(0.3)  # mid-way between periodic states
+    os.killpg(job.pid, signum)
+    log, _ = job.communicate()
+    assert job.returncode == RESUME_EXIT, log
+    stopped_at = int(log.split(f"stopped by {signal.Signals(signum).name} at step ")[1].split(":")[0])
+    assert SAVE_EVERY < stopped_at < STEPS, log
+    assert (stopped / "resume" / f"state-{stopped_at:09d}.pt").exists()
+    (stopped / "curves.tsv").unlink()  # as Snakemake clears a failed job's outputs
+    (stopped / "checkpoint.pt").unlink(missing_ok=True)
+
+    rerun = start(stopped, data, processes=processes)
+    log, _ = rerun.communicate()
+    assert rerun.returncode == 0, log
+    assert f"resumed at step {stopped_at} " in log
+    assert curves_without_seconds(stopped) == curves_without_seconds(whole)
+    expected, got = weights(whole), weights(stopped)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
 def test_a_longer_budget_continues_a_run(tmp_path, data):

@@ -1,11 +1,15 @@
-"""The smoke experiment through a real Slurm (tools/local-slurm.sh: slurmctld, slurmd, munge on
-this machine), submitted with `snakemake --profile slurm` exactly as the README says; its
-results must equal a local run's."""
+"""The smoke experiment through a real Slurm shaped like a cluster (tools/local-slurm.sh: a CPU
+default partition and a `gpu` partition with two fake GPUs), submitted with
+`snakemake --profile slurm` after the README's install and EDIT steps. Checked from what Slurm
+recorded for every job: partition, account, GPUs, CPUs and nodes; and the results must equal
+a local run's. Needs root and Debian's Slurm packages (`tools/local-slurm.sh install`; CI
+installs them first): without them the tests skip, except under CI, where they fail."""
 
 import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -15,37 +19,64 @@ from attnablate.io import read_tsv
 
 pytestmark = pytest.mark.workflow
 LOCAL_SLURM = ROOT / "tools" / "local-slurm.sh"
+JOB_RECORDS = "/run/attnablate-slurm/jobs"  # written by the test cluster's prolog
 RUNS = ["qk/micro/none", "qq@enc/micro/none", "qq@enc/micro/total"]
+GPU_RULES = {"train", "translate"}
+ACCOUNT = "attnablate-test"
 
-# What a user edits in the installed profile, set for the one-node test cluster: no accounting
-# database (so squeue reports status), no account, the `debug` partition, short delays.
-TEST_CLUSTER = {
+# What a user edits in the installed profile, set for the test cluster (the EDIT keys), plus
+# the settings of a cluster without an accounting database and short delays.
+EDITS = {
+    "default-resources": {"slurm_partition": "cpu", "slurm_account": ACCOUNT},
+    "set-resources": {"train": {"slurm_partition": "gpu"}, "translate": {"slurm_partition": "gpu"}},
     "slurm-status-command": "squeue",
     "slurm-init-seconds-before-status-checks": 2,
-    "slurm-no-account": True,
     "slurm-keep-successful-logs": True,
     "seconds-between-status-checks": 2,
-    # the smoke run trains on the CPU, but its training jobs ask Slurm for the (fake) GPU,
-    # as a cluster run's would
-    "set-resources": ["train:gpu=1"],
 }
+# The smoke run trains on the CPU; as a CUDA experiment's would, its training jobs ask for two
+# GPUs (two data-parallel processes, a size's `gpus: 2`) and its translate jobs for one.
+FAKE_GPUS = {"train": 2, "translate": 1}
+
+
+def cluster_experiment(smoke_config: dict) -> dict:
+    """The smoke experiment with a two-process (DDP) size, one CPU core per process."""
+    config = {**smoke_config, "cpus_per_process": 1}
+    config["sizes"] = {"micro": {**smoke_config["sizes"]["micro"], "gpus": 2}}
+    return config
+
+
+def dry_run_seconds(workdir) -> float:
+    began = time.perf_counter()
+    result = subprocess.run(
+        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-n", "--quiet", "rules"],
+        cwd=workdir, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return time.perf_counter() - began
 
 
 @pytest.fixture(scope="module")
-def slurm():
-    if os.geteuid() != 0 or (shutil.which("apt-get") is None and shutil.which("sbatch") is None):
-        pytest.skip("a local Slurm needs root and Debian's packages")
-    started = subprocess.run([LOCAL_SLURM, "start"], capture_output=True, text=True)
-    if started.returncode != 0:
-        message = f"local Slurm did not start:\n{started.stdout}\n{started.stderr}"
+def slurm(tmp_path_factory):
+    """The local cluster, started for this module and stopped after it; yields how long a
+    dry run took before it started, for the check that stopping left the machine as found."""
+    if os.geteuid() != 0 or shutil.which("sbatch") is None or shutil.which("slurmctld") is None:
+        message = "the local Slurm needs root and Debian's packages: tools/local-slurm.sh install"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    yield
+    scratch = tmp_path_factory.mktemp("dry")
+    (scratch / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    before = dry_run_seconds(scratch)
+    started = subprocess.run([LOCAL_SLURM, "start"], capture_output=True, text=True)
+    if started.returncode != 0:
+        subprocess.run([LOCAL_SLURM, "stop"], check=False)
+        pytest.fail(f"local Slurm did not start:\n{started.stdout}\n{started.stderr}")
+    yield {"dry_run_before": before, "scratch": scratch}
     subprocess.run([LOCAL_SLURM, "stop"], check=False)
 
 
-def install_profile(xdg: object) -> None:
+def install_profile(xdg) -> None:
     """The README's one-liner, then the EDIT keys for the test cluster."""
     subprocess.run(
         f"mkdir -p {xdg}/snakemake && cp -r profiles/slurm {xdg}/snakemake/",
@@ -53,10 +84,23 @@ def install_profile(xdg: object) -> None:
     )  # fmt: skip
     path = xdg / "snakemake" / "slurm" / "config.yaml"
     profile = yaml.safe_load(path.read_text())
-    profile["default-resources"]["slurm_partition"] = "debug"
-    del profile["default-resources"]["slurm_account"]
-    profile.update(TEST_CLUSTER)
+    profile["default-resources"].update(EDITS["default-resources"])
+    for rule, resources in EDITS["set-resources"].items():
+        profile["set-resources"][rule].update(resources, gpu=FAKE_GPUS[rule])
+    profile.update({k: v for k, v in EDITS.items() if k not in ("default-resources", "set-resources")})
     path.write_text(yaml.safe_dump(profile))
+
+
+def job_records(workdir) -> dict:
+    """Slurm's record of every job the workflow submitted, by rule (the plugin names the rule
+    in each job's comment); the job ids are those of the Slurm logs the plugin kept."""
+    records = {}
+    for log in (workdir / ".snakemake" / "slurm_logs").rglob("*.log"):
+        text = open(f"{JOB_RECORDS}/{log.stem}.txt").read().split()
+        record = dict(field.split("=", 1) for field in text if "=" in field)
+        rule = record["Comment"].removeprefix("rule_").split("_wildcards")[0]
+        records.setdefault(rule, []).append(record)
+    return records
 
 
 def outputs_of(workdir, run):
@@ -67,28 +111,49 @@ def outputs_of(workdir, run):
     return curves, (folder / "test.hyp").read_text(), scores["bleu"], scores["chrf"]
 
 
-def test_smoke_experiment_under_slurm_equals_a_local_run(slurm, tmp_path, smoke_config):
+def test_smoke_experiment_under_slurm_runs_where_the_profile_says(slurm, tmp_path, smoke_config):
+    config = cluster_experiment(smoke_config)
     local = tmp_path / "local"
     local.mkdir()
-    assert snakemake(local, smoke_config).returncode == 0
+    assert snakemake(local, config).returncode == 0
 
     cluster = tmp_path / "cluster"
     cluster.mkdir()
     install_profile(tmp_path / "xdg")
-    (cluster / "config.yaml").write_text(yaml.safe_dump(smoke_config, sort_keys=False))
+    (cluster / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--profile", "slurm"]
     result = subprocess.run(command, cwd=cluster, env=env, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
-    # every job of the experiment ran as a Slurm job: each kept its Slurm log, named by job id
-    slurm_logs = list((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
-    train_logs = [p for p in slurm_logs if "rule_train" in p.parts]
-    assert len(train_logs) == len(RUNS)
-    assert all(p.stem.isdigit() for p in slurm_logs)
-    assert "Submitted batch job" in result.stdout + result.stderr or slurm_logs
+    records = job_records(cluster)
+    assert len(records["train"]) == len(RUNS)
+    assert {"prepare", "tokenizer", "encode", "translate", "score"} <= set(records)
+    for rule, jobs in records.items():
+        for job in jobs:
+            where = (rule, job["JobId"])
+            assert job["Partition"] == ("gpu" if rule in GPU_RULES else "cpu"), where
+            assert job["Account"] == ACCOUNT, where
+            assert job["NumNodes"] == "1", where
+            gpus = job.get("TresPerJob", "")  # what the job asked for (the plugin's --gpus)
+            assert gpus == (f"gres:gpu:{FAKE_GPUS[rule]}" if rule in GPU_RULES else ""), where
+            # a training job's cores scale with its processes (gpus x cpus_per_process)
+            assert job["NumCPUs"] == ("2" if rule == "train" else "1"), where
+
     for run in RUNS:
+        # started once by the plugin; both ranks' output reaches the rule's log
+        log = (cluster / "logs" / "smoke" / run / "seed1" / "train.log").read_text()
+        assert log.count("rank 0 of 2 ready") == 1 and log.count("rank 1 of 2 ready") == 1, log
+        assert log.count("done: ") == 1, log
         assert outputs_of(cluster, run) == outputs_of(local, run), run
     assert (cluster / "reports" / "smoke" / "summary.md").read_text() == (
         local / "reports" / "smoke" / "summary.md"
     ).read_text()
+
+
+def test_stopping_the_cluster_leaves_snakemake_as_fast_as_before(slurm):
+    """With a slurm.conf left behind but no controller, every Snakemake start (local runs
+    included) waits ~9 s on the Slurm plugin's probe: stopping must remove what start wrote."""
+    subprocess.run([LOCAL_SLURM, "stop"], check=True)
+    after = dry_run_seconds(slurm["scratch"])
+    assert after < slurm["dry_run_before"] + 3.0, (slurm["dry_run_before"], after)

@@ -3,14 +3,19 @@
 # started by hand and stopped by PID).
 #
 #   tools/local-slurm.sh install   Debian's munge, slurmctld, slurmd, slurm-client (as root)
+#                                  (the test suite never installs: CI runs this first)
 #   tools/local-slurm.sh start     write /etc/slurm/slurm.conf, start munged, slurmctld, slurmd
-#   tools/local-slurm.sh stop      stop the three daemons by PID
+#   tools/local-slurm.sh stop      stop the three daemons by PID, remove the config it wrote
 #   tools/local-slurm.sh status    sinfo
 #
-# One node on localhost with CPUs = nproc and a fake GPU (gres.conf File=/dev/null), so that
-# jobs asking for Snakemake's `gpu` resource are scheduled. No slurmdbd: the Snakemake
-# profile uses `squeue` for status, and MinJobAge keeps finished jobs visible to it.
-# slurm.conf must live in /etc/slurm: the step inside a job does not see SLURM_CONF.
+# Shaped like a real cluster, on one node (localhost, CPUs = nproc): a default partition `cpu`
+# and a partition `gpu` whose jobs may ask for the node's two fake GPUs (gres.conf
+# File=/dev/null: schedulable, nothing runs on them). No slurmdbd: the Snakemake profile uses
+# `squeue` for status, and MinJobAge keeps finished jobs visible to it; an account string is
+# recorded as given. A prolog writes each job's record (`scontrol show job`) to $RUN/jobs/.
+# slurm.conf must live in /etc/slurm: the step inside a job does not see SLURM_CONF. `stop`
+# removes it again (and puts back a slurm.conf that was there before): with a slurm.conf but no
+# slurmctld, every later Snakemake start waits ~9 s on the Slurm plugin's `scontrol` probe.
 set -euo pipefail
 
 RUN=/run/attnablate-slurm
@@ -26,14 +31,21 @@ install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq munge slurmctld slurmd slurm-client >/dev/null
 }
 
+MARK="# Written by tools/local-slurm.sh"
+
 write_conf() {
   local host cpus mem
   host=$(hostname -s)
   cpus=$(nproc)
   mem=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024))
   mkdir -p "$CONF" "$SPOOL/ctld" "$SPOOL/d" "$RUN"
+  for name in slurm.conf gres.conf; do  # someone else's config is kept aside, not lost
+    if [ -f "$CONF/$name" ] && ! grep -q "^$MARK" "$CONF/$name"; then
+      mv "$CONF/$name" "$CONF/$name.attnablate-saved"
+    fi
+  done
   cat >"$CONF/slurm.conf" <<EOF
-# Written by tools/local-slurm.sh: a one-node test cluster on this machine.
+$MARK: a one-node test cluster on this machine.
 ClusterName=attnablate
 SlurmctldHost=$host
 SlurmUser=root
@@ -52,25 +64,41 @@ SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
+# Each job's record as the scheduler holds it at its start (partition, account, CPUs, nodes,
+# GPUs, the rule in its comment), one file per job in $RUN/jobs/: read back by the tests.
+Prolog=$RUN/prolog.sh
+PrologFlags=Alloc
 MpiDefault=none
 ReturnToService=2
 # Finished jobs stay visible to squeue for a minute: the status command of the profile.
 MinJobAge=60
 SchedulerParameters=sched_interval=1
 GresTypes=gpu
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:1 State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
+PartitionName=cpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP
 EOF
+  mkdir -p "$RUN/jobs"
+  cat >"$RUN/prolog.sh" <<'EOF'
+#!/bin/sh
+scontrol show job --oneliner "$SLURM_JOB_ID" >"$(dirname "$0")/jobs/$SLURM_JOB_ID.txt" 2>&1
+exit 0
+EOF
+  chmod +x "$RUN/prolog.sh"
   cat >"$CONF/gres.conf" <<EOF
-# A fake GPU: lets jobs that ask for one be scheduled; nothing runs on it.
+$MARK: two fake GPUs, schedulable; nothing runs on them.
 NodeName=$host Name=gpu File=/dev/null
+NodeName=$host Name=gpu File=/dev/zero
 EOF
 }
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start() {
-  install
+  if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    echo "Slurm is not installed: run $0 install (as root) first" >&2
+    return 1
+  fi
   write_conf
   mkdir -p /run/munge && chown munge:munge /run/munge
   if ! running /run/munge/munged.pid; then
@@ -95,6 +123,14 @@ stop() {
   for pidfile in "$RUN/slurmd.pid" "$RUN/slurmctld.pid" /run/munge/munged.pid; do
     if running "$pidfile"; then
       kill "$(cat "$pidfile")"
+    fi
+  done
+  for name in slurm.conf gres.conf; do
+    if [ -f "$CONF/$name" ] && grep -q "^$MARK" "$CONF/$name"; then
+      rm -f "$CONF/$name"
+    fi
+    if [ -f "$CONF/$name.attnablate-saved" ]; then
+      mv "$CONF/$name.attnablate-saved" "$CONF/$name"
     fi
   done
 }

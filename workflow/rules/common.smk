@@ -28,6 +28,12 @@ def train_gpus(wildcards):
     return experiment.processes(config, wildcards.size) if GPUS else 0
 
 
+def train_cpus(wildcards):
+    """The CPU cores of one training job on a cluster: ``cpus_per_process`` for each of its
+    processes (the job starts once, on one node, and spawns one process per GPU)."""
+    return config["cpus_per_process"] * experiment.processes(config, wildcards.size)
+
+
 wildcard_constraints:
     experiment=r"[A-Za-z0-9_.-]+",
     corpus=r"[A-Za-z0-9_.-]+",

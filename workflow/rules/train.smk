@@ -20,6 +20,8 @@ rule train:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=train_gpus,
+        cpus_per_task=train_cpus,
+        nodes=1,
     params:
         model=run_model,
         train=train_settings,

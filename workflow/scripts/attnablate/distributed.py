@@ -7,6 +7,7 @@ is a no-op, so the training loop reads the same either way.
 
 import os
 import socket
+import sys
 
 import torch
 import torch.distributed as dist
@@ -99,4 +100,8 @@ def launch(world_size: int, fn, *args, backend: str | None = None) -> None:
         fn(*args)
         return
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    mp.spawn(_run, args=(world_size, backend, _free_port(), fn, args), nprocs=world_size)
+    try:
+        mp.spawn(_run, args=(world_size, backend, _free_port(), fn, args), nprocs=world_size)
+    except mp.ProcessExitedException as error:
+        # a rank that chose its exit status (e.g. stopped to be resumed) passes it on
+        sys.exit(error.exit_code)

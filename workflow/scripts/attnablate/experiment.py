@@ -59,8 +59,9 @@ def train_settings(config: dict, size: str) -> dict:
 
 
 def processes(config: dict, size: str) -> int:
-    """Training processes (one per GPU, DDP) of a size: its ``gpus`` on CUDA, else one."""
-    return config["sizes"][size].get("gpus", 1) if config["device"] == "cuda" else 1
+    """Data-parallel training processes of a size: its ``gpus`` (one process per GPU on
+    CUDA; on the CPU as many gloo processes, which is how the tests run DDP)."""
+    return config["sizes"][size].get("gpus", 1)
 
 
 def model_config(config: dict, variant: str, size: str, match: str, vocab_size: int) -> ModelConfig:

@@ -8,8 +8,11 @@ happens; the checkpoint kept is the one with the best validation loss.
 """
 
 import math
+import os
 import platform
 import shutil
+import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +44,11 @@ CURVE_COLUMNS = (
 
 
 PROBE_SENTENCES = 32  # the fixed valid batch on which attention diagnostics are measured
+# Signals that ask a run to stop and be continued later: Slurm's warning before the time limit
+# (the profile's --signal=USR1@300) and preemption or scancel (SIGTERM, then SIGKILL after a
+# grace time). Training writes a resume state at the next step and exits with RESUME_EXIT.
+STOP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+RESUME_EXIT = 75  # EX_TEMPFAIL: "try again": the job is resubmitted (or rerun) and resumes
 
 
 @dataclass
@@ -248,6 +256,8 @@ class Trainer:
         self.log(f"parameters: {self.params['total']:,} ({self.params['non_embedding']:,} "
                  "non-embedding)")  # fmt: skip
         self.log(f"device: {device}, threads: {threads}, processes: {dist.world()}")
+        if dist.world() > 1:
+            print(f"rank {dist.rank()} of {dist.world()} ready (pid {os.getpid()})", flush=True)
 
         self.resume_dir = Path(outputs["checkpoint"]).parent / "resume"
         self.identity = {**fingerprint(model_cfg, cfg, seed), "processes": dist.world()}
@@ -366,8 +376,9 @@ class Trainer:
         pending.clear()
         return p.diverged_at is not None
 
-    def run(self) -> None:
-        """Step until the budget is spent or the loss diverges."""
+    def run(self, stop_requested=lambda: False) -> bool:
+        """Step until the budget is spent or the loss diverges; True if ``stop_requested()``
+        (on rank 0) ended it first, with a resume state written at the step it reached."""
         p, cfg, timing = self.p, self.cfg, self.timing
         if p.step == 0 and dist.is_main():
             # What the construction imposes before any training (tied keys: a symmetric form,
@@ -381,7 +392,14 @@ class Trainer:
         if cfg.compile:
             # kernels fused on first use, for any batch shape; the weights stay the model's
             forward = torch.compile(self.ddp, dynamic=True)
-        while not dist.from_main(self.out_of_budget())[0]:
+        while True:
+            done, stop = dist.from_main(self.out_of_budget(), stop_requested())
+            if done:
+                break
+            if stop:
+                self.settle()
+                self.save_resume_state()
+                return True
             began = time.perf_counter()
             epoch, index, indices = next(stream)
             shard, weight = self.shard_of(indices)
@@ -412,6 +430,7 @@ class Trainer:
                 self.save_resume_state()
                 self.last_save = time.monotonic()
         self.settle()
+        return False
 
     def log_progress(self) -> None:
         p, cfg = self.p, self.cfg
@@ -501,8 +520,15 @@ def train(
     same optimiser, schedule, random state and data position, and ends where an
     uninterrupted run would.
     """
+    received = []
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: received.append(signum))
     trainer = Trainer(model_cfg, cfg, seed, data, outputs, run_info, threads)
-    trainer.run()
+    if trainer.run(stop_requested=lambda: bool(received)):
+        names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(received)) or "rank 0"
+        trainer.log(f"stopped by {names} at step {trainer.p.step}: resume state written; "
+                    "the job's rerun continues from it", flush=True)  # fmt: skip
+        sys.exit(RESUME_EXIT)
     return trainer.finish() if dist.is_main() else {}
 
 
@@ -526,4 +552,9 @@ def run_train(config: dict, run: dict, inputs: dict, outputs: dict, threads: int
     )
     run_info = {"experiment": config["experiment"], **run, "seed": int(run["seed"])}
     args = (model_cfg, train_cfg, int(run["seed"]), dict(inputs), dict(outputs), run_info, threads)
-    dist.launch(experiment.processes(config, run["size"]), train, *args)
+    processes = experiment.processes(config, run["size"])
+    if processes > 1:
+        # Slurm signals every process of the job: the launcher waits for its ranks to stop.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, lambda signum, frame: None)
+    dist.launch(processes, train, *args)
