@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 import yaml
 from conftest import ROOT, SNAKEMAKE, snakemake
 
@@ -149,6 +150,63 @@ def test_smoke_experiment_under_slurm_runs_where_the_profile_says(slurm, tmp_pat
     assert (cluster / "reports" / "smoke" / "summary.md").read_text() == (
         local / "reports" / "smoke" / "summary.md"
     ).read_text()
+
+
+TRAINED = "runs/smoke/qk/micro/none/seed1/meta.json"  # the signal test's target: one training
+
+
+def run_and_signal(workdir, env, signal_at_step):
+    """`snakemake --profile slurm` in ``workdir``; once training logs ``signal_at_step``,
+    Slurm signals the training job's steps with USR1 (as --signal=USR1@300 does before the
+    time limit). Returns the finished Snakemake process and its output."""
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--profile", "slurm", TRAINED]
+    run = subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    log = workdir / "logs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "train.log"
+    while run.poll() is None and f"step {signal_at_step}/" not in (
+        log.read_text() if log.exists() else ""
+    ):
+        time.sleep(0.2)
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True)
+    job = next(line.split()[0] for line in queue.stdout.splitlines() if "rule_train" in line)
+    subprocess.run(["scancel", "--signal=USR1", job], check=True)
+    output, _ = run.communicate()
+    return run, output
+
+
+def test_a_training_job_signalled_by_slurm_resumes_where_it_stopped(slurm, tmp_path, smoke_config):
+    """The resubmitted job continues from the step the signal stopped it at (not from a
+    periodic resume state: there is none before the end) and ends as an uninterrupted run."""
+    config = {**smoke_config, "variants": ["qk"], "match_params": ["none"], "cpus_per_process": 1}
+    config["train"] = {**smoke_config["train"], "max_steps": 1000, "eval_every": 500,
+                       "log_every": 100, "save_every": 5000}  # fmt: skip
+    local = tmp_path / "local"
+    local.mkdir()
+    assert snakemake(local, config, TRAINED).returncode == 0
+
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    install_profile(tmp_path / "xdg")
+    (cluster / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    run, output = run_and_signal(cluster, env, signal_at_step=300)
+    assert run.returncode == 0, output[-4000:]
+
+    # the resubmitted job's log (Snakemake clears a failed job's): a state at the signal's step
+    log = (cluster / "logs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "train.log").read_text()
+    resumed_at = int(log.split("resumed at step ")[1].split()[0])
+    assert 300 <= resumed_at < 1000, log
+    assert output.count("Error in rule train") == 1, output[-4000:]  # once: exit status 75
+    assert trained(cluster) == trained(local)
+
+
+def trained(workdir):
+    """A training's curves (but their seconds) and its checkpoint's weights."""
+    folder = workdir / "runs" / "smoke" / "qk" / "micro" / "none" / "seed1"
+    curves = [{k: v for k, v in row.items() if k != "seconds"} for row in read_tsv(folder / "curves.tsv")]
+    weights = torch.load(folder / "checkpoint.pt")["model"]
+    return curves, {name: tensor.tolist() for name, tensor in weights.items()}
 
 
 def test_stopping_the_cluster_leaves_snakemake_as_fast_as_before(slurm):

@@ -1,8 +1,20 @@
 # Helpers shared by every stage: the library on the path, the config checked, paths of runs.
+import os
+import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+# This file's own folder, not the main Snakefile's: the workflow also works as a module.
+sys.path.insert(0, str(Path(workflow.current_basedir).parent / "scripts"))
+
+if "SLURM_STEP_ID" in os.environ:
+    # The Snakemake that runs one job inside a Slurm job step: Slurm's USR1 before the time
+    # limit and TERM on preemption reach every process of the step, and this one must outlive
+    # them until training has written its resume state (when it ends, Slurm kills the rest of
+    # the step). Ignored here; training installs its own handlers; Slurm's SIGKILL still ends
+    # everything after its grace time.
+    for signum in (signal.SIGUSR1, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 from attnablate import experiment  # noqa: E402
 from attnablate.params import count_params  # noqa: E402

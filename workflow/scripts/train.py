@@ -6,8 +6,7 @@ import sys
 
 def main():
     # Redirected at the descriptor level, so that the processes it spawns (one per GPU) write
-    # their output and tracebacks to the log as well; unbuffered, so their lines arrive as
-    # printed.
+    # their output and tracebacks here as well; unbuffered, so their lines arrive as printed.
     log = open(snakemake.log[0], "w", buffering=1)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
