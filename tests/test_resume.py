@@ -108,7 +108,9 @@ def test_a_signalled_run_stops_at_once_and_resumes_bit_identically(
     os.killpg(job.pid, signum)
     log, _ = job.communicate()
     assert job.returncode == RESUME_EXIT, log
-    stopped_at = int(log.split(f"stopped by {signal.Signals(signum).name} at step ")[1].split(":")[0])
+    stopped_at = int(
+        log.split(f"stopped by {signal.Signals(signum).name} at step ")[1].split(":")[0]
+    )
     assert SAVE_EVERY < stopped_at < STEPS, log
     assert (stopped / "resume" / f"state-{stopped_at:09d}.pt").exists()
     (stopped / "curves.tsv").unlink()  # as Snakemake clears a failed job's outputs

@@ -3,7 +3,7 @@ default partition and a `gpu` partition with two fake GPUs), submitted with
 `snakemake --profile slurm` after the README's install and EDIT steps. Checked from what Slurm
 recorded for every job: partition, account, GPUs, CPUs and nodes; and the results must equal
 a local run's. Needs root and Debian's Slurm packages (`tools/local-slurm.sh install`; CI
-installs them first): without them the tests skip, except under CI, where they fail."""
+installs them first): without the packages the tests skip, except under CI, where they fail."""
 
 import json
 import os
@@ -61,8 +61,10 @@ def dry_run_seconds(workdir) -> float:
 def slurm(tmp_path_factory):
     """The local cluster, started for this module and stopped after it; yields how long a
     dry run took before it started, for the check that stopping left the machine as found."""
-    if os.geteuid() != 0 or shutil.which("sbatch") is None or shutil.which("slurmctld") is None:
-        message = "the local Slurm needs root and Debian's packages: tools/local-slurm.sh install"
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm needs root")
+    if shutil.which("sbatch") is None or shutil.which("slurmctld") is None:
+        message = "the local Slurm needs Debian's packages: tools/local-slurm.sh install"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -88,7 +90,9 @@ def install_profile(xdg) -> None:
     profile["default-resources"].update(EDITS["default-resources"])
     for rule, resources in EDITS["set-resources"].items():
         profile["set-resources"][rule].update(resources, gpu=FAKE_GPUS[rule])
-    profile.update({k: v for k, v in EDITS.items() if k not in ("default-resources", "set-resources")})
+    profile.update(
+        {k: v for k, v in EDITS.items() if k not in ("default-resources", "set-resources")}
+    )
     path.write_text(yaml.safe_dump(profile))
 
 
@@ -204,7 +208,9 @@ def test_a_training_job_signalled_by_slurm_resumes_where_it_stopped(slurm, tmp_p
 def trained(workdir):
     """A training's curves (but their seconds) and its checkpoint's weights."""
     folder = workdir / "runs" / "smoke" / "qk" / "micro" / "none" / "seed1"
-    curves = [{k: v for k, v in row.items() if k != "seconds"} for row in read_tsv(folder / "curves.tsv")]
+    curves = [
+        {k: v for k, v in row.items() if k != "seconds"} for row in read_tsv(folder / "curves.tsv")
+    ]
     weights = torch.load(folder / "checkpoint.pt")["model"]
     return curves, {name: tensor.tolist() for name, tensor in weights.items()}
 

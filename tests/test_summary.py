@@ -9,9 +9,9 @@ import pytest
 
 from attnablate.aggregate import convergence
 from attnablate.claims import claims_table, judge
-from attnablate.compare import correct
 from attnablate.comparison import comparison_table
 from attnablate.report import with_labels
+from attnablate.significance import correct
 from attnablate.summary import (
     claims_markdown,
     comparison_sentence,
@@ -178,7 +178,9 @@ def test_the_claims_table_reports_each_claim_with_its_measurements():
         {"claim": "never run", "variant": "nov@enc", "expect": "worse"},
     ]
     table = claims_table(claims, comparison, margin=0.5)
-    assert list(table["verdict"]) == ["replicated"]
+    assert list(table["verdict"]) == ["replicated", "not run in this experiment"]
     lines = claims_markdown(table, margin=0.5)
     assert lines[2].startswith("| QQᵀ is worse | `qq@enc` at `small` | 3 | -0.98 (-1.05 to -0.91)")
     assert lines[2].endswith("| replicated |")
+    assert lines[3].startswith("| never run | `nov@enc` at `-` | 0 |")
+    assert lines[3].endswith("| not run in this experiment |")

@@ -250,3 +250,81 @@ def test_a_configfile_on_the_command_line_replaces_the_default_experiment():
     assert result.returncode == 0, result.stderr[-3000:]
     sizes = set(re.findall(r"size=(\w+)", result.stdout))
     assert sizes == {"micro"}  # config.yaml's sizes are not added
+
+
+def planned_runs(workdir, *args) -> set[str]:
+    """The runs (experiment/variant/size/match/seed) a call of Snakemake would train, read
+    from its --summary table rather than its dry-run text."""
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--summary", *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    header = rows[0]
+    files = [dict(zip(header, row)) for row in rows[1:]]
+    return {
+        row["output_file"].removeprefix("runs/").removesuffix("/meta.json")
+        for row in files
+        if row["rule"] == "train" and row["output_file"].endswith("/meta.json")
+    }
+
+
+def placeholder_corpus(workdir, config) -> None:
+    """Stand-ins for the user's corpus files of a `source: files` config."""
+    for pair in config["corpus"]["files"].values():
+        for side in ("src", "tgt"):
+            path = workdir / pair[side]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("ein Satz\n")
+
+
+def test_the_readme_cluster_command_plans_exactly_the_paper_config(tmp_path):
+    """`snakemake --configfile configs/paper.yaml`, as the README's cluster section has it:
+    its sizes, variants and seeds only (the default's sizes are not merged in)."""
+    paper = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
+    placeholder_corpus(tmp_path, paper)
+    runs = planned_runs(tmp_path, "--configfile", str(ROOT / "configs" / "paper.yaml"))
+    assert {run.split("/")[2] for run in runs} == set(paper["sizes"])
+    variants, sizes, seeds = len(paper["variants"]), len(paper["sizes"]), len(paper["seeds"])
+    assert len(runs) == (2 * variants - 1) * sizes * seeds  # matched: every variant but qk
+
+
+def test_a_user_config_naming_one_size_plans_that_size_only(tmp_path, smoke_config):
+    smoke_config["sizes"] = {"solo": smoke_config["sizes"]["micro"]}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(smoke_config))
+    runs = planned_runs(tmp_path, "--configfile", "mine.yaml")
+    assert runs == {"smoke/qk/solo/none/seed1", "smoke/qq@enc/solo/none/seed1",
+                    "smoke/qq@enc/solo/total/seed1"}  # fmt: skip
+
+
+def test_command_line_overrides_are_typed_and_merged(tmp_path, smoke_config):
+    """The keys users change most, from the command line: nested values arrive from Snakemake
+    as strings, and are read as the schema types them, merged into the experiment's."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(smoke_config))
+    runs = planned_runs(tmp_path, "--configfile", "config.yaml", "--config", "seeds=[1,2]")
+    assert {run.split("/")[-1] for run in runs} == {"seed1", "seed2"}
+    runs = planned_runs(tmp_path, "--configfile", "config.yaml", "--config", 'variants=["qk"]')
+    assert runs == {"smoke/qk/micro/none/seed1"}
+    assert planned_runs(tmp_path, "--configfile", "config.yaml", "--config",
+                        "train={max_steps: 100}")  # fmt: skip
+    # merged, not replaced: the file's warmup stays; typed: the message has numbers
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-n", "--configfile", "config.yaml",
+               "--config", "train={max_steps: 10, schedule: linear}"]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "must exceed train.warmup_steps (10), got 10" in result.stdout + result.stderr
+
+
+def test_the_workflow_works_as_a_module(tmp_path, smoke_config):
+    """Included with `module` from another workflow's Snakefile, it finds its own library."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(smoke_config))
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config.yaml"\n\n\n'
+        f'module attnablate:\n    snakefile:\n        "{ROOT / "Snakefile"}"\n'
+        "    config:\n        config\n\n\n"
+        "use rule * from attnablate as attnablate_*\n"
+    )
+    result = subprocess.run([str(SNAKEMAKE), "--summary"], cwd=tmp_path, capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    rules = [line.split("\t")[2] for line in result.stdout.splitlines()[1:]]
+    assert rules.count("attnablate_train") == 3 * 4  # three runs, four outputs each

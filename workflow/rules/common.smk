@@ -1,4 +1,5 @@
 # Helpers shared by every stage: the library on the path, the config checked, paths of runs.
+from snakemake.utils import validate
 import os
 import signal
 import sys
@@ -16,9 +17,14 @@ if "SLURM_STEP_ID" in os.environ:
     for signum in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
 
-from attnablate import experiment  # noqa: E402
+from attnablate import experiment, overrides  # noqa: E402
 from attnablate.params import count_params  # noqa: E402
 
+# --config values typed as the schema says (Snakemake passes nested ones as strings), then
+# validated: the schema fills every default.
+SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
+overrides.apply(config, workflow.config_settings.overwrite_config, SCHEMA)
+validate(config, str(SCHEMA))
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
 experiment.check(config)
 
@@ -51,7 +57,7 @@ wildcard_constraints:
     corpus=r"[A-Za-z0-9_.-]+",
     tokenizer=r"(unigram|bpe)[0-9]+",
     split=r"train|valid|test",
-    variant=r"[A-Za-z0-9_@,+;]+",
+    variant=experiment.VARIANT_PATTERN,
     size=r"[A-Za-z0-9_-]+",
     match=r"none|total|non_embedding",
     seed=r"[0-9]+",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate import compare, comparison, dynamics
+from attnablate import comparison, significance
 from attnablate.io import read_tsv, write_tsv
 
 RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
@@ -88,11 +88,11 @@ def run_aggregate(inputs, outputs) -> None:
         dynamics_rows += [{**keys, **point} for point in read_tsv(dynamics_path)]
     write_tsv(outputs["runs"], rows)
     write_tsv(outputs["curves"], curve_rows)
-    write_tsv(outputs["dynamics"], dynamics_rows, [*RUN_KEYS, *dynamics.COLUMNS])
-    tests = compare.correct([row for path in inputs["significance"] for row in read_tsv(path)])
-    write_tsv(outputs["significance"], tests, compare.COLUMNS)
+    write_tsv(outputs["dynamics"], dynamics_rows)  # every run logs dynamics at step 0
+    tests = significance.correct([row for path in inputs["significance"] for row in read_tsv(path)])
+    write_tsv(outputs["significance"], tests, significance.COLUMNS)
     table = comparison.comparison_table(
-        pd.DataFrame(rows), pd.DataFrame(tests, columns=compare.COLUMNS)
+        pd.DataFrame(rows), pd.DataFrame(tests, columns=significance.COLUMNS)
     )
     write_tsv(outputs["comparison"], table.to_dict("records"), comparison.COLUMNS)
     converged = sum(r["converged"] for r in rows)

@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from attnablate.experiment import run_label
+from attnablate.variants import run_label
 
 EXPECTATIONS = ("worse", "better", "same")
 COLUMNS = [
@@ -44,11 +44,17 @@ def judge(expect: str, low: float, high: float, seeds: int, margin: float) -> st
 
 
 def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """One row per claim and size at which its cell was run."""
+    """One row per claim and size at which its cell was run; a claim whose cell this
+    experiment does not run gets one row that says so."""
     rows = []
     for claim in claims:
         label = run_label(claim["variant"], claim.get("match", "none"))
-        for row in comparison[comparison["label"] == label].to_dict("records"):
+        cells = comparison[comparison["label"] == label].to_dict("records")
+        if not cells:
+            rows.append({"claim": claim["claim"], "expect": claim["expect"], "size": "-",
+                         "label": label, "seeds": 0, "converged": True,
+                         "verdict": "not run in this experiment"})  # fmt: skip
+        for row in cells:
             rows.append({
                 "claim": claim["claim"], "expect": claim["expect"], "size": row["size"],
                 "label": label, "seeds": row["seeds"],

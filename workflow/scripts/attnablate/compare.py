@@ -2,8 +2,7 @@
 
 sacrebleu's own paired bootstrap resampling (1,000 resamples) and paired approximate
 randomisation (10,000 trials), through its Python API, one (size, match, seed) cell per job;
-then, once every cell is in, Holm's correction over each family: every comparison against
-``qk`` at one (size, seed), matched and unmatched cells together (``correct``).
+then, once every cell is in, Holm's correction over each family (significance.py).
 """
 
 import json
@@ -16,26 +15,11 @@ from sacrebleu.significance import PairedTest
 
 from attnablate.io import write_tsv
 from attnablate.score import read_text_lines
+from attnablate.significance import CELL_COLUMNS
 
 BOOTSTRAP_RESAMPLES = 1000
 AR_TRIALS = 10000
 SEED = 12345  # sacrebleu's resampling seed: the same p-values on every rerun
-CELL_COLUMNS = [
-    "experiment", "size", "match", "seed", "variant", "bleu", "baseline_bleu", "delta_bleu",
-    "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "diverged",
-]  # fmt: skip
-FAMILY = ("size", "seed")  # Holm corrects over every comparison against qk sharing these
-COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
-
-
-def holm(p_values: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values, in the order given (monotone, capped at 1)."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted, running = [0.0] * len(p_values), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def delta_interval(baseline: list[str], system: list[str], references: list[str]) -> tuple:
@@ -84,25 +68,6 @@ def paired_tests(baseline: list[str], systems: dict, references: list[str]) -> l
             "p_ar": 1.0 if identical else results["ar"][i].p_value,
         })  # fmt: skip
     return rows
-
-
-def correct(rows: list[dict]) -> list[dict]:
-    """``rows`` (of every cell) with Holm-adjusted p-values, each family being every
-    comparison against qk at one (size, seed) across match settings; ``holm_family`` is its
-    size. Rows with a diverged side have no p-values and are not in any family."""
-    families: dict[tuple, list[dict]] = {}
-    for row in rows:
-        if not row.get("diverged"):
-            families.setdefault(tuple(str(row[k]) for k in FAMILY), []).append(row)
-    corrected = {}
-    for family in families.values():
-        for test in ("bootstrap", "ar"):
-            adjusted = holm([float(r[f"p_{test}"]) for r in family])
-            for row, p in zip(family, adjusted):
-                corrected.setdefault(id(row), {})[f"p_{test}_holm"] = round(p, 6)
-        for row in family:
-            corrected[id(row)]["holm_family"] = len(family)
-    return [{**row, **corrected.get(id(row), {})} for row in rows]
 
 
 def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, output) -> None:

@@ -16,8 +16,8 @@ import math
 import pandas as pd
 
 from attnablate import stats
-from attnablate.experiment import BASELINE, run_label
 from attnablate.io import flag
+from attnablate.variants import BASELINE, run_label
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [

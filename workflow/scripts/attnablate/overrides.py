@@ -1,0 +1,66 @@
+"""Command-line overrides (`snakemake --config key=value`), typed as the config schema says.
+
+Snakemake reads a nested ``--config`` value with YAML's base loader, which keeps every scalar a
+string: ``seeds=[1,2]`` arrives as ``["1", "2"]`` and ``train={max_steps: 100}`` as
+``{"max_steps": "100"}``, which the schema would then reject with a type the user never wrote.
+Each overridden scalar the schema types as a number or boolean is read again as YAML here;
+anything else is left for the schema to judge.
+"""
+
+import yaml
+
+SCALAR_TYPES = {"integer": int, "number": (int, float), "boolean": bool}
+
+
+def _types(schema: dict) -> set:
+    kind = schema.get("type", ())
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def _child(schema: dict, key) -> dict:
+    """The schema of ``key`` in an object (or of an item, for a list)."""
+    if isinstance(key, int):
+        return schema.get("items", {})
+    properties = schema.get("properties", {})
+    if key in properties:
+        return properties[key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else {}
+
+
+def _typed(value, schema: dict, defs: dict):
+    if "$ref" in schema:
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if isinstance(value, dict):
+        return {k: _typed(v, _child(schema, k), defs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v, _child(schema, i), defs) for i, v in enumerate(value)]
+    wanted = tuple(SCALAR_TYPES[t] for t in _types(schema) if t in SCALAR_TYPES)
+    if isinstance(value, str) and wanted:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if isinstance(parsed, wanted) and (bool in wanted or not isinstance(parsed, bool)):
+            return parsed
+    return value
+
+
+def apply(config: dict, overrides: dict, schema_path) -> None:
+    """Retype in ``config`` (already merged with ``overrides``) the values that came from the
+    command line."""
+    with open(schema_path, encoding="utf-8") as f:
+        schema = yaml.safe_load(f)
+    defs = schema.get("$defs", {})
+    for key, value in overrides.items():
+        if key in config:
+            merged = config[key]
+            typed = _typed(value, _child(schema, key), defs)
+            config[key] = _merge(merged, typed)
+
+
+def _merge(merged, typed):
+    """``merged`` with the overridden parts replaced by their typed values."""
+    if isinstance(merged, dict) and isinstance(typed, dict):
+        return {**merged, **{k: _merge(merged.get(k), v) for k, v in typed.items()}}
+    return typed

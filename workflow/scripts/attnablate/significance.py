@@ -1,0 +1,43 @@
+"""The table of per-seed significance tests (significance.tsv) and Holm's correction over it.
+
+Each compare job tests the variants of one (size, match, seed) cell against ``qk``
+(compare.py, with sacrebleu); once every cell is in, aggregation corrects each family, every
+comparison against ``qk`` at one (size, seed), matched and unmatched cells together. Kept apart
+from compare.py so that aggregation needs no sacrebleu.
+"""
+
+CELL_COLUMNS = [
+    "experiment", "size", "match", "seed", "variant", "bleu", "baseline_bleu", "delta_bleu",
+    "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "diverged",
+]  # fmt: skip
+FAMILY = ("size", "seed")  # Holm corrects over every comparison against qk sharing these
+COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the order given (monotone, capped at 1)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def correct(rows: list[dict]) -> list[dict]:
+    """``rows`` (of every cell) with Holm-adjusted p-values, each family being every
+    comparison against qk at one (size, seed) across match settings; ``holm_family`` is its
+    size. Rows with a diverged side have no p-values and are not in any family."""
+    families: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if not row.get("diverged"):
+            families.setdefault(tuple(str(row[k]) for k in FAMILY), []).append(row)
+    corrected = {}
+    for family in families.values():
+        for test in ("bootstrap", "ar"):
+            adjusted = holm([float(r[f"p_{test}"]) for r in family])
+            for row, p in zip(family, adjusted):
+                corrected.setdefault(id(row), {})[f"p_{test}_holm"] = round(p, 6)
+        for row in family:
+            corrected[id(row)]["holm_family"] = len(family)
+    return [{**row, **corrected.get(id(row), {})} for row in rows]
