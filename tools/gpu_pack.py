@@ -104,10 +104,16 @@ def packing(config: dict, out: Path, steps: int, counts: list[int], device: str,
             size: str) -> dict:  # fmt: skip
     presets = {**yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())["sizes"],
                **config["sizes"]}  # fmt: skip
-    config = {**config, "sizes": {size: presets[size]}, "train": {**config["train"], "max_steps": steps, "eval_every": steps,
-                                  "log_every": 100, "save_every": 10**9, "save_minutes": 10**6,
-                                  "valid_bleu_sentences": 10,
-                                  "schedule": "inverse_sqrt"}}  # fmt: skip
+    short = {
+        "max_steps": steps,
+        "eval_every": steps,
+        "log_every": 100,
+        "save_every": 10**9,
+        "save_minutes": 10**6,
+        "valid_bleu_sentences": 10,
+        "schedule": "inverse_sqrt",
+    }
+    config = {**config, "sizes": {size: presets[size]}, "train": {**config["train"], **short}}
     results = {}
     for n in counts:
         runs = [{"variant": "qk", "size": size, "match": "none", "seed": s + 1} for s in range(n)]
@@ -149,7 +155,7 @@ def main() -> None:
     parser.add_argument("--phases", default="packing,study")
     parser.add_argument("--packing-steps", type=int, default=2000)
     parser.add_argument("--packing-counts", default="1,4,8")
-    parser.add_argument("--packing-size", default="d256", help="a preset of config.yaml or paper.yaml")
+    parser.add_argument("--packing-size", default="d256", help="preset of config or paper.yaml")
     parser.add_argument("--study-steps", type=int, default=3200)
     parser.add_argument("--test-sentences", type=int, default=10**9, help="(a quick check)")
     parser.add_argument("--device", default="cuda", help="cpu: a quick check of the script")
@@ -163,8 +169,9 @@ def main() -> None:
     phases = args.phases.split(",")
     if "packing" in phases:
         counts = [int(n) for n in args.packing_counts.split(",")]
-        results["packing"] = packing(config, args.out, args.packing_steps, counts, args.device,
-                                     args.packing_size)
+        results["packing"] = packing(
+            config, args.out, args.packing_steps, counts, args.device, args.packing_size
+        )
     if "study" in phases:
         results["study"] = study(
             config, args.out, args.study_steps, args.device, args.test_sentences
