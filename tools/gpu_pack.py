@@ -172,6 +172,7 @@ def main() -> None:
         results["packing"] = packing(
             config, args.out, args.packing_steps, counts, args.device, args.packing_size
         )
+        (args.out / "gpu_pack.json").write_text(json.dumps(results, indent=1))  # if study stops
     if "study" in phases:
         results["study"] = study(
             config, args.out, args.study_steps, args.device, args.test_sentences
