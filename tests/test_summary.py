@@ -10,6 +10,7 @@ import pytest
 from attnablate.aggregate import convergence
 from attnablate.claims import claims_table, judge
 from attnablate.comparison import comparison_table
+from attnablate.paper_tables import write_tables
 from attnablate.report import with_labels
 from attnablate.significance import correct
 from attnablate.summary import (
@@ -184,3 +185,28 @@ def test_the_claims_table_reports_each_claim_with_its_measurements():
     assert lines[2].endswith("| replicated |")
     assert lines[3].startswith("| never run | `nov@enc` at `-` | 0 |")
     assert lines[3].endswith("| not run in this experiment |")
+
+
+def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
+    """LaTeX and CSV from the comparison frame: the dagger where the interval over seeds
+    excludes zero (qq@enc, worse), none where it does not (the matched cell), the same
+    numbers in the CSV as in the frame."""
+    runs = [run("qk", s, 10.0 + s / 10) for s in (1, 2, 3)]
+    runs += [run("qq@enc", s, 9.0 + s / 10 + (0.05 if s == 2 else 0)) for s in (1, 2, 3)]
+    runs += [run("qq@enc", s, 10.0 + s / 10 + (0.5, -0.5, 0.1)[s - 1], match="total")
+             for s in (1, 2, 3)]  # fmt: skip
+    tests = [seed_test("qq@enc", s, -1.0, 0.2) for s in (1, 2, 3)]
+    tests += [seed_test("qq@enc", s, 0.0, 0.9, match="total") for s in (1, 2, 3)]
+    table = frame(runs, tests)
+    assert list(table["verdict"]) == ["worse", "no difference detected"]
+    write_tables(table, "t_1", tmp_path / "c.tex", tmp_path / "c.csv")
+    latex = (tmp_path / "c.tex").read_text()
+    rows = [line for line in latex.splitlines() if line.startswith("small &")]
+    assert rows[0].startswith(r"small & \texttt{qq@enc} & ")
+    assert r"$-0.98$$^{\dagger}$ [-1.05, -0.91]" in rows[0]
+    assert r"\texttt{qq@enc (matched: total)}" in rows[1] and r"\dagger" not in rows[1]
+    assert r"\toprule" in latex and r"\label{tab:attn-ablate-t\_1}" in latex
+    assert "the interval excludes zero" in latex
+    csv = pd.read_csv(tmp_path / "c.csv")
+    assert list(csv["label"]) == list(table["label"])
+    assert csv["delta_bleu"].tolist() == pytest.approx(table["delta_bleu"].tolist())

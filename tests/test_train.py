@@ -104,3 +104,31 @@ def test_pairs_longer_than_max_len_are_dropped_and_counted(tmp_path, data):
 def test_nothing_within_max_len_is_a_clear_error_not_a_crash(tmp_path, data):
     with pytest.raises(ConfigurationError, match="train.max_len: no training pair"):
         run(tmp_path, data, "none", max_len=1)
+
+
+def test_tensorboard_holds_the_numbers_of_curves_and_dynamics(tmp_path, data):
+    """The event files beside curves.tsv, read back as TensorBoard reads them: every
+    validation's numbers and each site's dynamics, at their steps; and none when switched off."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run(tmp_path, data, "tb")
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    scalars = {tag: {e.step: e.value for e in events.Scalars(tag)}
+               for tag in events.Tags()["scalars"]}  # fmt: skip
+    curves = list(csv.DictReader((tmp_path / "tb" / "curves.tsv").open(), delimiter="\t"))
+    for row in curves:
+        step = int(row["step"])
+        assert scalars["loss/valid"][step] == pytest.approx(float(row["valid_loss"]), rel=1e-6)
+        assert scalars["bleu/valid_greedy"][step] == pytest.approx(float(row["valid_bleu"]))
+        assert scalars["train/lr"][step] == pytest.approx(float(row["lr"]), rel=1e-6)
+        assert scalars["loss/train"][step] == pytest.approx(float(row["train_loss"]), rel=1e-6)
+        rate = float(row["tokens"]) / float(row["seconds"])
+        assert scalars["train/tokens_per_second"][step] == pytest.approx(rate, rel=1e-3)
+    dynamics = list(csv.DictReader((tmp_path / "tb" / "dynamics.tsv").open(), delimiter="\t"))
+    enc_0 = [float(r["symmetry"]) for r in dynamics if r["site"] == "enc" and r["step"] == "0"]
+    assert scalars["dynamics/enc/symmetry"][0] == pytest.approx(sum(enc_0) / len(enc_0), rel=1e-5)
+    assert sorted(scalars["dynamics/dec/entropy"]) == [0, 20, 40]
+
+    run(tmp_path, data, "off", tensorboard=False)
+    assert not list((tmp_path / "off").glob("events.out.tfevents.*"))

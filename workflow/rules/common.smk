@@ -113,11 +113,9 @@ def train_runtime(wildcards):
 
 def train_settings(wildcards):
     """The train settings a run's numbers depend on (with its size's own lr): its params, so
-    that changing how often resume states are written, or compiling the model, does not
-    retrain anything."""
-    ignored = ("save_every", "save_minutes", "compile")
+    that changing how it logs, saves or compiles retrains nothing."""
     settings = experiment.train_settings(config, wildcards.size)
-    return {k: v for k, v in settings.items() if k not in ignored}
+    return {k: v for k, v in settings.items() if k not in experiment.NEUTRAL_TRAIN_KEYS}
 
 
 def compare_cells():
@@ -179,4 +177,6 @@ def final_outputs():
         f"results/{EXP}/runs.tsv",
         *[f"reports/{EXP}/{figure}" for figure in FIGURES],
         f"reports/{EXP}/summary.md",
+        f"reports/{EXP}/comparison.tex",
+        f"reports/{EXP}/comparison.csv",
     ]

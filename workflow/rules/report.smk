@@ -87,6 +87,16 @@ rule report:
             caption="../report/claims.rst",
             category="Tables",
         ),
+        latex=report(
+            "reports/{experiment}/comparison.tex",
+            caption="../report/comparison_tex.rst",
+            category="Tables",
+        ),
+        csv=report(
+            "reports/{experiment}/comparison.csv",
+            caption="../report/comparison_csv.rst",
+            category="Tables",
+        ),
     log:
         "logs/{experiment}/report.log",
     conda:

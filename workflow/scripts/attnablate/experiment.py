@@ -18,6 +18,10 @@ from attnablate.params import count_params, matched_config
 from attnablate.tokenizer import vocabulary_size
 from attnablate.variants import BASELINE, parse_sites
 
+# Train settings that never change a run's numbers (how often it logs and saves, whether it
+# compiles, whether it writes TensorBoard files): changing them reruns nothing and a resume
+# state written under other values is still resumed.
+NEUTRAL_TRAIN_KEYS = ("log_every", "save_every", "save_minutes", "compile", "tensorboard")
 # A variant spec names folders and Snakemake wildcards: these characters only (no spaces).
 VARIANT_PATTERN = r"[A-Za-z0-9_@,+;]+"
 SIZE_TRAINING_KEYS = ("gpus", "lr")  # keys of a size preset that say how it trains, not its shape

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attnablate import claims, figures, scaling
+from attnablate import claims, figures, paper_tables, scaling
 from attnablate.io import write_text, write_tsv
 from attnablate.summary import summary_markdown
 from attnablate.variants import run_label
@@ -66,6 +66,7 @@ def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
                                 outputs["attention_maps"])  # fmt: skip
     tables = {"comparison": comparison, "runs": runs, "dynamics": dyn, "scaling": scale,
               "claims": verdicts}  # fmt: skip
+    paper_tables.write_tables(comparison, experiment, outputs["latex"], outputs["csv"])
     paths = [outputs[name] for name in FIGURE_OUTPUTS]
     write_text(outputs["summary"], summary_markdown(tables, settings, experiment, paths, size))
     print(f"report of {len(runs)} runs written")

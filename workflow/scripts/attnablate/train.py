@@ -32,6 +32,7 @@ from attnablate.dynamics import COLUMNS as DYNAMICS_COLUMNS
 from attnablate.dynamics import diagnose
 from attnablate.errors import ConfigurationError
 from attnablate.io import write_json, write_text, write_tsv
+from attnablate.live import LiveCurves
 from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
 from attnablate.runtime import autocast
@@ -70,6 +71,7 @@ class TrainConfig:
     save_every: int = 500  # a resume state every this many steps ...
     save_minutes: float = 10.0  # ... and at least this often (preemption loses no more)
     compile: bool = False  # torch.compile the model (GPU runs; the first steps compile)
+    tensorboard: bool = True  # event files beside curves.tsv, for watching runs live
     device: str = "auto"  # auto: cuda if present, else mps, else cpu
 
 
@@ -193,7 +195,7 @@ def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
     and logging may change (a longer budget continues the run), except the step budget of a
     schedule that decays to zero at it."""
     ignored = (
-        "max_minutes", "log_every", "save_every", "save_minutes", "compile", "device",
+        *experiment.NEUTRAL_TRAIN_KEYS, "max_minutes", "device",
         *(("max_steps",) if cfg.schedule != "linear" else ()),
     )  # fmt: skip
     train_cfg = {k: v for k, v in asdict(cfg).items() if k not in ignored}
@@ -265,6 +267,10 @@ class Trainer:
         self.p = Progress(**state["progress"]) if state else Progress()
         curve_rows = state["curves"] if state else []
         self.curves = Curves(outputs["curves"], curve_rows) if dist.is_main() else None
+        self.live = (
+            LiveCurves(Path(outputs["curves"]).parent, fresh=state is None)
+            if cfg.tensorboard and dist.is_main() else None
+        )  # fmt: skip
         self.dynamics_rows = state["dynamics"] if state else []
         probe_rows = range(min(PROBE_SENTENCES, len(self.valid_src)))
         self.probe = [t.to(device) for t in self.valid_batches.batch(probe_rows)]
@@ -318,14 +324,16 @@ class Trainer:
                                self.valid_refs[: self.n_bleu], self.sp, self.device)  # fmt: skip
         model.train()
         train_loss = p.window_loss / p.window_tokens if p.window_tokens else None
-        self.curves.add(
+        row = dict(
             step=p.step, epoch=p.epoch, tokens=p.tokens, seconds=time.monotonic() - self.start,
             lr=learning_rate(p.step, self.cfg), train_loss=train_loss, grad_norm=p.grad_norm,
             valid_loss=loss, valid_bleu=bleu,
         )  # fmt: skip
+        self.curves.add(**row)
         p.window_loss, p.window_tokens = 0.0, 0
-        self.dynamics_rows.extend(diagnose(model, self.probe[0], self.probe[1], p.step))
-        self.write_dynamics()
+        self.add_dynamics(diagnose(model, self.probe[0], self.probe[1], p.step))
+        if self.live:
+            self.live.curves(row)
         self.log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}",
                  flush=True)  # fmt: skip
         if p.best is None or loss < p.best["valid_loss"]:
@@ -333,6 +341,13 @@ class Trainer:
             self.best_extra = {"step": p.step, "valid_loss": loss}
             self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             save_checkpoint(self.outputs["checkpoint"], model, **self.best_extra)
+
+    def add_dynamics(self, rows: list[dict]) -> None:
+        """Diagnostics of one step, to dynamics.tsv (and TensorBoard)."""
+        self.dynamics_rows.extend(rows)
+        self.write_dynamics()
+        if self.live:
+            self.live.dynamics(rows)
 
     def write_dynamics(self) -> None:
         if "dynamics" in self.outputs:
@@ -384,8 +399,8 @@ class Trainer:
             # What the construction imposes before any training (tied keys: a symmetric form,
             # a heavy diagonal), so that what training changes can be told apart from it.
             # Draws no random numbers: the run's numbers are those of a run without it.
-            self.dynamics_rows = diagnose(self.model, self.probe[0], self.probe[1], 0)
-            self.write_dynamics()
+            self.dynamics_rows = []
+            self.add_dynamics(diagnose(self.model, self.probe[0], self.probe[1], 0))
         self.model.train()
         stream = self.batches.stream(p.epoch, p.batch + 1)
         forward = self.ddp
@@ -464,6 +479,8 @@ class Trainer:
         meta = self.meta(time.monotonic() - self.start)
         write_json(self.outputs["meta"], meta)
         shutil.rmtree(self.resume_dir, ignore_errors=True)
+        if self.live:
+            self.live.close()
         print(f"done: {p.step} steps, {p.tokens:,} target tokens in "
               f"{_clock(meta['train_seconds'])}")  # fmt: skip
         return meta
@@ -528,6 +545,8 @@ def train(
         names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(received)) or "rank 0"
         trainer.log(f"stopped by {names} at step {trainer.p.step}: resume state written; "
                     "the job's rerun continues from it", flush=True)  # fmt: skip
+        if trainer.live:
+            trainer.live.close()
         sys.exit(RESUME_EXIT)
     return trainer.finish() if dist.is_main() else {}
 

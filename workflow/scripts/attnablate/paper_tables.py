@@ -1,0 +1,85 @@
+"""The comparison table for papers: LaTeX (booktabs) and CSV, from the comparison frame that the
+summary's Markdown is rendered from (comparison.py), so that the three never disagree.
+
+A difference is marked only where the summary calls one: where the 95% t-interval over paired
+seeds excludes zero. Everything else says what the seeds could have detected.
+"""
+
+import pandas as pd
+
+from attnablate.comparison import COLUMNS
+
+MARK = r"$^{\dagger}$"  # the interval over seeds excludes zero: a difference is called
+UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its budget
+
+
+def _tex(text: str) -> str:
+    """``text`` safe inside LaTeX (variant specs hold _ and @; labels hold parentheses)."""
+    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"),
+                          ("%", r"\%"), ("#", r"\#"), ("$", r"\$")):  # fmt: skip
+        text = text.replace(char, escaped)
+    return text
+
+
+def _delta(row: dict, mean: str, bounds: str, digits: int, called: bool) -> str:
+    """Δ with its interval; the mark where the interval excludes zero."""
+    value, low, high = row[mean], row[f"{bounds}_low"], row[f"{bounds}_high"]
+    if pd.isna(value):
+        return "--"
+    mark = MARK if called and not pd.isna(low) and (low > 0 or high < 0) else ""
+    interval = "" if pd.isna(low) else f" [{low:+.{digits}f}, {high:+.{digits}f}]"
+    return f"${value:+.{digits}f}${mark}{interval}"
+
+
+def _millions(count) -> str:
+    return "--" if pd.isna(count) else f"{count / 1e6:.2f}M"
+
+
+def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
+    """A booktabs table: one row per variant cell and size, Δ against qk with its interval."""
+    lines = [
+        r"% Written by attn-ablate's report step from results/" + experiment + "/comparison.tsv;"
+        r" needs \usepackage{booktabs}.",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{llrrrlll}",
+        r"\toprule",
+        r"Size & Cell & Params & Seeds & BLEU & $\Delta$ BLEU & $\Delta$ chrF "
+        r"& $\Delta$ valid loss \\",
+        r"\midrule",
+    ]
+    any_unconverged = False
+    for row in frame.to_dict("records"):
+        converged = row["converged"] in (True, "True")
+        any_unconverged |= not converged
+        cell = r"\texttt{" + _tex(str(row["label"])) + "}" + ("" if converged else UNCONVERGED)
+        bleu = "--" if pd.isna(row["bleu"]) else f"{row['bleu']:.2f}"
+        lines.append(
+            f"{_tex(str(row['size']))} & {cell} & {_millions(row['params_total'])} "
+            f"& {int(row['seeds'])} & {bleu} "
+            f"& {_delta(row, 'delta_bleu', 'delta', 2, True)} "
+            f"& {_delta(row, 'delta_chrf', 'delta_chrf', 2, True)} "
+            f"& {_delta(row, 'delta_loss', 'delta_loss', 3, True)} \\\\"
+        )
+    caption = (
+        r"Each attention variant against \texttt{qk} of the same size. $\Delta$ = variant "
+        r"$-$ \texttt{qk}: the mean over paired seeds, with its 95\% $t$-interval over seeds "
+        r"in brackets (higher BLEU and chrF, lower validation loss in nats per token are "
+        rf"better). {MARK}: the interval excludes zero, a difference is called; without the "
+        r"mark no difference was detected at this number of seeds. Test BLEU and chrF by "
+        r"sacrebleu; BLEU is the variant's mean over seeds."
+    )
+    if any_unconverged:
+        caption += rf" {UNCONVERGED}: a run of this cell had not converged at its budget."
+    return "\n".join([
+        *lines, r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}",
+        rf"\label{{tab:attn-ablate-{_tex(experiment)}}}", r"\end{table}", "",
+    ])  # fmt: skip
+
+
+def write_tables(frame: pd.DataFrame, experiment: str, latex_path, csv_path) -> None:
+    """The comparison frame as LaTeX and as CSV (every column of comparison.tsv)."""
+    with open(latex_path, "w", encoding="utf-8") as f:
+        f.write(comparison_latex(frame, experiment))
+    frame.to_csv(csv_path, columns=[c for c in COLUMNS if c in frame.columns], index=False)
