@@ -12,6 +12,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# The HTML report's front page (snakemake --report).
+report: "workflow/report/workflow.rst"
+
+
 # Cheap table and figure jobs run where Snakemake runs, not as cluster jobs.
 localrules:
     all,

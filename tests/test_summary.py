@@ -203,7 +203,7 @@ def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
     latex = (tmp_path / "c.tex").read_text()
     rows = [line for line in latex.splitlines() if line.startswith("small &")]
     assert rows[0].startswith(r"small & \texttt{qq@enc} & ")
-    assert r"$-0.98$$^{\dagger}$ [-1.05, -0.91]" in rows[0]
+    assert r"$-0.98^{\dagger}$ [-1.05, -0.91]" in rows[0]
     assert r"\texttt{qq@enc (matched: total)}" in rows[1] and r"\dagger" not in rows[1]
     assert r"\toprule" in latex and r"\label{tab:attn-ablate-t\_1}" in latex
     assert "the interval excludes zero" in latex

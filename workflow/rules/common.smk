@@ -177,6 +177,8 @@ def final_outputs():
         f"results/{EXP}/runs.tsv",
         *[f"reports/{EXP}/{figure}" for figure in FIGURES],
         f"reports/{EXP}/summary.md",
+        f"reports/{EXP}/summary.html",
+        f"reports/{EXP}/tables.html",
         f"reports/{EXP}/comparison.tex",
         f"reports/{EXP}/comparison.csv",
     ]

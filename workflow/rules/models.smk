@@ -6,7 +6,8 @@ rule model_table:
         table=report(
             "results/{experiment}/models.tsv",
             caption="../report/models.rst",
-            category="Models",
+            category="3. Tables",
+            subcategory="Models",
         ),
     log:
         "logs/{experiment}/model_table.log",

@@ -1,5 +1,6 @@
 """The comparison table for papers: LaTeX (booktabs) and CSV, from the comparison frame that the
-summary's Markdown is rendered from (comparison.py), so that the three never disagree.
+summary's Markdown is rendered from (comparison.py), so that the three never disagree; and the
+report's tables as one HTML page, for reading them in the HTML report or any browser.
 
 A difference is marked only where the summary calls one: where the 95% t-interval over paired
 seeds excludes zero. Everything else says what the seeds could have detected.
@@ -26,9 +27,9 @@ def _delta(row: dict, mean: str, bounds: str, digits: int, called: bool) -> str:
     value, low, high = row[mean], row[f"{bounds}_low"], row[f"{bounds}_high"]
     if pd.isna(value):
         return "--"
-    mark = MARK if called and not pd.isna(low) and (low > 0 or high < 0) else ""
+    mark = r"^{\dagger}" if called and not pd.isna(low) and (low > 0 or high < 0) else ""
     interval = "" if pd.isna(low) else f" [{low:+.{digits}f}, {high:+.{digits}f}]"
-    return f"${value:+.{digits}f}${mark}{interval}"
+    return f"${value:+.{digits}f}{mark}${interval}"
 
 
 def _millions(count) -> str:
@@ -83,3 +84,17 @@ def write_tables(frame: pd.DataFrame, experiment: str, latex_path, csv_path) -> 
     with open(latex_path, "w", encoding="utf-8") as f:
         f.write(comparison_latex(frame, experiment))
     frame.to_csv(csv_path, columns=[c for c in COLUMNS if c in frame.columns], index=False)
+
+
+def write_html_tables(tables: dict, experiment: str, path) -> None:
+    """``tables`` (heading -> DataFrame) as one self-contained HTML page."""
+    style = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;"
+             "font-size:90%}td,th{border:1px solid #ccc;padding:.15em .4em}")  # fmt: skip
+    parts = [f"<h1>attn-ablate: tables of experiment {experiment}</h1>"]
+    for heading, frame in tables.items():
+        parts += [f"<h2>{heading}</h2>", frame.to_html(index=False, na_rep="", border=0)]
+    html = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{experiment}'
+            f"</title><style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body>"
+            "</html>\n")  # fmt: skip
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(html)

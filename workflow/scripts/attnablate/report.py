@@ -1,10 +1,14 @@
-"""The report of an experiment: its figures and summary.md, from the aggregated tables.
+"""The report of an experiment: its figures, summary.md (and summary.html, the same text as
+one self-contained page), from the aggregated tables.
 
 The tables come from aggregate.py (runs, curves, dynamics, significance, and the comparison
 frame the sentences are rendered from); figures.py draws, summary.py writes the prose."""
 
+import base64
+import re
 from pathlib import Path
 
+import markdown
 import numpy as np
 import pandas as pd
 
@@ -44,6 +48,25 @@ def read_table(path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"size": str})  # a size named "1" stays a name
 
 
+def summary_html(markdown_text: str, summary_path, experiment: str) -> str:
+    """The summary as one self-contained HTML page (figures inlined), for the HTML report and
+    any browser."""
+    folder = Path(summary_path).parent
+
+    def inline(found: re.Match) -> str:
+        data = base64.b64encode((folder / found.group(2)).read_bytes()).decode()
+        return f'<img alt="{found.group(1)}" src="data:image/png;base64,{data}"'
+
+    body = markdown.markdown(markdown_text, extensions=["tables"])
+    body = re.sub(r'<img alt="([^"]*)" src="([^"/]+\.png)"', inline, body)
+    style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em;line-height:1.4}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"
+             "img{max-width:100%}")  # fmt: skip
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>attn-ablate: {experiment}</title><style>{style}</style></head>"
+            f"<body>\n{body}\n</body></html>\n")  # fmt: skip
+
+
 def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
     """Step ``report``: the figures and summary.md of an experiment. ``settings``: the
     config's claims, break_even_bleu and budget_reference."""
@@ -67,6 +90,13 @@ def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
     tables = {"comparison": comparison, "runs": runs, "dynamics": dyn, "scaling": scale,
               "claims": verdicts}  # fmt: skip
     paper_tables.write_tables(comparison, experiment, outputs["latex"], outputs["csv"])
+    paper_tables.write_html_tables({
+        "The claims": verdicts, "Each variant against qk (the comparison frame)": comparison,
+        "Runs": runs.drop(columns=["label"]),
+        "Per-seed paired tests": read_table(inputs["significance"]),
+    }, experiment, outputs["tables_html"])  # fmt: skip
     paths = [outputs[name] for name in FIGURE_OUTPUTS]
-    write_text(outputs["summary"], summary_markdown(tables, settings, experiment, paths, size))
+    markdown_text = summary_markdown(tables, settings, experiment, paths, size)
+    write_text(outputs["summary"], markdown_text)
+    write_text(outputs["summary_html"], summary_html(markdown_text, outputs["summary"], experiment))
     print(f"report of {len(runs)} runs written")
