@@ -56,6 +56,29 @@ def data(tmp_path_factory):
     }  # fmt: skip
 
 
+def saved_dataset(tmp_path, splits=None, column="translation"):
+    """A translation dataset as datasets' save_to_disk writes it (the hub is not reachable
+    here): John's Gospel, de-en, in the hub's layout of {language: text} pairs."""
+    import datasets
+
+    de = (ROOT / "tests" / "data" / "john.de").read_text().splitlines()
+    en = (ROOT / "tests" / "data" / "john.en").read_text().splitlines()
+    splits = splits or {"train": (0, 300), "validation": (300, 340), "test": (340, 380)}
+    parts = {}
+    for name, (start, end) in splits.items():
+        pairs = [{"de": d, "en": e} for d, e in zip(de[start : end or 1], en[start : end or 1])]
+        if column == "translation":
+            part = datasets.Dataset.from_dict({"translation": pairs})
+        else:
+            part = datasets.Dataset.from_dict(
+                {lang: [p[lang] for p in pairs] for lang in ("de", "en")}
+            )
+        parts[name] = part if end > start else part.select([])  # an empty split, typed
+    folder = tmp_path / "john-de-en"
+    datasets.DatasetDict(parts).save_to_disk(str(folder), num_shards=dict.fromkeys(parts, 1))
+    return folder
+
+
 def smoke_experiment() -> dict:
     """tests/smoke.yaml with its corpus paths made absolute (as the benchmark runs it)."""
     return smoke_config_of(ROOT)

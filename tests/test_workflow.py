@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, SNAKEMAKE, snakemake
+from conftest import ROOT, SNAKEMAKE, saved_dataset, snakemake
 
 from attnablate.io import read_tsv
 
@@ -328,3 +328,39 @@ def test_the_workflow_works_as_a_module(tmp_path, smoke_config):
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     rules = [line.split("\t")[2] for line in result.stdout.splitlines()[1:]]
     assert rules.count("attnablate_train") == 3 * 4  # three runs, four outputs each
+
+
+def test_a_hugging_face_corpus_is_prepared_once_with_its_official_splits(tmp_path, smoke_config):
+    """A dataset saved with save_to_disk (as a login node would, for compute nodes without
+    internet): its own splits, the test set named in the prepare log; a second experiment
+    on it plans no preparation; a folder that is no saved dataset fails the dry run."""
+    folder = saved_dataset(tmp_path)
+    corpus = {"source": "huggingface", "path": str(folder), "src": "de", "tgt": "en"}
+    first = {**smoke_config, "experiment": "hf_a", "corpus": corpus}
+    prepared = "data/hf-john-de-en-de-en/prepare.json"
+    result = snakemake(tmp_path, first, prepared)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stats = json.loads((tmp_path / prepared).read_text())
+    assert stats["splits"] == {"train": 300, "valid": 40, "test": 40}
+    assert stats["test_set"] == f"{folder} (saved with save_to_disk), split 'test'"
+    log = (tmp_path / "logs" / "data" / "hf-john-de-en-de-en" / "prepare.log").read_text()
+    assert "test set: " in log
+    de = (ROOT / "tests" / "data" / "john.de").read_text().splitlines()
+    test_src = (tmp_path / "data" / "hf-john-de-en-de-en" / "test.src").read_text().splitlines()
+    assert test_src == [" ".join(line.split()) for line in de[340:380]]
+
+    second = {**first, "experiment": "hf_b"}
+    (tmp_path / "second.yaml").write_text(yaml.safe_dump(second))
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--configfile", "second.yaml",
+               "--summary"]  # fmt: skip
+    summary = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    rows = [line.split("\t") for line in summary.stdout.splitlines()[1:]]
+    plans = {row[0]: row[5] for row in rows if row[2] == "prepare"}
+    assert plans and set(plans.values()) == {"no update"}, plans
+
+    (tmp_path / "not-a-dataset").mkdir()
+    bad = {**first, "corpus": {**corpus, "path": str(tmp_path / "not-a-dataset")}}
+    result = snakemake(tmp_path, bad, "--dry-run")
+    assert result.returncode != 0
+    assert "corpus.path: " in result.stdout + result.stderr
+    assert "not a dataset written by save_to_disk" in result.stdout + result.stderr

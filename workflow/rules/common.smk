@@ -1,5 +1,6 @@
 # Helpers shared by every stage: the library on the path, the config checked, paths of runs.
 from snakemake.utils import validate
+import json
 import os
 import signal
 import sys
@@ -63,13 +64,19 @@ wildcard_constraints:
     seed=r"[0-9]+",
 
 
+def canonical(settings: dict) -> dict:
+    """A params entry with its keys sorted: Snakemake compares params by their text, and two
+    config files listing the same settings in another order must not rerun anything."""
+    return json.loads(json.dumps(settings, sort_keys=True))
+
+
 def corpus_files():
-    """The user's corpus files: inputs of prepare, so that a changed file reruns it."""
-    files = (
-        config["corpus"].get("files", {})
-        if config["corpus"]["source"] == "files"
-        else {}
-    )
+    """The user's corpus files (or saved dataset folder): inputs of prepare, so that a
+    changed file reruns it."""
+    corpus = config["corpus"]
+    if corpus["source"] == "huggingface":
+        return [corpus["path"]] if Path(corpus["path"]).is_dir() else []
+    files = corpus.get("files", {}) if corpus["source"] == "files" else {}
     return [path for pair in files.values() for path in (pair["src"], pair["tgt"])]
 
 
@@ -115,7 +122,9 @@ def train_settings(wildcards):
     """The train settings a run's numbers depend on (with its size's own lr): its params, so
     that changing how it logs, saves or compiles retrains nothing."""
     settings = experiment.train_settings(config, wildcards.size)
-    return {k: v for k, v in settings.items() if k not in experiment.NEUTRAL_TRAIN_KEYS}
+    return canonical(
+        {k: v for k, v in settings.items() if k not in experiment.NEUTRAL_TRAIN_KEYS}
+    )
 
 
 def compare_cells():

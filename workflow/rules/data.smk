@@ -17,7 +17,7 @@ rule prepare:
         mem_mb=4000,
         runtime=20,
     params:
-        corpus=config["corpus"],
+        corpus=canonical(config["corpus"]),
     script:
         "../scripts/prepare.py"
 
@@ -37,7 +37,7 @@ rule tokenizer:
         mem_mb=4000,
         runtime=30,
     params:
-        tokenizer=config["tokenizer"],
+        tokenizer=canonical(config["tokenizer"]),
     script:
         "../scripts/tokenizer.py"
 

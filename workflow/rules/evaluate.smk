@@ -17,7 +17,7 @@ rule translate:
         runtime=60,
         gpu=GPUS,
     params:
-        decode=config["decode"],
+        decode=canonical(config["decode"]),
         device=config["device"],
     script:
         "../scripts/translate.py"

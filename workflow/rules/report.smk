@@ -44,6 +44,7 @@ rule report:
         comparison="results/{experiment}/comparison.tsv",
         significance="results/{experiment}/significance.tsv",
         dynamics="results/{experiment}/dynamics.tsv",
+        corpus=f"{DATA}/prepare.json",
         attention=run_paths("attention.npz"),
     output:
         bleu_vs_params=report(

