@@ -19,6 +19,7 @@ if "SLURM_STEP_ID" in os.environ:
         signal.signal(signum, signal.SIG_IGN)
 
 from attnablate import experiment, overrides  # noqa: E402
+from attnablate.outputs import FIGURES  # noqa: E402
 from attnablate.params import count_params  # noqa: E402
 
 # --config values typed as the schema says (Snakemake passes nested ones as strings), then
@@ -170,21 +171,11 @@ def significance_tables():
     ]
 
 
-FIGURES = [
-    "bleu_vs_params.png",
-    "valid_loss.png",
-    "bleu_vs_tokens.png",
-    "scaling.png",
-    "dynamics.png",
-    "attention_maps.png",
-]
-
-
 def final_outputs():
     return [
         f"results/{EXP}/models.tsv",
         f"results/{EXP}/runs.tsv",
-        *[f"reports/{EXP}/{figure}" for figure in FIGURES],
+        *[f"reports/{EXP}/{name}.png" for name in FIGURES],
         f"reports/{EXP}/summary.md",
         f"reports/{EXP}/summary.html",
         f"reports/{EXP}/tables.html",

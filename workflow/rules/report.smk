@@ -47,47 +47,20 @@ rule report:
         corpus=f"{DATA}/prepare.json",
         attention=run_paths("attention.npz"),
     output:
-        bleu_vs_params=report(
-            "reports/{experiment}/bleu_vs_params.png",
-            caption="../report/bleu_vs_params.rst",
-            category="2. Figures",
-            subcategory="Quality and size",
-        ),
-        valid_loss=report(
-            "reports/{experiment}/valid_loss.png",
-            caption="../report/valid_loss.rst",
-            category="2. Figures",
-            subcategory="Learning curves",
-        ),
-        bleu_vs_tokens=report(
-            "reports/{experiment}/bleu_vs_tokens.png",
-            caption="../report/bleu_vs_tokens.rst",
-            category="2. Figures",
-            subcategory="Learning curves",
-        ),
-        scaling=report(
-            "reports/{experiment}/scaling.png",
-            caption="../report/scaling.rst",
-            category="2. Figures",
-            subcategory="Quality and size",
-        ),
+        **{
+            name: report(
+                f"reports/{{experiment}}/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="2. Figures",
+                subcategory=theme,
+            )
+            for name, theme in FIGURES.items()
+        },
         scaling_table=report(
             "results/{experiment}/scaling.tsv",
             caption="../report/scaling_table.rst",
             category="3. Tables",
             subcategory="Quality and size",
-        ),
-        dynamics=report(
-            "reports/{experiment}/dynamics.png",
-            caption="../report/dynamics.rst",
-            category="2. Figures",
-            subcategory="Mechanism",
-        ),
-        attention_maps=report(
-            "reports/{experiment}/attention_maps.png",
-            caption="../report/attention_maps.rst",
-            category="2. Figures",
-            subcategory="Mechanism",
         ),
         summary="reports/{experiment}/summary.md",
         summary_html=report(

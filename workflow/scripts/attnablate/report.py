@@ -15,12 +15,9 @@ import pandas as pd
 
 from attnablate import claims, figures, paper_tables, scaling
 from attnablate.io import write_text, write_tsv
+from attnablate.outputs import FIGURES
 from attnablate.summary import summary_markdown
 from attnablate.variants import run_label
-
-FIGURE_OUTPUTS = (
-    "bleu_vs_params", "valid_loss", "bleu_vs_tokens", "scaling", "dynamics", "attention_maps",
-)  # fmt: skip
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +96,7 @@ def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
         "Runs": runs.drop(columns=["label"]),
         "Per-seed paired tests": read_table(inputs["significance"]),
     }, experiment, outputs["tables_html"])  # fmt: skip
-    paths = [outputs[name] for name in FIGURE_OUTPUTS]
+    paths = [outputs[name] for name in FIGURES]
     markdown_text = summary_markdown(tables, settings, experiment, paths, size)
     write_text(outputs["summary"], markdown_text)
     write_text(outputs["summary_html"], summary_html(markdown_text, outputs["summary"], experiment))
