@@ -64,18 +64,8 @@ def test_unmatched_variant_has_fewer_parameters_and_matched_the_same():
     assert abs(count_params(matched) - count_params(size)) / count_params(size) <= 0.005
 
 
-def test_match_by_d_model_keeps_heads_and_reaches_half_a_percent():
-    size = ModelConfig(vocab_size=1000, d_model=128, n_heads=2, d_ff=512)
-    matched = matched_config("qq+noo@all", size, grow="d_model")
-    assert matched.d_model > 64 and matched.d_model % (2 * size.n_heads) == 0
-    assert match_params("qq+noo@all", size, grow="d_model") == matched.d_model
-    assert abs(count_params(matched) - count_params(size)) / count_params(size) <= 0.005
-
-
-def test_unknown_count_or_growth_is_a_configuration_error():
+def test_an_unknown_count_is_a_configuration_error():
     size = ModelConfig(vocab_size=1000, d_model=64, n_heads=4, d_ff=256)
-    with pytest.raises(ConfigurationError, match="match_params.grow: unknown 'heads'"):
-        match_params("qq@all", size, grow="heads")
     with pytest.raises(ConfigurationError, match="unknown count 'all'"):
         match_params("qq@all", size, which="all")
 

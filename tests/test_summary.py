@@ -210,3 +210,14 @@ def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
     csv = pd.read_csv(tmp_path / "c.csv")
     assert list(csv["label"]) == list(table["label"])
     assert csv["delta_bleu"].tolist() == pytest.approx(table["delta_bleu"].tolist())
+
+
+def test_the_summary_says_what_each_variant_does_from_the_registry():
+    from attnablate.summary import variant_glossary
+    from attnablate.variants import DESCRIPTIONS, VARIANTS
+
+    assert set(DESCRIPTIONS) == {*VARIANTS, "gqa{G}"}  # every registered name is described
+    lines = variant_glossary(["qk", "qq@enc", "gqa2@cross"])
+    assert lines[2] == "- `qq@enc`: encoder self-attention: " + DESCRIPTIONS["qq"] + "."
+    assert lines[3].startswith("- `gqa2@cross`: cross-attention: 2 key/value heads")
+    assert not any("`qk`:" in line for line in lines)

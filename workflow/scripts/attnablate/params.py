@@ -13,7 +13,6 @@ from attnablate.errors import ConfigurationError
 from attnablate.model import ModelConfig, Transformer
 
 COUNTS = ("total", "non_embedding")
-GROW = ("d_ff", "d_model")
 TOLERANCE = 0.005  # matched counts agree within 0.5%
 
 
@@ -50,34 +49,12 @@ def _solve_d_ff(cfg: ModelConfig, target: int, which: str) -> int:
     return max(1, 1 + round((target - base) / per_unit))
 
 
-def _grow_d_model(cfg: ModelConfig, target: int, which: str) -> ModelConfig:
-    """The widest d_model (a multiple of 2·n_heads, d_ff/d_model kept) not above ``target``."""
-    step = 2 * cfg.n_heads  # d_model stays even and divisible by the heads
-    ratio = cfg.d_ff / cfg.d_model
-    while True:
-        wider = cfg.d_model + step
-        trial = dataclasses.replace(cfg, d_model=wider, d_ff=max(1, round(ratio * wider)))
-        if count_params(trial, which) > target:
-            return cfg
-        cfg = trial
-
-
-def matched_config(
-    variant: str, size: ModelConfig, which: str = "total", grow: str = "d_ff"
-) -> ModelConfig:
-    """``size`` with ``variant``, re-spending what the variant saves until its parameter count
-    equals that of the ``qk`` model of ``size`` within 0.5%.
-
-    ``grow="d_ff"`` widens every MLP. ``grow="d_model"`` keeps the head count and the
-    d_ff/d_model ratio, takes the widest d_model whose count stays under the target, then
-    closes the remaining gap with d_ff.
-    """
-    if grow not in GROW:
-        raise ConfigurationError("match_params.grow", f"unknown {grow!r}; allowed: {GROW}")
+def matched_config(variant: str, size: ModelConfig, which: str = "total") -> ModelConfig:
+    """``size`` with ``variant``, re-spending what the variant saves on a wider MLP (d_ff, in
+    every layer) until its parameter count equals that of the ``qk`` model of ``size``
+    within 0.5%."""
     target = count_params(dataclasses.replace(size, variant="qk"), which)
     cfg = dataclasses.replace(size, variant=variant)
-    if grow == "d_model":
-        cfg = _grow_d_model(cfg, target, which)
     cfg = dataclasses.replace(cfg, d_ff=_solve_d_ff(cfg, target, which))
     gap = abs(count_params(cfg, which) - target) / target
     if gap > TOLERANCE:
@@ -89,6 +66,6 @@ def matched_config(
     return cfg
 
 
-def match_params(variant: str, size: ModelConfig, which: str = "total", grow: str = "d_ff") -> int:
-    """The d_ff (or d_model, with ``grow="d_model"``) of ``matched_config``."""
-    return getattr(matched_config(variant, size, which, grow), grow)
+def match_params(variant: str, size: ModelConfig, which: str = "total") -> int:
+    """The d_ff of ``matched_config``."""
+    return matched_config(variant, size, which).d_ff

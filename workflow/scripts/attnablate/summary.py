@@ -11,7 +11,7 @@ import pandas as pd
 from attnablate import aggregate, stats
 from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
-from attnablate.variants import build_spec, parse_sites
+from attnablate.variants import BASELINE, build_spec, describe, parse_sites
 
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "
@@ -360,6 +360,29 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
     return [*lines, ""]
 
 
+SITE_NAMES = {"enc": "encoder self-attention", "dec": "decoder self-attention",
+              "cross": "cross-attention"}  # fmt: skip
+
+
+def variant_glossary(variants) -> list[str]:
+    """What each compared variant does, site by site, from the registry's descriptions."""
+    lines = []
+    for variant in variants:
+        if variant == BASELINE:
+            continue
+        changed = {site: combo for site, combo in parse_sites(variant).items() if combo != BASELINE}
+        parts = [
+            f"{SITE_NAMES[site]}: " + "; ".join(describe(name) for name in combo.split("+"))
+            for site, combo in changed.items()
+        ]
+        lines.append(f"- `{variant}`: " + " — ".join(parts) + ".")
+    return (
+        ["What each variant does (the rest of the model is `qk`'s):", "", *lines, ""]
+        if lines
+        else []
+    )
+
+
 def summary_markdown(tables: dict, settings: dict, experiment: str, figures: list,
                      dynamics_size: str) -> str:  # fmt: skip
     """The summary: the budget or convergence first, the claims table, the mechanism, then
@@ -396,6 +419,7 @@ def summary_markdown(tables: dict, settings: dict, experiment: str, figures: lis
         "noise only, and are Holm-corrected over every comparison against `qk` at one size "
         f"and seed, matched cells included ({family} comparisons per family).",
         "",
+        *variant_glossary(runs["variant"].unique()),
     ]
     for size in runs["size"].unique():
         lines += diverged_sentences(runs[runs["size"] == size])

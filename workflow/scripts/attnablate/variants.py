@@ -64,7 +64,7 @@ VARIANTS: dict[str, dict] = {
     "mqa": {"kv_heads": 1},
 }
 
-# One line per variant, for error messages, the README and reports.
+# One line per variant, for the reports (each summary says what its variants do).
 DESCRIPTIONS: dict[str, str] = {
     "qk": "baseline: separate W_Q, W_K, W_V, W_O",
     "qq": "W_K is W_Q: self-attention scores QQᵀ are symmetric",
@@ -84,6 +84,13 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 _GQA = re.compile(r"gqa([1-9][0-9]*)")
+
+
+def describe(name: str) -> str:
+    """The description of one registered name (``gqa4`` included)."""
+    if _GQA.fullmatch(name):
+        return DESCRIPTIONS["gqa{G}"].replace("G ", f"{name[3:]} ", 1)
+    return DESCRIPTIONS[name]
 
 
 def allowed_names() -> str:
