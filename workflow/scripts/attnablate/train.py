@@ -221,7 +221,7 @@ class Trainer:
         device = runtime.pick_device(cfg.device)
         if device.type == "cuda" and dist.world() > 1:
             device = torch.device("cuda", dist.rank())  # one GPU per rank
-        runtime.prepare(device)
+        runtime.configure_kernels(device)
         self.device = device
         self.log = print if dist.is_main() else (lambda *args, **kwargs: None)
         torch.manual_seed(seed)

@@ -1,0 +1,46 @@
+"""Defaults have one home, the config schema: where a dataclass of the library repeats one
+(for direct use in the tests and the benchmark), the two must agree."""
+
+import dataclasses
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from attnablate.decode import DecodeConfig
+from attnablate.model import ModelConfig
+from attnablate.train import TrainConfig
+
+SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SECTIONS = [
+    ("train", TrainConfig, {"device"}),  # device: a top-level key of the config
+    ("decode", DecodeConfig, {"use_cache"}),  # use_cache: the benchmark's reference only
+    (
+        "model",
+        ModelConfig,
+        {
+            "vocab_size",
+            "d_model",
+            "n_heads",
+            "enc_layers",
+            "dec_layers",
+            "d_ff",
+            "pad_id",
+            "variant",
+        },
+    ),  # per size, per run, fixed  # fmt: skip
+]
+
+
+@pytest.mark.parametrize(("section", "cls", "elsewhere"), SECTIONS, ids=[s[0] for s in SECTIONS])
+def test_every_dataclass_default_is_the_schema_default(section, cls, elsewhere):
+    properties = SCHEMA["properties"][section]["properties"]
+    fields = {f.name: f.default for f in dataclasses.fields(cls)}
+    assert set(fields) - elsewhere == set(properties), section
+    for name, default in fields.items():
+        if name not in elsewhere:
+            assert properties[name]["default"] == default, f"{section}.{name}"
+
+
+def test_the_device_default_agrees_too():
+    assert SCHEMA["properties"]["device"]["default"] == TrainConfig().device
