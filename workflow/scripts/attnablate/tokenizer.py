@@ -80,7 +80,7 @@ def load_split(path) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return sides[0], sides[1]
 
 
-def run_train(tokenizer: dict, train_files: list, model_path) -> None:
+def run_tokenizer(tokenizer: dict, train_files: list, model_path) -> None:
     """Step ``tokenizer``."""
     train_tokenizer(train_files, model_path, tokenizer["vocab_size"], tokenizer["model_type"])
     size = vocabulary_size(model_path)
