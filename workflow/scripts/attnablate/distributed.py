@@ -81,11 +81,19 @@ def _run(rank_: int, world_size: int, backend: str, port: int, fn, args) -> None
     dist.init_process_group(backend, rank=rank_, world_size=world_size)
     try:
         fn(*args)
-        # Leave together: a rank that tears the group down while rank 0 is still validating
-        # and writing can abort (seen with gloo: "terminate called without an active exception").
-        dist.barrier()
-    finally:
+        status = 0
+    except SystemExit as stop:  # stopped on purpose (to be resumed): every rank does, together
+        status = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    # Leave together, once rank 0 has validated and written everything; then without running
+    # the C++ teardown: gloo's threads abort a process whose peer has already gone ("terminate
+    # called without an active exception", exit -6, seen on every few runs).
+    dist.barrier()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def launch(world_size: int, fn, *args, backend: str | None = None) -> None:
