@@ -1,10 +1,11 @@
 # Helpers shared by every stage: the library on the path, the config checked, paths of runs.
-from snakemake.utils import validate
 import json
 import os
 import signal
 import sys
 from pathlib import Path
+
+from snakemake.utils import validate
 
 # This file's own folder, not the main Snakefile's: the workflow also works as a module.
 sys.path.insert(0, str(Path(workflow.current_basedir).parent / "scripts"))
