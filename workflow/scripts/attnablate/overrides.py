@@ -49,6 +49,8 @@ def _typed(value, schema: dict, defs: dict):
 def apply(config: dict, overrides: dict, schema_path) -> None:
     """Retype in ``config`` (already merged with ``overrides``) the values that came from the
     command line."""
+    if not overrides:  # the usual start: no --config, no second read of the schema
+        return
     with open(schema_path, encoding="utf-8") as f:
         schema = yaml.safe_load(f)
     defs = schema.get("$defs", {})

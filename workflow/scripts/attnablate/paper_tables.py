@@ -9,6 +9,7 @@ seeds excludes zero. Everything else says what the seeds could have detected.
 import pandas as pd
 
 from attnablate.comparison import COLUMNS
+from attnablate.io import write_text
 
 MARK = r"$^{\dagger}$"  # the interval over seeds excludes zero: a difference is called
 UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its budget
@@ -81,20 +82,24 @@ def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
 
 def write_tables(frame: pd.DataFrame, experiment: str, latex_path, csv_path) -> None:
     """The comparison frame as LaTeX and as CSV (every column of comparison.tsv)."""
-    with open(latex_path, "w", encoding="utf-8") as f:
-        f.write(comparison_latex(frame, experiment))
+    write_text(latex_path, comparison_latex(frame, experiment))
     frame.to_csv(csv_path, columns=[c for c in COLUMNS if c in frame.columns], index=False)
 
 
 def write_html_tables(tables: dict, experiment: str, path) -> None:
     """``tables`` (heading -> DataFrame) as one self-contained HTML page."""
-    style = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;"
-             "font-size:90%}td,th{border:1px solid #ccc;padding:.15em .4em}")  # fmt: skip
     parts = [f"<h1>attn-ablate: tables of experiment {experiment}</h1>"]
     for heading, frame in tables.items():
         parts += [f"<h2>{heading}</h2>", frame.to_html(index=False, na_rep="", border=0)]
-    html = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{experiment}'
-            f"</title><style>{style}</style></head><body>\n" + "\n".join(parts) + "\n</body>"
-            "</html>\n")  # fmt: skip
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(html)
+    write_text(path, html_page(f"attn-ablate: tables of {experiment}", "\n".join(parts)))
+
+
+def html_page(title: str, body: str) -> str:
+    """One self-contained HTML page of the report's (summary.html, tables.html)."""
+    style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em;line-height:1.4}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"
+             "img{max-width:100%}")  # fmt: skip
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}'
+        f"</title><style>{style}</style></head><body>\n{body}\n</body></html>\n"
+    )

@@ -57,12 +57,7 @@ def summary_html(markdown_text: str, summary_path, experiment: str) -> str:
 
     body = markdown.markdown(markdown_text, extensions=["tables"])
     body = re.sub(r'<img alt="([^"]*)" src="([^"/]+\.png)"', inline, body)
-    style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em;line-height:1.4}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"
-             "img{max-width:100%}")  # fmt: skip
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>attn-ablate: {experiment}</title><style>{style}</style></head>"
-            f"<body>\n{body}\n</body></html>\n")  # fmt: skip
+    return paper_tables.html_page(f"attn-ablate: {experiment}", body)
 
 
 def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
