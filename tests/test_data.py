@@ -98,3 +98,38 @@ def test_length_filter_counts_what_it_drops():
     tgt = [np.zeros(3), np.zeros(2), np.zeros(11)]
     kept_src, kept_tgt, dropped = length_filter(src, tgt, max_len=9)
     assert (len(kept_src), len(kept_tgt), dropped) == (1, 1, 2)
+
+
+def test_width_ladder_batches_hold_fixed_shapes_and_little_padding(spm_model):
+    sp = spm.SentencePieceProcessor(model_file=str(spm_model))
+    pairs = zip(*(path.read_text().splitlines() for path in (DATA / "john.de", DATA / "john.en")))
+    src, tgt = zip(*[(np.array(sp.encode(s)), np.array(sp.encode(t))) for s, t in pairs])
+    ladder = TokenBatches(list(src), list(tgt), batch_tokens=1000, seed=1, bucket_ladder=1.1)
+    assert ladder.ladder.tolist()[:6] == [8, 16, 24, 32, 40, 48]
+    assert all(w % 8 == 0 for w in ladder.ladder)
+
+    def shapes_and_padding(batches, epoch_number=0):
+        shapes, real, padded = set(), 0, 0
+        epoch = batches.epoch(epoch_number)
+        assert sorted(np.concatenate(epoch).tolist()) == list(range(len(src)))
+        for indices in epoch:
+            s, t_in, _ = batches.batch(indices)
+            shapes.add((s.shape[1], t_in.shape[1]))
+            real += int((s != PAD).sum() + (t_in != PAD).sum())
+            padded += s.numel() + t_in.numel()
+            assert max(s.numel(), t_in.numel()) <= 1000 or len(indices) == 1
+        return shapes, 1 - real / padded
+
+    shapes, padding = shapes_and_padding(ladder)
+    assert {w for shape in shapes for w in shape} <= set(ladder.ladder.tolist())
+    # the same (source, target) widths every epoch: the cells are fixed
+    assert shapes_and_padding(ladder, 1)[0] == shapes_and_padding(ladder, 2)[0] == shapes
+    assert padding < 0.10  # the bucket_ladder description's promise for 1.1
+    assert all(np.array_equal(x, y) for x, y in zip(ladder.epoch(2), ladder.epoch(2)))
+
+
+def test_a_sentence_beyond_the_ladder_pads_to_a_multiple_of_eight():
+    src, _, _ = collate([np.arange(3, 50)], [np.array([5])], ladder=np.array([8, 16, 24]))
+    assert src.shape == (1, 48) and src[0, 47] == EOS
+    src, tgt_in, _ = collate([np.array([5])], [np.array([6, 7])], ladder=np.array([8, 16]))
+    assert src.shape == (1, 8) and tgt_in.shape == (1, 8)

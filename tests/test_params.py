@@ -7,6 +7,7 @@ import pytest
 import yaml
 from conftest import smoke_experiment
 
+from attnablate import experiment
 from attnablate.errors import ConfigurationError
 from attnablate.experiment import model_config, write_model_table
 from attnablate.io import read_tsv
@@ -41,7 +42,7 @@ def presets():
 def _presets():
     for path in [ROOT / "config.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
         for name, size in yaml.safe_load(path.read_text())["sizes"].items():
-            dims = {key: value for key, value in size.items() if key != "gpus"}
+            dims = {k: v for k, v in size.items() if k not in experiment.SIZE_TRAINING_KEYS}
             yield pytest.param(ModelConfig(vocab_size=8000, **dims), id=f"{path.stem}-{name}")
 
 

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from attnablate.aggregate import convergence
 from attnablate.claims import claims_table, judge
 from attnablate.comparison import comparison_table
+from attnablate.convergence import convergence
 from attnablate.paper_tables import write_tables
 from attnablate.report import with_labels
 from attnablate.significance import correct

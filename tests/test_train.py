@@ -6,7 +6,9 @@ import json
 import pytest
 import torch
 
+from attnablate.convergence import convergence
 from attnablate.errors import ConfigurationError
+from attnablate.io import read_tsv
 from attnablate.model import ModelConfig
 from attnablate.train import TrainConfig, learning_rate, train
 
@@ -133,3 +135,20 @@ def test_tensorboard_holds_the_numbers_of_curves_and_dynamics(tmp_path, data):
 
     run(tmp_path, data, "off", tensorboard=False)
     assert not list((tmp_path / "off").glob("events.out.tfevents.*"))
+
+
+def test_a_run_stops_where_the_report_calls_it_converged(tmp_path, data):
+    """stop_at_convergence ends a run at the first validation where the report's rule holds:
+    a run that no longer learns (a learning rate of ~0) stops at step 10, the first validation
+    with an earlier one to compare with; one still learning runs to its cap."""
+    flat, out = run(tmp_path, data, "flat", lr=1e-9, eval_every=5, stop_at_convergence=True)
+    assert (flat["steps"], flat["converged_at"]) == (10, 10)
+    assert convergence(read_tsv(out["curves"]))["converged"]
+    learning, out = run(tmp_path, data, "learning", eval_every=5, stop_at_convergence=True)
+    assert (learning["steps"], learning["converged_at"]) == (40, None)
+    assert not convergence(read_tsv(out["curves"]))["converged"]
+
+
+def test_stopping_at_convergence_refuses_a_schedule_that_ends_at_the_budget(tmp_path, data):
+    with pytest.raises(ConfigurationError, match="train.stop_at_convergence: the linear"):
+        run(tmp_path, data, "linear", schedule="linear", stop_at_convergence=True)

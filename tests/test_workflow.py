@@ -364,3 +364,45 @@ def test_a_hugging_face_corpus_is_prepared_once_with_its_official_splits(tmp_pat
     assert result.returncode != 0
     assert "corpus.path: " in result.stdout + result.stderr
     assert "not a dataset written by save_to_disk" in result.stdout + result.stderr
+
+
+GPU_STUDY = ROOT / "configs" / "gpu.yaml"
+
+
+@pytest.mark.parametrize(
+    "overrides, experiment",
+    [
+        ((), "gpu"),
+        (("--config", "experiment=gpu-fr-en", "corpus={src: fr}"), "gpu-fr-en"),
+        (("--config", "experiment=gpu-es-en", "corpus={src: es}"), "gpu-es-en"),
+    ],
+)
+def test_the_gpu_study_and_its_next_language_pairs_plan_the_five_cells(tmp_path, overrides,
+                                                                        experiment):  # fmt: skip
+    """configs/gpu.yaml as the README runs it, and with the other language pairs of the
+    bundled corpus: the default experiment's five cells, three seeds each."""
+    runs = planned_runs(tmp_path, "--configfile", str(GPU_STUDY), *overrides)
+    cells = {run.rsplit("/", 1)[0] for run in runs}
+    assert cells == {f"{experiment}/{cell}" for cell in (
+        "qk/d256/none", "qq@enc/d256/none", "qq@enc/d256/total", "nov@enc/d256/none",
+        "noo@enc/d256/none")}  # fmt: skip
+    assert len(runs) == 15
+
+
+@pytest.mark.parametrize("size, runs_per_gpu, share", [("d256", 15, 6), ("d512", 5, 20)])
+def test_packed_jobs_ask_their_share_of_a_gpu(tmp_path, size, runs_per_gpu, share):
+    """A size's runs_per_gpu becomes each train and translate job's gpu_share (hundredths of a
+    GPU), which `--resources gpu_share=100` turns into that many jobs at once on one GPU. The
+    d512 study (the next config) takes paper.yaml's d512 preset, five runs to a GPU."""
+    config = yaml.safe_load(GPU_STUDY.read_text())
+    if size != "d256":
+        preset = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())["sizes"][size]
+        config["sizes"] = {size: {**preset, "runs_per_gpu": runs_per_gpu}}
+    assert config["sizes"][size]["runs_per_gpu"] == runs_per_gpu
+    result = snakemake(tmp_path, config, "--dry-run", "--resources", "gpu_share=100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(r"rule (\w+):\n(?:.*\n)*?\s+resources: (.*)", result.stdout)
+    packed = [resources for rule, resources in jobs if rule in ("train", "translate")]
+    assert len(packed) == 30
+    assert all(f"gpu_share={share}" in resources for resources in packed)
+    assert not any("gpu_share" in resources for rule, resources in jobs if rule == "score")

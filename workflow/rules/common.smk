@@ -49,6 +49,13 @@ def train_gpus(wildcards):
     return experiment.processes(config, wildcards.size) if GPUS else 0
 
 
+def gpu_share(wildcards):
+    """Hundredths of a GPU that one train or translate job of this size takes: a size with
+    ``runs_per_gpu: N`` packs N jobs on one GPU. Local runs give the GPUs they have with
+    ``--resources gpu_share=100`` (per GPU); 0 on the CPU."""
+    return experiment.gpu_share(config, wildcards.size) if GPUS else 0
+
+
 def train_cpus(wildcards):
     """The CPU cores of one training job on a cluster: ``cpus_per_process`` for each of its
     processes (the job starts once, on one node, and spawns one process per GPU)."""

@@ -16,6 +16,7 @@ rule translate:
         mem_mb=4000,
         runtime=60,
         gpu=GPUS,
+        gpu_share=gpu_share,
     params:
         decode=canonical(config["decode"]),
         device=config["device"],

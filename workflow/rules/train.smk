@@ -20,6 +20,7 @@ rule train:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
         gpu=train_gpus,
+        gpu_share=gpu_share,
         cpus_per_task=train_cpus,
         nodes=1,
     params:

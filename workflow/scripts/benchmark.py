@@ -32,6 +32,8 @@ from attnablate.runtime import configure_kernels, peak_flops, pick_device  # noq
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 SPLITS = ("train", "valid", "test")
+# The width ladder whose padding is measured: the one configs/gpu.yaml trains with.
+LADDER = yaml.safe_load((ROOT / "configs" / "gpu.yaml").read_text())["train"]["bucket_ladder"]
 
 # What each mode measures: (preset, batch tokens, batches, rounds) per figure. Presets are the
 # default experiment's `small` and configs/paper.yaml's d512 and d1024.
@@ -124,12 +126,14 @@ def model_config(size: str, vocab: int, variant: str = "qk") -> ModelConfig:
     return ModelConfig(vocab_size=vocab, variant=variant, **fields)
 
 
-def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, compile_):
+def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, compile_,
+               ladder):  # fmt: skip
     cfg = model_config(size, vocab)
     ours, ref = bench.same_parameters(cfg)
     if ours != ref:
         raise AssertionError(f"parameter counts differ: ours {ours:,}, reference {ref:,}")
-    batches = bench.training_batches(data / "train.ids.npz", batch_tokens, count * (rounds + 1))
+    batches = bench.training_batches(data / "train.ids.npz", batch_tokens, count * (rounds + 1),
+                                     ladder=ladder)  # fmt: skip
     trainees = {
         "ours": bench.Trainee(bench.build(cfg, "ours", device), device),
         "reference": bench.Trainee(bench.build(cfg, "reference", device), device),
@@ -138,6 +142,7 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
         trainees["compiled"] = bench.Trainee(bench.build(cfg, "ours", device), device, True)
     rates = bench.interleaved_throughput(trainees, batches, rounds, device)
     label = f"train tok/s {size} ({ours / 1e6:.1f}M params, {batch_tokens} tok)"
+    label += f", ladder {ladder}" if ladder else ""
     report.add(label, rates["ours"], rates["reference"], "tok/s",
                rates["ours"] / rates["reference"], ">=1.0x",
                rates["ours"] >= rates["reference"], "vs torch.nn.Transformer")  # fmt: skip
@@ -215,9 +220,12 @@ def data_wait(report, device, data, vocab, size, batch_tokens, steps, threads):
     with tempfile.TemporaryDirectory() as folder:
         result = bench.data_wait_share(model_config(size, vocab), inputs, Path(folder), steps,
                                        batch_tokens, str(device), threads)  # fmt: skip
-    share = bench.padding_share(data / "train.ids.npz", batch_tokens)
-    report.add(f"padding in length-bucketed batches, {batch_tokens} tok", share, None,
-               "of tokens", note="one epoch of the training set, both sides")  # fmt: skip
+    for ladder in (0.0, LADDER):
+        share, shapes = bench.padding_share(data / "train.ids.npz", batch_tokens, ladder=ladder)
+        how = f"width ladder {ladder}" if ladder else "padded to the longest"
+        report.add(f"padding, {batch_tokens}-tok batches, {how}", share, None, "of tokens",
+                   target="<=0.10" if ladder else None, holds=share <= 0.10 if ladder else None,
+                   note=f"one epoch, both sides; {shapes} batch shapes")  # fmt: skip
     report.add(f"data wait, {steps} training steps {size}", result["share"], None,
                "of step", target="<0.05", holds=result["share"] < 0.05,
                note=f"real training loop, {result['tokens_per_second']:,.0f} tok/s")  # fmt: skip
@@ -262,6 +270,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--data", type=Path, default=DATA, help="tokenised corpus folder")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--bucket-ladder", type=float, default=0.0,
+                        help="train.bucket_ladder of the throughput batches (0: none)")  # fmt: skip
     parser.add_argument("--skip", nargs="*", default=[], help="figures to leave out")
     parser.add_argument("--sizes", nargs="*", help="only these presets (e.g. d1024)")
     parser.add_argument("--out", type=Path, help="JSON file (default results/benchmark/...)")
@@ -283,8 +293,8 @@ def main() -> None:
     report, d = Report(), args.data
     began = time.perf_counter()
     steps = {
-        "throughput": lambda: [throughput(report, device, d, vocab, *p, args.compile)
-                               for p in plan["throughput"]],
+        "throughput": lambda: [throughput(report, device, d, vocab, *p, args.compile,
+                                          args.bucket_ladder) for p in plan["throughput"]],
         "qq_saving": lambda: qq_saving(report, device, d, vocab, *plan["qq_saving"]),
         "beam": lambda: [beam(report, device, d, vocab, *p) for p in plan["beam"]],
         "memory": lambda: [memory(report, device, d, vocab, *p) for p in plan["memory"]],

@@ -1,45 +1,19 @@
 """Aggregation: every run's files into tidy tables, and the comparison frame that the report's
 sentences and tables are rendered from.
 
-Convergence rule: a run has converged when its best validation loss improved by less than 1%
-over the last quarter of its steps, that is when the best loss of the whole run is within 1%
-of the best loss among the validations in its first three quarters. A run with no validation
-in its first three quarters cannot be judged and counts as not converged. A run whose learning
-rate decays to zero at its budget (``schedule: linear``) is never called converged: its loss
-flattens because the schedule ends, not because the model has learned what it can (how far
-such a budget is from convergence is measured separately: ``budget_reference``).
+Each run is judged by the convergence rule of ``convergence.py``.
 """
 
 import json
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from attnablate import comparison, significance
+from attnablate.convergence import convergence
 from attnablate.io import read_tsv, write_tsv
 
 RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
-CONVERGENCE_WINDOW = 0.25  # the last quarter of a run's steps ...
-CONVERGENCE_GAIN = 0.01  # ... must improve its best validation loss by less than 1%
-
-
-def convergence(curve_rows: list[dict], annealed: bool = False) -> dict:
-    """``converged`` and ``last_quarter_gain`` (relative improvement of the best validation
-    loss over the last quarter of the steps; NaN when it cannot be judged) of one run;
-    ``annealed``: its schedule decays to zero at the budget."""
-    points = [(int(r["step"]), float(r["valid_loss"])) for r in curve_rows if r["valid_loss"]]
-    points = [(step, loss) for step, loss in points if math.isfinite(loss)]
-    if not points:
-        return {"converged": False, "last_quarter_gain": math.nan}
-    last = max(step for step, _ in points)
-    early = [loss for step, loss in points if step <= (1 - CONVERGENCE_WINDOW) * last]
-    if not early:
-        return {"converged": False, "last_quarter_gain": math.nan}
-    before, best = min(early), min(loss for _, loss in points)
-    gain = (before - best) / before
-    converged = gain < CONVERGENCE_GAIN and not annealed
-    return {"converged": converged, "last_quarter_gain": round(gain, 6)}
 
 
 def run_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:

@@ -31,7 +31,7 @@ import torch.nn as nn
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from attnablate.data import TokenBatches, length_filter
+from attnablate.data import TokenBatches, length_filter, padded_width
 from attnablate.decode import DecodeConfig, translate
 from attnablate.model import ModelConfig, Transformer, sinusoid_frequencies
 from attnablate.params import count_params
@@ -105,12 +105,13 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_batches(train_ids, batch_tokens: int, count: int, max_len: int = 128) -> list:
+def training_batches(train_ids, batch_tokens: int, count: int, max_len: int = 128,
+                     ladder: float = 0.0) -> list:  # fmt: skip
     """``count`` real training batches of about ``batch_tokens`` tokens (the first of a shuffled
-    epoch, seed 1), on the CPU."""
+    epoch, seed 1; padded to a width ladder as ``bucket_ladder`` says), on the CPU."""
     src, tgt = load_split(train_ids)
     src, tgt, _ = length_filter(src, tgt, max_len)
-    batches = TokenBatches(src, tgt, batch_tokens, seed=1)
+    batches = TokenBatches(src, tgt, batch_tokens, seed=1, bucket_ladder=ladder)
     return [batches.batch(indices) for indices in batches.epoch(0)[:count]]
 
 
@@ -304,17 +305,24 @@ def data_wait_share(model_cfg: ModelConfig, data: dict, folder, steps: int, batc
     return {"share": meta["data_wait_share"], "tokens_per_second": meta["tokens_per_second"]}
 
 
-def padding_share(train_ids, batch_tokens: int, max_len: int = 128) -> float:
-    """Share of a training epoch's padded batch positions (both sides) that are padding."""
+def padding_share(train_ids, batch_tokens: int, max_len: int = 128,
+                  ladder: float = 0.0) -> tuple[float, int]:  # fmt: skip
+    """Share of a training epoch's padded batch positions (both sides) that are padding, and
+    the number of distinct batch shapes in it."""
     src, tgt = load_split(train_ids)
     src, tgt, _ = length_filter(src, tgt, max_len)
-    batches = TokenBatches(src, tgt, batch_tokens, seed=1)
+    batches = TokenBatches(src, tgt, batch_tokens, seed=1, bucket_ladder=ladder)
     real = padded = 0
+    shapes = set()
     for indices in batches.epoch(0):
+        widths = []
         for lengths in (batches.src_len[indices], batches.tgt_len[indices]):
+            width = int(padded_width(np.array(lengths.max()), batches.ladder))
             real += int(lengths.sum())
-            padded += len(indices) * int(lengths.max())
-    return 1 - real / padded
+            padded += len(indices) * width
+            widths.append(width)
+        shapes.add((len(indices), *widths))
+    return 1 - real / padded, len(shapes)
 
 
 def matmul_peak(device, size: int = 8192, repeats: int = 10) -> float:

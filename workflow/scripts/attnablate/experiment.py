@@ -11,6 +11,7 @@ import math
 import re
 from pathlib import Path
 
+from attnablate.convergence import LINEAR_NEVER_CONVERGES
 from attnablate.errors import ConfigurationError
 from attnablate.io import write_tsv
 from attnablate.model import ModelConfig
@@ -26,7 +27,8 @@ SAVED_DATASET_FILES = ("dataset_dict.json", "state.json")
 NEUTRAL_TRAIN_KEYS = ("log_every", "save_every", "save_minutes", "compile", "tensorboard")
 # A variant spec names folders and Snakemake wildcards: these characters only (no spaces).
 VARIANT_PATTERN = r"[A-Za-z0-9_@,+;]+"
-SIZE_TRAINING_KEYS = ("gpus", "lr")  # keys of a size preset that say how it trains, not its shape
+# keys of a size preset that say how it trains, not its shape
+SIZE_TRAINING_KEYS = ("gpus", "lr", "runs_per_gpu")
 
 
 def corpus_name(config: dict) -> str:
@@ -69,6 +71,12 @@ def processes(config: dict, size: str) -> int:
     """Data-parallel training processes of a size: its ``gpus`` (one process per GPU on
     CUDA; on the CPU as many gloo processes, which is how the tests run DDP)."""
     return config["sizes"][size].get("gpus", 1)
+
+
+def gpu_share(config: dict, size: str) -> int:
+    """Hundredths of a GPU that one job of a size takes: 100 per GPU, divided among the
+    ``runs_per_gpu`` jobs of a small size that share one."""
+    return 100 * processes(config, size) // config["sizes"][size].get("runs_per_gpu", 1)
 
 
 def model_config(config: dict, variant: str, size: str, match: str, vocab_size: int) -> ModelConfig:
@@ -132,6 +140,8 @@ def check(config: dict) -> None:
             "train.max_steps", "the linear schedule decays to zero at max_steps: it must exceed "
             f"train.warmup_steps ({train['warmup_steps']}), got {train['max_steps']}",
         )  # fmt: skip
+    if train.get("schedule") == "linear" and train.get("stop_at_convergence"):
+        raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
     for i, claim in enumerate(config.get("claims", [])):
         # a claim about a cell this experiment does not run is reported as not run (an
         # override such as --config variants=[...] may leave it out); a typo still fails here
@@ -146,7 +156,13 @@ def check(config: dict) -> None:
             raise ConfigurationError(
                 f"matched_variants[{i}]", f"{variant!r} is not one of the experiment's variants"
             )
-    for size in config["sizes"]:
+    for size, preset in config["sizes"].items():
+        if preset.get("gpus", 1) > 1 and preset.get("runs_per_gpu", 1) > 1:
+            raise ConfigurationError(
+                f"sizes.{size}.runs_per_gpu", f"is {preset['runs_per_gpu']}, but the size "
+                f"trains on {preset['gpus']} GPUs (gpus): a size shares GPUs or spans them, "
+                "not both",
+            )  # fmt: skip
         try:
             size_config(config, size, vocab_size).validate()
         except ConfigurationError as error:

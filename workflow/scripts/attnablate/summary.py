@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate import aggregate, stats
+from attnablate import stats
+from attnablate.convergence import CONVERGENCE_GAIN
 from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
 from attnablate.variants import BASELINE, build_spec, describe, parse_sites
@@ -54,14 +55,14 @@ def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
         return budget_line(runs, reference)
     finished = runs[~diverged(runs)]
     n, done = len(finished), int(flag(finished["converged"]).sum())
-    budget = f"{int(runs['steps'].max()):,} steps"
+    budget = steps_text(runs["steps"])
     gain = pd.to_numeric(finished["last_quarter_gain"]).median()
     rule = (
-        f"the best validation loss improved by less than {aggregate.CONVERGENCE_GAIN:.0%} "
+        f"the best validation loss improved by less than {CONVERGENCE_GAIN:.0%} "
         f"over the last quarter of a run's steps"
     )
     if n and done == n:
-        return f"**Converged.** All {n} finished runs converged ({rule}), at {budget}."
+        return f"**Converged.** All {n} finished runs converged ({rule}), after {budget}."
     measured = (
         f"every comparison below measures how far each variant gets at a budget of {budget}"
         f" (early learning speed), not its final quality"
@@ -76,6 +77,12 @@ def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
         f"**Partly converged.** {done} of {n} finished runs converged ({rule}); comparisons "
         f"with an unconverged run say so, and {measured}."
     )
+
+
+def steps_text(steps: pd.Series) -> str:
+    """The runs' lengths: one number, or the range where runs stopped at convergence."""
+    low, high = int(steps.min()), int(steps.max())
+    return f"{high:,} steps" if low == high else f"{low:,} to {high:,} steps"
 
 
 def annealed(runs: pd.DataFrame) -> bool:

@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from attnablate import distributed as dist
 from attnablate import experiment, runtime
 from attnablate.checkpoint import load_state, save_checkpoint, save_state
+from attnablate.convergence import CONVERGENCE_GAIN, LINEAR_NEVER_CONVERGES, convergence
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
 from attnablate.dynamics import COLUMNS as DYNAMICS_COLUMNS
@@ -57,11 +58,15 @@ class TrainConfig:
     max_steps: int = 2000  # budget in optimiser steps (0: no step limit)
     max_minutes: float = 0.0  # budget in wall-clock minutes (0: no time limit)
     batch_tokens: int = 4000  # padded tokens per side in one batch
+    # > 1: pad batches to a ladder of widths rising by this factor, batched by width (GPUs)
+    bucket_ladder: float = 0.0
     lr: float = 1e-3  # peak learning rate, reached at the end of warmup
     warmup_steps: int = 300  # linear warmup to lr, then the schedule's decay
     schedule: str = (
         "inverse_sqrt"  # decay: "inverse_sqrt" (∝ 1/√step) or "linear" (to 0 at max_steps)
     )
+    # end at the first validation where the convergence rule holds (max_steps stays a cap)
+    stop_at_convergence: bool = False
     label_smoothing: float = 0.1  # of the training loss (validation loss is plain NLL)
     clip_norm: float = 1.0  # gradient norm clipping (0: none)
     eval_every: int = 200  # validate every this many steps, and at the end
@@ -188,6 +193,7 @@ class Progress:
     grad_norm: float = math.nan  # of the last step
     best: dict | None = None  # step, valid_loss, valid_bleu of the best checkpoint
     diverged_at: int | None = None  # the step whose loss was NaN or infinite
+    converged_at: int | None = None  # the validation step where the convergence rule held
 
 
 def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
@@ -215,6 +221,8 @@ class Trainer:
         if cfg.schedule == "linear" and cfg.max_steps <= cfg.warmup_steps:
             raise ConfigurationError("train.max_steps", "the linear schedule decays to zero at "
                                      "max_steps: it must exceed warmup_steps")  # fmt: skip
+        if cfg.schedule == "linear" and cfg.stop_at_convergence:
+            raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
         self.model_cfg, self.cfg, self.seed = model_cfg, cfg, seed
         self.outputs, self.run_info, self.threads = outputs, run_info, threads
         torch.set_num_threads(threads)
@@ -248,8 +256,9 @@ class Trainer:
             self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9,
             **runtime.optimizer_options(device),
         )  # fmt: skip
-        self.batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed)
-        self.valid_batches = TokenBatches(self.valid_src, valid_tgt, cfg.batch_tokens, seed)
+        self.batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
+        self.valid_batches = TokenBatches(self.valid_src, valid_tgt, cfg.batch_tokens, seed,
+                                          cfg.bucket_ladder)  # fmt: skip
         self.params = {
             "total": count_params(self.model),
             "non_embedding": count_params(self.model, "non_embedding"),
@@ -312,8 +321,10 @@ class Trainer:
         return state
 
     def out_of_budget(self) -> bool:
+        """The step or time budget is spent, or the run converged (rank 0 decides)."""
         steps_done = self.cfg.max_steps > 0 and self.p.step >= self.cfg.max_steps
-        return steps_done or time.monotonic() - self.start >= self.budget_seconds
+        out_of_time = time.monotonic() - self.start >= self.budget_seconds
+        return steps_done or out_of_time or self.p.converged_at is not None
 
     def validate(self) -> None:
         """Valid loss and greedy BLEU to curves.tsv, diagnostics to dynamics.tsv; the best
@@ -336,6 +347,12 @@ class Trainer:
             self.live.curves(row)
         self.log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}",
                  flush=True)  # fmt: skip
+        if self.cfg.stop_at_convergence and convergence(self.curves.rows)["converged"]:
+            p.converged_at = p.step
+            self.log(
+                f"step {p.step}: converged (best valid loss improved by less than "
+                f"{CONVERGENCE_GAIN:.0%} over the last quarter of the steps): stopping"
+            )
         if p.best is None or loss < p.best["valid_loss"]:
             p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
             self.best_extra = {"step": p.step, "valid_loss": loss}
@@ -503,6 +520,7 @@ class Trainer:
             "best_valid_bleu": p.best and p.best["valid_bleu"],
             "diverged": p.diverged_at is not None,
             "diverged_at": p.diverged_at,
+            "converged_at": p.converged_at,
             "dropped_long_pairs": self.dropped,
             "mfu": round(mfu, 4) if mfu else None,
             "data_wait_share": (
