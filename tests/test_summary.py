@@ -105,6 +105,18 @@ def test_unconverged_runs_are_said_first():
     assert convergence_line(pd.DataFrame(done)).startswith("**Converged.** All 2")
 
 
+def test_runs_stopped_by_a_time_budget_say_minutes_and_that_steps_differ():
+    """A max_minutes budget ends runs at different steps (cheaper variants take more): the
+    first line gives the minutes and the device, not a step budget the runs did not share."""
+    timed = {"stopped_by": "minutes", "max_minutes": 4.0, "device": "cuda"}
+    runs = [{**run("qk", 1, 4.0, converged=False), **timed, "steps": 8181},
+            {**run("qq@enc", 1, 4.5, converged=False), **timed, "steps": 8601}]  # fmt: skip
+    line = convergence_line(pd.DataFrame(runs))
+    assert "a budget of 4 minutes a run on `cuda` (8,181 to 8,601 steps; a time budget" in line
+    by_steps = [{**r, "stopped_by": "steps", "steps": 360} for r in runs]
+    assert "a budget of 360 steps (early" in convergence_line(pd.DataFrame(by_steps))
+
+
 def test_an_annealed_budget_is_stated_with_its_distance_from_convergence():
     """Runs whose learning rate reaches zero at the budget are never called converged; the
     first line states the budget and, where measured, qk's gap to a longer run."""

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from attnablate.aggregate import stopped_by
 from attnablate.convergence import convergence
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
@@ -142,10 +143,14 @@ def test_a_run_stops_where_the_report_calls_it_converged(tmp_path, data):
     a run that no longer learns (a learning rate of ~0) stops at step 10, the first validation
     with an earlier one to compare with; one still learning runs to its cap."""
     flat, out = run(tmp_path, data, "flat", lr=1e-9, eval_every=5, stop_at_convergence=True)
-    assert (flat["steps"], flat["converged_at"]) == (10, 10)
+    assert (flat["steps"], flat["converged_at"], stopped_by(flat)) == (10, 10, "converged")
     assert convergence(read_tsv(out["curves"]))["converged"]
     learning, out = run(tmp_path, data, "learning", eval_every=5, stop_at_convergence=True)
-    assert (learning["steps"], learning["converged_at"]) == (40, None)
+    assert (learning["steps"], learning["converged_at"], stopped_by(learning)) == (
+        40,
+        None,
+        "steps",
+    )
     assert not convergence(read_tsv(out["curves"]))["converged"]
 
 

@@ -18,7 +18,7 @@ out=${2:?output folder}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+  python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
     .whl/*.whl && export PYTHONPATH=/tmp/site
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
@@ -49,6 +49,8 @@ if [ "$phase" = study ]; then
     $(find runs/gpu -name '*.json' -o -name '*.tsv' -o -name '*.hyp') 2>/dev/null
   ls -la "$out"
 elif [ "$phase" = bench ]; then
+  # without MPS first: a daemon left by an earlier call on the same warm machine would serve it
+  echo quit | nvidia-cuda-mps-control 2>/dev/null && sleep 2
   python3 tools/gpu_pack.py --out /tmp/pack --steps "${PACK_STEPS:-400}" --counts 1,4 2>&1 | tee "$out/packing.txt"
   if start_mps; then
     python3 tools/gpu_pack.py --out /tmp/pack --steps "${PACK_STEPS:-400}" --counts 1,4 --label mps \
@@ -56,6 +58,7 @@ elif [ "$phase" = bench ]; then
     echo quit | nvidia-cuda-mps-control
   fi
   cp /tmp/pack/gpu_pack*.json "$out/" 2>/dev/null
-  python3 workflow/scripts/benchmark.py --device cuda --mode short --compile --bucket-ladder 1.1 \
+  ladder=$(python3 -c "import yaml; print(yaml.safe_load(open('configs/gpu.yaml'))['train']['bucket_ladder'])")
+  python3 workflow/scripts/benchmark.py --device cuda --mode short --compile --bucket-ladder "$ladder" \
     --skip snakemake qq_saving memory --out "$out/bench-cuda.json" 2>&1 | tee "$out/bench-cuda.txt"
 fi

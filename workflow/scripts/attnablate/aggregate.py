@@ -16,6 +16,17 @@ from attnablate.io import read_tsv, write_tsv
 RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
 
 
+def stopped_by(meta: dict) -> str:
+    """What ended a run: ``diverged``, ``converged`` (stop_at_convergence), ``steps``
+    (max_steps) or ``minutes`` (max_minutes: then runs of one budget differ in steps)."""
+    if meta["diverged"]:
+        return "diverged"
+    if meta.get("converged_at") is not None:
+        return "converged"
+    cap = meta["train_config"].get("max_steps", 0)
+    return "steps" if cap and meta["steps"] >= cap else "minutes"
+
+
 def run_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
     """One tidy row of runs.tsv from a run's meta.json, scores.json and curves.tsv."""
     model = meta["model_config"]
@@ -30,6 +41,8 @@ def run_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
         "tokens": meta["tokens"],
         "epochs_seen": meta.get("epochs_seen"),
         "schedule": schedule,
+        "stopped_by": stopped_by(meta),
+        "max_minutes": meta["train_config"].get("max_minutes", 0),
         "train_seconds": meta["train_seconds"],
         "tokens_per_second": meta["tokens_per_second"],
         "best_step": meta["best_step"],

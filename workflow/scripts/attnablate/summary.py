@@ -55,7 +55,7 @@ def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
         return budget_line(runs, reference)
     finished = runs[~diverged(runs)]
     n, done = len(finished), int(flag(finished["converged"]).sum())
-    budget = steps_text(runs["steps"])
+    budget = steps_text(finished if len(finished) else runs)
     gain = pd.to_numeric(finished["last_quarter_gain"]).median()
     rule = (
         f"the best validation loss improved by less than {CONVERGENCE_GAIN:.0%} "
@@ -79,10 +79,18 @@ def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
     )
 
 
-def steps_text(steps: pd.Series) -> str:
-    """The runs' lengths: one number, or the range where runs stopped at convergence."""
-    low, high = int(steps.min()), int(steps.max())
-    return f"{high:,} steps" if low == high else f"{low:,} to {high:,} steps"
+def steps_text(runs: pd.DataFrame) -> str:
+    """The runs' lengths: one number of steps, or their range where runs stopped at
+    convergence; for runs stopped by a time budget, the minutes, with the steps they took."""
+    low, high = int(runs["steps"].min()), int(runs["steps"].max())
+    steps = f"{high:,} steps" if low == high else f"{low:,} to {high:,} steps"
+    if "stopped_by" not in runs or not (runs["stopped_by"] == "minutes").all():
+        return steps
+    minutes = float(runs["max_minutes"].max())
+    return (
+        f"{minutes:g} minutes a run on `{runs['device'].iloc[0]}` ({steps}; a time budget gives "
+        f"a variant with cheaper steps more of them)"
+    )
 
 
 def annealed(runs: pd.DataFrame) -> bool:
