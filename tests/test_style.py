@@ -1,5 +1,6 @@
 """The project's own lint promises: ruff, snakefmt and snakemake --lint are clean."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +30,31 @@ def test_snakemake_lint_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def committed_summary(root: Path) -> str:
-    """reports/default/summary.md as committed: a user's own ./run.sh rewrites the file in
+def committed_summary(root: Path, experiment: str = "default") -> str:
+    """reports/<experiment>/summary.md as committed: a user's own ./run.sh rewrites the file in
     the working tree with the numbers of their machine, which must not fail the tests."""
-    shown = subprocess.run(["git", "show", "HEAD:reports/default/summary.md"], cwd=root,
+    shown = subprocess.run(["git", "show", f"HEAD:reports/{experiment}/summary.md"], cwd=root,
                            capture_output=True, text=True)  # fmt: skip
     return shown.stdout if shown.returncode == 0 else ""
+
+
+def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
+    """The claims of every report in tools/readme_answer.py's REPORTS, side by side, each
+    labelled with where it ran: exactly what the script makes of the reports in the tree."""
+    spec = importlib.util.spec_from_file_location(
+        "readme_answer", ROOT / "tools" / "readme_answer.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(tool.SIDES_BEGIN)[1].split(tool.SIDES_END)[0].strip("\n")
+    # the committed reports, or (before a commit that regenerates them) the working tree's
+    committed = {name: committed_summary(ROOT, name) for name, _ in tool.REPORTS}
+    made = ["\n".join(tool.sides(found)).strip("\n") for found in (committed, tool.summaries())
+            if all(found.values())]  # fmt: skip
+    assert shown in made
+    for name, _ in tool.REPORTS:
+        assert tool.claim_cells(tool.summaries()[name]), f"reports/{name}: no claims table"
 
 
 def test_the_readme_answer_is_taken_from_the_committed_report():

@@ -1,25 +1,35 @@
-"""Copy the answer from reports/default/summary.md into the README, between its answer
-markers: the budget line, the claims table and the mechanism, as the pipeline wrote them.
+"""Copy the answer from the committed reports into the README, between its markers:
 
-    .venv/bin/python tools/readme_answer.py      # after ./run.sh has regenerated the report
+- answer: reports/default/summary.md's budget line, claims table and mechanism, as written;
+- sides: each claim's Δ BLEU and verdict in every report of REPORTS side by side, each column
+  labelled with where it ran, and each report's first line (its budget or convergence).
 
-Nothing in the README's answer is written by hand; tests/test_style.py checks that every line
-of it stands in the committed summary.
+    .venv/bin/python tools/readme_answer.py      # after a run has regenerated a report
+
+Nothing in these sections is written by hand; tests/test_style.py checks that they are what
+this script makes of the committed reports.
 """
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- answer:begin -->", "<!-- answer:end -->"
+SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
 SECTIONS = ("## The claims, point by point", "## The mechanism")
+# The reports shown side by side: experiment, and where its committed report was made (the
+# machine is not in the report itself; docs/performance holds each run's raw output).
+REPORTS = (
+    ("default", "laptop: 2-core CPU, `config.yaml`"),
+    ("gpu", "one GPU: NVIDIA H200, `configs/gpu.yaml`"),
+)
 
 
 def answer(summary: str) -> list[str]:
     """The first paragraph after the title, then the bodies of the sections named in
     SECTIONS (their headings are the summary's, not the README's)."""
     blocks = summary.split("\n## ")
-    first = blocks[0].split("\n\n")[1].strip()  # the title, then the budget or convergence line
-    lines = [first, ""]
+    lines = [first_line(summary), ""]
     for block in blocks[1:]:
         heading, _, body = block.partition("\n")
         if f"## {heading}" in SECTIONS:
@@ -27,15 +37,65 @@ def answer(summary: str) -> list[str]:
     return lines
 
 
+def first_line(summary: str) -> str:
+    """The summary's first paragraph: its budget or convergence statement."""
+    return summary.split("\n## ")[0].split("\n\n")[1].strip()
+
+
+def claim_cells(summary: str) -> dict[str, str]:
+    """claim -> "Δ BLEU (95% interval): verdict", from the summary's claims table."""
+    section = summary.split("## The claims, point by point")[1].split("\n## ")[0]
+    cells = {}
+    table = [line for line in section.strip().splitlines() if line.startswith("|")]
+    for line in table[2:]:  # after the header and its rule
+        fields = [f.strip() for f in re.split(r"(?<!\\)\|", line)[1:-1]]
+        claim, delta_bleu, verdict = fields[0], fields[3], fields[-1]
+        cells[claim] = f"{delta_bleu}: {verdict}" if delta_bleu else verdict
+    return cells
+
+
+def sides(summaries: dict[str, str]) -> list[str]:
+    """Every claim's Δ BLEU and verdict in each report, side by side, then each report's
+    first line under the label of where it ran."""
+    columns = [(label, claim_cells(summaries[name])) for name, label in REPORTS]
+    claims = list(dict.fromkeys(claim for _, cells in columns for claim in cells))
+    lines = [
+        "| claim | "
+        + " | ".join(f"{label}: Δ BLEU (95% interval), verdict" for label, _ in columns)
+        + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for claim in claims:
+        lines.append(f"| {claim} | " + " | ".join(c.get(claim, "not run") for _, c in columns)
+                     + " |")  # fmt: skip
+    for name, label in REPORTS:
+        lines += [
+            "",
+            f"*{label}* ([report](reports/{name}/summary.md)): {first_line(summaries[name])}",
+        ]
+    return lines
+
+
+def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
+    head, rest = readme.split(begin)
+    _, tail = rest.split(end)
+    body = "\n".join(lines).strip("\n")
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def summaries(root: Path = ROOT) -> dict[str, str]:
+    return {name: (root / "reports" / name / "summary.md").read_text(encoding="utf-8")
+            for name, _ in REPORTS}  # fmt: skip
+
+
 def main() -> None:
-    summary = (ROOT / "reports" / "default" / "summary.md").read_text(encoding="utf-8")
+    found = summaries()
     readme_path = ROOT / "README.md"
     readme = readme_path.read_text(encoding="utf-8")
-    head, rest = readme.split(BEGIN)
-    _, tail = rest.split(END)
-    body = "\n".join(answer(summary)).strip("\n")
-    readme_path.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}", encoding="utf-8")
-    print(f"README answer: {len(body.splitlines())} lines from reports/default/summary.md")
+    readme = fill(readme, BEGIN, END, answer(found["default"]))
+    readme = fill(readme, SIDES_BEGIN, SIDES_END, sides(found))
+    readme_path.write_text(readme, encoding="utf-8")
+    print(f"README: answer and sides from {', '.join(f'reports/{n}' for n, _ in REPORTS)}")
 
 
 if __name__ == "__main__":
