@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from attnablate.bench import smoke_config as smoke_config_of
+from attnablate.experiment import rooted
 from attnablate.tokenizer import encode_split, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def saved_dataset(tmp_path, splits=None, column="translation"):
 
 def smoke_experiment() -> dict:
     """tests/smoke.yaml with its corpus paths made absolute (as the benchmark runs it)."""
-    return smoke_config_of(ROOT)
+    return rooted(yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text()), ROOT)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ FIGURES = (
 def test_short_benchmark_prints_every_figure(tmp_path):
     out = tmp_path / "benchmark.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "workflow" / "scripts" / "benchmark.py"), "--out", str(out)],
+        [sys.executable, str(ROOT / "perf" / "benchmark.py"), "--out", str(out)],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -59,6 +59,6 @@ elif [ "$phase" = bench ]; then
   fi
   cp /tmp/pack/gpu_pack*.json "$out/" 2>/dev/null
   ladder=$(python3 -c "import yaml; print(yaml.safe_load(open('configs/gpu.yaml'))['train']['bucket_ladder'])")
-  python3 workflow/scripts/benchmark.py --device cuda --mode short --compile --bucket-ladder "$ladder" \
+  python3 perf/benchmark.py --device cuda --mode short --compile --bucket-ladder "$ladder" \
     --skip snakemake qq_saving memory --out "$out/bench-cuda.json" 2>&1 | tee "$out/bench-cuda.txt"
 fi

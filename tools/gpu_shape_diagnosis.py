@@ -10,8 +10,8 @@ import time
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-sys.path.insert(0, "workflow/scripts")
-from attnablate import bench  # noqa: E402
+sys.path[:0] = ["workflow/scripts", "perf"]
+import measures  # noqa: E402
 from attnablate.model import ModelConfig  # noqa: E402
 
 DEVICE = torch.device("cuda")
@@ -20,7 +20,7 @@ NO_CUDNN = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBacke
 
 
 def timed_steps(name: str, batches: list, backends=None) -> None:
-    trainee = bench.Trainee(bench.build(CFG, "ours", DEVICE), DEVICE)
+    trainee = measures.Trainee(measures.build(CFG, "ours", DEVICE), DEVICE)
     times = []
     for batch in batches:
         torch.cuda.synchronize()
@@ -38,14 +38,14 @@ def timed_steps(name: str, batches: list, backends=None) -> None:
 
 
 def main() -> None:
-    batches = bench.training_batches("data/bible-de-en/unigram4000/train.ids.npz", 16000, 90)
+    batches = measures.training_batches("data/bible-de-en/unigram4000/train.ids.npz", 16000, 90)
     timed_steps("same 4 batches x5, default", batches[:4] * 5)
     timed_steps("30 fresh batches, default", batches[:30])
     timed_steps("30 fresh batches, no cudnn", batches[30:60], NO_CUDNN)
     timed_steps("30 fresh batches, default again", batches[60:90])
     activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     with torch.profiler.profile(activities=activities) as profile:
-        trainee = bench.Trainee(bench.build(CFG, "ours", DEVICE), DEVICE)
+        trainee = measures.Trainee(measures.build(CFG, "ours", DEVICE), DEVICE)
         for batch in batches[:6]:
             trainee.steps([batch])
         torch.cuda.synchronize()

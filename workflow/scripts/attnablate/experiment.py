@@ -46,6 +46,16 @@ def corpus_name(config: dict) -> str:
     )
 
 
+def rooted(config: dict, root) -> dict:
+    """The config with its corpus file paths made absolute against ``root`` (a config run
+    from another working directory, such as the tests' smoke experiment)."""
+    files = config["corpus"].get("files", {})
+    for pair in files.values():
+        for side in ("src", "tgt"):
+            pair[side] = str(Path(root) / pair[side])
+    return config
+
+
 def variants(config: dict) -> list[str]:
     """The experiment's variant specs, the baseline first and once."""
     return [BASELINE, *[v for v in dict.fromkeys(config["variants"]) if v != BASELINE]]

@@ -298,6 +298,14 @@ class DecoderCache:
                     site[name] = site[name].index_select(0, index)
 
 
+def positional_encoding(length: int, inv_freq: torch.Tensor, offset=0) -> torch.Tensor:
+    """Sinusoidal positions offset .. offset + length - 1, sin and cos interleaved: (T, C).
+    ``offset`` may be a 0-d tensor (a decoding step whose position lives on the device)."""
+    pos = torch.arange(length, device=inv_freq.device).float() + offset  # (T,)
+    angles = pos[:, None] * inv_freq[None, :]  # (T, C/2)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (T, C)
+
+
 def sinusoid_frequencies(d_model: int) -> torch.Tensor:
     """1 / 10000^(2i/C) for the sin/cos position pairs: (C/2,). Computed on the CPU even
     inside a meta-device context, where arithmetic is slow."""
@@ -337,9 +345,7 @@ class Transformer(nn.Module):
 
     def embed_tokens(self, ids, offset: int = 0):
         """Token embedding × √C plus sinusoidal positions offset, offset+1, ... : (B, T, C)."""
-        pos = torch.arange(offset, offset + ids.size(1), device=ids.device).float()  # (T,)
-        angles = pos[:, None] * self.inv_freq[None, :]  # (T, C/2)
-        positions = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (T, C)
+        positions = positional_encoding(ids.size(1), self.inv_freq, offset)  # (T, C)
         x = self.embed(ids) * math.sqrt(self.cfg.d_model) + positions  # (B, T, C)
         return self.dropout(x)
 

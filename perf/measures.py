@@ -1,10 +1,10 @@
-"""Measurements behind workflow/scripts/benchmark.py, each against a reference run beside it.
+"""Measurements behind perf/benchmark.py, each against a reference run beside it.
 
 Every figure is a pair (ours, reference) measured in the same process on the same batches,
 interleaved round by round, so that a machine's drift affects both sides alike:
 
 - training throughput of our ``qk`` model against ``torch.nn.Transformer`` of the same
-  dimensions, vocabulary and parameter count (``ReferenceTransformer``), both driven by the
+  dimensions, vocabulary and parameter count (``reference.py``), both driven by the
   pipeline's own ``train_step``;
 - ``qq@all`` against ``qk``: the FLOPs a step saves (counted by PyTorch's FlopCounterMode)
   beside the time it saves;
@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,44 +32,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from attnablate.data import TokenBatches, length_filter, padded_width
 from attnablate.decode import DecodeConfig, translate
-from attnablate.model import ModelConfig, Transformer, sinusoid_frequencies
+from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
 from attnablate.runtime import optimizer_options, to_device
 from attnablate.tokenizer import load_split
 from attnablate.train import TrainConfig, target_tokens, token_loss, train, train_step
-
-
-class ReferenceTransformer(nn.Module):
-    """``torch.nn.Transformer`` (pre-LN, ReLU) with our embedding, sinusoidal positions and
-    tied output layer, so that dimensions, vocabulary and parameter count equal ours."""
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        with warnings.catch_warnings():  # its nested-tensor fast path is for inference only
-            warnings.filterwarnings("ignore", message="enable_nested_tensor")
-            self.transformer = nn.Transformer(
-                cfg.d_model, cfg.n_heads, cfg.enc_layers, cfg.dec_layers, cfg.d_ff,
-                cfg.dropout, batch_first=True, norm_first=True, bias=cfg.bias,
-            )  # fmt: skip
-        self.dropout = nn.Dropout(cfg.dropout)
-        self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
-
-    embed_tokens = Transformer.embed_tokens  # ours, on the same embed, inv_freq and dropout
-
-    def forward(self, src, tgt):
-        src_pad = src.eq(self.cfg.pad_id)  # (B, S)
-        causal = nn.Transformer.generate_square_subsequent_mask(tgt.size(1), device=tgt.device)
-        h = self.transformer(
-            self.embed_tokens(src),
-            self.embed_tokens(tgt),
-            tgt_mask=causal,
-            src_key_padding_mask=src_pad,
-            memory_key_padding_mask=src_pad,
-            tgt_is_causal=True,
-        )  # fmt: skip  (B, T, C)
-        return h @ self.embed.weight.T  # (B, T, V)
+from reference import ReferenceTransformer
 
 
 def machine(device: torch.device, threads: int) -> dict:
@@ -214,10 +181,10 @@ def cpu_peak_step_memory(model_cfg: ModelConfig, kind: str, train_ids, batch_tok
     measured in a fresh process (Linux: VmHWM − VmRSS after one step), since the CPU
     allocator keeps no peak counter of its own."""
     code = (
-        "from attnablate import bench; "
+        "import measures; "
         "from attnablate.model import ModelConfig; "
         f"cfg = ModelConfig(**{dict(model_cfg.__dict__)!r}); "
-        f"print(bench._cpu_peak_child(cfg, {kind!r}, {str(train_ids)!r}, {batch_tokens}))"
+        f"print(measures._cpu_peak_child(cfg, {kind!r}, {str(train_ids)!r}, {batch_tokens}))"
     )
     # Large blocks straight from mmap and back to the system on free: resident memory then
     # follows live tensors instead of glibc's cache of freed blocks.
@@ -368,15 +335,6 @@ def grid_config(config_file, runs: int) -> dict:
 
 GRID_VARIANTS = ("qq@enc", "qq@dec", "qq@all", "qdq@enc", "iq@enc", "kv@all", "nov@all",
                  "noo@all", "mqa@all", "gqa2@all", "qq_selfmask@enc")  # fmt: skip
-
-
-def smoke_config(root) -> dict:
-    """tests/smoke.yaml with its corpus paths made absolute."""
-    config = yaml.safe_load((Path(root) / "tests" / "smoke.yaml").read_text())
-    for pair in config["corpus"]["files"].values():
-        for side in ("src", "tgt"):
-            pair[side] = str(Path(root) / pair[side])
-    return config
 
 
 def snakemake_seconds(snakemake: str, root, workdir, config: dict, *args: str,

@@ -3,7 +3,7 @@ one run on one machine (see README, Performance).
 
     ./benchmark.sh                  short mode (CI: a few minutes on a laptop CPU)
     ./benchmark.sh --mode full      more rounds, the d_model 512 preset throughout
-    python workflow/scripts/benchmark.py --device cuda --mode full --compile   (GPU)
+    python perf/benchmark.py --device cuda --mode full --compile   (GPU)
 
 Prints a table of figures with their targets and writes it as JSON (``--out``). Needs the
 default experiment's tokenised corpus (``--data``); when it is missing, Snakemake makes it.
@@ -18,14 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))  # the library measured (this folder too)
 
 import sentencepiece as spm  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from attnablate import bench  # noqa: E402
+import measures  # noqa: E402
+from attnablate import experiment  # noqa: E402
 from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
 from attnablate.runtime import configure_kernels, peak_flops, pick_device  # noqa: E402
@@ -129,18 +130,18 @@ def model_config(size: str, vocab: int, variant: str = "qk") -> ModelConfig:
 def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, compile_,
                ladder):  # fmt: skip
     cfg = model_config(size, vocab)
-    ours, ref = bench.same_parameters(cfg)
+    ours, ref = measures.same_parameters(cfg)
     if ours != ref:
         raise AssertionError(f"parameter counts differ: ours {ours:,}, reference {ref:,}")
-    batches = bench.training_batches(data / "train.ids.npz", batch_tokens, count * (rounds + 1),
+    batches = measures.training_batches(data / "train.ids.npz", batch_tokens, count * (rounds + 1),
                                      ladder=ladder)  # fmt: skip
     trainees = {
-        "ours": bench.Trainee(bench.build(cfg, "ours", device), device),
-        "reference": bench.Trainee(bench.build(cfg, "reference", device), device),
+        "ours": measures.Trainee(measures.build(cfg, "ours", device), device),
+        "reference": measures.Trainee(measures.build(cfg, "reference", device), device),
     }
     if compile_:
-        trainees["compiled"] = bench.Trainee(bench.build(cfg, "ours", device), device, True)
-    rates = bench.interleaved_throughput(trainees, batches, rounds, device)
+        trainees["compiled"] = measures.Trainee(measures.build(cfg, "ours", device), device, True)
+    rates = measures.interleaved_throughput(trainees, batches, rounds, device)
     label = f"train tok/s {size} ({ours / 1e6:.1f}M params, {batch_tokens} tok)"
     label += f", ladder {ladder}" if ladder else ""
     report.add(label, rates["ours"], rates["reference"], "tok/s",
@@ -150,10 +151,10 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
         report.add(f"  torch.compile, {size}", rates["compiled"], rates["ours"], "tok/s",
                    rates["compiled"] / rates["ours"], note="vs ours eager")  # fmt: skip
     if device.type == "cuda":
-        flops = bench.step_flops(trainees["ours"].model, batches[0], device)
-        tokens = bench.target_tokens(batches[0][2])
+        flops = measures.step_flops(trainees["ours"].model, batches[0], device)
+        tokens = measures.target_tokens(batches[0][2])
         flops_per_token = flops / tokens  # forward + backward
-        measured = bench.matmul_peak(device)
+        measured = measures.matmul_peak(device)
         sheet = peak_flops(device)
         for name in [n for n in ("ours", "compiled") if n in rates]:
             achieved = flops_per_token * rates[name]
@@ -168,13 +169,13 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
 
 
 def qq_saving(report, device, data, vocab, size, batch_tokens, count, rounds):
-    batches = bench.training_batches(data / "train.ids.npz", batch_tokens, count)
+    batches = measures.training_batches(data / "train.ids.npz", batch_tokens, count)
     trainees, flops = {}, {}
     for variant in ("qk", "qq@all"):
-        model = bench.build(model_config(size, vocab, variant), "ours", device)
-        flops[variant] = sum(bench.step_flops(model, b, device) for b in batches)
-        trainees[variant] = bench.Trainee(model, device)
-    seconds = bench.best_step_seconds(trainees, batches, rounds, device)
+        model = measures.build(model_config(size, vocab, variant), "ours", device)
+        flops[variant] = sum(measures.step_flops(model, b, device) for b in batches)
+        trainees[variant] = measures.Trainee(model, device)
+    seconds = measures.best_step_seconds(trainees, batches, rounds, device)
     flop_saved = 1 - flops["qq@all"] / flops["qk"]
     time_saved = 1 - seconds["qq@all"] / seconds["qk"]
     report.add(f"qq@all vs qk step, {size}: time saved", time_saved, flop_saved, "share",
@@ -183,10 +184,10 @@ def qq_saving(report, device, data, vocab, size, batch_tokens, count, rounds):
 
 
 def beam(report, device, data, vocab, size, count, rounds):
-    sentences, length = bench.typical_sentences(data / "test.ids.npz", count)
+    sentences, length = measures.typical_sentences(data / "test.ids.npz", count)
     torch.manual_seed(0)
     model = Transformer(model_config(size, vocab)).to(device)
-    rates = bench.beam_rates(model, sentences, 5, rounds, device)
+    rates = measures.beam_rates(model, sentences, 5, rounds, device)
     ratio = rates["cached"] / rates["recomputed"]
     report.add(f"beam 5 sentences/s {size}, {length} tokens", rates["cached"],
                rates["recomputed"], "sent/s", ratio, ">=3.0x", ratio >= 3.0,
@@ -196,14 +197,14 @@ def beam(report, device, data, vocab, size, count, rounds):
 def memory(report, device, data, vocab, size, batch_tokens):
     cfg = model_config(size, vocab)
     if device.type == "cuda":
-        batches = bench.training_batches(data / "train.ids.npz", batch_tokens, 1)
+        batches = measures.training_batches(data / "train.ids.npz", batch_tokens, 1)
         peaks = {
-            kind: bench.cuda_peak_step_memory(bench.build(cfg, kind, device), batches, device)
+            kind: measures.cuda_peak_step_memory(measures.build(cfg, kind, device), batches, device)
             for kind in ("ours", "reference")
         }
     else:
         peaks = {
-            kind: bench.cpu_peak_step_memory(cfg, kind, data / "train.ids.npz", batch_tokens)
+            kind: measures.cpu_peak_step_memory(cfg, kind, data / "train.ids.npz", batch_tokens)
             for kind in ("ours", "reference")
         }
     mib = {kind: peak / 2**20 for kind, peak in peaks.items()}
@@ -218,10 +219,10 @@ def data_wait(report, device, data, vocab, size, batch_tokens, steps, threads):
         "valid": data / "valid.ids.npz", "valid_ref": data.parent / "valid.tgt",
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        result = bench.data_wait_share(model_config(size, vocab), inputs, Path(folder), steps,
+        result = measures.data_wait_share(model_config(size, vocab), inputs, Path(folder), steps,
                                        batch_tokens, str(device), threads)  # fmt: skip
     for ladder in (0.0, LADDER):
-        share, shapes = bench.padding_share(data / "train.ids.npz", batch_tokens, ladder=ladder)
+        share, shapes = measures.padding_share(data / "train.ids.npz", batch_tokens, ladder=ladder)
         how = f"width ladder {ladder}" if ladder else "padded to the longest"
         report.add(f"padding, {batch_tokens}-tok batches, {how}", share, None, "of tokens",
                    target="<=0.10" if ladder else None, holds=share <= 0.10 if ladder else None,
@@ -236,18 +237,18 @@ def snakemake_times(report, runs: int):
     if not Path(snakemake).exists():
         report.add("snakemake timings", None, None, "", note="skipped: snakemake not installed")
         return
-    probe = bench.slurm_probe_seconds()
+    probe = measures.slurm_probe_seconds()
     with tempfile.TemporaryDirectory() as folder:
-        grid = bench.grid_config(ROOT / "config.yaml", runs)
-        seconds = bench.snakemake_seconds(snakemake, ROOT, Path(folder) / "grid", grid, "-n")
+        grid = measures.grid_config(ROOT / "config.yaml", runs)
+        seconds = measures.snakemake_seconds(snakemake, ROOT, Path(folder) / "grid", grid, "-n")
         report.add(f"snakemake --dry-run, {runs}-run grid", seconds, None, "s",
                    target="<5", holds=seconds < 5, note="median of 3")  # fmt: skip
-        smoke = bench.smoke_config(ROOT)
+        smoke = experiment.rooted(yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text()), ROOT)
         workdir = Path(folder) / "smoke"
         began = time.perf_counter()
-        bench.snakemake_seconds(snakemake, ROOT, workdir, smoke, repeats=1)
+        measures.snakemake_seconds(snakemake, ROOT, workdir, smoke, repeats=1)
         first = time.perf_counter() - began
-        seconds = bench.snakemake_seconds(snakemake, ROOT, workdir, smoke)
+        seconds = measures.snakemake_seconds(snakemake, ROOT, workdir, smoke)
         report.add("snakemake no-op rerun, finished smoke", seconds, first, "s",
                    target="<5", holds=seconds < 5,
                    note="reference column: the smoke run itself")  # fmt: skip
@@ -285,7 +286,7 @@ def main() -> None:
         plan = {k: _only(v, args.sizes) for k, v in plan.items()}
     ensure_data(args.data)
     vocab = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model")).get_piece_size()
-    info = bench.machine(device, args.threads)
+    info = measures.machine(device, args.threads)
     print(" | ".join(f"{k}: {v}" for k, v in info.items()))
     print(f"mode: {args.mode}; corpus: {args.data} (vocabulary {vocab})\n")
     print(f"{'figure':<44} {'ours':>12} {'reference':>12} {'unit':<9} {'ratio':>7} "
