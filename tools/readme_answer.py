@@ -43,8 +43,11 @@ def first_line(summary: str) -> str:
 
 
 def claim_cells(summary: str) -> dict[str, str]:
-    """claim -> "Δ BLEU (95% interval): verdict", from the summary's claims table."""
-    section = summary.split("## The claims, point by point")[1].split("\n## ")[0]
+    """claim -> "Δ BLEU (95% interval): verdict", from the summary's claims table (none in an
+    experiment without claims)."""
+    if SECTIONS[0] not in summary:
+        return {}
+    section = summary.split(SECTIONS[0])[1].split("\n## ")[0]
     cells = {}
     table = [line for line in section.strip().splitlines() if line.startswith("|")]
     for line in table[2:]:  # after the header and its rule
