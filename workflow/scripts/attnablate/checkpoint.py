@@ -35,7 +35,12 @@ def _serialise(obj) -> bytes:
 
 def save_checkpoint(path, model: Transformer, **extra) -> None:
     """Write ``{"model_config", "model", **extra}``: a model that can be rebuilt anywhere."""
-    state = {"model_config": dataclasses.asdict(model.cfg), "model": model.state_dict(), **extra}
+    write_checkpoint(path, model.cfg, model.state_dict(), **extra)
+
+
+def write_checkpoint(path, model_cfg: ModelConfig, weights: dict, **extra) -> None:
+    """save_checkpoint from a config and a state dict, without building the model."""
+    state = {"model_config": dataclasses.asdict(model_cfg), "model": weights, **extra}
     _atomic_write(Path(path), _serialise(state))
 
 
@@ -59,6 +64,17 @@ def save_state(folder, step: int, state: dict) -> Path:
         old.unlink()
         old.with_suffix(".sha256").unlink(missing_ok=True)
     return path
+
+
+def restore(folder, identity: dict, log=print) -> dict | None:
+    """The state a run continues from: the newest intact resume state in ``folder`` whose
+    ``fingerprint`` is ``identity`` (the same model, recipe, seed and processes), or None.
+    Reads files only: applying the state is the caller's."""
+    state = load_state(folder, log) if Path(folder).exists() else None
+    if state is not None and state["fingerprint"] != identity:
+        log("the resume state belongs to another configuration: starting afresh")
+        return None
+    return state
 
 
 def load_state(folder, log=print) -> dict | None:

@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from attnablate import distributed as dist
 from attnablate import experiment, runtime
-from attnablate.checkpoint import load_state, save_checkpoint, save_state
+from attnablate.checkpoint import restore, save_checkpoint, save_state, write_checkpoint
 from attnablate.convergence import CONVERGENCE_GAIN, LINEAR_NEVER_CONVERGES, convergence
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
@@ -196,129 +196,150 @@ class Progress:
     converged_at: int | None = None  # the validation step where the convergence rule held
 
 
-def fingerprint(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
+def run_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
     """What a resume state must agree on: a state of another config is not resumed. Budgets
     and logging may change (a longer budget continues the run), except the step budget of a
-    schedule that decays to zero at it."""
+    schedule that decays to zero at it; the number of processes may not."""
     ignored = (
         *experiment.NEUTRAL_TRAIN_KEYS, "max_minutes", "device",
         *(("max_steps",) if cfg.schedule != "linear" else ()),
     )  # fmt: skip
     train_cfg = {k: v for k, v in asdict(cfg).items() if k not in ignored}
-    return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed}
+    return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed,
+            "processes": dist.world()}  # fmt: skip
+
+
+def resume_folder(outputs: dict) -> Path:
+    """Where a run's resume states live: beside its checkpoint."""
+    return Path(outputs["checkpoint"]).parent / "resume"
+
+
+def log_main(*args, **kwargs) -> None:
+    """print, on rank 0 only (every rank runs the same code)."""
+    if dist.is_main():
+        print(*args, **kwargs)
+
+
+def check_budget(cfg: TrainConfig) -> None:
+    """A run needs a budget, and the linear schedule one beyond its warmup."""
+    if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
+        raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
+    if cfg.schedule == "linear" and cfg.max_steps <= cfg.warmup_steps:
+        raise ConfigurationError("train.max_steps", "the linear schedule decays to zero at "
+                                 "max_steps: it must exceed warmup_steps")  # fmt: skip
+    if cfg.schedule == "linear" and cfg.stop_at_convergence:
+        raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
+
+
+def training_device(cfg: TrainConfig, threads: int) -> torch.device:
+    """This process's device (one GPU per rank under DDP), threads and kernel settings."""
+    torch.set_num_threads(threads)
+    device = runtime.pick_device(cfg.device)
+    if device.type == "cuda" and dist.world() > 1:
+        device = torch.device("cuda", dist.rank())
+    runtime.configure_kernels(device)
+    return device
+
+
+@dataclass
+class RunData:
+    """A run's data, loaded once: training batches, the valid set that validation scores and
+    the fixed probe batch on which attention diagnostics are measured."""
+
+    batches: TokenBatches  # training pairs within max_len
+    valid_batches: TokenBatches  # the whole valid set (validation loss)
+    valid_src: list  # valid source ids (greedy BLEU on the first valid_bleu_sentences)
+    valid_refs: list  # valid references, plain text
+    sp: spm.SentencePieceProcessor  # to detokenise greedy translations
+    probe: list  # src, tgt_in, tgt_out of the first PROBE_SENTENCES valid pairs, on the device
+    dropped: int  # training pairs dropped as longer than max_len
+
+
+def load_data(cfg: TrainConfig, data: dict, seed: int, device, log) -> RunData:
+    """``data``: ``train``/``valid`` (.npz id files), ``spm`` (model), ``valid_ref`` (text)."""
+    train_src, train_tgt = load_split(data["train"])
+    train_src, train_tgt, dropped = length_filter(train_src, train_tgt, cfg.max_len)
+    log(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
+    if not train_src:
+        raise ConfigurationError(
+            "train.max_len", f"no training pair has both sides within {cfg.max_len} "
+            f"tokens (all {dropped} dropped): raise it",
+        )  # fmt: skip
+    valid_src, valid_tgt = load_split(data["valid"])
+    batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
+    valid = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
+    probe = valid.batch(range(min(PROBE_SENTENCES, len(valid_src))))
+    return RunData(
+        batches=batches, valid_batches=valid, valid_src=valid_src,
+        valid_refs=Path(data["valid_ref"]).read_text(encoding="utf-8").splitlines(),
+        sp=spm.SentencePieceProcessor(model_file=str(data["spm"])),
+        probe=[t.to(device) for t in probe], dropped=dropped,
+    )  # fmt: skip
+
+
+def build_model(model_cfg: ModelConfig, cfg: TrainConfig, seed: int, device):
+    """The model from ``seed`` (every rank the same), its DDP wrapper under several processes,
+    and Adam; each rank then draws its own dropout masks."""
+    torch.manual_seed(seed)
+    model = Transformer(model_cfg).to(device)
+    if dist.rank() > 0:
+        torch.manual_seed(seed + dist.rank())
+    ddp = DistributedDataParallel(model) if dist.world() > 1 else model
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9,
+        **runtime.optimizer_options(device),
+    )  # fmt: skip
+    return model, ddp, optimizer
 
 
 class Trainer:
-    """One run's training, in the order it happens: ``__init__`` loads the data, builds model
-    and optimiser and restores a resume state; ``run`` steps until the budget is spent,
+    """One run's training, in the order it happens: ``run`` steps until the budget is spent,
     validating and saving resume states as they fall due; ``finish`` (rank 0) writes the last
-    validation, the checkpoint's final word and meta.json."""
+    validation, the checkpoint's final word and meta.json. Data, model and the state to
+    resume from are made by ``train`` and passed in."""
 
-    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, seed: int, data: dict,
-                 outputs: dict, run_info: dict, threads: int):  # fmt: skip
-        if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
-            raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
-        if cfg.schedule == "linear" and cfg.max_steps <= cfg.warmup_steps:
-            raise ConfigurationError("train.max_steps", "the linear schedule decays to zero at "
-                                     "max_steps: it must exceed warmup_steps")  # fmt: skip
-        if cfg.schedule == "linear" and cfg.stop_at_convergence:
-            raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
+    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, seed: int, run_data: RunData,
+                 model: Transformer, ddp, optimizer, outputs: dict, run_info: dict,
+                 threads: int, state: dict | None):  # fmt: skip
         self.model_cfg, self.cfg, self.seed = model_cfg, cfg, seed
+        self.data, self.model, self.ddp, self.optimizer = run_data, model, ddp, optimizer
         self.outputs, self.run_info, self.threads = outputs, run_info, threads
-        torch.set_num_threads(threads)
-        device = runtime.pick_device(cfg.device)
-        if device.type == "cuda" and dist.world() > 1:
-            device = torch.device("cuda", dist.rank())  # one GPU per rank
-        runtime.configure_kernels(device)
-        self.device = device
-        self.log = print if dist.is_main() else (lambda *args, **kwargs: None)
-        torch.manual_seed(seed)
-        self.sp = spm.SentencePieceProcessor(model_file=str(data["spm"]))
-
-        train_src, train_tgt = load_split(data["train"])
-        train_src, train_tgt, self.dropped = length_filter(train_src, train_tgt, cfg.max_len)
-        self.valid_src, valid_tgt = load_split(data["valid"])
-        self.valid_refs = Path(data["valid_ref"]).read_text(encoding="utf-8").splitlines()
-        self.n_bleu = min(cfg.valid_bleu_sentences, len(self.valid_src))
-        self.log(f"train pairs: {len(train_src)} ({self.dropped} longer than {cfg.max_len} "
-                 "tokens dropped)")  # fmt: skip
-        if not train_src:
-            raise ConfigurationError(
-                "train.max_len", f"no training pair has both sides within {cfg.max_len} "
-                f"tokens (all {self.dropped} dropped): raise it",
-            )  # fmt: skip
-
-        self.model = Transformer(model_cfg).to(device)
-        if dist.rank() > 0:
-            torch.manual_seed(seed + dist.rank())  # ranks draw different dropout masks
-        self.ddp = DistributedDataParallel(self.model) if dist.world() > 1 else self.model
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9,
-            **runtime.optimizer_options(device),
-        )  # fmt: skip
-        self.batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
-        self.valid_batches = TokenBatches(self.valid_src, valid_tgt, cfg.batch_tokens, seed,
-                                          cfg.bucket_ladder)  # fmt: skip
+        self.device = run_data.probe[0].device
+        self.log = log_main
         self.params = {
-            "total": count_params(self.model),
-            "non_embedding": count_params(self.model, "non_embedding"),
+            "total": count_params(model),
+            "non_embedding": count_params(model, "non_embedding"),
         }
         self.log(f"model: {model_cfg}")
         self.log(f"parameters: {self.params['total']:,} ({self.params['non_embedding']:,} "
                  "non-embedding)")  # fmt: skip
-        self.log(f"device: {device}, threads: {threads}, processes: {dist.world()}")
+        self.log(f"device: {self.device}, threads: {threads}, processes: {dist.world()}")
         if dist.world() > 1:
             print(f"rank {dist.rank()} of {dist.world()} ready (pid {os.getpid()})", flush=True)
-
-        self.resume_dir = Path(outputs["checkpoint"]).parent / "resume"
-        self.identity = {**fingerprint(model_cfg, cfg, seed), "processes": dist.world()}
-        state = self._resume_state()
+        self.resume_dir = resume_folder(outputs)
+        self.identity = run_identity(model_cfg, cfg, seed)
         self.p = Progress(**state["progress"]) if state else Progress()
-        curve_rows = state["curves"] if state else []
-        self.curves = Curves(outputs["curves"], curve_rows) if dist.is_main() else None
+        rows = state["curves"] if state else []
+        self.curves = Curves(outputs["curves"], rows) if dist.is_main() else None
         self.live = (
             LiveCurves(Path(outputs["curves"]).parent, fresh=state is None)
             if cfg.tensorboard and dist.is_main() else None
         )  # fmt: skip
         self.dynamics_rows = state["dynamics"] if state else []
-        probe_rows = range(min(PROBE_SENTENCES, len(self.valid_src)))
-        self.probe = [t.to(device) for t in self.valid_batches.batch(probe_rows)]
-        self.peak = runtime.peak_flops(device)  # GPU runs print their model-FLOPs utilisation
+        self.best_weights = state["best_model"] if state else None  # of the run's best step
+        probe = run_data.probe
+        self.peak = runtime.peak_flops(self.device)  # GPU runs print their MFU
         self.flops_per_token = (
-            runtime.training_flops_per_token(
-                self.model, self.probe[0], self.probe[1], target_tokens(self.probe[2])
-            ) if self.peak else None
+            runtime.training_flops_per_token(model, probe[0], probe[1], target_tokens(probe[2]))
+            if self.peak else None
         )  # fmt: skip
-        self.best_weights = state["best_model"] if state else None
-        self.best_extra = state["best_extra"] if state else None
-
         self.start = time.monotonic() - self.p.seconds
         self.budget_seconds = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
         self.last_save = time.monotonic()
-        if state is not None:  # last: building the best model above draws random numbers too
+        if state is not None:  # last: building the model above draws random numbers
             torch.set_rng_state(state["rng"][dist.rank()])
         self.pending = []  # (step, target tokens, loss tensor, grad-norm tensor) not yet read
         self.timing = {"data": 0.0, "total": 0.0}  # seconds fetching batches; whole steps
-
-    def _resume_state(self) -> dict | None:
-        """The run's newest intact resume state, loaded into model and optimiser, or None.
-        Restores the best checkpoint too, since a rerun job starts without its outputs."""
-        state = load_state(self.resume_dir, self.log) if self.resume_dir.exists() else None
-        if state is not None and state["fingerprint"] != self.identity:
-            self.log("the resume state belongs to another configuration: starting afresh")
-            state = None
-        if state is None:
-            return None
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if state["best_model"] is not None and dist.is_main():  # outputs cleared: restore
-            best_model = Transformer(self.model_cfg)
-            best_model.load_state_dict(state["best_model"])
-            save_checkpoint(self.outputs["checkpoint"], best_model, **state["best_extra"])
-        progress = state["progress"]
-        self.log(f"resumed at step {progress['step']} (epoch {progress['epoch']}, "
-                 f"batch {progress['batch']})")  # fmt: skip
-        return state
 
     def out_of_budget(self) -> bool:
         """The step or time budget is spent, or the run converged (rank 0 decides)."""
@@ -329,10 +350,10 @@ class Trainer:
     def validate(self) -> None:
         """Valid loss and greedy BLEU to curves.tsv, diagnostics to dynamics.tsv; the best
         model so far to the checkpoint."""
-        p, model = self.p, self.model
-        loss = validation_loss(model, self.valid_batches, self.device)
-        bleu = validation_bleu(model, self.valid_src[: self.n_bleu],
-                               self.valid_refs[: self.n_bleu], self.sp, self.device)  # fmt: skip
+        p, model, data = self.p, self.model, self.data
+        n = min(self.cfg.valid_bleu_sentences, len(data.valid_src))
+        loss = validation_loss(model, data.valid_batches, self.device)
+        bleu = validation_bleu(model, data.valid_src[:n], data.valid_refs[:n], data.sp, self.device)
         model.train()
         train_loss = p.window_loss / p.window_tokens if p.window_tokens else None
         row = dict(
@@ -342,7 +363,7 @@ class Trainer:
         )  # fmt: skip
         self.curves.add(**row)
         p.window_loss, p.window_tokens = 0.0, 0
-        self.add_dynamics(diagnose(model, self.probe[0], self.probe[1], p.step))
+        self.add_dynamics(diagnose(model, data.probe[0], data.probe[1], p.step))
         if self.live:
             self.live.curves(row)
         self.log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}",
@@ -355,9 +376,8 @@ class Trainer:
             )
         if p.best is None or loss < p.best["valid_loss"]:
             p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
-            self.best_extra = {"step": p.step, "valid_loss": loss}
             self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            save_checkpoint(self.outputs["checkpoint"], model, **self.best_extra)
+            save_checkpoint(self.outputs["checkpoint"], model, **checkpoint_extra(p.best))
 
     def add_dynamics(self, rows: list[dict]) -> None:
         """Diagnostics of one step, to dynamics.tsv (and TensorBoard)."""
@@ -379,7 +399,7 @@ class Trainer:
             "fingerprint": self.identity, "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(), "rng": rng,
             "progress": asdict(self.p), "curves": self.curves.rows, "dynamics": self.dynamics_rows,
-            "best_model": self.best_weights, "best_extra": self.best_extra,
+            "best_model": self.best_weights,
         })  # fmt: skip
 
     @staticmethod
@@ -417,9 +437,9 @@ class Trainer:
             # a heavy diagonal), so that what training changes can be told apart from it.
             # Draws no random numbers: the run's numbers are those of a run without it.
             self.dynamics_rows = []
-            self.add_dynamics(diagnose(self.model, self.probe[0], self.probe[1], 0))
+            self.add_dynamics(diagnose(self.model, self.data.probe[0], self.data.probe[1], 0))
         self.model.train()
-        stream = self.batches.stream(p.epoch, p.batch + 1)
+        stream = self.data.batches.stream(p.epoch, p.batch + 1)
         forward = self.ddp
         if cfg.compile:
             # kernels fused on first use, for any batch shape; the weights stay the model's
@@ -435,7 +455,7 @@ class Trainer:
             began = time.perf_counter()
             epoch, index, indices = next(stream)
             shard, weight = self.shard_of(indices)
-            src, tgt_in, tgt_out = self.batches.batch(shard)
+            src, tgt_in, tgt_out = self.data.batches.batch(shard)
             (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
             batch = runtime.to_device((src, tgt_in, tgt_out), self.device)
             fetched = time.perf_counter()
@@ -490,7 +510,7 @@ class Trainer:
             # to score (its best checkpoint predates the divergence and would flatter it).
             if self.best_weights is not None:
                 model.load_state_dict(self.best_weights)
-            extra = self.best_extra or {"step": p.step, "valid_loss": float("nan")}
+            extra = checkpoint_extra(p.best or {"step": p.step, "valid_loss": float("nan")})
             save_checkpoint(self.outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at)
         self.write_dynamics()  # also when the run diverged before its first validation
         meta = self.meta(time.monotonic() - self.start)
@@ -511,7 +531,7 @@ class Trainer:
             "params_non_embedding": self.params["non_embedding"],
             "steps": p.step,
             "epochs": p.epoch + 1,
-            "epochs_seen": round(p.tokens / int(self.batches.tgt_len.sum()), 3),  # of targets
+            "epochs_seen": round(p.tokens / int(self.data.batches.tgt_len.sum()), 3),  # of targets
             "tokens": p.tokens,
             "train_seconds": round(seconds, 2),
             "tokens_per_second": round(p.tokens / seconds, 1) if seconds else None,
@@ -521,7 +541,7 @@ class Trainer:
             "diverged": p.diverged_at is not None,
             "diverged_at": p.diverged_at,
             "converged_at": p.converged_at,
-            "dropped_long_pairs": self.dropped,
+            "dropped_long_pairs": self.data.dropped,
             "mfu": round(mfu, 4) if mfu else None,
             "data_wait_share": (
                 round(timing["data"] / timing["total"], 4) if timing["total"] else None
@@ -558,7 +578,23 @@ def train(
     received = []
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, frame: received.append(signum))
-    trainer = Trainer(model_cfg, cfg, seed, data, outputs, run_info, threads)
+    check_budget(cfg)
+    device = training_device(cfg, threads)
+    log = log_main
+    run_data = load_data(cfg, data, seed, device, log)
+    model, ddp, optimizer = build_model(model_cfg, cfg, seed, device)
+    state = restore(resume_folder(outputs), run_identity(model_cfg, cfg, seed), log)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        progress = state["progress"]
+        log(f"resumed at step {progress['step']} (epoch {progress['epoch']}, "
+            f"batch {progress['batch']})")  # fmt: skip
+        if state["best_model"] is not None and dist.is_main():  # a rerun job finds no outputs
+            write_checkpoint(outputs["checkpoint"], model_cfg, state["best_model"],
+                             **checkpoint_extra(progress["best"]))  # fmt: skip
+    trainer = Trainer(model_cfg, cfg, seed, run_data, model, ddp, optimizer, outputs, run_info,
+                      threads, state)  # fmt: skip
     if trainer.run(stop_requested=lambda: bool(received)):
         names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(received)) or "rank 0"
         trainer.log(f"stopped by {names} at step {trainer.p.step}: resume state written; "
@@ -567,6 +603,11 @@ def train(
             trainer.live.close()
         sys.exit(RESUME_EXIT)
     return trainer.finish() if dist.is_main() else {}
+
+
+def checkpoint_extra(best: dict) -> dict:
+    """What the checkpoint says of its model besides the weights: its step and valid loss."""
+    return {"step": best["step"], "valid_loss": best["valid_loss"]}
 
 
 def _mfu(flops_per_token, tokens_per_second: float, peak) -> str:
