@@ -410,3 +410,12 @@ def test_packed_jobs_ask_their_share_of_a_gpu(tmp_path, size, runs_per_gpu, shar
     assert len(packed) == 30
     assert all(resources["gpu_share"] == str(share) for resources in packed)
     assert not any("gpu_share" in resources for rule, resources in jobs if rule == "score")
+
+
+def test_a_size_cannot_both_share_a_gpu_and_span_several(tmp_path, smoke_config):
+    smoke_config["sizes"]["micro"].update(gpus=2, runs_per_gpu=4)
+    result = snakemake(tmp_path, smoke_config, "--dry-run")
+    assert result.returncode != 0
+    assert "sizes.micro.runs_per_gpu: is 4, but the size trains on 2 GPUs" in (
+        result.stdout + result.stderr
+    )

