@@ -235,27 +235,30 @@ def typical_sentences(test_ids, count: int) -> tuple[list, int]:
 
 
 def beam_rates(model: Transformer, sentences: list, beam: int, rounds: int, device) -> dict:
-    """Sentences per second of beam search with the cache and recomputing the prefix.
+    """Sentences per second of beam search with the cache (on CUDA: also with the decoder step
+    replayed as a CUDA graph, ``graphed``) and recomputing the prefix.
 
     An untrained model rarely ends a hypothesis early, so the length limit is the source's
-    length: every hypothesis is as long as the corpus's typical sentence. Both searches must
+    length: every hypothesis is as long as the corpus's typical sentence. Every search must
     return the same hypotheses, which is checked here."""
     model.eval()
-    rates: dict = {"cached": [], "recomputed": []}
+    kinds = {"cached": {"cuda_graph": False}, "recomputed": {"use_cache": False}}
+    if device.type == "cuda":
+        kinds["graphed"] = {"cuda_graph": True}
+    rates: dict = {name: [] for name in kinds}
     outputs = {}
     for _ in range(rounds):
-        for name in rates:
-            cfg = DecodeConfig(
-                beam_size=beam, max_len_a=1.0, max_len_b=0, batch_sentences=len(sentences),
-                use_cache=name == "cached",
-            )  # fmt: skip
+        for name, options in kinds.items():
+            cfg = DecodeConfig(beam_size=beam, max_len_a=1.0, max_len_b=0,
+                               batch_sentences=len(sentences), **options)  # fmt: skip
             sync(device)
             began = time.perf_counter()
             outputs[name] = translate(model, sentences, cfg, device)
             sync(device)
             rates[name].append(len(sentences) / (time.perf_counter() - began))
-    if outputs["cached"] != outputs["recomputed"]:
-        raise AssertionError("beam search with the cache disagrees with recomputing the prefix")
+    for name in outputs:
+        if outputs[name] != outputs["recomputed"]:
+            raise AssertionError(f"beam search ({name}) disagrees with recomputing the prefix")
     return {name: max(r) for name, r in rates.items()}
 
 

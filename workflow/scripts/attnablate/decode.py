@@ -22,6 +22,7 @@ class DecodeConfig:
     max_len_b: int = 10
     batch_sentences: int = 64  # sentences decoded together
     use_cache: bool = True  # False: recompute the whole prefix every step (benchmark reference)
+    cuda_graph: bool = True  # on CUDA: static shapes, the decoder step replayed as a CUDA graph
 
 
 @torch.no_grad()
@@ -88,6 +89,108 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     return [max(hyps)[1] if hyps else [] for hyps in finished]
 
 
+class GraphedStep:
+    """One decoder step of beam search on static buffers: reorder the self-attention caches
+    to the parent ``rows``, decode ``token`` at the cache's position, advance it; ``logp``
+    (N, V) holds the result. On CUDA the step is captured once as a CUDA graph and replayed
+    (one launch instead of hundreds: a small decoder step is launch-bound); elsewhere, and with
+    ``capture=False``, it runs eagerly on the same buffers."""
+
+    def __init__(self, model: Transformer, memory, src_pad, length: int, capture: bool):
+        N, device = memory.size(0), memory.device
+        self.model, self.memory, self.src_pad = model, memory, src_pad
+        self.cache = model.new_static_cache(memory, src_pad, length)
+        self.token = torch.full((N, 1), BOS, dtype=torch.long, device=device)  # (N, 1)
+        self.rows = torch.arange(N, device=device)  # (N,) parent row of each hypothesis
+        self.graph = None
+        if capture and device.type == "cuda":
+            self._capture()
+        else:
+            self.logp = None
+
+    def _step(self) -> torch.Tensor:
+        self.cache.reorder_self(self.rows)
+        logits = self.model.decode(self.token, self.memory, self.src_pad, self.cache)[:, -1]
+        return logits.float().log_softmax(-1)  # (N, V)
+
+    def _capture(self) -> None:
+        """Warm up on a side stream (allocations, kernel choices), put the buffers back as
+        they were, then record one step."""
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        saved = [t.clone() for t in self._state()]
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._step()
+        torch.cuda.current_stream().wait_stream(stream)
+        for tensor, value in zip(self._state(), saved):
+            tensor.copy_(value)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logp = self._step()
+
+    def _state(self) -> list:
+        caches = [layer["self"][name] for layer in self.cache.layers for name in ("k", "v")]
+        return [self.cache.position, *caches]
+
+    def __call__(self, token, rows) -> torch.Tensor:
+        """The log-probabilities (N, V) of the next token after ``token`` (N, 1), each row's
+        cache first taken from parent row ``rows`` (N,)."""
+        self.token.copy_(token)
+        self.rows.copy_(rows)
+        if self.graph is None:
+            return self._step()
+        self.graph.replay()
+        return self.logp
+
+
+@torch.no_grad()
+def beam_search_static(model: Transformer, src: torch.Tensor, cfg: DecodeConfig,
+                       capture: bool = True) -> list[list[int]]:  # fmt: skip
+    """beam_search with every shape fixed, so that its decoder step can be a CUDA graph: the
+    batch keeps all B*k rows to the end (a finished sentence's rows run on, ignored), and the
+    cache holds every position from the start. Gives beam_search's hypotheses."""
+    model.eval()
+    k, V = cfg.beam_size, model.cfg.vocab_size
+    memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
+    B = src.size(0)
+    limits = ((~src_pad).sum(1).float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
+    length = int(limits.max())
+    step = GraphedStep(model, memory.repeat_interleave(k, dim=0),
+                       src_pad.repeat_interleave(k, dim=0), length, capture)  # fmt: skip
+    tokens = torch.full((B * k, 1), BOS, dtype=torch.long, device=src.device)  # (B*k, 1)
+    rows = torch.arange(B * k, device=src.device)  # (B*k,)
+    scores = torch.full((B, k), float("-inf"), device=src.device)  # (B, k)
+    scores[:, 0] = 0.0
+    alive = torch.ones(B, dtype=torch.bool, device=src.device)  # (B,) sentences still searched
+    finished: list[list] = [[] for _ in range(B)]
+    only_eos = torch.full((V,), float("-inf"), device=src.device)
+    only_eos[EOS] = 0.0
+    for t in range(length):
+        logp = step(tokens[:, -1:], rows).view(B, k, V).clone()  # (B, k, V)
+        logp[:, :, PAD] = float("-inf")
+        logp[:, :, BOS] = float("-inf")
+        at_limit = t + 1 >= limits  # (B,)
+        logp[at_limit] += only_eos
+        candidates = (scores.unsqueeze(-1) + logp).view(B, k * V)  # (B, k*V)
+        top, index = candidates.topk(2 * k, dim=1)  # (B, 2k)
+        beam, token = index // V, index % V  # (B, 2k)
+        ends = (token == EOS) & top.isfinite() & alive[:, None]
+        for b, c in ends[:, :k].nonzero().tolist():
+            hypothesis = tokens[b * k + beam[b, c], 1:].tolist()
+            finished[b].append((top[b, c].item() / (t + 1) ** cfg.length_penalty, hypothesis))
+        full = torch.tensor([len(f) >= k for f in finished], device=src.device)
+        alive &= ~(at_limit | full)
+        if not alive.any():
+            break
+        scores, pos = top.masked_fill(token == EOS, float("-inf")).topk(k, dim=1)  # (B, k)
+        parents = (torch.arange(B, device=src.device)[:, None] * k + beam.gather(1, pos)).view(-1)
+        own = torch.arange(B * k, device=src.device)
+        rows = torch.where(alive.repeat_interleave(k), parents, own)  # a done sentence stays
+        tokens = torch.cat([tokens[rows], token.gather(1, pos).view(-1, 1)], dim=1)
+    return [max(hyps)[1] if hyps else [] for hyps in finished]
+
+
 def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cpu") -> list:
     """Decode every sentence (arrays of source ids, without EOS); results in input order.
     Sentences are decoded in batches of similar length, so little compute goes to padding."""
@@ -96,7 +199,10 @@ def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cp
     for start in range(0, len(order), cfg.batch_sentences):
         chunk = order[start : start + cfg.batch_sentences]
         src, _, _ = collate([sentences[i] for i in chunk], [np.zeros(0, np.int64)] * len(chunk))
-        for i, hypothesis in zip(chunk, beam_search(model, src.to(device), cfg)):
+        src = src.to(device)
+        static = cfg.cuda_graph and cfg.use_cache and src.device.type == "cuda"
+        hyps = beam_search_static(model, src, cfg) if static else beam_search(model, src, cfg)
+        for i, hypothesis in zip(chunk, hyps):
             results[i] = hypothesis
     return results
 

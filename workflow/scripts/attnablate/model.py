@@ -136,6 +136,10 @@ class Attention(nn.Module):
             k_out = self.k_proj(source)  # (B, S, Hkv*hd)
         k = self.key_norm(self.split_heads(self.key_scale(k_out), self.kv_heads))  # (B,Hkv,S,hd)
         v = self.split_heads(v_out, self.kv_heads)  # (B, Hkv, S, hd)
+        if cache is not None and "pos" in cache:  # a static cache: write this step in place
+            cache["k"].index_copy_(2, cache["pos"].view(1), k)  # (B, Hkv, L, hd)
+            cache["v"].index_copy_(2, cache["pos"].view(1), v)
+            return q, cache["k"], cache["v"]
         if cache is not None:
             if "k" in cache:  # self-attention: append this step to the earlier positions
                 k = torch.cat([cache["k"], k], dim=2)  # (B, Hkv, S_total, hd)
@@ -165,6 +169,17 @@ class Attention(nn.Module):
             mask = mask.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))  # (B,1,T,S)
         return mask, False
 
+    def position_mask(self, S: int, pos: torch.Tensor, dtype):
+        """Additive mask (1, 1, 1, S) of one query at position ``pos`` (a 0-d device tensor)
+        over a static cache of S positions: later positions hold nothing yet."""
+        k_pos = torch.arange(S, device=pos.device)  # (S,)
+        mask = torch.zeros(S, device=pos.device, dtype=dtype).masked_fill(
+            k_pos > pos, float("-inf")
+        )
+        if self.self_mask_penalty:
+            mask = mask.masked_fill(k_pos == pos, self.self_mask_penalty)
+        return mask[None, None, None, :]
+
     def forward(self, x, source=None, key_padding_mask=None, causal=False, cache=None):
         """x: (B, T, C) the queries' input; source: (B, S, C) the keys' and values' input
         (None: self-attention); key_padding_mask: (B, S), True at padding; causal: position t
@@ -172,7 +187,10 @@ class Attention(nn.Module):
         """
         q, k, v = self.project(x, x if source is None else source, cache)
         T, S = q.size(2), k.size(2)
-        mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device)
+        if causal and cache is not None and "pos" in cache:  # static: positions past pos empty
+            mask, is_causal = self.position_mask(S, cache["pos"], q.dtype), False
+        else:
+            mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device)
         dropout_p = self.dropout if self.training else 0.0
         if self.keep_weights:
             y, self.last_weights = reference_attention(q, k, v, mask, dropout_p, is_causal)
@@ -286,6 +304,9 @@ class DecoderCache:
     layers: list = field(default_factory=list)  # per decoder layer: {"self": {}, "cross": {}}
     length: int = 0  # target positions decoded so far (the next position's index)
 
+    def advance(self, steps: int) -> None:
+        self.length += steps
+
     def reorder(self, index, cross: bool = True):
         """Keep batch rows ``index`` (beam search): (B', ) indices into the current batch.
         ``cross=False`` leaves the cross-attention cache, whose rows depend only on the source
@@ -296,6 +317,30 @@ class DecoderCache:
                     continue
                 for name in site:
                     site[name] = site[name].index_select(0, index)
+
+
+@dataclass
+class StaticCache:
+    """Keys and values of ``L`` target positions preallocated for every row and written in
+    place at ``position``, a 0-d device tensor: every decoding step then has the same shapes
+    and reads its position from the device, so a CUDA graph can replay it."""
+
+    layers: list  # per decoder layer: {"self": {"k", "v", "pos"}, "cross": {"k", "v"}}
+    position: torch.Tensor  # 0-d long: the index of the next target position
+
+    @property
+    def length(self) -> torch.Tensor:
+        return self.position
+
+    def advance(self, steps: int) -> None:
+        self.position.add_(steps)  # in place: a captured graph keeps reading this tensor
+
+    def reorder_self(self, index) -> None:
+        """Every self-attention cache follows its hypothesis to parent row ``index`` (N,), in
+        place; cross-attention keys are the same for the k rows of one sentence."""
+        for layer in self.layers:
+            for name in ("k", "v"):
+                layer["self"][name].copy_(layer["self"][name].index_select(0, index))
 
 
 def positional_encoding(length: int, inv_freq: torch.Tensor, offset=0) -> torch.Tensor:
@@ -360,6 +405,22 @@ class Transformer(nn.Module):
     def new_cache(self) -> DecoderCache:
         return DecoderCache([{"self": {}, "cross": {}} for _ in self.decoder])
 
+    def new_static_cache(self, memory, src_pad, length: int) -> StaticCache:
+        """A StaticCache of ``length`` positions for memory's rows, cross-attention keys and
+        values computed now (one decoder pass over a dummy token fills them)."""
+        N, device = memory.size(0), memory.device
+        position = torch.zeros((), dtype=torch.long, device=device)
+        layers = []
+        for layer in self.decoder:
+            attn = layer.self_attn
+            shape = (N, attn.kv_heads, length, attn.head_dim)
+            empty = {name: torch.zeros(shape, dtype=memory.dtype, device=device) for name in "kv"}
+            layers.append({"self": {**empty, "pos": position}, "cross": {}})
+        cache = StaticCache(layers, position)
+        self.decode(torch.zeros(N, 1, dtype=torch.long, device=device), memory, src_pad, cache)
+        cache.position.zero_()  # the dummy pass wrote position 0: the first real step rewrites it
+        return cache
+
     def decode(self, tgt, memory, src_pad, cache: DecoderCache | None = None):
         """tgt: (B, T) target ids (shifted right); with a cache, only the new positions.
 
@@ -371,7 +432,7 @@ class Transformer(nn.Module):
         for i, layer in enumerate(self.decoder):
             x = layer(x, memory, src_pad, None if cache is None else cache.layers[i])
         if cache is not None:
-            cache.length += tgt.size(1)
+            cache.advance(tgt.size(1))
         return self.dec_norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
 
     def forward(self, src, tgt):
