@@ -23,6 +23,7 @@ class DecodeConfig:
     batch_sentences: int = 64  # sentences decoded together
     use_cache: bool = True  # False: recompute the whole prefix every step (benchmark reference)
     cuda_graph: bool = True  # on CUDA: static shapes, the decoder step replayed as a CUDA graph
+    # (not a config key: the same hypotheses either way; False is the benchmark's reference)
 
 
 @torch.no_grad()
