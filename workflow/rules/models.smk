@@ -19,8 +19,15 @@ rule model_table:
     params:
         # the settings the table depends on: a change of any reruns it, nothing else does
         models={
-            key: config[key]
-            for key in ("variants", "sizes", "match_params", "model", "tokenizer")
+            key: config.get(key)
+            for key in (
+                "variants",
+                "sizes",
+                "match_params",
+                "matched_variants",
+                "model",
+                "tokenizer",
+            )
         },
     script:
         "../scripts/model_table.py"

@@ -27,5 +27,6 @@ rule train:
         model=run_model,
         train=train_settings,
         device=config["device"],
+        processes=lambda wildcards: experiment.processes(config, wildcards.size),
     script:
         "../scripts/train.py"

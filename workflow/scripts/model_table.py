@@ -6,4 +6,4 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.experiment import write_model_table
 
-write_model_table(snakemake.config, snakemake.input.spm, snakemake.output.table)
+write_model_table(snakemake.params.models, snakemake.input.spm, snakemake.output.table)

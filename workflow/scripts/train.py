@@ -13,10 +13,13 @@ def main():
     sys.stdout = sys.stderr = log
     os.environ["PYTHONUNBUFFERED"] = "1"
 
+    from attnablate.experiment import NEUTRAL_TRAIN_KEYS
     from attnablate.train import run_train
 
+    neutral = {key: snakemake.config["train"][key] for key in NEUTRAL_TRAIN_KEYS}
     run_train(
-        snakemake.config,
+        snakemake.params,
+        neutral,
         dict(snakemake.wildcards),
         snakemake.input,
         snakemake.output,

@@ -6,4 +6,10 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.decode import run_translate
 
-run_translate(snakemake.config, snakemake.input, snakemake.output.hyp, snakemake.threads)
+run_translate(
+    snakemake.params.decode,
+    snakemake.params.device,
+    snakemake.input,
+    snakemake.output.hyp,
+    snakemake.threads,
+)

@@ -208,10 +208,11 @@ def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cp
     return results
 
 
-def run_translate(config: dict, inputs: dict, output, threads: int) -> None:
-    """Step ``translate``: the test set with the run's best checkpoint, detokenised."""
+def run_translate(decode: dict, device_name: str, inputs: dict, output, threads: int) -> None:
+    """Step ``translate``: the test set with the run's best checkpoint, detokenised, by beam
+    search with the ``decode`` settings on ``device_name``."""
     torch.set_num_threads(threads)
-    device = pick_device(config["device"])
+    device = pick_device(device_name)
     configure_kernels(device)
     model, extra = load_checkpoint(inputs["checkpoint"], map_location=device)
     sp = spm.SentencePieceProcessor(model_file=str(inputs["spm"]))
@@ -220,6 +221,6 @@ def run_translate(config: dict, inputs: dict, output, threads: int) -> None:
         write_lines(output, [""] * len(src))
         print(f"the run diverged at step {extra['diverged_at']}: {len(src)} empty hypotheses")
         return
-    hyps = translate(model.to(device), src, DecodeConfig(**config["decode"]), device)
+    hyps = translate(model.to(device), src, DecodeConfig(**decode), device)
     write_lines(output, (sp.decode(h) for h in hyps))
-    print(f"{len(hyps)} sentences translated with beam {config['decode']['beam_size']}")
+    print(f"{len(hyps)} sentences translated with beam {decode['beam_size']}")

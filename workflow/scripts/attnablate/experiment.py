@@ -14,7 +14,7 @@ from pathlib import Path
 from attnablate.convergence import LINEAR_NEVER_CONVERGES
 from attnablate.errors import ConfigurationError
 from attnablate.io import write_tsv
-from attnablate.model import ModelConfig
+from attnablate.modelconfig import ModelConfig
 from attnablate.params import count_params, matched_config
 from attnablate.tokenizer import vocabulary_size
 from attnablate.variants import BASELINE, parse_sites

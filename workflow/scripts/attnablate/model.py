@@ -1,6 +1,7 @@
 """The encoder-decoder Transformer of the study, with pluggable attention.
 
-Read top to bottom: attention → MLP → encoder and decoder layers → config → model.
+Read top to bottom: attention → MLP → encoder and decoder layers → caches → model (its
+config, ``ModelConfig``, is in modelconfig.py).
 Every attention site is built from an ``AttentionSpec`` (see variants.py): the spec decides
 which modules exist and which are shared; ``forward`` is the same for every variant.
 
@@ -15,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from attnablate.errors import ConfigurationError
+from attnablate.modelconfig import ModelConfig
 from attnablate.variants import AttentionSpec, site_specs
 
 # Finite, so that a position whose only target is itself (the first decoder position) still
@@ -259,42 +260,8 @@ class DecoderLayer(nn.Module):
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, T, C)
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a model; saved inside every checkpoint. Frozen: a config
-    is a value (hashable, so parameter counts of a config can be cached)."""
-
-    vocab_size: int = 8000  # joint source/target sentencepiece vocabulary
-    d_model: int = 128  # width of the residual stream; even (sin/cos position pairs)
-    n_heads: int = 4  # attention heads per site; must divide d_model
-    enc_layers: int = 2  # encoder layers
-    dec_layers: int = 2  # decoder layers
-    d_ff: int = 512  # hidden width of every MLP; what parameter matching widens
-    dropout: float = 0.1  # on embeddings, attention weights and residual branches
-    bias: bool = True  # biases in projections and MLPs, as in torch.nn.MultiheadAttention
-    pad_id: int = 0  # padding token: never attended to as a source key
-    variant: str = "qk"  # attention variant per site, e.g. "qq@enc" (see variants.py)
-
-    def validate(self) -> None:
-        """Raise ConfigurationError naming the first bad field and what it allows."""
-        positive = ("vocab_size", "d_model", "n_heads", "enc_layers", "dec_layers", "d_ff")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigurationError(name, f"must be a positive integer, got {value!r}")
-        if self.d_model % 2:
-            raise ConfigurationError(
-                "d_model", f"must be even (sin/cos positions), got {self.d_model}"
-            )
-        if self.d_model % self.n_heads:
-            raise ConfigurationError(
-                "n_heads", f"must divide d_model={self.d_model}, got {self.n_heads}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigurationError("dropout", f"must be in [0, 1), got {self.dropout!r}")
-        if not 0 <= self.pad_id < self.vocab_size:
-            raise ConfigurationError("pad_id", f"must be in [0, vocab_size), got {self.pad_id}")
-        site_specs(self.variant, self.n_heads, key="variant")
+# The config (ModelConfig) lives in modelconfig.py, without PyTorch: the workflow reads it,
+# and counts parameters from it, every time Snakemake starts.
 
 
 @dataclass

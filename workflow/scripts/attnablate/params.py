@@ -1,16 +1,16 @@
 """Parameter accounting and parameter matching.
 
-Counts come from the model itself, built on PyTorch's ``meta`` device (shapes without
-memory), so they can never drift from what training builds, even at d_model 2048.
+A config's count is worked out from its dimensions and attention specs, without PyTorch (the
+workflow counts at every Snakemake start); a test checks it against the model itself, built
+on PyTorch's meta device, for every variant. A built model is counted directly.
 """
 
 import dataclasses
 import functools
 
-import torch
-
 from attnablate.errors import ConfigurationError
-from attnablate.model import ModelConfig, Transformer
+from attnablate.modelconfig import ModelConfig
+from attnablate.variants import AttentionSpec, site_specs
 
 COUNTS = ("total", "non_embedding")
 TOLERANCE = 0.005  # matched counts agree within 0.5%
@@ -29,17 +29,39 @@ def count_params(model_or_cfg, which: str = "total") -> int:
     return _count_model(model_or_cfg, which)
 
 
-def _count_model(model: Transformer, which: str) -> int:
+def _count_model(model, which: str) -> int:
+    """A built Transformer's parameters (tied ones once: ``parameters()`` yields each once)."""
     total = sum(p.numel() for p in model.parameters())
     return total - model.embed.weight.numel() if which == "non_embedding" else total
 
 
 @functools.lru_cache(maxsize=4096)
 def _count_config(cfg: ModelConfig, which: str) -> int:
-    """Counted on the meta device; cached, since matching and the DAG ask for the same configs
-    many times."""
-    with torch.device("meta"):
-        return _count_model(Transformer(cfg, init=False), which)
+    """What model.Transformer(cfg) holds, layer by layer; cached, since matching and the DAG
+    ask for the same configs many times."""
+    cfg.validate()
+    d, specs = cfg.d_model, site_specs(cfg.variant, cfg.n_heads)
+    norm = 2 * d  # LayerNorm: weight and bias
+    mlp = _linear(d, cfg.d_ff, cfg.bias) + _linear(cfg.d_ff, d, cfg.bias)
+    encoder = 2 * norm + _attention(specs["enc"], cfg) + mlp
+    decoder = 3 * norm + _attention(specs["dec"], cfg) + _attention(specs["cross"], cfg) + mlp
+    body = cfg.enc_layers * encoder + cfg.dec_layers * decoder + 2 * norm  # + final norms
+    return body if which == "non_embedding" else body + cfg.vocab_size * d
+
+
+def _linear(n_in: int, n_out: int, bias: bool) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _attention(spec: AttentionSpec, cfg: ModelConfig) -> int:
+    """One site: learned projections only (identity and fixed random ones hold none, a tied
+    W_K is W_Q's or W_V's), and qdq's diagonal."""
+    d = cfg.d_model
+    kv_dim = (spec.kv_heads or cfg.n_heads) * (d // cfg.n_heads)
+    widths = {"query": d, "key": kv_dim, "value": kv_dim, "output": d}
+    count = sum(_linear(d, widths[name], cfg.bias) for name in widths
+                if getattr(spec, name) == "linear")  # fmt: skip
+    return count + (kv_dim if spec.key_diagonal else 0)
 
 
 def _solve_d_ff(cfg: ModelConfig, target: int, which: str) -> int:

@@ -621,16 +621,19 @@ def _time_left(step: int, elapsed: float, cfg: TrainConfig, budget_seconds: floa
     return max(0.0, min(by_steps, budget_seconds - elapsed))
 
 
-def run_train(config: dict, run: dict, inputs: dict, outputs: dict, threads: int) -> None:
-    """Step ``train``: one run of the experiment ``config``; ``run`` holds its wildcards."""
-    vocab = vocabulary_size(inputs["spm"])
-    model_cfg = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)
-    train_cfg = TrainConfig(
-        **experiment.train_settings(config, run["size"]), device=config["device"]
-    )
-    run_info = {"experiment": config["experiment"], **run, "seed": int(run["seed"])}
+def run_train(params, neutral: dict, run: dict, inputs: dict, outputs: dict,
+              threads: int) -> None:  # fmt: skip
+    """Step ``train``: one run; ``run`` holds its wildcards. ``params``, the rule's, hold what
+    the run's numbers depend on: ``model`` (its config, built with the vocabulary asked for:
+    the tokenizer's real one replaces it), ``train`` (the recipe at its size), ``device`` and
+    ``processes``. ``neutral``: the config's train settings that change no number
+    (``experiment.NEUTRAL_TRAIN_KEYS``: logging, saving, compiling), read from the config so
+    that changing them reruns nothing."""
+    model_cfg = ModelConfig(**{**params.model, "vocab_size": vocabulary_size(inputs["spm"])})
+    train_cfg = TrainConfig(**params.train, **neutral, device=params.device)
+    run_info = {**run, "seed": int(run["seed"])}
     args = (model_cfg, train_cfg, int(run["seed"]), dict(inputs), dict(outputs), run_info, threads)
-    processes = experiment.processes(config, run["size"])
+    processes = params.processes
     if processes > 1:
         # Slurm signals every process of the job: the launcher waits for its ranks to stop.
         for signum in STOP_SIGNALS:
