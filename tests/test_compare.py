@@ -65,7 +65,7 @@ def test_holm_family_is_every_comparison_at_a_size_and_seed_across_match_setting
         cell("1", "none", "b", 0.04, 0.5),
         cell("1", "total", "a", 0.02, 0.01),
         cell("2", "total", "a", 0.02, 0.01),
-        {"size": "s", "seed": "1", "match": "none", "variant": "c", "diverged": "c"},
+        {"size": "s", "seed": "1", "match": "none", "variant": "c", "diverged_sides": "c"},
     ]
     rows = correct(cells)
     assert [r.get("holm_family") for r in rows] == [3, 3, 3, 1, None]

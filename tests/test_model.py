@@ -103,7 +103,7 @@ REGISTERED = ["qk", "qq", "qq_selfmask", "qdq", "iq", "kv", "nov", "noo", "rq", 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("padded", [False, True])
 def test_reference_path_equals_sdpa_path_for_every_spec(combo, causal, padded):
-    """The analysis path (keep_weights) sees what training computes: no mask dropped, in
+    """The analysis path (return_weights) sees what training computes: no mask dropped, in
     particular the plain causal one that SDPA takes as a flag."""
     x = torch.randn(2, 6, D)
     pad = None
@@ -112,9 +112,8 @@ def test_reference_path_equals_sdpa_path_for_every_spec(combo, causal, padded):
         pad[0, 4:] = True
     attn = attention(build_spec(combo))
     fast = attn(x, causal=causal, key_padding_mask=pad)
-    attn.keep_weights = True
-    assert_close(attn(x, causal=causal, key_padding_mask=pad), fast)
-    weights = attn.last_weights  # (B, H, T, S)
+    y, weights = attn(x, causal=causal, key_padding_mask=pad, return_weights=True)
+    assert_close(y, fast)  # weights: (B, H, T, S)
     assert weights.shape == (2, H, 6, 6)
     if causal:
         assert (weights.triu(1) == 0).all()  # nothing above the diagonal: no look ahead
@@ -129,12 +128,14 @@ def test_the_model_on_the_analysis_path_equals_the_training_path(variant, padded
     if not padded:
         src, tgt = src.clamp(min=1), tgt.clamp(min=1)
     fast = m(src, tgt)
-    for _, _, attn in m.attention_modules():
-        attn.keep_weights = True
-    assert_close(m(src, tgt), fast)
-    for site, _, attn in m.attention_modules():
+    weights = []
+    memory, src_pad = m.encode(src, weights)
+    assert_close(m.decode(tgt, memory, src_pad, weights=weights), fast)
+    by_site = m.attention_weights(src, tgt)
+    assert len(weights) == len(by_site) == len(list(m.attention_modules()))
+    for (site, _), w in by_site.items():
         if site == "dec":
-            assert (attn.last_weights.triu(1) == 0).all()
+            assert (w.triu(1) == 0).all()
 
 
 # --- each variant's structure and what it saves -------------------------------------------------
@@ -205,13 +206,12 @@ def test_qq_selfmask_keys_have_unit_norm_and_no_self_attention():
     x = torch.randn(2, 6, D)
     _, k, _ = attn.project(x, x)
     assert_close(k.norm(dim=-1), torch.ones(2, H, 6))
-    attn.keep_weights = True
-    attn(x, causal=True)
-    diagonal = attn.last_weights.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
+    _, weights = attn(x, causal=True, return_weights=True)
+    diagonal = weights.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
     assert_close(diagonal[..., 0], torch.ones(2, H))  # position 0 has no other target
     assert (diagonal[..., 1:] < 1e-6).all()
-    attn(x)  # encoder: every position has other targets
-    assert (attn.last_weights.diagonal(dim1=-2, dim2=-1) < 1e-6).all()
+    _, weights = attn(x, return_weights=True)  # encoder: every position has other targets
+    assert (weights.diagonal(dim1=-2, dim2=-1) < 1e-6).all()
 
 
 def test_qq_selfmask_scales_like_reformers_own_code():
@@ -282,11 +282,10 @@ def test_gqa_query_heads_share_their_group_key_value_head():
     """With gqa2, query heads 0,1 read kv head 0 and heads 2,3 read kv head 1."""
     attn = attention(build_spec("gqa2"))
     x = torch.randn(1, 5, D)
-    attn.keep_weights = True
-    attn(x)
+    _, weights = attn(x, return_weights=True)
     q, k, _ = attn.project(x, x)
     expected = (q[:, 1] @ k[:, 0].transpose(-2, -1) / (D // H) ** 0.5).softmax(-1)
-    assert_close(attn.last_weights[:, 1], expected)
+    assert_close(weights[:, 1], expected)
 
 
 # --- the model: masks, cache, gradients, checkpoints ---------------------------------------------

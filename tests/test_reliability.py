@@ -110,8 +110,8 @@ def test_a_diverging_size_is_a_result_and_the_other_runs_carry_on(tmp_path, smok
     assert runs["qk", "hot", "none"]["test_bleu"] == ""
     assert runs["qk", "micro", "none"]["diverged"] == "False"
     tests = read_tsv(tmp_path / "results" / "smoke" / "significance.tsv")
-    assert {t["diverged"] for t in tests if t["size"] == "hot"} == {"qk and qq@enc"}
-    assert all(t["diverged"] == "" and t["p_ar"] for t in tests if t["size"] == "micro")
+    assert {t["diverged_sides"] for t in tests if t["size"] == "hot"} == {"qk and qq@enc"}
+    assert all(t["diverged_sides"] == "" and t["p_ar"] for t in tests if t["size"] == "micro")
     summary = (tmp_path / "reports" / "smoke" / "summary.md").read_text()
     assert "`qk` diverged in every seed" in summary
     assert "Diverged runs (left out of every mean and test): qk/hot seed 1 at step" in summary

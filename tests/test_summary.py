@@ -40,7 +40,8 @@ def seed_test(variant, seed, delta, p, match="none"):
     return {
         "experiment": "t", "size": "small", "match": match, "seed": str(seed),
         "variant": variant, "delta_bleu": str(delta), "delta_ci_low": str(delta - 0.3),
-        "delta_ci_high": str(delta + 0.3), "p_bootstrap": str(p), "p_ar": str(p), "diverged": "",
+        "delta_ci_high": str(delta + 0.3), "p_bootstrap": str(p), "p_ar": str(p),
+        "diverged_sides": "",
     }  # fmt: skip
 
 
@@ -88,7 +89,7 @@ def test_means_and_interval_are_over_the_same_paired_seeds():
     runs = [run("qk", 1, 4.0), run("qk", 2, 8.0), run("qk", 3, 6.0)]
     runs += [run("qq@enc", 1, 5.0), run("qq@enc", 2, 0, diverged=True), run("qq@enc", 3, 6.5)]
     tests = [seed_test("qq@enc", 1, 1.0, 0.01), seed_test("qq@enc", 3, 0.5, 0.04)]
-    tests.append({**seed_test("qq@enc", 2, 0, 1), "diverged": "qq@enc"})
+    tests.append({**seed_test("qq@enc", 2, 0, 1), "diverged_sides": "qq@enc"})
     [row] = frame(runs, tests).itertuples()
     assert row.seeds == 2 and row.diverged_seeds == "2"
     assert row.bleu == pytest.approx(5.75) and row.baseline_bleu == pytest.approx(5.0)

@@ -27,7 +27,7 @@ def stopped_by(meta: dict) -> str:
     return "steps" if cap and meta["steps"] >= cap else "minutes"
 
 
-def run_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
+def runs_table_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
     """One tidy row of runs.tsv from a run's meta.json, scores.json and curves.tsv."""
     model = meta["model_config"]
     schedule = meta["train_config"].get("schedule", "inverse_sqrt")
@@ -70,7 +70,7 @@ def run_aggregate(inputs, outputs) -> None:
         meta = json.loads(Path(meta_path).read_text())
         keys = {key: meta[key] for key in RUN_KEYS}
         curves = read_tsv(curves_path)
-        rows.append(run_row(meta, json.loads(Path(scores_path).read_text()), curves))
+        rows.append(runs_table_row(meta, json.loads(Path(scores_path).read_text()), curves))
         curve_rows += [{**keys, **point} for point in curves]
         dynamics_rows += [{**keys, **point} for point in read_tsv(dynamics_path)]
     write_tsv(outputs["runs"], rows)

@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from attnablate.variants import run_label
+from attnablate.variants import cell_label
 
 EXPECTATIONS = ("worse", "better", "same")
 COLUMNS = [
@@ -48,7 +48,7 @@ def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) ->
     experiment does not run gets one row that says so."""
     rows = []
     for claim in claims:
-        label = run_label(claim["variant"], claim.get("match", "none"))
+        label = cell_label(claim["variant"], claim.get("match", "none"))
         cells = comparison[comparison["label"] == label].to_dict("records")
         if not cells:
             rows.append({"claim": claim["claim"], "expect": claim["expect"], "size": "-",

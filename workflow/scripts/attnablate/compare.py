@@ -85,11 +85,11 @@ def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, ou
     rows = []
     for name in systems:
         if name in tested:
-            rows.append({**cell, **tested[name], "diverged": ""})
+            rows.append({**cell, **tested[name], "diverged_sides": ""})
         else:
             sides = " and ".join(side for side in ("qk", name) if side in diverged)
-            rows.append({**cell, "variant": name, "diverged": sides})
-            print(f"{name}: not compared, {rows[-1]['diverged']} diverged")
+            rows.append({**cell, "variant": name, "diverged_sides": sides})
+            print(f"{name}: not compared, {sides} diverged")
     write_tsv(output, rows, CELL_COLUMNS)
     for row in tested.values():
         print(

@@ -17,7 +17,7 @@ import pandas as pd
 
 from attnablate import stats
 from attnablate.io import flag
-from attnablate.variants import BASELINE, run_label
+from attnablate.variants import BASELINE, cell_label
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [
@@ -83,7 +83,7 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
         "size": first["size"],
         "variant": first["variant"],
         "match": first["match"],
-        "label": run_label(first["variant"], first["match"]),
+        "label": cell_label(first["variant"], first["match"]),
         "seeds": n,
         "params_total": round(params),
         "params_saved": round(1 - params / base["params_total"].mean(), 6),

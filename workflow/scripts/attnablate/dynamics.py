@@ -103,29 +103,22 @@ def attention_statistics(model: Transformer, src, tgt_in) -> dict:
     """(site, layer) -> per head (diag_mass or None, entropy), on one fixed batch."""
     was_training = model.training
     model.eval()
-    sites = list(model.attention_modules())
-    for _, _, attn in sites:
-        attn.keep_weights = True
-    try:
-        model(src, tgt_in)
-        src_real, tgt_real = src.ne(model.cfg.pad_id), tgt_in.ne(model.cfg.pad_id)  # (B, S|T)
-        stats = {}
-        for site, layer, attn in sites:
-            w = attn.last_weights.float()  # (B, H, T, S)
-            queries = src_real if site == "enc" else tgt_real  # (B, T)
-            q_mask = queries[:, None, :].float()  # (B, 1, T)
-            count = q_mask.sum((0, 2))  # (1,)
-            entropy = -(w * w.clamp_min(1e-12).log()).sum(-1)  # (B, H, T)
-            entropy = (entropy * q_mask).sum((0, 2)) / count  # (H,)
-            diag = None
-            if site != "cross":
-                d = w.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
-                diag = (d * q_mask).sum((0, 2)) / count  # (H,)
-            stats[site, layer] = (diag, entropy)
-    finally:
-        for _, _, attn in sites:
-            attn.keep_weights, attn.last_weights = False, None
-        model.train(was_training)
+    weights = model.attention_weights(src, tgt_in)
+    model.train(was_training)
+    src_real, tgt_real = src.ne(model.cfg.pad_id), tgt_in.ne(model.cfg.pad_id)  # (B, S|T)
+    stats = {}
+    for (site, layer), w in weights.items():
+        w = w.float()  # (B, H, T, S)
+        queries = src_real if site == "enc" else tgt_real  # (B, T)
+        q_mask = queries[:, None, :].float()  # (B, 1, T)
+        count = q_mask.sum((0, 2))  # (1,)
+        entropy = -(w * w.clamp_min(1e-12).log()).sum(-1)  # (B, H, T)
+        entropy = (entropy * q_mask).sum((0, 2)) / count  # (H,)
+        diag = None
+        if site != "cross":
+            d = w.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
+            diag = (d * q_mask).sum((0, 2)) / count  # (H,)
+        stats[site, layer] = (diag, entropy)
     return stats
 
 
@@ -162,18 +155,11 @@ def attention_maps(model: Transformer, src_ids, tgt_ids) -> dict:
     """Head-averaged attention weights of every site's last layer on one sentence pair,
     teacher-forced with its reference: {"enc": (S, S), "dec": (T, T), "cross": (T, S)}."""
     src, tgt_in, _ = collate([src_ids], [tgt_ids])
-    last = {}
-    for site, _layer, attn in model.attention_modules():
-        last[site] = attn  # the last layer of each site wins
     model.eval()
-    for attn in last.values():
-        attn.keep_weights = True
-    try:
-        model(src, tgt_in)
-        return {site: attn.last_weights[0].mean(0).float().numpy() for site, attn in last.items()}
-    finally:
-        for attn in last.values():
-            attn.keep_weights, attn.last_weights = False, None
+    last = {}
+    for (site, _layer), w in model.attention_weights(src, tgt_in).items():
+        last[site] = w[0].mean(0).float().numpy()  # the last layer of each site wins
+    return last
 
 
 def run_attention(inputs: dict, output) -> None:

@@ -110,8 +110,6 @@ class Attention(nn.Module):
         self.key_scale = KeyDiagonal(kv_dim) if spec.key_diagonal else nn.Identity()
         self.key_norm = UnitNorm() if spec.key_l2norm else nn.Identity()
         self.self_mask_penalty = SELF_MASK_PENALTY if spec.self_mask else 0.0
-        self.keep_weights = False  # analysis hook: take the reference path, keep last_weights
-        self.last_weights = None
 
     def split_heads(self, x, heads: int):
         B, T, _ = x.shape
@@ -181,10 +179,13 @@ class Attention(nn.Module):
             mask = mask.masked_fill(k_pos == pos, self.self_mask_penalty)
         return mask[None, None, None, :]
 
-    def forward(self, x, source=None, key_padding_mask=None, causal=False, cache=None):
+    def forward(self, x, source=None, key_padding_mask=None, causal=False, cache=None,
+                return_weights: bool = False):  # fmt: skip
         """x: (B, T, C) the queries' input; source: (B, S, C) the keys' and values' input
         (None: self-attention); key_padding_mask: (B, S), True at padding; causal: position t
-        sees only positions <= t; cache: a dict kept across decoding steps. Returns (B, T, C).
+        sees only positions <= t; cache: a dict kept across decoding steps. Returns (B, T, C),
+        and with ``return_weights`` also the attention weights (B, H, T, S), computed on the
+        reference path (the same numbers: tested).
         """
         q, k, v = self.project(x, x if source is None else source, cache)
         T, S = q.size(2), k.size(2)
@@ -193,8 +194,9 @@ class Attention(nn.Module):
         else:
             mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device)
         dropout_p = self.dropout if self.training else 0.0
-        if self.keep_weights:
-            y, self.last_weights = reference_attention(q, k, v, mask, dropout_p, is_causal)
+        weights = None
+        if return_weights:
+            y, weights = reference_attention(q, k, v, mask, dropout_p, is_causal)
         else:
             y = F.scaled_dot_product_attention(
                 q,
@@ -205,8 +207,8 @@ class Attention(nn.Module):
                 is_causal=is_causal,
                 enable_gqa=self.kv_heads != self.n_heads,
             )  # (B, H, T, hd)
-        y = y.transpose(1, 2).reshape(x.size(0), T, -1)  # (B, T, C)
-        return self.out_proj(y)
+        y = self.out_proj(y.transpose(1, 2).reshape(x.size(0), T, -1))  # (B, T, C)
+        return (y, weights) if return_weights else y
 
     def scores(self, x, source=None):
         """Pre-softmax scores q·kᵀ/√hd with no mask: (B, H, T, S). For tests and analysis."""
@@ -234,8 +236,13 @@ class EncoderLayer(nn.Module):
         self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, src_pad):
-        x = x + self.dropout(self.attn(self.ln_attn(x), key_padding_mask=src_pad))
+    def forward(self, x, src_pad, weights: list | None = None):
+        """``weights``: a list to append this layer's attention weights to (analysis)."""
+        y = self.attn(self.ln_attn(x), key_padding_mask=src_pad, return_weights=weights is not None)
+        if weights is not None:
+            y, w = y
+            weights.append(w)
+        x = x + self.dropout(y)
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, S, C)
 
 
@@ -250,13 +257,21 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, memory, src_pad, cache=None):
+    def forward(self, x, memory, src_pad, cache=None, weights: list | None = None):
+        """``weights``: a list to append the self- then cross-attention weights to."""
         self_cache, cross_cache = (None, None) if cache is None else (cache["self"], cache["cross"])
-        x = x + self.dropout(self.self_attn(self.ln_self(x), causal=True, cache=self_cache))
-        h = self.ln_cross(x)
-        x = x + self.dropout(
-            self.cross_attn(h, memory, key_padding_mask=src_pad, cache=cross_cache)
-        )
+        keep = weights is not None
+        y = self.self_attn(self.ln_self(x), causal=True, cache=self_cache, return_weights=keep)
+        if keep:
+            y, w = y
+            weights.append(w)
+        x = x + self.dropout(y)
+        y = self.cross_attn(self.ln_cross(x), memory, key_padding_mask=src_pad, cache=cross_cache,
+                            return_weights=keep)  # fmt: skip
+        if keep:
+            y, w = y
+            weights.append(w)
+        x = x + self.dropout(y)
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, T, C)
 
 
@@ -361,12 +376,13 @@ class Transformer(nn.Module):
         x = self.embed(ids) * math.sqrt(self.cfg.d_model) + positions  # (B, T, C)
         return self.dropout(x)
 
-    def encode(self, src):
-        """src: (B, S) ids. Returns memory (B, S, C) and the source padding mask (B, S)."""
+    def encode(self, src, weights: list | None = None):
+        """src: (B, S) ids. Returns memory (B, S, C) and the source padding mask (B, S);
+        ``weights``: a list to append each layer's attention weights to."""
         src_pad = src.eq(self.cfg.pad_id)  # (B, S)
         x = self.embed_tokens(src)
         for layer in self.encoder:
-            x = layer(x, src_pad)
+            x = layer(x, src_pad, weights)
         return self.enc_norm(x), src_pad
 
     def new_cache(self) -> DecoderCache:
@@ -388,16 +404,18 @@ class Transformer(nn.Module):
         cache.position.zero_()  # the dummy pass wrote position 0: the first real step rewrites it
         return cache
 
-    def decode(self, tgt, memory, src_pad, cache: DecoderCache | None = None):
+    def decode(self, tgt, memory, src_pad, cache: DecoderCache | None = None,
+               weights: list | None = None):  # fmt: skip
         """tgt: (B, T) target ids (shifted right); with a cache, only the new positions.
 
         Returns logits (B, T, V). Right-padded targets need no mask of their own: the causal
-        mask keeps every real position away from the padding after it.
+        mask keeps every real position away from the padding after it. ``weights``: a list to
+        append each layer's self- and cross-attention weights to.
         """
         offset = 0 if cache is None else cache.length
         x = self.embed_tokens(tgt, offset)
         for i, layer in enumerate(self.decoder):
-            x = layer(x, memory, src_pad, None if cache is None else cache.layers[i])
+            x = layer(x, memory, src_pad, None if cache is None else cache.layers[i], weights)
         if cache is not None:
             cache.advance(tgt.size(1))
         return self.dec_norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
@@ -406,6 +424,15 @@ class Transformer(nn.Module):
         """src: (B, S), tgt: (B, T) target input ids. Returns logits (B, T, V)."""
         memory, src_pad = self.encode(src)
         return self.decode(tgt, memory, src_pad)
+
+    def attention_weights(self, src, tgt) -> dict:
+        """Every site's attention weights on one batch, as attention_modules orders the sites:
+        {(site, layer): (B, H, T, S)}; for analysis (the reference attention path)."""
+        weights: list = []
+        memory, src_pad = self.encode(src, weights)
+        self.decode(tgt, memory, src_pad, weights=weights)
+        keys = [(site, layer) for site, layer, _ in self.attention_modules()]
+        return dict(zip(keys, weights))
 
     def attention_modules(self):
         """(site, layer index, Attention) for every attention site, encoder first."""

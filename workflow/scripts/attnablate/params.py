@@ -71,23 +71,23 @@ def _solve_d_ff(cfg: ModelConfig, target: int, which: str) -> int:
     return max(1, 1 + round((target - base) / per_unit))
 
 
-def matched_config(variant: str, size: ModelConfig, which: str = "total") -> ModelConfig:
-    """``size`` with ``variant``, re-spending what the variant saves on a wider MLP (d_ff, in
-    every layer) until its parameter count equals that of the ``qk`` model of ``size``
-    within 0.5%."""
-    target = count_params(dataclasses.replace(size, variant="qk"), which)
-    cfg = dataclasses.replace(size, variant=variant)
+def matched_config(variant: str, base: ModelConfig, which: str = "total") -> ModelConfig:
+    """``base`` (a size's config) with ``variant``, re-spending what the variant saves on a
+    wider MLP (d_ff, in every layer) until its parameter count equals that of ``base`` as
+    ``qk`` within 0.5%."""
+    target = count_params(dataclasses.replace(base, variant="qk"), which)
+    cfg = dataclasses.replace(base, variant=variant)
     cfg = dataclasses.replace(cfg, d_ff=_solve_d_ff(cfg, target, which))
     gap = abs(count_params(cfg, which) - target) / target
     if gap > TOLERANCE:
         raise ConfigurationError(
             "match_params",
-            f"{variant} cannot be matched to qk at d_model={size.d_model} within 0.5% "
+            f"{variant} cannot be matched to qk at d_model={base.d_model} within 0.5% "
             f"({which} parameters, off by {gap:.2%})",
         )
     return cfg
 
 
-def match_params(variant: str, size: ModelConfig, which: str = "total") -> int:
+def match_params(variant: str, base: ModelConfig, which: str = "total") -> int:
     """The d_ff of ``matched_config``."""
-    return matched_config(variant, size, which).d_ff
+    return matched_config(variant, base, which).d_ff

@@ -17,11 +17,11 @@ from attnablate import claims, figures, paper_tables, scaling
 from attnablate.io import write_text, write_tsv
 from attnablate.outputs import FIGURES
 from attnablate.summary import summary_markdown
-from attnablate.variants import run_label
+from attnablate.variants import cell_label
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(label=[run_label(v, m) for v, m in zip(frame["variant"], frame["match"])])
+    return frame.assign(label=[cell_label(v, m) for v, m in zip(frame["variant"], frame["match"])])
 
 
 def largest_size(runs: pd.DataFrame) -> str:
@@ -35,7 +35,7 @@ def attention_maps(paths, size: str) -> dict:
     maps = {}
     for path in paths:  # runs/<exp>/<variant>/<size>/<match>/seed<seed>/attention.npz
         variant, run_size, match, _seed = Path(path).parts[-5:-1]
-        label = run_label(variant, match)
+        label = cell_label(variant, match)
         if run_size == size and label not in maps:
             with np.load(path) as data:
                 maps[label] = {key: data[key] for key in data.files}

@@ -8,7 +8,7 @@ from compare.py so that aggregation needs no sacrebleu.
 
 CELL_COLUMNS = [
     "experiment", "size", "match", "seed", "variant", "bleu", "baseline_bleu", "delta_bleu",
-    "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "diverged",
+    "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "diverged_sides",
 ]  # fmt: skip
 FAMILY = ("size", "seed")  # Holm corrects over every comparison against qk sharing these
 COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
@@ -30,7 +30,7 @@ def correct(rows: list[dict]) -> list[dict]:
     size. Rows with a diverged side have no p-values and are not in any family."""
     families: dict[tuple, list[dict]] = {}
     for row in rows:
-        if not row.get("diverged"):
+        if not row.get("diverged_sides"):
             families.setdefault(tuple(str(row[k]) for k in FAMILY), []).append(row)
     corrected = {}
     for family in families.values():

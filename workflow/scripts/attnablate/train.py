@@ -196,7 +196,7 @@ class Progress:
     converged_at: int | None = None  # the validation step where the convergence rule held
 
 
-def run_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
+def resume_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
     """What a resume state must agree on: a state of another config is not resumed. Budgets
     and logging may change (a longer budget continues the run), except the step budget of a
     schedule that decays to zero at it; the number of processes may not."""
@@ -317,7 +317,7 @@ class Trainer:
         if dist.world() > 1:
             print(f"rank {dist.rank()} of {dist.world()} ready (pid {os.getpid()})", flush=True)
         self.resume_dir = resume_folder(outputs)
-        self.identity = run_identity(model_cfg, cfg, seed)
+        self.identity = resume_identity(model_cfg, cfg, seed)
         self.p = Progress(**state["progress"]) if state else Progress()
         rows = state["curves"] if state else []
         self.curves = Curves(outputs["curves"], rows) if dist.is_main() else None
@@ -583,7 +583,7 @@ def train(
     log = log_main
     run_data = load_data(cfg, data, seed, device, log)
     model, ddp, optimizer = build_model(model_cfg, cfg, seed, device)
-    state = restore(resume_folder(outputs), run_identity(model_cfg, cfg, seed), log)
+    state = restore(resume_folder(outputs), resume_identity(model_cfg, cfg, seed), log)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -180,7 +180,7 @@ def site_specs(spec: str, n_heads: int, key: str = "variant") -> dict[str, Atten
     return specs
 
 
-def run_label(variant: str, match: str) -> str:
+def cell_label(variant: str, match: str) -> str:
     """How tables, figures and sentences name a cell: the variant, with its matching in
     brackets where it has one (``qq@enc (matched: total)``)."""
     return variant if match == "none" else f"{variant} (matched: {match})"
