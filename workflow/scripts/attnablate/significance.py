@@ -30,7 +30,8 @@ def correct(rows: list[dict]) -> list[dict]:
     size. Rows with a diverged side have no p-values and are not in any family."""
     families: dict[tuple, list[dict]] = {}
     for row in rows:
-        if not row.get("diverged_sides"):
+        # (a compare table written before the column was named diverged_sides says diverged)
+        if not row.get("diverged_sides", row.get("diverged")):
             families.setdefault(tuple(str(row[k]) for k in FAMILY), []).append(row)
     corrected = {}
     for family in families.values():
