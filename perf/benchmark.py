@@ -91,9 +91,15 @@ class Report:
 
     def add(self, name, ours, reference, unit, ratio=None, target=None, holds=None, note=""):
         figure = {
-            "figure": name, "ours": ours, "reference": reference, "unit": unit,
-            "ratio": ratio, "target": target, "holds": holds, "note": note,
-        }  # fmt: skip
+            "figure": name,
+            "ours": ours,
+            "reference": reference,
+            "unit": unit,
+            "ratio": ratio,
+            "target": target,
+            "holds": holds,
+            "note": note,
+        }
         self.figures.append(figure)
         mark = {True: "yes", False: "NO", None: ""}[holds]
         ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
@@ -127,14 +133,14 @@ def model_config(size: str, vocab: int, variant: str = "qk") -> ModelConfig:
     return ModelConfig(vocab_size=vocab, variant=variant, **fields)
 
 
-def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, compile_,
-               ladder):  # fmt: skip
+def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, compile_, ladder):
     cfg = model_config(size, vocab)
     ours, ref = measures.same_parameters(cfg)
     if ours != ref:
         raise AssertionError(f"parameter counts differ: ours {ours:,}, reference {ref:,}")
-    batches = measures.training_batches(data / "train.ids.npz", batch_tokens, count * (rounds + 1),
-                                     ladder=ladder)  # fmt: skip
+    batches = measures.training_batches(
+        data / "train.ids.npz", batch_tokens, count * (rounds + 1), ladder=ladder
+    )
     trainees = {
         "ours": measures.Trainee(measures.build(cfg, "ours", device), device),
         "reference": measures.Trainee(measures.build(cfg, "reference", device), device),
@@ -144,12 +150,25 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
     rates = measures.interleaved_throughput(trainees, batches, rounds, device)
     label = f"train tok/s {size} ({ours / 1e6:.1f}M params, {batch_tokens} tok)"
     label += f", ladder {ladder}" if ladder else ""
-    report.add(label, rates["ours"], rates["reference"], "tok/s",
-               rates["ours"] / rates["reference"], ">=1.0x",
-               rates["ours"] >= rates["reference"], "vs torch.nn.Transformer")  # fmt: skip
+    report.add(
+        label,
+        rates["ours"],
+        rates["reference"],
+        "tok/s",
+        rates["ours"] / rates["reference"],
+        ">=1.0x",
+        rates["ours"] >= rates["reference"],
+        "vs torch.nn.Transformer",
+    )
     if compile_:
-        report.add(f"  torch.compile, {size}", rates["compiled"], rates["ours"], "tok/s",
-                   rates["compiled"] / rates["ours"], note="vs ours eager")  # fmt: skip
+        report.add(
+            f"  torch.compile, {size}",
+            rates["compiled"],
+            rates["ours"],
+            "tok/s",
+            rates["compiled"] / rates["ours"],
+            note="vs ours eager",
+        )
     if device.type == "cuda":
         flops = measures.step_flops(trainees["ours"].model, batches[0], device)
         tokens = measures.target_tokens(batches[0][2])
@@ -159,13 +178,22 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
         for name in [n for n in ("ours", "compiled") if n in rates]:
             achieved = flops_per_token * rates[name]
             if sheet:
-                report.add(f"  MFU {name} {size} (bf16)", achieved / sheet, None, "of peak",
-                           target=">=0.30" if size == "d1024" else None,
-                           holds=achieved / sheet >= 0.30 if size == "d1024" else None,
-                           note=f"{achieved / 1e12:.0f} TFLOP/s of {sheet / 1e12:.0f} "
-                                "(datasheet)")  # fmt: skip
-            report.add(f"  share of measured matmul peak, {name}", achieved / measured, None,
-                       "", note=f"8192^3 bf16 product: {measured / 1e12:.0f} TFLOP/s")  # fmt: skip
+                report.add(
+                    f"  MFU {name} {size} (bf16)",
+                    achieved / sheet,
+                    None,
+                    "of peak",
+                    target=">=0.30" if size == "d1024" else None,
+                    holds=achieved / sheet >= 0.30 if size == "d1024" else None,
+                    note=f"{achieved / 1e12:.0f} TFLOP/s of {sheet / 1e12:.0f} (datasheet)",
+                )
+            report.add(
+                f"  share of measured matmul peak, {name}",
+                achieved / measured,
+                None,
+                "",
+                note=f"8192^3 bf16 product: {measured / 1e12:.0f} TFLOP/s",
+            )
 
 
 def qq_saving(report, device, data, vocab, size, batch_tokens, count, rounds):
@@ -178,9 +206,16 @@ def qq_saving(report, device, data, vocab, size, batch_tokens, count, rounds):
     seconds = measures.best_step_seconds(trainees, batches, rounds, device)
     flop_saved = 1 - flops["qq@all"] / flops["qk"]
     time_saved = 1 - seconds["qq@all"] / seconds["qk"]
-    report.add(f"qq@all vs qk step, {size}: time saved", time_saved, flop_saved, "share",
-               time_saved / flop_saved, ">=0.70", time_saved / flop_saved >= 0.70,
-               "reference column: FLOP share saved")  # fmt: skip
+    report.add(
+        f"qq@all vs qk step, {size}: time saved",
+        time_saved,
+        flop_saved,
+        "share",
+        time_saved / flop_saved,
+        ">=0.70",
+        time_saved / flop_saved >= 0.70,
+        "reference column: FLOP share saved",
+    )
 
 
 def beam(report, device, data, vocab, size, count, rounds):
@@ -190,13 +225,26 @@ def beam(report, device, data, vocab, size, count, rounds):
     rates = measures.beam_rates(model, sentences, 5, rounds, device)
     ours = rates.get("graphed", rates["cached"])  # what translate uses on this device
     ratio = ours / rates["recomputed"]
-    report.add(f"beam 5 sentences/s {size}, {length} tokens", ours,
-               rates["recomputed"], "sent/s", ratio, ">=3.0x", ratio >= 3.0,
-               "vs recomputing the prefix")  # fmt: skip
+    report.add(
+        f"beam 5 sentences/s {size}, {length} tokens",
+        ours,
+        rates["recomputed"],
+        "sent/s",
+        ratio,
+        ">=3.0x",
+        ratio >= 3.0,
+        "vs recomputing the prefix",
+    )
     if "graphed" in rates:
         graphed, eager = rates["graphed"], rates["cached"]
-        report.add("  CUDA-graph step vs eager cached", graphed, eager, "sent/s",
-                   graphed / eager, note="same hypotheses")  # fmt: skip
+        report.add(
+            "  CUDA-graph step vs eager cached",
+            graphed,
+            eager,
+            "sent/s",
+            graphed / eager,
+            note="same hypotheses",
+        )
 
 
 def memory(report, device, data, vocab, size, batch_tokens):
@@ -213,28 +261,56 @@ def memory(report, device, data, vocab, size, batch_tokens):
             for kind in ("ours", "reference")
         }
     mib = {kind: peak / 2**20 for kind, peak in peaks.items()}
-    report.add(f"peak step memory {size}, {batch_tokens} tok", mib["ours"], mib["reference"],
-               "MiB", mib["ours"] / mib["reference"], "<=1.0x",
-               mib["ours"] <= mib["reference"], "above model + Adam state")  # fmt: skip
+    report.add(
+        f"peak step memory {size}, {batch_tokens} tok",
+        mib["ours"],
+        mib["reference"],
+        "MiB",
+        mib["ours"] / mib["reference"],
+        "<=1.0x",
+        mib["ours"] <= mib["reference"],
+        "above model + Adam state",
+    )
 
 
 def data_wait(report, device, data, vocab, size, batch_tokens, steps, threads):
     inputs = {
-        "spm": data / "spm.model", "train": data / "train.ids.npz",
-        "valid": data / "valid.ids.npz", "valid_ref": data.parent / "valid.tgt",
-    }  # fmt: skip
+        "spm": data / "spm.model",
+        "train": data / "train.ids.npz",
+        "valid": data / "valid.ids.npz",
+        "valid_ref": data.parent / "valid.tgt",
+    }
     with tempfile.TemporaryDirectory() as folder:
-        result = measures.data_wait_share(model_config(size, vocab), inputs, Path(folder), steps,
-                                       batch_tokens, str(device), threads)  # fmt: skip
+        result = measures.data_wait_share(
+            model_config(size, vocab),
+            inputs,
+            Path(folder),
+            steps,
+            batch_tokens,
+            str(device),
+            threads,
+        )
     for ladder in (0.0, LADDER):
         share, shapes = measures.padding_share(data / "train.ids.npz", batch_tokens, ladder=ladder)
         how = f"width ladder {ladder}" if ladder else "padded to the longest"
-        report.add(f"padding, {batch_tokens}-tok batches, {how}", share, None, "of tokens",
-                   target="<=0.10" if ladder else None, holds=share <= 0.10 if ladder else None,
-                   note=f"one epoch, both sides; {shapes} batch shapes")  # fmt: skip
-    report.add(f"data wait, {steps} training steps {size}", result["share"], None,
-               "of step", target="<0.05", holds=result["share"] < 0.05,
-               note=f"real training loop, {result['tokens_per_second']:,.0f} tok/s")  # fmt: skip
+        report.add(
+            f"padding, {batch_tokens}-tok batches, {how}",
+            share,
+            None,
+            "of tokens",
+            target="<=0.10" if ladder else None,
+            holds=share <= 0.10 if ladder else None,
+            note=f"one epoch, both sides; {shapes} batch shapes",
+        )
+    report.add(
+        f"data wait, {steps} training steps {size}",
+        result["share"],
+        None,
+        "of step",
+        target="<0.05",
+        holds=result["share"] < 0.05,
+        note=f"real training loop, {result['tokens_per_second']:,.0f} tok/s",
+    )
 
 
 def snakemake_times(report, runs: int):
@@ -246,20 +322,38 @@ def snakemake_times(report, runs: int):
     with tempfile.TemporaryDirectory() as folder:
         grid = measures.grid_config(ROOT / "config.yaml", runs)
         seconds = measures.snakemake_seconds(snakemake, ROOT, Path(folder) / "grid", grid, "-n")
-        report.add(f"snakemake --dry-run, {runs}-run grid", seconds, None, "s",
-                   target="<5", holds=seconds < 5, note="median of 3")  # fmt: skip
+        report.add(
+            f"snakemake --dry-run, {runs}-run grid",
+            seconds,
+            None,
+            "s",
+            target="<5",
+            holds=seconds < 5,
+            note="median of 3",
+        )
         smoke = experiment.rooted(yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text()), ROOT)
         workdir = Path(folder) / "smoke"
         began = time.perf_counter()
         measures.snakemake_seconds(snakemake, ROOT, workdir, smoke, repeats=1)
         first = time.perf_counter() - began
         seconds = measures.snakemake_seconds(snakemake, ROOT, workdir, smoke)
-        report.add("snakemake no-op rerun, finished smoke", seconds, first, "s",
-                   target="<5", holds=seconds < 5,
-                   note="reference column: the smoke run itself")  # fmt: skip
+        report.add(
+            "snakemake no-op rerun, finished smoke",
+            seconds,
+            first,
+            "s",
+            target="<5",
+            holds=seconds < 5,
+            note="reference column: the smoke run itself",
+        )
     if probe is not None:
-        report.add("  of which Slurm plugin's scontrol probe", probe, None, "s",
-                   note="slurmctld down: up to 10 s per call" if probe > 1 else "")  # fmt: skip
+        report.add(
+            "  of which Slurm plugin's scontrol probe",
+            probe,
+            None,
+            "s",
+            note="slurmctld down: up to 10 s per call" if probe > 1 else "",
+        )
 
 
 def _only(entries, sizes):
@@ -276,8 +370,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--data", type=Path, default=DATA, help="tokenised corpus folder")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
-    parser.add_argument("--bucket-ladder", type=float, default=0.0,
-                        help="train.bucket_ladder of the throughput batches (0: none)")  # fmt: skip
+    parser.add_argument(
+        "--bucket-ladder",
+        type=float,
+        default=0.0,
+        help="train.bucket_ladder of the throughput batches (0: none)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], help="figures to leave out")
     parser.add_argument("--sizes", nargs="*", help="only these presets (e.g. d1024)")
     parser.add_argument("--out", type=Path, help="JSON file (default results/benchmark/...)")
@@ -294,20 +392,23 @@ def main() -> None:
     info = measures.machine(device, args.threads)
     print(" | ".join(f"{k}: {v}" for k, v in info.items()))
     print(f"mode: {args.mode}; corpus: {args.data} (vocabulary {vocab})\n")
-    print(f"{'figure':<44} {'ours':>12} {'reference':>12} {'unit':<9} {'ratio':>7} "
-          f"{'target':<8} {'met':<4} note")  # fmt: skip
+    print(
+        f"{'figure':<44} {'ours':>12} {'reference':>12} {'unit':<9} {'ratio':>7} "
+        f"{'target':<8} {'met':<4} note"
+    )
     report, d = Report(), args.data
     began = time.perf_counter()
     steps = {
-        "throughput": lambda: [throughput(report, device, d, vocab, *p, args.compile,
-                                          args.bucket_ladder) for p in plan["throughput"]],
+        "throughput": lambda: [
+            throughput(report, device, d, vocab, *p, args.compile, args.bucket_ladder)
+            for p in plan["throughput"]
+        ],
         "qq_saving": lambda: qq_saving(report, device, d, vocab, *plan["qq_saving"]),
         "beam": lambda: [beam(report, device, d, vocab, *p) for p in plan["beam"]],
         "memory": lambda: [memory(report, device, d, vocab, *p) for p in plan["memory"]],
-        "data_wait": lambda: data_wait(report, device, d, vocab, *plan["data_wait"],
-                                       args.threads),
+        "data_wait": lambda: data_wait(report, device, d, vocab, *plan["data_wait"], args.threads),
         "snakemake": lambda: snakemake_times(report, plan["grid_runs"]),
-    }  # fmt: skip
+    }
     for name, step in steps.items():
         if name not in args.skip:
             step()
@@ -315,8 +416,13 @@ def main() -> None:
     print(f"\n{len(report.figures)} figures in {seconds:.0f} s")
     out = args.out or ROOT / "results" / "benchmark" / f"{args.mode}-{device.type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": info, "mode": args.mode, "seconds": seconds,
-                               "figures": report.figures}, indent=1) + "\n")  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {"machine": info, "mode": args.mode, "seconds": seconds, "figures": report.figures},
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"written: {out}")
 
 

@@ -72,8 +72,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_batches(train_ids, batch_tokens: int, count: int, max_len: int = 128,
-                     ladder: float = 0.0) -> list:  # fmt: skip
+def training_batches(
+    train_ids, batch_tokens: int, count: int, max_len: int = 128, ladder: float = 0.0
+) -> list:
     """``count`` real training batches of about ``batch_tokens`` tokens (the first of a shuffled
     epoch, seed 1; padded to a width ladder as ``bucket_ladder`` says), on the CPU."""
     src, tgt = load_split(train_ids)
@@ -106,8 +107,9 @@ class Trainee:
         for src, tgt_in, tgt_out in batches:
             n = target_tokens(tgt_out)
             batch = to_device((src, tgt_in, tgt_out), self.device)
-            train_step(self.model, self.optimizer, batch, n, 1.0, self.cfg, 1, self.device,
-                       self.forward)  # fmt: skip
+            train_step(
+                self.model, self.optimizer, batch, n, 1.0, self.cfg, 1, self.device, self.forward
+            )
             tokens += n
         return tokens
 
@@ -189,9 +191,11 @@ def cpu_peak_step_memory(model_cfg: ModelConfig, kind: str, train_ids, batch_tok
     # Large blocks straight from mmap and back to the system on free: resident memory then
     # follows live tensors instead of glibc's cache of freed blocks.
     env = {
-        **os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
-        "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
-    }  # fmt: skip
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+        "MALLOC_TRIM_THRESHOLD_": "0",
+    }
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
@@ -249,8 +253,13 @@ def beam_rates(model: Transformer, sentences: list, beam: int, rounds: int, devi
     outputs = {}
     for _ in range(rounds):
         for name, options in kinds.items():
-            cfg = DecodeConfig(beam_size=beam, max_len_a=1.0, max_len_b=0,
-                               batch_sentences=len(sentences), **options)  # fmt: skip
+            cfg = DecodeConfig(
+                beam_size=beam,
+                max_len_a=1.0,
+                max_len_b=0,
+                batch_sentences=len(sentences),
+                **options,
+            )
             sync(device)
             began = time.perf_counter()
             outputs[name] = translate(model, sentences, cfg, device)
@@ -262,21 +271,33 @@ def beam_rates(model: Transformer, sentences: list, beam: int, rounds: int, devi
     return {name: max(r) for name, r in rates.items()}
 
 
-def data_wait_share(model_cfg: ModelConfig, data: dict, folder, steps: int, batch_tokens: int,
-                    device: str, threads: int) -> dict:  # fmt: skip
+def data_wait_share(
+    model_cfg: ModelConfig,
+    data: dict,
+    folder,
+    steps: int,
+    batch_tokens: int,
+    device: str,
+    threads: int,
+) -> dict:
     """Run the real training loop for ``steps`` steps; its meta.json holds the share of step
     time spent fetching batches."""
     cfg = TrainConfig(
-        max_steps=steps, eval_every=10**9, log_every=max(1, steps // 2), batch_tokens=batch_tokens,
-        valid_bleu_sentences=1, device=device,
-    )  # fmt: skip
+        max_steps=steps,
+        eval_every=10**9,
+        log_every=max(1, steps // 2),
+        batch_tokens=batch_tokens,
+        valid_bleu_sentences=1,
+        device=device,
+    )
     outputs = {name: folder / f"{name}.out" for name in ("checkpoint", "curves", "meta")}
     meta = train(model_cfg, cfg, 1, data, outputs, {}, threads)
     return {"share": meta["data_wait_share"], "tokens_per_second": meta["tokens_per_second"]}
 
 
-def padding_share(train_ids, batch_tokens: int, max_len: int = 128,
-                  ladder: float = 0.0) -> tuple[float, int]:  # fmt: skip
+def padding_share(
+    train_ids, batch_tokens: int, max_len: int = 128, ladder: float = 0.0
+) -> tuple[float, int]:
     """Share of a training epoch's padded batch positions (both sides) that are padding, and
     the number of distinct batch shapes in it."""
     src, tgt = load_split(train_ids)
@@ -336,18 +357,38 @@ def grid_config(config_file, runs: int) -> dict:
     return config
 
 
-GRID_VARIANTS = ("qq@enc", "qq@dec", "qq@all", "qdq@enc", "iq@enc", "kv@all", "nov@all",
-                 "noo@all", "mqa@all", "gqa2@all", "qq_selfmask@enc")  # fmt: skip
+GRID_VARIANTS = (
+    "qq@enc",
+    "qq@dec",
+    "qq@all",
+    "qdq@enc",
+    "iq@enc",
+    "kv@all",
+    "nov@all",
+    "noo@all",
+    "mqa@all",
+    "gqa2@all",
+    "qq_selfmask@enc",
+)
 
 
-def snakemake_seconds(snakemake: str, root, workdir, config: dict, *args: str,
-                      repeats: int = 3) -> float:  # fmt: skip
+def snakemake_seconds(
+    snakemake: str, root, workdir, config: dict, *args: str, repeats: int = 3
+) -> float:
     """Median wall time of ``snakemake *args`` on this repository's Snakefile in ``workdir``."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [snakemake, "-s", str(Path(root) / "Snakefile"), "--configfile", "config.yaml",
-           "--cores", "2", *args]  # fmt: skip
+    cmd = [
+        snakemake,
+        "-s",
+        str(Path(root) / "Snakefile"),
+        "--configfile",
+        "config.yaml",
+        "--cores",
+        "2",
+        *args,
+    ]
     times = []
     for _ in range(repeats):
         began = time.perf_counter()

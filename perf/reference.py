@@ -19,9 +19,16 @@ class ReferenceTransformer(nn.Module):
         with warnings.catch_warnings():  # its nested-tensor fast path is for inference only
             warnings.filterwarnings("ignore", message="enable_nested_tensor")
             self.transformer = nn.Transformer(
-                cfg.d_model, cfg.n_heads, cfg.enc_layers, cfg.dec_layers, cfg.d_ff,
-                cfg.dropout, batch_first=True, norm_first=True, bias=cfg.bias,
-            )  # fmt: skip
+                cfg.d_model,
+                cfg.n_heads,
+                cfg.enc_layers,
+                cfg.dec_layers,
+                cfg.d_ff,
+                cfg.dropout,
+                batch_first=True,
+                norm_first=True,
+                bias=cfg.bias,
+            )
         self.dropout = nn.Dropout(cfg.dropout)
         self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
 
@@ -40,5 +47,5 @@ class ReferenceTransformer(nn.Module):
             src_key_padding_mask=src_pad,
             memory_key_padding_mask=src_pad,
             tgt_is_causal=True,
-        )  # fmt: skip  (B, T, C)
+        )  # (B, T, C)
         return h @ self.embed.weight.T  # (B, T, V)

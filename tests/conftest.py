@@ -51,9 +51,11 @@ def data(tmp_path_factory):
             folder / f"{split}.npz",
         )
     return {
-        "spm": folder / "spm.model", "train": folder / "train.npz", "valid": folder / "valid.npz",
+        "spm": folder / "spm.model",
+        "train": folder / "train.npz",
+        "valid": folder / "valid.npz",
         "valid_ref": folder / "valid.en",
-    }  # fmt: skip
+    }
 
 
 def saved_dataset(tmp_path, splits=None, column="translation"):

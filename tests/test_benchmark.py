@@ -26,8 +26,10 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     out = tmp_path / "benchmark.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "perf" / "benchmark.py"), "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["machine"]["torch"] and result["machine"]["cores"] >= 1

@@ -57,8 +57,14 @@ def test_holm_family_is_every_comparison_at_a_size_and_seed_across_match_setting
     together with the unmatched comparisons of the same size and seed."""
 
     def cell(seed, match, variant, p_ar, p_bootstrap):
-        return {"size": "s", "seed": seed, "match": match, "variant": variant, "p_ar": p_ar,
-                "p_bootstrap": p_bootstrap}  # fmt: skip
+        return {
+            "size": "s",
+            "seed": seed,
+            "match": match,
+            "variant": variant,
+            "p_ar": p_ar,
+            "p_bootstrap": p_bootstrap,
+        }
 
     cells = [
         cell("1", "none", "a", 0.01, 0.02),

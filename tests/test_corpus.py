@@ -124,15 +124,22 @@ def test_a_byte_order_mark_is_stripped_and_control_characters_are_dropped(tmp_pa
 
 def hf_corpus(folder, **overrides):
     splits = {"train": "train", "valid": "validation", "test": "test"}
-    return {"source": "huggingface", "path": str(folder), "src": "de", "tgt": "en",
-            "splits": splits, **overrides}  # fmt: skip
+    return {
+        "source": "huggingface",
+        "path": str(folder),
+        "src": "de",
+        "tgt": "en",
+        "splits": splits,
+        **overrides,
+    }
 
 
 @pytest.mark.parametrize("column", ["translation", "columns"])
 def test_a_saved_hugging_face_dataset_keeps_its_official_splits(tmp_path, column):
     # the test split repeats a training pair and breaks a line: both stay, as published
-    folder = saved_dataset(tmp_path, {"train": (0, 300), "validation": (300, 340),
-                                      "test": (299, 340)}, column)  # fmt: skip
+    folder = saved_dataset(
+        tmp_path, {"train": (0, 300), "validation": (300, 340), "test": (299, 340)}, column
+    )
     result = prepare(hf_corpus(folder))
     assert [len(result.splits[s]) for s in ("train", "valid", "test")] == [300, 40, 41]
     de = (ROOT / "tests" / "data" / "john.de").read_text().splitlines()
@@ -141,11 +148,16 @@ def test_a_saved_hugging_face_dataset_keeps_its_official_splits(tmp_path, column
     assert "split 'test'" in result.test_set and "save_to_disk" in result.test_set
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"splits": {"train": "train", "valid": "dev", "test": "test"}},
-     "corpus.splits.valid: {path} has no split 'dev'; it has train, validation, test"),
-    ({"src": "fr"}, "corpus.src: 'fr' is not a language of {path}'s pairs; they have de, en"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"splits": {"train": "train", "valid": "dev", "test": "test"}},
+            "corpus.splits.valid: {path} has no split 'dev'; it has train, validation, test",
+        ),
+        ({"src": "fr"}, "corpus.src: 'fr' is not a language of {path}'s pairs; they have de, en"),
+    ],
+)
 def test_hugging_face_bad_splits_and_languages_name_the_key(tmp_path, overrides, message):
     folder = saved_dataset(tmp_path)
     with pytest.raises(ConfigurationError) as error:
@@ -154,7 +166,6 @@ def test_hugging_face_bad_splits_and_languages_name_the_key(tmp_path, overrides,
 
 
 def test_an_empty_hugging_face_split_is_an_error(tmp_path):
-    folder = saved_dataset(tmp_path, {"train": (0, 300), "validation": (300, 340),
-                                      "test": (0, 0)})  # fmt: skip
+    folder = saved_dataset(tmp_path, {"train": (0, 300), "validation": (300, 340), "test": (0, 0)})
     with pytest.raises(CorpusError, match="split 'test' \\(our test\\) is empty"):
         prepare(hf_corpus(folder))

@@ -28,7 +28,7 @@ SECTIONS = [
             "pad_id",
             "variant",
         },
-    ),  # per size, per run, fixed  # fmt: skip
+    ),  # per size, per run, fixed
 ]
 
 

@@ -10,13 +10,24 @@ from attnablate.train import TrainConfig, train
 
 # dropout 0: with dropout the ranks draw their own masks, and the runs may differ legitimately
 MODEL = ModelConfig(
-    vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, dropout=0.0,
+    vocab_size=200,
+    d_model=32,
+    n_heads=2,
+    enc_layers=1,
+    dec_layers=1,
+    d_ff=64,
+    dropout=0.0,
     variant="qq@all",
-)  # fmt: skip
+)
 TRAIN = TrainConfig(
-    max_steps=60, batch_tokens=500, warmup_steps=10, eval_every=20, valid_bleu_sentences=10,
-    log_every=20, device="cpu",
-)  # fmt: skip
+    max_steps=60,
+    batch_tokens=500,
+    warmup_steps=10,
+    eval_every=20,
+    valid_bleu_sentences=10,
+    log_every=20,
+    device="cpu",
+)
 
 
 def run(folder, data, processes):

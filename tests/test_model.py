@@ -95,8 +95,21 @@ def test_qk_equals_multihead_attention_with_key_padding_mask():
     assert_close(attn(memory, key_padding_mask=pad), expected_self)
 
 
-REGISTERED = ["qk", "qq", "qq_selfmask", "qdq", "iq", "kv", "nov", "noo", "rq", "rv", "ro", "mqa",
-              "gqa2"]  # fmt: skip
+REGISTERED = [
+    "qk",
+    "qq",
+    "qq_selfmask",
+    "qdq",
+    "iq",
+    "kv",
+    "nov",
+    "noo",
+    "rq",
+    "rv",
+    "ro",
+    "mqa",
+    "gqa2",
+]
 
 
 @pytest.mark.parametrize("combo", REGISTERED)

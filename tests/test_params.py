@@ -89,17 +89,42 @@ def test_the_model_table_counts_with_the_tokenizers_real_vocabulary(tmp_path, da
         assert int(row["params_total"]) == count_params(cfg)
 
 
-@pytest.mark.parametrize("variant", [
-    "qk", "qq@all", "qq_selfmask@enc,dec", "qdq@all", "iq@all", "kv@all", "nov@all",
-    "noo@all", "rq@all", "rv@all", "ro@all", "mqa@all", "gqa2@all", "qq+noo@all",
-    "qq@enc;nov@dec;kv@cross", "qq@cross", "qdq@enc,dec",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "qk",
+        "qq@all",
+        "qq_selfmask@enc,dec",
+        "qdq@all",
+        "iq@all",
+        "kv@all",
+        "nov@all",
+        "noo@all",
+        "rq@all",
+        "rv@all",
+        "ro@all",
+        "mqa@all",
+        "gqa2@all",
+        "qq+noo@all",
+        "qq@enc;nov@dec;kv@cross",
+        "qq@cross",
+        "qdq@enc,dec",
+    ],
+)
 @pytest.mark.parametrize("bias", [True, False])
 def test_the_count_from_a_config_is_the_built_models(variant, bias):
     """params counts a config without PyTorch (the workflow does at every start); the model
     built on the meta device must hold exactly that many parameters, tied ones once."""
-    cfg = ModelConfig(vocab_size=1000, d_model=64, n_heads=8, enc_layers=2, dec_layers=3,
-                      d_ff=96, bias=bias, variant=variant)  # fmt: skip
+    cfg = ModelConfig(
+        vocab_size=1000,
+        d_model=64,
+        n_heads=8,
+        enc_layers=2,
+        dec_layers=3,
+        d_ff=96,
+        bias=bias,
+        variant=variant,
+    )
     with torch.device("meta"):
         built = Transformer(cfg, init=False)
     for which in ("total", "non_embedding"):
@@ -109,8 +134,10 @@ def test_the_count_from_a_config_is_the_built_models(variant, bias):
 def test_the_workflow_reads_configs_without_pytorch():
     """What the Snakefile imports at parse time (experiment, overrides, outputs, params)
     imports no torch: about 1.5 s saved on every Snakemake start and every cluster job."""
-    code = ("import sys; import attnablate.experiment, attnablate.overrides, "
-            "attnablate.outputs, attnablate.params; print('torch' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; import attnablate.experiment, attnablate.overrides, "
+        "attnablate.outputs, attnablate.params; print('torch' in sys.modules)"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.stdout.strip() == "False", result.stderr

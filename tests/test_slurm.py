@@ -52,8 +52,10 @@ def dry_run_seconds(workdir) -> float:
     began = time.perf_counter()
     result = subprocess.run(
         [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-n", "--quiet", "rules"],
-        cwd=workdir, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return time.perf_counter() - began
 
@@ -84,8 +86,10 @@ def install_profile(xdg) -> None:
     """The README's one-liner, then the EDIT keys for the test cluster."""
     subprocess.run(
         f"mkdir -p {xdg}/snakemake && cp -r profiles/slurm {xdg}/snakemake/",
-        shell=True, check=True, cwd=ROOT,
-    )  # fmt: skip
+        shell=True,
+        check=True,
+        cwd=ROOT,
+    )
     path = xdg / "snakemake" / "slurm" / "config.yaml"
     profile = yaml.safe_load(path.read_text())
     profile["default-resources"].update(EDITS["default-resources"])
@@ -184,8 +188,13 @@ def test_a_training_job_signalled_by_slurm_resumes_where_it_stopped(slurm, tmp_p
     """The resubmitted job continues from the step the signal stopped it at (not from a
     periodic resume state: there is none before the end) and ends as an uninterrupted run."""
     config = {**smoke_config, "variants": ["qk"], "match_params": ["none"], "cpus_per_process": 1}
-    config["train"] = {**smoke_config["train"], "max_steps": 1000, "eval_every": 500,
-                       "log_every": 100, "save_every": 5000}  # fmt: skip
+    config["train"] = {
+        **smoke_config["train"],
+        "max_steps": 1000,
+        "eval_every": 500,
+        "log_every": 100,
+        "save_every": 5000,
+    }
     local = tmp_path / "local"
     local.mkdir()
     assert snakemake(local, config, TRAINED).returncode == 0

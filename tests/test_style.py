@@ -33,8 +33,12 @@ def test_snakemake_lint_is_clean():
 def committed_summary(root: Path, experiment: str = "default") -> str:
     """reports/<experiment>/summary.md as committed: a user's own ./run.sh rewrites the file in
     the working tree with the numbers of their machine, which must not fail the tests."""
-    shown = subprocess.run(["git", "show", f"HEAD:reports/{experiment}/summary.md"], cwd=root,
-                           capture_output=True, text=True)  # fmt: skip
+    shown = subprocess.run(
+        ["git", "show", f"HEAD:reports/{experiment}/summary.md"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     return shown.stdout if shown.returncode == 0 else ""
 
 
@@ -50,8 +54,11 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
     shown = readme.split(tool.SIDES_BEGIN)[1].split(tool.SIDES_END)[0].strip("\n")
     # the committed reports, or (before a commit that regenerates them) the working tree's
     committed = {name: committed_summary(ROOT, name) for name, _ in tool.REPORTS}
-    made = ["\n".join(tool.sides(found)).strip("\n") for found in (committed, tool.summaries())
-            if all(found.values())]  # fmt: skip
+    made = [
+        "\n".join(tool.sides(found)).strip("\n")
+        for found in (committed, tool.summaries())
+        if all(found.values())
+    ]
     assert shown in made
     for name, _ in tool.REPORTS:
         assert tool.claim_cells(committed[name]), f"reports/{name}: no claims table"

@@ -25,24 +25,42 @@ PARAMS = {"qk": 1000, "qq@enc": 950}
 
 def run(variant, seed, bleu, converged=True, diverged=False, match="none", loss=3.0):
     return {
-        "experiment": "t", "variant": variant, "size": "small", "match": match, "seed": seed,
-        "params_total": PARAMS[variant] + (50 if match != "none" else 0), "steps": 360,
-        "tokens": 1_000_000, "epochs_seen": 1.5, "schedule": "inverse_sqrt",
-        "test_bleu": None if diverged else bleu, "test_chrf": None if diverged else 2 * bleu,
-        "best_valid_loss": loss, "converged": converged and not diverged,
-        "last_quarter_gain": 0.0 if converged else 0.05, "diverged": diverged,
-        "diverged_at": 100 if diverged else None, "bleu_signature": "sig",
-    }  # fmt: skip
+        "experiment": "t",
+        "variant": variant,
+        "size": "small",
+        "match": match,
+        "seed": seed,
+        "params_total": PARAMS[variant] + (50 if match != "none" else 0),
+        "steps": 360,
+        "tokens": 1_000_000,
+        "epochs_seen": 1.5,
+        "schedule": "inverse_sqrt",
+        "test_bleu": None if diverged else bleu,
+        "test_chrf": None if diverged else 2 * bleu,
+        "best_valid_loss": loss,
+        "converged": converged and not diverged,
+        "last_quarter_gain": 0.0 if converged else 0.05,
+        "diverged": diverged,
+        "diverged_at": 100 if diverged else None,
+        "bleu_signature": "sig",
+    }
 
 
 def seed_test(variant, seed, delta, p, match="none"):
     """A per-seed test row as compare writes it (p uncorrected)."""
     return {
-        "experiment": "t", "size": "small", "match": match, "seed": str(seed),
-        "variant": variant, "delta_bleu": str(delta), "delta_ci_low": str(delta - 0.3),
-        "delta_ci_high": str(delta + 0.3), "p_bootstrap": str(p), "p_ar": str(p),
+        "experiment": "t",
+        "size": "small",
+        "match": match,
+        "seed": str(seed),
+        "variant": variant,
+        "delta_bleu": str(delta),
+        "delta_ci_low": str(delta - 0.3),
+        "delta_ci_high": str(delta + 0.3),
+        "p_bootstrap": str(p),
+        "p_ar": str(p),
         "diverged_sides": "",
-    }  # fmt: skip
+    }
 
 
 def frame(runs: list, tests: list) -> pd.DataFrame:
@@ -110,8 +128,10 @@ def test_runs_stopped_by_a_time_budget_say_minutes_and_that_steps_differ():
     """A max_minutes budget ends runs at different steps (cheaper variants take more): the
     first line gives the minutes and the device, not a step budget the runs did not share."""
     timed = {"stopped_by": "minutes", "max_minutes": 4.0, "device": "cuda"}
-    runs = [{**run("qk", 1, 4.0, converged=False), **timed, "steps": 8181},
-            {**run("qq@enc", 1, 4.5, converged=False), **timed, "steps": 8601}]  # fmt: skip
+    runs = [
+        {**run("qk", 1, 4.0, converged=False), **timed, "steps": 8181},
+        {**run("qq@enc", 1, 4.5, converged=False), **timed, "steps": 8601},
+    ]
     line = convergence_line(pd.DataFrame(runs))
     assert "a budget of 4 minutes a run on `cuda` (8,181 to 8,601 steps; a time budget" in line
     by_steps = [{**r, "stopped_by": "steps", "steps": 360} for r in runs]
@@ -121,8 +141,9 @@ def test_runs_stopped_by_a_time_budget_say_minutes_and_that_steps_differ():
 def test_an_annealed_budget_is_stated_with_its_distance_from_convergence():
     """Runs whose learning rate reaches zero at the budget are never called converged; the
     first line states the budget and, where measured, qk's gap to a longer run."""
-    runs = pd.DataFrame([{**run("qk", s, 4.0, loss=3.1 + s / 100), "schedule": "linear"}
-                         for s in (1, 2, 3)])  # fmt: skip
+    runs = pd.DataFrame(
+        [{**run("qk", s, 4.0, loss=3.1 + s / 100), "schedule": "linear"} for s in (1, 2, 3)]
+    )
     reference = {"size": "small", "steps": 1440, "valid_loss": 2.8, "measured": "once, here"}
     line = convergence_line(with_labels(runs), reference)
     assert line.startswith("**A comparison at a stated budget, not at convergence.**")
@@ -153,12 +174,22 @@ def test_dynamics_sentences_tell_construction_from_learning():
         for variant, init_diag, final_diag, sym in cases:
             for step, diag in ((0, init_diag), (360, final_diag)):
                 for site in ("enc", "dec"):
-                    rows.append({
-                        "experiment": "t", "variant": variant, "size": "small", "match": "none",
-                        "seed": seed, "step": step, "site": site, "layer": 0, "head": 0,
-                        "symmetry": sym if site == "enc" else 0.5 + seed / 100,
-                        "diag_mass": diag, "entropy": 2.0,
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "experiment": "t",
+                            "variant": variant,
+                            "size": "small",
+                            "match": "none",
+                            "seed": seed,
+                            "step": step,
+                            "site": site,
+                            "layer": 0,
+                            "head": 0,
+                            "symmetry": sym if site == "enc" else 0.5 + seed / 100,
+                            "diag_mass": diag,
+                            "entropy": 2.0,
+                        }
+                    )
     lines = dynamics_sentences(with_labels(pd.DataFrame(rows)), "small")
     qq = next(line for line in lines if line.startswith("- `qq@enc`"))
     assert "symmetric by construction" in qq and "0.650 → 0.410 (qk 0.070 → 0.060)" in qq
@@ -206,8 +237,9 @@ def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
     numbers in the CSV as in the frame."""
     runs = [run("qk", s, 10.0 + s / 10) for s in (1, 2, 3)]
     runs += [run("qq@enc", s, 9.0 + s / 10 + (0.05 if s == 2 else 0)) for s in (1, 2, 3)]
-    runs += [run("qq@enc", s, 10.0 + s / 10 + (0.5, -0.5, 0.1)[s - 1], match="total")
-             for s in (1, 2, 3)]  # fmt: skip
+    runs += [
+        run("qq@enc", s, 10.0 + s / 10 + (0.5, -0.5, 0.1)[s - 1], match="total") for s in (1, 2, 3)
+    ]
     tests = [seed_test("qq@enc", s, -1.0, 0.2) for s in (1, 2, 3)]
     tests += [seed_test("qq@enc", s, 0.0, 0.9, match="total") for s in (1, 2, 3)]
     table = frame(runs, tests)

@@ -18,8 +18,12 @@ def run(tmp_path, data, name, seed=1, **overrides):
     """Train the tiny qq@enc model on the test corpus for 40 steps in ``tmp_path/name``."""
     out = tmp_path / name
     out.mkdir()
-    files = (("checkpoint", "c.pt"), ("curves", "curves.tsv"), ("meta", "meta.json"),
-             ("dynamics", "dynamics.tsv"))  # fmt: skip
+    files = (
+        ("checkpoint", "c.pt"),
+        ("curves", "curves.tsv"),
+        ("meta", "meta.json"),
+        ("dynamics", "dynamics.tsv"),
+    )
     outputs = {key: out / f for key, f in files}
     settings = {"max_steps": 40, "batch_tokens": 400, "warmup_steps": 10, "eval_every": 20}
     quick = {"valid_bleu_sentences": 10, "log_every": 10, "device": "cpu"}
@@ -118,8 +122,9 @@ def test_tensorboard_holds_the_numbers_of_curves_and_dynamics(tmp_path, data):
     run(tmp_path, data, "tb")
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
-    scalars = {tag: {e.step: e.value for e in events.Scalars(tag)}
-               for tag in events.Tags()["scalars"]}  # fmt: skip
+    scalars = {
+        tag: {e.step: e.value for e in events.Scalars(tag)} for tag in events.Tags()["scalars"]
+    }
     curves = list(csv.DictReader((tmp_path / "tb" / "curves.tsv").open(), delimiter="\t"))
     for row in curves:
         step = int(row["step"])

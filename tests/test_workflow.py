@@ -80,8 +80,9 @@ def test_every_output_of_the_smoke_run(smoke):
         assert (report / figure).read_bytes()[:8] == PNG_SIGNATURE
     tests = read_tsv(workdir / "results" / "smoke" / "significance.tsv")
     assert sorted((t["variant"], t["match"]) for t in tests) == [
-        ("qq@enc", "none"), ("qq@enc", "total"),
-    ]  # fmt: skip
+        ("qq@enc", "none"),
+        ("qq@enc", "total"),
+    ]
     for test in tests:
         assert 0 < float(test["p_ar"]) <= 1 and 0 < float(test["p_bootstrap_holm"]) <= 1
         assert test["holm_family"] == "2"  # matched and unmatched: one family per seed
@@ -90,8 +91,9 @@ def test_every_output_of_the_smoke_run(smoke):
         )
     comparison = read_tsv(workdir / "results" / "smoke" / "comparison.tsv")
     assert [(c["label"], c["seeds"], c["verdict"]) for c in comparison] == [
-        ("qq@enc", "1", "one seed"), ("qq@enc (matched: total)", "1", "one seed"),
-    ]  # fmt: skip
+        ("qq@enc", "1", "one seed"),
+        ("qq@enc (matched: total)", "1", "one seed"),
+    ]
     summary = (report / "summary.md").read_text()
     first = summary.split("\n\n")[1]  # the line after the title: convergence, first
     assert first.startswith(("**Not converged.**", "**Partly converged.**", "**Converged.**"))
@@ -125,9 +127,15 @@ def test_changing_one_variant_reruns_only_its_runs(smoke):
     trained = sorted(log for rule, log in jobs if rule == "train")
     assert trained == [f"runs/smoke/qq@enc,dec/micro/{m}/seed1" for m in ("none", "total")]
     assert {rule for rule, _ in jobs} == {
-        "model_table", "train", "attention", "translate", "score", "compare", "aggregate",
+        "model_table",
+        "train",
+        "attention",
+        "translate",
+        "score",
+        "compare",
+        "aggregate",
         "report",
-    }  # fmt: skip
+    }
     assert sum(rule == "translate" for rule, _ in jobs) == 2  # qk is neither retrained nor rescored
 
 
@@ -236,13 +244,19 @@ def test_the_readme_commands_pass_in_sequence(tmp_path):
     (clone / ".venv").symlink_to(ROOT / ".venv")  # built already: the commands reuse it
     run = subprocess.run(
         ["./run.sh", "--configfile", "tests/smoke.yaml", "--config", "experiment=default"],
-        cwd=clone, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=clone,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     committed = (ROOT / "reports" / "default" / "summary.md").read_text()
     assert (clone / "reports" / "default" / "summary.md").read_text() != committed
-    tests = subprocess.run(["./test.sh", "tests/test_style.py", "-k", "readme"], cwd=clone,
-                           capture_output=True, text=True)  # fmt: skip
+    tests = subprocess.run(
+        ["./test.sh", "tests/test_style.py", "-k", "readme"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+    )
     assert tests.returncode == 0, tests.stdout[-3000:]
 
 
@@ -251,8 +265,10 @@ def test_a_configfile_on_the_command_line_replaces_the_default_experiment():
     sizes, seeds and variants are not merged into it."""
     result = subprocess.run(
         [str(SNAKEMAKE), "--configfile", "tests/smoke.yaml", "--dry-run", "--cores", "1"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sizes = set(re.findall(r"size=(\w+)", result.stdout))
     assert sizes == {"micro"}  # config.yaml's sizes are not added
@@ -298,8 +314,11 @@ def test_a_user_config_naming_one_size_plans_that_size_only(tmp_path, smoke_conf
     smoke_config["sizes"] = {"solo": smoke_config["sizes"]["micro"]}
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(smoke_config))
     runs = planned_runs(tmp_path, "--configfile", "mine.yaml")
-    assert runs == {"smoke/qk/solo/none/seed1", "smoke/qq@enc/solo/none/seed1",
-                    "smoke/qq@enc/solo/total/seed1"}  # fmt: skip
+    assert runs == {
+        "smoke/qk/solo/none/seed1",
+        "smoke/qq@enc/solo/none/seed1",
+        "smoke/qq@enc/solo/total/seed1",
+    }
 
 
 def test_command_line_overrides_are_typed_and_merged(tmp_path, smoke_config):
@@ -310,11 +329,20 @@ def test_command_line_overrides_are_typed_and_merged(tmp_path, smoke_config):
     assert {run.split("/")[-1] for run in runs} == {"seed1", "seed2"}
     runs = planned_runs(tmp_path, "--configfile", "config.yaml", "--config", 'variants=["qk"]')
     assert runs == {"smoke/qk/micro/none/seed1"}
-    assert planned_runs(tmp_path, "--configfile", "config.yaml", "--config",
-                        "train={max_steps: 100}")  # fmt: skip
+    assert planned_runs(
+        tmp_path, "--configfile", "config.yaml", "--config", "train={max_steps: 100}"
+    )
     # merged, not replaced: the file's warmup stays; typed: the message has numbers
-    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-n", "--configfile", "config.yaml",
-               "--config", "train={max_steps: 10, schedule: linear}"]  # fmt: skip
+    command = [
+        str(SNAKEMAKE),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-n",
+        "--configfile",
+        "config.yaml",
+        "--config",
+        "train={max_steps: 10, schedule: linear}",
+    ]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0
     assert "must exceed train.warmup_steps (10), got 10" in result.stdout + result.stderr
@@ -329,8 +357,9 @@ def test_the_workflow_works_as_a_module(tmp_path, smoke_config):
         "    config:\n        config\n\n\n"
         "use rule * from attnablate as attnablate_*\n"
     )
-    result = subprocess.run([str(SNAKEMAKE), "--summary"], cwd=tmp_path, capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--summary"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     rules = [line.split("\t")[2] for line in result.stdout.splitlines()[1:]]
     assert rules.count("attnablate_train") == 3 * 4  # three runs, four outputs each
@@ -357,8 +386,14 @@ def test_a_hugging_face_corpus_is_prepared_once_with_its_official_splits(tmp_pat
 
     second = {**first, "experiment": "hf_b"}
     (tmp_path / "second.yaml").write_text(yaml.safe_dump(second))
-    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--configfile", "second.yaml",
-               "--summary"]  # fmt: skip
+    command = [
+        str(SNAKEMAKE),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        "second.yaml",
+        "--summary",
+    ]
     summary = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     rows = [line.split("\t") for line in summary.stdout.splitlines()[1:]]
     plans = {row[0]: row[5] for row in rows if row[2] == "prepare"}
@@ -383,15 +418,23 @@ GPU_STUDY = ROOT / "configs" / "gpu.yaml"
         (("--config", "experiment=gpu-es-en", "corpus={src: es}"), "gpu-es-en"),
     ],
 )
-def test_the_gpu_study_and_its_next_language_pairs_plan_the_five_cells(tmp_path, overrides,
-                                                                        experiment):  # fmt: skip
+def test_the_gpu_study_and_its_next_language_pairs_plan_the_five_cells(
+    tmp_path, overrides, experiment
+):
     """configs/gpu.yaml as the README runs it, and with the other language pairs of the
     bundled corpus: the default experiment's five cells, three seeds each."""
     runs = planned_runs(tmp_path, "--configfile", str(GPU_STUDY), *overrides)
     cells = {run.rsplit("/", 1)[0] for run in runs}
-    assert cells == {f"{experiment}/{cell}" for cell in (
-        "qk/d256/none", "qq@enc/d256/none", "qq@enc/d256/total", "nov@enc/d256/none",
-        "noo@enc/d256/none")}  # fmt: skip
+    assert cells == {
+        f"{experiment}/{cell}"
+        for cell in (
+            "qk/d256/none",
+            "qq@enc/d256/none",
+            "qq@enc/d256/total",
+            "nov@enc/d256/none",
+            "noo@enc/d256/none",
+        )
+    }
     assert len(runs) == 15
 
 

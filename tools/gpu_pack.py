@@ -41,10 +41,18 @@ train(model, cfg, int(run["seed"]), data, outputs, run)
 def launch(config: dict, runs: list[dict], out: Path, device: str) -> tuple[float, list]:
     """Start every run at once; wait for all. Returns the wall seconds and each run's rate
     (the training loop's own tokens/s at its last progress line, before the final validation)."""
-    data = {"spm": str(TOK / "spm.model"), "train": str(TOK / "train.ids.npz"),
-            "valid": str(TOK / "valid.ids.npz"), "valid_ref": str(DATA / "valid.tgt")}  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts"),
-           "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    data = {
+        "spm": str(TOK / "spm.model"),
+        "train": str(TOK / "train.ids.npz"),
+        "valid": str(TOK / "valid.ids.npz"),
+        "valid_ref": str(DATA / "valid.tgt"),
+    }
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "workflow" / "scripts"),
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     began = time.perf_counter()
     jobs = []
     for run in runs:
@@ -52,16 +60,26 @@ def launch(config: dict, runs: list[dict], out: Path, device: str) -> tuple[floa
         folder.mkdir(parents=True, exist_ok=True)
         args = [json.dumps(x) for x in (config, run, str(folder), data, device)]
         log = open(folder / "log.txt", "w")
-        jobs.append((folder, subprocess.Popen([sys.executable, "-c", RUN, *args], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT)))  # fmt: skip
+        jobs.append(
+            (
+                folder,
+                subprocess.Popen(
+                    [sys.executable, "-c", RUN, *args],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+            )
+        )
     failed = [str(folder) for folder, job in jobs if job.wait() != 0]
     wall = time.perf_counter() - began
     if failed:
         print("failed (see log.txt):", *failed, sep="\n  ", flush=True)
     rates = []
     for folder, _ in jobs:
-        progress = [line for line in (folder / "log.txt").read_text().splitlines()
-                    if " tok/s " in line]  # fmt: skip
+        progress = [
+            line for line in (folder / "log.txt").read_text().splitlines() if " tok/s " in line
+        ]
         rate = progress[-1].split(" tok/s")[0].rsplit("| ", 1)[1] if progress else "0"
         rates.append(float(rate.replace(",", "")))
     return wall, rates
@@ -77,21 +95,34 @@ def main() -> None:
     args = parser.parse_args()
     config = yaml.safe_load((ROOT / "configs" / "gpu.yaml").read_text())
     (size,) = config["sizes"]
-    short = {"max_steps": args.steps, "eval_every": args.steps, "log_every": args.steps // 4,
-             "save_every": 10**9, "save_minutes": 10**6, "valid_bleu_sentences": 10,
-             "stop_at_convergence": False, "tensorboard": False}  # fmt: skip
+    short = {
+        "max_steps": args.steps,
+        "eval_every": args.steps,
+        "log_every": args.steps // 4,
+        "save_every": 10**9,
+        "save_minutes": 10**6,
+        "valid_bleu_sentences": 10,
+        "stop_at_convergence": False,
+        "tensorboard": False,
+    }
     config = {**config, "train": {**config["train"], **short}}
     results = {}
     for n in [int(c) for c in args.counts.split(",")]:
         runs = [{"variant": "qk", "size": size, "match": "none", "seed": s + 1} for s in range(n)]
         wall, rates = launch(config, runs, args.out / f"packing{args.label}-{n}", args.device)
-        results[n] = {"wall_seconds": round(wall, 1), "tokens_per_second": rates,
-                      "aggregate_tokens_per_second": round(sum(rates), 1)}  # fmt: skip
+        results[n] = {
+            "wall_seconds": round(wall, 1),
+            "tokens_per_second": rates,
+            "aggregate_tokens_per_second": round(sum(rates), 1),
+        }
         alone = results[min(results)]["aggregate_tokens_per_second"]
-        print(f"packing{' ' + args.label if args.label else ''}: {n} run(s) of {size}, "
-              f"{args.steps} steps: wall {wall:.1f} s, tok/s each "
-              f"{', '.join(f'{r:,.0f}' for r in rates)}; aggregate {sum(rates):,.0f} "
-              f"= {sum(rates) / alone:.2f}x one alone", flush=True)  # fmt: skip
+        print(
+            f"packing{' ' + args.label if args.label else ''}: {n} run(s) of {size}, "
+            f"{args.steps} steps: wall {wall:.1f} s, tok/s each "
+            f"{', '.join(f'{r:,.0f}' for r in rates)}; aggregate {sum(rates):,.0f} "
+            f"= {sum(rates) / alone:.2f}x one alone",
+            flush=True,
+        )
     name = f"gpu_pack{'-' + args.label if args.label else ''}.json"
     (args.out / name).write_text(json.dumps(results, indent=1))
 

@@ -33,8 +33,11 @@ def timed_steps(name: str, batches: list, backends=None) -> None:
         torch.cuda.synchronize()
         times.append(time.perf_counter() - began)
     median, worst = statistics.median(times[5:]) * 1e3, max(times[5:]) * 1e3
-    print(f"{name:<40} first {times[0] * 1e3:7.1f} ms  median(5:) {median:7.1f} ms  "
-          f"max(5:) {worst:7.1f}", flush=True)  # fmt: skip
+    print(
+        f"{name:<40} first {times[0] * 1e3:7.1f} ms  median(5:) {median:7.1f} ms  "
+        f"max(5:) {worst:7.1f}",
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -69,8 +69,9 @@ def sides(summaries: dict[str, str]) -> list[str]:
         "|---" * (len(columns) + 1) + "|",
     ]
     for claim in claims:
-        lines.append(f"| {claim} | " + " | ".join(c.get(claim, "not run") for _, c in columns)
-                     + " |")  # fmt: skip
+        lines.append(
+            f"| {claim} | " + " | ".join(c.get(claim, "not run") for _, c in columns) + " |"
+        )
     for name, label in REPORTS:
         lines += [
             "",
@@ -87,8 +88,10 @@ def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
 
 
 def summaries(root: Path = ROOT) -> dict[str, str]:
-    return {name: (root / "reports" / name / "summary.md").read_text(encoding="utf-8")
-            for name, _ in REPORTS}  # fmt: skip
+    return {
+        name: (root / "reports" / name / "summary.md").read_text(encoding="utf-8")
+        for name, _ in REPORTS
+    }
 
 
 def main() -> None:

@@ -83,5 +83,7 @@ def run_aggregate(inputs, outputs) -> None:
     )
     write_tsv(outputs["comparison"], table.to_dict("records"), comparison.COLUMNS)
     converged = sum(r["converged"] for r in rows)
-    print(f"{len(rows)} runs ({converged} converged), {len(curve_rows)} curve points, "
-          f"{len(tests)} tests, {len(table)} comparisons")  # fmt: skip
+    print(
+        f"{len(rows)} runs ({converged} converged), {len(curve_rows)} curve points, "
+        f"{len(tests)} tests, {len(table)} comparisons"
+    )

@@ -21,10 +21,24 @@ from attnablate.variants import cell_label
 
 EXPECTATIONS = ("worse", "better", "same")
 COLUMNS = [
-    "claim", "expect", "size", "label", "seeds", "delta_bleu", "delta_low", "delta_high",
-    "delta_chrf", "delta_chrf_low", "delta_chrf_high", "delta_loss", "delta_loss_low",
-    "delta_loss_high", "detectable", "converged", "verdict",
-]  # fmt: skip
+    "claim",
+    "expect",
+    "size",
+    "label",
+    "seeds",
+    "delta_bleu",
+    "delta_low",
+    "delta_high",
+    "delta_chrf",
+    "delta_chrf_low",
+    "delta_chrf_high",
+    "delta_loss",
+    "delta_loss_low",
+    "delta_loss_high",
+    "detectable",
+    "converged",
+    "verdict",
+]
 
 
 def judge(expect: str, low: float, high: float, seeds: int, margin: float) -> str:
@@ -51,16 +65,35 @@ def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) ->
         label = cell_label(claim["variant"], claim.get("match", "none"))
         cells = comparison[comparison["label"] == label].to_dict("records")
         if not cells:
-            rows.append({"claim": claim["claim"], "expect": claim["expect"], "size": "-",
-                         "label": label, "seeds": 0, "converged": True,
-                         "verdict": "not run in this experiment"})  # fmt: skip
+            rows.append(
+                {
+                    "claim": claim["claim"],
+                    "expect": claim["expect"],
+                    "size": "-",
+                    "label": label,
+                    "seeds": 0,
+                    "converged": True,
+                    "verdict": "not run in this experiment",
+                }
+            )
         for row in cells:
-            rows.append({
-                "claim": claim["claim"], "expect": claim["expect"], "size": row["size"],
-                "label": label, "seeds": row["seeds"],
-                **{key: row[key] for key in COLUMNS if key.startswith("delta")},
-                "detectable": row["detectable"], "converged": row["converged"],
-                "verdict": judge(claim["expect"], row["delta_low"], row["delta_high"],
-                                 int(row["seeds"]), margin),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "claim": claim["claim"],
+                    "expect": claim["expect"],
+                    "size": row["size"],
+                    "label": label,
+                    "seeds": row["seeds"],
+                    **{key: row[key] for key in COLUMNS if key.startswith("delta")},
+                    "detectable": row["detectable"],
+                    "converged": row["converged"],
+                    "verdict": judge(
+                        claim["expect"],
+                        row["delta_low"],
+                        row["delta_high"],
+                        int(row["seeds"]),
+                        margin,
+                    ),
+                }
+            )
     return pd.DataFrame(rows, columns=COLUMNS)

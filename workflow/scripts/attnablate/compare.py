@@ -49,24 +49,27 @@ def paired_tests(baseline: list[str], systems: dict, references: list[str]) -> l
     named = [("baseline", baseline), *systems.items()]
     results = {}
     for test, samples in (("bs", BOOTSTRAP_RESAMPLES), ("ar", AR_TRIALS)):
-        _, scores = PairedTest(named, {"BLEU": BLEU()}, [references], test_type=test,
-                               n_samples=samples)()  # fmt: skip
+        _, scores = PairedTest(
+            named, {"BLEU": BLEU()}, [references], test_type=test, n_samples=samples
+        )()
         results[test] = scores["BLEU"]
     base = results["bs"][0]
     rows = []
     for i, (name, hyps) in enumerate(systems.items(), start=1):
         identical = hyps == baseline
         low, high = delta_interval(baseline, hyps, references)
-        rows.append({
-            "variant": name,
-            "bleu": round(results["bs"][i].score, 4),
-            "baseline_bleu": round(base.score, 4),
-            "delta_bleu": round(results["bs"][i].score - base.score, 4),
-            "delta_ci_low": round(low, 4),
-            "delta_ci_high": round(high, 4),
-            "p_bootstrap": 1.0 if identical else results["bs"][i].p_value,
-            "p_ar": 1.0 if identical else results["ar"][i].p_value,
-        })  # fmt: skip
+        rows.append(
+            {
+                "variant": name,
+                "bleu": round(results["bs"][i].score, 4),
+                "baseline_bleu": round(base.score, 4),
+                "delta_bleu": round(results["bs"][i].score - base.score, 4),
+                "delta_ci_low": round(low, 4),
+                "delta_ci_high": round(high, 4),
+                "p_bootstrap": 1.0 if identical else results["bs"][i].p_value,
+                "p_ar": 1.0 if identical else results["ar"][i].p_value,
+            }
+        )
     return rows
 
 
@@ -75,8 +78,9 @@ def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, ou
     (variant -> scores.json, with qk) tell which runs diverged: those get a row without
     numbers, and the tests and Holm's correction cover the others; if qk diverged, nothing
     is compared."""
-    diverged = {name for name, path in scores.items() if json.loads(Path(path).read_text())
-                .get("diverged")}  # fmt: skip
+    diverged = {
+        name for name, path in scores.items() if json.loads(Path(path).read_text()).get("diverged")
+    }
     refs = read_text_lines(reference)
     live = {} if "qk" in diverged else {n: p for n, p in systems.items() if n not in diverged}
     hyps = {name: read_text_lines(path) for name, path in live.items()}

@@ -21,13 +21,38 @@ from attnablate.variants import BASELINE, cell_label
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [
-    "size", "variant", "match", "label", "seeds", "params_total", "params_saved", "bleu",
-    "baseline_bleu", "delta_bleu", "delta_low", "delta_high", "detectable", "verdict",
-    "delta_chrf", "delta_chrf_low", "delta_chrf_high", "delta_loss", "delta_loss_low",
-    "delta_loss_high", "seed_deltas", "seed_p_ar_holm", "better_seeds", "worse_seeds",
-    "test_ci_low", "test_ci_high", "holm_family", "converged", "unconverged_runs",
-    "diverged_seeds", "best_valid_loss",
-]  # fmt: skip
+    "size",
+    "variant",
+    "match",
+    "label",
+    "seeds",
+    "params_total",
+    "params_saved",
+    "bleu",
+    "baseline_bleu",
+    "delta_bleu",
+    "delta_low",
+    "delta_high",
+    "detectable",
+    "verdict",
+    "delta_chrf",
+    "delta_chrf_low",
+    "delta_chrf_high",
+    "delta_loss",
+    "delta_loss_low",
+    "delta_loss_high",
+    "seed_deltas",
+    "seed_p_ar_holm",
+    "better_seeds",
+    "worse_seeds",
+    "test_ci_low",
+    "test_ci_high",
+    "holm_family",
+    "converged",
+    "unconverged_runs",
+    "diverged_seeds",
+    "best_valid_loss",
+]
 
 
 def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
@@ -43,9 +68,10 @@ def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
                 continue
             mine = here[(here["variant"] == variant) & (here["match"] == match)]
             mask = (
-                (tests["size"].astype(str) == str(size)) & (tests["variant"] == variant)
+                (tests["size"].astype(str) == str(size))
+                & (tests["variant"] == variant)
                 & (tests["match"] == match)
-            )  # fmt: skip
+            )
             rows.append(compare_cell(mine, base, tests[mask]))
     return pd.DataFrame(rows, columns=COLUMNS)
 

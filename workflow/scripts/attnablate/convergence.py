@@ -26,8 +26,11 @@ def convergence(curve_rows: list[dict], annealed: bool = False) -> dict:
     loss over the last quarter of the steps; NaN when it cannot be judged) of one run's
     curves.tsv rows (strings or numbers); ``annealed``: its schedule decays to zero at the
     budget."""
-    points = [(int(r["step"]), float(r["valid_loss"])) for r in curve_rows
-              if r["valid_loss"] not in ("", None)]  # fmt: skip
+    points = [
+        (int(r["step"]), float(r["valid_loss"]))
+        for r in curve_rows
+        if r["valid_loss"] not in ("", None)
+    ]
     points = [(step, loss) for step, loss in points if math.isfinite(loss)]
     if not points:
         return {"converged": False, "last_quarter_gain": math.nan}

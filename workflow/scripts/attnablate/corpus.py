@@ -133,20 +133,22 @@ def read_huggingface(corpus: dict) -> tuple[dict, str]:
         try:
             data = datasets.load_from_disk(path)
         except Exception as error:  # a damaged or partial folder
-            raise CorpusError(f"{path}: datasets.load_from_disk cannot read it "
-                              f"({type(error).__name__}: {error})") from None  # fmt: skip
+            raise CorpusError(
+                f"{path}: datasets.load_from_disk cannot read it ({type(error).__name__}: {error})"
+            ) from None
         where = f"{path} (saved with save_to_disk)"
     else:
         try:
             data = datasets.load_dataset(path, subset)
         except Exception as error:  # the hub's errors vary: name the setting and the cause
             raise ConfigurationError(
-                "corpus.path", f"{path!r} is no local folder and could not be loaded from the "
+                "corpus.path",
+                f"{path!r} is no local folder and could not be loaded from the "
                 f"Hugging Face hub ({type(error).__name__}: {error}). Without internet here, "
-                "save it where there is (python -c \"import datasets; datasets.load_dataset("
+                'save it where there is (python -c "import datasets; datasets.load_dataset('
                 f"'{path}', {subset!r}).save_to_disk('corpora/{path.split('/')[-1]}')\") and "
                 "give that folder as corpus.path",
-            ) from None  # fmt: skip
+            ) from None
         where = f"{path}" + (f", configuration {subset}" if subset else "") + " (Hugging Face hub)"
     if not isinstance(data, datasets.DatasetDict):
         raise CorpusError(f"{path}: one split only; a dataset with {', '.join(SPLITS)} is needed")
@@ -154,9 +156,9 @@ def read_huggingface(corpus: dict) -> tuple[dict, str]:
     for ours, theirs in corpus["splits"].items():
         if theirs not in data:
             raise ConfigurationError(
-                f"corpus.splits.{ours}", f"{path} has no split {theirs!r}; it has "
-                f"{', '.join(data)}",
-            )  # fmt: skip
+                f"corpus.splits.{ours}",
+                f"{path} has no split {theirs!r}; it has {', '.join(data)}",
+            )
         segments[ours] = _translation_pairs(data[theirs], corpus, f"{ours}:")
         if not segments[ours]:
             raise CorpusError(f"{path}: split {theirs!r} (our {ours}) is empty")
@@ -174,14 +176,18 @@ def _translation_pairs(table, corpus: dict, id_prefix: str) -> list[Segment]:
         languages = sorted(pairs[0])
     else:
         languages = table.column_names
-        pairs = [{src: s, tgt: t} for s, t in zip(table[src], table[tgt])] if {src, tgt} <= set(
-            languages) else []  # fmt: skip
+        pairs = (
+            [{src: s, tgt: t} for s, t in zip(table[src], table[tgt])]
+            if {src, tgt} <= set(languages)
+            else []
+        )
     for key, lang in (("corpus.src", src), ("corpus.tgt", tgt)):
         if lang not in languages:
             raise ConfigurationError(
-                key, f"{lang!r} is not a language of {corpus['path']}'s pairs; they have "
+                key,
+                f"{lang!r} is not a language of {corpus['path']}'s pairs; they have "
                 f"{', '.join(languages)}",
-            )  # fmt: skip
+            )
     return [Segment(f"{id_prefix}{i + 1}", p[src], p[tgt]) for i, p in enumerate(pairs)]
 
 
@@ -204,8 +210,9 @@ def read_pair(src_path, tgt_path, id_prefix: str) -> list[Segment]:
 # --- cleaning and splitting --------------------------------------------------------------------
 
 
-def clean_segments(segments: list[Segment], result: Prepared, split: str,
-                   tidy=clean) -> list[Segment]:  # fmt: skip
+def clean_segments(
+    segments: list[Segment], result: Prepared, split: str, tidy=clean
+) -> list[Segment]:
     """Segments without control characters, tidied (``clean``: the Bible's markers too), and
     non-empty; what is dropped is counted in ``result``."""
     kept = []
@@ -274,8 +281,9 @@ def prepare(corpus: dict) -> Prepared:
         segments, result.test_set = read_huggingface(corpus)
         result.splits["train"] = clean_segments(segments["train"], result, "train", _one_line)
         for name in ("valid", "test"):  # as published: nothing dropped, nothing re-split
-            result.splits[name] = [Segment(s.id, _one_line(s.src), _one_line(s.tgt))
-                                   for s in segments[name]]  # fmt: skip
+            result.splits[name] = [
+                Segment(s.id, _one_line(s.src), _one_line(s.tgt)) for s in segments[name]
+            ]
         return result
     else:
         raise ConfigurationError(
@@ -301,5 +309,6 @@ def run_prepare(corpus: dict, outputs: dict) -> None:
         print(f"dropped {count}: {reason}")
     print(f"test set: {result.test_set}")
     splits = {name: len(segments) for name, segments in result.splits.items()}
-    write_json(outputs["stats"], {"splits": splits, "dropped": result.dropped,
-                                  "test_set": result.test_set})  # fmt: skip
+    write_json(
+        outputs["stats"], {"splits": splits, "dropped": result.dropped, "test_set": result.test_set}
+    )

@@ -76,8 +76,9 @@ class TokenBatches:
     """Batches of sentence indices, each of at most ``batch_tokens`` padded tokens per side;
     ``bucket_ladder`` > 1: padded to a ladder of widths rising by that factor (see above)."""
 
-    def __init__(self, src: list, tgt: list, batch_tokens: int, seed: int,
-                 bucket_ladder: float = 0.0):  # fmt: skip
+    def __init__(
+        self, src: list, tgt: list, batch_tokens: int, seed: int, bucket_ladder: float = 0.0
+    ):
         self.src, self.tgt = src, tgt
         self.batch_tokens = batch_tokens
         self.seed = seed

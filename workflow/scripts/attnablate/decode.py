@@ -146,8 +146,9 @@ class GraphedStep:
 
 
 @torch.no_grad()
-def beam_search_static(model: Transformer, src: torch.Tensor, cfg: DecodeConfig,
-                       capture: bool = True) -> list[list[int]]:  # fmt: skip
+def beam_search_static(
+    model: Transformer, src: torch.Tensor, cfg: DecodeConfig, capture: bool = True
+) -> list[list[int]]:
     """beam_search with every shape fixed, so that its decoder step can be a CUDA graph: the
     batch keeps all B*k rows to the end (a finished sentence's rows run on, ignored), and the
     cache holds every position from the start. Gives beam_search's hypotheses."""
@@ -157,8 +158,13 @@ def beam_search_static(model: Transformer, src: torch.Tensor, cfg: DecodeConfig,
     B = src.size(0)
     limits = ((~src_pad).sum(1).float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
     length = int(limits.max())
-    step = GraphedStep(model, memory.repeat_interleave(k, dim=0),
-                       src_pad.repeat_interleave(k, dim=0), length, capture)  # fmt: skip
+    step = GraphedStep(
+        model,
+        memory.repeat_interleave(k, dim=0),
+        src_pad.repeat_interleave(k, dim=0),
+        length,
+        capture,
+    )
     tokens = torch.full((B * k, 1), BOS, dtype=torch.long, device=src.device)  # (B*k, 1)
     rows = torch.arange(B * k, device=src.device)  # (B*k,)
     scores = torch.full((B, k), float("-inf"), device=src.device)  # (B, k)

@@ -29,9 +29,17 @@ from attnablate.model import Attention, Transformer
 from attnablate.tokenizer import load_split
 
 COLUMNS = [
-    "step", "site", "layer", "head", "symmetry", "eig_mean", "eig_std", "neg_share",
-    "diag_mass", "entropy",
-]  # fmt: skip
+    "step",
+    "site",
+    "layer",
+    "head",
+    "symmetry",
+    "eig_mean",
+    "eig_std",
+    "neg_share",
+    "diag_mass",
+    "entropy",
+]
 
 
 def projection_matrix(module: nn.Module, dim: int) -> torch.Tensor:
@@ -129,12 +137,17 @@ def diagnose(model: Transformer, src, tgt_in, step: int) -> list[dict]:
     for site, layer, attn in model.attention_modules():
         diag, entropy = attention[site, layer]
         for head, (a, b) in enumerate(head_factors(attn, model.cfg.d_model)):
-            rows.append({
-                "step": step, "site": site, "layer": layer, "head": head,
-                **form_statistics(a, b),
-                "diag_mass": None if diag is None else diag[head].item(),
-                "entropy": entropy[head].item(),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "step": step,
+                    "site": site,
+                    "layer": layer,
+                    "head": head,
+                    **form_statistics(a, b),
+                    "diag_mass": None if diag is None else diag[head].item(),
+                    "entropy": entropy[head].item(),
+                }
+            )
     return rows
 
 

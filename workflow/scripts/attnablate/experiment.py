@@ -126,9 +126,10 @@ def check(config: dict) -> None:
     for i, variant in enumerate(config["variants"]):
         if not re.fullmatch(VARIANT_PATTERN, variant):
             raise ConfigurationError(
-                f"variants[{i}]", f"{variant!r}: a variant spec has letters, digits and _@,+; "
+                f"variants[{i}]",
+                f"{variant!r}: a variant spec has letters, digits and _@,+; "
                 "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
-            )  # fmt: skip
+            )
     _check_train(config["train"])
     for i, claim in enumerate(config.get("claims", [])):
         # a claim about a cell this experiment does not run is reported as not run (an
@@ -150,9 +151,10 @@ def _check_corpus(corpus: dict) -> None:
         saved = Path(corpus["path"])
         if saved.is_dir() and not any((saved / f).exists() for f in SAVED_DATASET_FILES):
             raise ConfigurationError(
-                "corpus.path", f"{saved} is a folder but not a dataset written by save_to_disk "
+                "corpus.path",
+                f"{saved} is a folder but not a dataset written by save_to_disk "
                 f"(none of {', '.join(SAVED_DATASET_FILES)} in it)",
-            )  # fmt: skip
+            )
     files = corpus.get("files", {}) if corpus["source"] == "files" else {}
     for split, pair in files.items():
         for side, path in pair.items():
@@ -163,14 +165,15 @@ def _check_corpus(corpus: dict) -> None:
 def _check_train(train: dict) -> None:
     if train["max_steps"] <= 0 and train["max_minutes"] <= 0:
         raise ConfigurationError(
-            "train.max_steps", "is 0 and so is train.max_minutes: give a budget in steps, "
-            "minutes or both",
-        )  # fmt: skip
+            "train.max_steps",
+            "is 0 and so is train.max_minutes: give a budget in steps, minutes or both",
+        )
     if train.get("schedule") == "linear" and train["max_steps"] <= train["warmup_steps"]:
         raise ConfigurationError(
-            "train.max_steps", "the linear schedule decays to zero at max_steps: it must exceed "
+            "train.max_steps",
+            "the linear schedule decays to zero at max_steps: it must exceed "
             f"train.warmup_steps ({train['warmup_steps']}), got {train['max_steps']}",
-        )  # fmt: skip
+        )
     if train.get("schedule") == "linear" and train.get("stop_at_convergence"):
         raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
 
@@ -180,9 +183,10 @@ def _check_size(config: dict, size: str) -> None:
     preset, vocab_size = config["sizes"][size], config["tokenizer"]["vocab_size"]
     if preset.get("gpus", 1) > 1 and preset.get("runs_per_gpu", 1) > 1:
         raise ConfigurationError(
-            f"sizes.{size}.runs_per_gpu", f"is {preset['runs_per_gpu']}, but the size trains "
+            f"sizes.{size}.runs_per_gpu",
+            f"is {preset['runs_per_gpu']}, but the size trains "
             f"on {preset['gpus']} GPUs (gpus): a size shares GPUs or spans them, not both",
-        )  # fmt: skip
+        )
     try:
         size_config(config, size, vocab_size).validate()
     except ConfigurationError as error:
@@ -200,8 +204,13 @@ def _check_finite(value, key: str = "") -> None:
     """NaN and infinity pass the schema's bounds (every comparison with NaN is false)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigurationError(key, f"{value} is not a finite number")
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
-        value, list) else ()  # fmt: skip
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
     for name, item in items:
         where = f"{key}[{name}]" if isinstance(name, int) else f"{key}.{name}" if key else name
         _check_finite(item, where)

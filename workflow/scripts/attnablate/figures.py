@@ -43,25 +43,50 @@ def plot_bleu_vs_params(runs: pd.DataFrame, path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     order = runs["label"].unique()  # runs.tsv order: qk first
     sns.lineplot(
-        data=runs[~diverged(runs)].sort_values("params_total"), x="params_total", y="test_bleu",
-        hue="label", hue_order=order, style="label", style_order=order, markers=True,
-        dashes=False, errorbar=("ci", 95), seed=0, ax=ax,
-    )  # fmt: skip
+        data=runs[~diverged(runs)].sort_values("params_total"),
+        x="params_total",
+        y="test_bleu",
+        hue="label",
+        hue_order=order,
+        style="label",
+        style_order=order,
+        markers=True,
+        dashes=False,
+        errorbar=("ci", 95),
+        seed=0,
+        ax=ax,
+    )
     ax.set_xscale("log")
     ax.set(xlabel="parameters (total, log scale)", ylabel="test BLEU (beam search)")
     ax.set_title("Translation quality against model size")
     ax.legend(title="variant", fontsize="small")
     if diverged(runs).any():  # no BLEU to plot: say which runs are missing, and why
-        ax.text(0.01, -0.2, f"diverged (no BLEU): {diverged_note(runs)}", fontsize="small",
-                color="firebrick", transform=ax.transAxes, wrap=True)  # fmt: skip
+        ax.text(
+            0.01,
+            -0.2,
+            f"diverged (no BLEU): {diverged_note(runs)}",
+            fontsize="small",
+            color="firebrick",
+            transform=ax.transAxes,
+            wrap=True,
+        )
     save(fig, path)
 
 
 def plot_curves(curves: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, path) -> None:
     grid = sns.relplot(
-        data=curves, x=x, y=y, hue="label", col="size", kind="line", errorbar=("ci", 95), seed=0,
-        height=3.4, aspect=1.15, facet_kws={"sharey": False, "sharex": False},
-    )  # fmt: skip
+        data=curves,
+        x=x,
+        y=y,
+        hue="label",
+        col="size",
+        kind="line",
+        errorbar=("ci", 95),
+        seed=0,
+        height=3.4,
+        aspect=1.15,
+        facet_kws={"sharey": False, "sharex": False},
+    )
     grid.set_axis_labels(xlabel, ylabel)
     grid.set_titles("size: {col_name}")
     grid.legend.set_title("variant")
@@ -73,8 +98,14 @@ def plot_scaling(runs: pd.DataFrame, table: pd.DataFrame, path) -> None:
     fitted power law where one was fitted (three sizes or more)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     palette = dict(zip(runs["label"].unique(), sns.color_palette(n_colors=runs["label"].nunique())))
-    sns.scatterplot(data=runs[~diverged(runs)], x="params_non_embedding", y="best_valid_loss",
-                    hue="label", palette=palette, ax=ax)  # fmt: skip
+    sns.scatterplot(
+        data=runs[~diverged(runs)],
+        x="params_non_embedding",
+        y="best_valid_loss",
+        hue="label",
+        palette=palette,
+        ax=ax,
+    )
     span = np.geomspace(runs["params_non_embedding"].min(), runs["params_non_embedding"].max())
     fitted = table.dropna(subset=["a"]).groupby("label")[["a", "b"]].first()
     for label, fit in fitted.iterrows():
@@ -92,9 +123,11 @@ def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
     not something learned."""
     frame = frame[frame["size"] == size]
     long = frame.melt(
-        id_vars=["label", "site", "step"], value_vars=DYNAMICS_MEASURES,
-        var_name="measure", value_name="value",
-    ).dropna()  # fmt: skip
+        id_vars=["label", "site", "step"],
+        value_vars=DYNAMICS_MEASURES,
+        var_name="measure",
+        value_name="value",
+    ).dropna()
     if long.empty:  # every run of the size diverged before its first validation
         fig, ax = plt.subplots(figsize=(6.5, 2))
         ax.text(0.5, 0.5, f"no attention diagnostics at size {size}", ha="center")
@@ -102,10 +135,20 @@ def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
         save(fig, path)
         return
     grid = sns.relplot(
-        data=long, x="step", y="value", hue="label", row="measure", col="site", kind="line",
-        errorbar=None, marker="o", markersize=3, height=2.6, aspect=1.3,
+        data=long,
+        x="step",
+        y="value",
+        hue="label",
+        row="measure",
+        col="site",
+        kind="line",
+        errorbar=None,
+        marker="o",
+        markersize=3,
+        height=2.6,
+        aspect=1.3,
         facet_kws={"sharey": "row"},
-    )  # fmt: skip
+    )
     for ax in grid.axes.flat:
         ax.axvline(0, color="grey", lw=0.6, ls=":")
     grid.set_titles("{row_name} · {col_name}")
@@ -121,13 +164,24 @@ def plot_attention_maps(maps: dict, size: str, path) -> None:
     fig, axes = plt.subplots(len(labels), 3, figsize=(10, 3.1 * len(labels)), squeeze=False)
     for row, label in enumerate(labels):
         data = maps[label]
-        axis_tokens = {"enc": (data["src"], data["src"]), "dec": (data["tgt"], data["tgt"]),
-                       "cross": (data["tgt"], data["src"])}  # fmt: skip
+        axis_tokens = {
+            "enc": (data["src"], data["src"]),
+            "dec": (data["tgt"], data["tgt"]),
+            "cross": (data["tgt"], data["src"]),
+        }
         for col, site in enumerate(sites):
             ax = axes[row, col]
             rows_tokens, cols_tokens = axis_tokens[site]
-            sns.heatmap(data[site], ax=ax, cmap="viridis", vmin=0, vmax=1, cbar=col == 2,
-                        xticklabels=list(cols_tokens), yticklabels=list(rows_tokens))  # fmt: skip
+            sns.heatmap(
+                data[site],
+                ax=ax,
+                cmap="viridis",
+                vmin=0,
+                vmax=1,
+                cbar=col == 2,
+                xticklabels=list(cols_tokens),
+                yticklabels=list(rows_tokens),
+            )
             ax.tick_params(labelsize=6)
             ax.set_title(f"{label} · {site}", fontsize=9)
     fig.suptitle(f"attention of the last layer, size {size}", fontsize=10)

@@ -50,8 +50,9 @@ class LiveCurves:
             for measure in MEASURES:
                 values = [float(row[measure]) for row in here if row.get(measure) is not None]
                 if values:
-                    self.writer.add_scalar(f"dynamics/{site}/{measure}", sum(values) / len(values),
-                                           step)  # fmt: skip
+                    self.writer.add_scalar(
+                        f"dynamics/{site}/{measure}", sum(values) / len(values), step
+                    )
 
     def close(self) -> None:
         self.writer.close()

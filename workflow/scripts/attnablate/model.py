@@ -179,8 +179,15 @@ class Attention(nn.Module):
             mask = mask.masked_fill(k_pos == pos, self.self_mask_penalty)
         return mask[None, None, None, :]
 
-    def forward(self, x, source=None, key_padding_mask=None, causal=False, cache=None,
-                return_weights: bool = False):  # fmt: skip
+    def forward(
+        self,
+        x,
+        source=None,
+        key_padding_mask=None,
+        causal=False,
+        cache=None,
+        return_weights: bool = False,
+    ):
         """x: (B, T, C) the queries' input; source: (B, S, C) the keys' and values' input
         (None: self-attention); key_padding_mask: (B, S), True at padding; causal: position t
         sees only positions <= t; cache: a dict kept across decoding steps. Returns (B, T, C),
@@ -266,8 +273,13 @@ class DecoderLayer(nn.Module):
             y, w = y
             weights.append(w)
         x = x + self.dropout(y)
-        y = self.cross_attn(self.ln_cross(x), memory, key_padding_mask=src_pad, cache=cross_cache,
-                            return_weights=keep)  # fmt: skip
+        y = self.cross_attn(
+            self.ln_cross(x),
+            memory,
+            key_padding_mask=src_pad,
+            cache=cross_cache,
+            return_weights=keep,
+        )
         if keep:
             y, w = y
             weights.append(w)
@@ -404,8 +416,9 @@ class Transformer(nn.Module):
         cache.position.zero_()  # the dummy pass wrote position 0: the first real step rewrites it
         return cache
 
-    def decode(self, tgt, memory, src_pad, cache: DecoderCache | None = None,
-               weights: list | None = None):  # fmt: skip
+    def decode(
+        self, tgt, memory, src_pad, cache: DecoderCache | None = None, weights: list | None = None
+    ):
         """tgt: (B, T) target ids (shifted right); with a cache, only the new positions.
 
         Returns logits (B, T, V). Right-padded targets need no mask of their own: the causal

@@ -17,8 +17,14 @@ UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its 
 
 def _tex(text: str) -> str:
     """``text`` safe inside LaTeX (variant specs hold _ and @; labels hold parentheses)."""
-    for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"),
-                          ("%", r"\%"), ("#", r"\#"), ("$", r"\$")):  # fmt: skip
+    for char, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+    ):
         text = text.replace(char, escaped)
     return text
 
@@ -74,10 +80,17 @@ def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
     )
     if any_unconverged:
         caption += rf" {UNCONVERGED}: a run of this cell had not converged at its budget."
-    return "\n".join([
-        *lines, r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}",
-        rf"\label{{tab:attn-ablate-{_tex(experiment)}}}", r"\end{table}", "",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            *lines,
+            r"\bottomrule",
+            r"\end{tabular}",
+            rf"\caption{{{caption}}}",
+            rf"\label{{tab:attn-ablate-{_tex(experiment)}}}",
+            r"\end{table}",
+            "",
+        ]
+    )
 
 
 def write_tables(frame: pd.DataFrame, experiment: str, latex_path, csv_path) -> None:
@@ -96,9 +109,11 @@ def write_html_tables(tables: dict, experiment: str, path) -> None:
 
 def html_page(title: str, body: str) -> str:
     """One self-contained HTML page of the report's (summary.html, tables.html)."""
-    style = ("body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em;line-height:1.4}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"
-             "img{max-width:100%}")  # fmt: skip
+    style = (
+        "body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em;line-height:1.4}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}"
+        "img{max-width:100%}"
+    )
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}'
         f"</title><style>{style}</style></head><body>\n{body}\n</body></html>\n"

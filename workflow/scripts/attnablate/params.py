@@ -59,8 +59,9 @@ def _attention(spec: AttentionSpec, cfg: ModelConfig) -> int:
     d = cfg.d_model
     kv_dim = (spec.kv_heads or cfg.n_heads) * (d // cfg.n_heads)
     widths = {"query": d, "key": kv_dim, "value": kv_dim, "output": d}
-    count = sum(_linear(d, widths[name], cfg.bias) for name in widths
-                if getattr(spec, name) == "linear")  # fmt: skip
+    count = sum(
+        _linear(d, widths[name], cfg.bias) for name in widths if getattr(spec, name) == "linear"
+    )
     return count + (kv_dim if spec.key_diagonal else 0)
 
 

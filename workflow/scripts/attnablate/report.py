@@ -76,21 +76,44 @@ def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
     figures.plot_scaling(runs, scale, outputs["scaling"])
     figures.plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
     curves = figures.mark_diverged(curves, runs)
-    figures.plot_curves(curves, "step", "valid_loss", "training step",
-                        "validation loss (NLL per token)", outputs["valid_loss"])  # fmt: skip
-    figures.plot_curves(curves, "tokens", "valid_bleu", "target tokens seen",
-                        "valid BLEU (greedy)", outputs["bleu_vs_tokens"])  # fmt: skip
+    figures.plot_curves(
+        curves,
+        "step",
+        "valid_loss",
+        "training step",
+        "validation loss (NLL per token)",
+        outputs["valid_loss"],
+    )
+    figures.plot_curves(
+        curves,
+        "tokens",
+        "valid_bleu",
+        "target tokens seen",
+        "valid BLEU (greedy)",
+        outputs["bleu_vs_tokens"],
+    )
     figures.plot_dynamics(dyn, size, outputs["dynamics"])
-    figures.plot_attention_maps(attention_maps(inputs["attention"], size), size,
-                                outputs["attention_maps"])  # fmt: skip
-    tables = {"comparison": comparison, "runs": runs, "dynamics": dyn, "scaling": scale,
-              "claims": verdicts}  # fmt: skip
+    figures.plot_attention_maps(
+        attention_maps(inputs["attention"], size), size, outputs["attention_maps"]
+    )
+    tables = {
+        "comparison": comparison,
+        "runs": runs,
+        "dynamics": dyn,
+        "scaling": scale,
+        "claims": verdicts,
+    }
     paper_tables.write_tables(comparison, experiment, outputs["latex"], outputs["csv"])
-    paper_tables.write_html_tables({
-        "The claims": verdicts, "Each variant against qk (the comparison frame)": comparison,
-        "Runs": runs.drop(columns=["label"]),
-        "Per-seed paired tests": read_table(inputs["significance"]),
-    }, experiment, outputs["tables_html"])  # fmt: skip
+    paper_tables.write_html_tables(
+        {
+            "The claims": verdicts,
+            "Each variant against qk (the comparison frame)": comparison,
+            "Runs": runs.drop(columns=["label"]),
+            "Per-seed paired tests": read_table(inputs["significance"]),
+        },
+        experiment,
+        outputs["tables_html"],
+    )
     paths = [outputs[name] for name in FIGURES]
     markdown_text = summary_markdown(tables, settings, experiment, paths, size)
     write_text(outputs["summary"], markdown_text)

@@ -19,9 +19,18 @@ MIN_SIZES = 3  # sizes a power law needs
 RESAMPLES = 1000  # bootstrap resamples of the seeds
 SEED = 0  # of the bootstrap: the same interval on every rerun
 COLUMNS = [
-    "label", "size", "seeds", "params_non_embedding", "loss", "a", "b", "qk_params", "multiple",
-    "multiple_low", "multiple_high",
-]  # fmt: skip
+    "label",
+    "size",
+    "seeds",
+    "params_non_embedding",
+    "loss",
+    "a",
+    "b",
+    "qk_params",
+    "multiple",
+    "multiple_low",
+    "multiple_high",
+]
 
 
 def fit_power_law(params, loss) -> tuple[float, float]:
@@ -61,12 +70,21 @@ def scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
         low = high = float("nan")
         if samples is not None:
             low, high = np.nanpercentile(samples[:, i] / params, [2.5, 97.5])
-        rows.append({
-            "label": label, "size": size, "seeds": len(losses), "params_non_embedding": params,
-            "loss": losses.mean(), "a": fits[label][0], "b": fits[label][1],
-            "qk_params": qk_params, "multiple": qk_params / params,
-            "multiple_low": low, "multiple_high": high,
-        })  # fmt: skip
+        rows.append(
+            {
+                "label": label,
+                "size": size,
+                "seeds": len(losses),
+                "params_non_embedding": params,
+                "loss": losses.mean(),
+                "a": fits[label][0],
+                "b": fits[label][1],
+                "qk_params": qk_params,
+                "multiple": qk_params / params,
+                "multiple_low": low,
+                "multiple_high": high,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -33,9 +33,14 @@ def score(hypotheses: list[str], references: list[str]) -> dict:
 def diverged_record(meta: dict, sentences: int) -> dict:
     """What a diverged run scores: no numbers, and the step where its loss broke."""
     return {
-        "bleu": None, "chrf": None, "bleu_signature": None, "chrf_signature": None,
-        "sentences": sentences, "diverged": True, "diverged_at": meta["diverged_at"],
-    }  # fmt: skip
+        "bleu": None,
+        "chrf": None,
+        "bleu_signature": None,
+        "chrf_signature": None,
+        "sentences": sentences,
+        "diverged": True,
+        "diverged_at": meta["diverged_at"],
+    }
 
 
 def run_score(hyp, ref, meta, output) -> None:

@@ -7,9 +7,20 @@ from compare.py so that aggregation needs no sacrebleu.
 """
 
 CELL_COLUMNS = [
-    "experiment", "size", "match", "seed", "variant", "bleu", "baseline_bleu", "delta_bleu",
-    "delta_ci_low", "delta_ci_high", "p_bootstrap", "p_ar", "diverged_sides",
-]  # fmt: skip
+    "experiment",
+    "size",
+    "match",
+    "seed",
+    "variant",
+    "bleu",
+    "baseline_bleu",
+    "delta_bleu",
+    "delta_ci_low",
+    "delta_ci_high",
+    "p_bootstrap",
+    "p_ar",
+    "diverged_sides",
+]
 FAMILY = ("size", "seed")  # Holm corrects over every comparison against qk sharing these
 COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
 

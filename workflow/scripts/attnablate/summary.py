@@ -104,10 +104,12 @@ def comparison_sentence(row, budgeted: bool = False) -> str:
     ``budgeted``: every run is annealed to a stated budget (no per-sentence convergence)."""
     saved = row.params_saved
     size_words = (
-        f"{saved:.1%} fewer parameters than qk" if saved > 0.0005
-        else "the same parameter count as qk" if saved > -0.0005
+        f"{saved:.1%} fewer parameters than qk"
+        if saved > 0.0005
+        else "the same parameter count as qk"
+        if saved > -0.0005
         else f"{-saved:.1%} more parameters than qk"
-    )  # fmt: skip
+    )
     head = f"- At size `{row.size}`, `{row.label}` ({size_words})"
     if not row.converged and row.seeds and not budgeted:
         head += f" [{int(row.unconverged_runs)} of {2 * int(row.seeds)} runs not converged]"
@@ -116,10 +118,12 @@ def comparison_sentence(row, budgeted: bool = False) -> str:
     scores = f"{row.bleu:.2f} vs {row.baseline_bleu:.2f} BLEU for qk"
     if row.verdict == "one seed":
         on_test = (
-            "significantly better" if row.better_seeds
-            else "significantly worse" if row.worse_seeds
+            "significantly better"
+            if row.better_seeds
+            else "significantly worse"
+            if row.worse_seeds
             else "not significantly different"
-        )  # fmt: skip
+        )
         return (
             f"{head}: one seed, so no verdict across training noise. That seed's two models: "
             f"{scores}, Δ {row.delta_bleu:+.2f} (paired-bootstrap 95% interval over test "
@@ -161,8 +165,10 @@ def diverged_sentences(runs: pd.DataFrame) -> list[str]:
     lines = []
     for label, here in _all_diverged(runs).items():
         steps = ", ".join(str(int(s)) for s in here["diverged_at"])
-        lines.append(f"- At size `{here['size'].iloc[0]}`, `{label}` diverged in every seed "
-                     f"(at step {steps}): no BLEU to compare.")  # fmt: skip
+        lines.append(
+            f"- At size `{here['size'].iloc[0]}`, `{label}` diverged in every seed "
+            f"(at step {steps}): no BLEU to compare."
+        )
     return lines
 
 
@@ -267,8 +273,10 @@ def _change(row: dict, measure: str, digits: int) -> str:
 def _qk_symmetry_sentence(enc, dec, enc_seeds, dec_seeds) -> str:
     """Published work predicts encoders learn more symmetric forms than causal decoders:
     called only where the per-seed difference's interval excludes zero."""
-    symmetry = {site: seeds.xs("qk", level="label")["symmetry"]
-                for site, seeds in (("enc", enc_seeds), ("dec", dec_seeds))}  # fmt: skip
+    symmetry = {
+        site: seeds.xs("qk", level="label")["symmetry"]
+        for site, seeds in (("enc", enc_seeds), ("dec", dec_seeds))
+    }
     diff = (symmetry["enc"] - symmetry["dec"]).dropna()
     mean, low, high = stats.mean_interval(list(diff))
     if len(diff) < 2:
@@ -276,8 +284,10 @@ def _qk_symmetry_sentence(enc, dec, enc_seeds, dec_seeds) -> str:
     elif stats.excludes_zero(low, high):
         side = "encoder" if low > 0 else "decoder"
         agrees = "as published work predicts" if side == "encoder" else "unlike published work"
-        finding = (f"more symmetric in the {side}, {agrees} (encoder − decoder {mean:+.3f}, 95% "
-                   f"interval over {len(diff)} seeds {low:+.3f} to {high:+.3f})")  # fmt: skip
+        finding = (
+            f"more symmetric in the {side}, {agrees} (encoder − decoder {mean:+.3f}, 95% "
+            f"interval over {len(diff)} seeds {low:+.3f} to {high:+.3f})"
+        )
     else:
         finding = (
             f"no difference detected between encoder and decoder (encoder − decoder "
@@ -345,25 +355,33 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
     base_converged = int(flag(finished["converged"]).sum())
     base_status = "at budget" if budgeted else f"{base_converged} of {len(finished)}"
     lines = [
-        f"## Size `{size}`", "", TABLE_HEADER,
+        f"## Size `{size}`",
+        "",
+        TABLE_HEADER,
         f"| `qk` | {base['params_total'].mean():,.0f} | {len(finished)} "
         f"| {finished['test_bleu'].mean():.2f} | | baseline | | | {base_status} "
         f"| {finished['best_valid_loss'].mean():.4f} |",
-    ]  # fmt: skip
+    ]
     for row in comparison[comparison["size"] == size].itertuples():
         interval = (
             f"{row.delta_bleu:+.2f} ({row.delta_low:+.2f} to {row.delta_high:+.2f})"
-            if row.seeds >= 2 else "" if row.seeds == 0 else f"{row.delta_bleu:+.2f} (one seed)"
-        )  # fmt: skip
+            if row.seeds >= 2
+            else ""
+            if row.seeds == 0
+            else f"{row.delta_bleu:+.2f} (one seed)"
+        )
         verdict = row.verdict + (
             f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
-            if row.verdict == "no difference detected" else ""
-        )  # fmt: skip
+            if row.verdict == "no difference detected"
+            else ""
+        )
         converged = (
-            "at budget" if budgeted
-            else "yes" if row.converged
+            "at budget"
+            if budgeted
+            else "yes"
+            if row.converged
             else f"no ({int(row.unconverged_runs)} runs)"
-        )  # fmt: skip
+        )
         bleu = "" if math.isnan(row.bleu) else f"{row.bleu:.2f}"
         chrf = "" if math.isnan(row.delta_chrf) else f"{row.delta_chrf:+.2f}"
         p_values = str(row.seed_p_ar_holm) if isinstance(row.seed_p_ar_holm, str) else ""
@@ -375,8 +393,11 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
     return [*lines, ""]
 
 
-SITE_NAMES = {"enc": "encoder self-attention", "dec": "decoder self-attention",
-              "cross": "cross-attention"}  # fmt: skip
+SITE_NAMES = {
+    "enc": "encoder self-attention",
+    "dec": "decoder self-attention",
+    "cross": "cross-attention",
+}
 
 
 def variant_glossary(variants) -> list[str]:
@@ -398,8 +419,9 @@ def variant_glossary(variants) -> list[str]:
     )
 
 
-def summary_markdown(tables: dict, settings: dict, experiment: str, figures: list,
-                     dynamics_size: str) -> str:  # fmt: skip
+def summary_markdown(
+    tables: dict, settings: dict, experiment: str, figures: list, dynamics_size: str
+) -> str:
     """The summary: the budget or convergence first, the claims table, the mechanism, then
     every verdict, scaling, and per size the table of every variant against qk. ``tables``:
     comparison, runs, dynamics, scaling, claims; ``settings``: break_even_bleu and

@@ -40,9 +40,16 @@ from attnablate.runtime import autocast
 from attnablate.tokenizer import PAD, load_split, vocabulary_size
 
 CURVE_COLUMNS = (
-    "step", "epoch", "tokens", "seconds", "lr", "train_loss", "grad_norm", "valid_loss",
+    "step",
+    "epoch",
+    "tokens",
+    "seconds",
+    "lr",
+    "train_loss",
+    "grad_norm",
+    "valid_loss",
     "valid_bleu",
-)  # fmt: skip
+)
 
 
 PROBE_SENTENCES = 32  # the fixed valid batch on which attention diagnostics are measured
@@ -98,9 +105,12 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
 def token_loss(logits, target, label_smoothing: float = 0.0):
     """Summed cross-entropy over non-padding target tokens (a tensor: no host sync)."""
     return F.cross_entropy(
-        logits.float().flatten(0, 1), target.flatten(), ignore_index=PAD,
-        label_smoothing=label_smoothing, reduction="sum",
-    )  # fmt: skip
+        logits.float().flatten(0, 1),
+        target.flatten(),
+        ignore_index=PAD,
+        label_smoothing=label_smoothing,
+        reduction="sum",
+    )
 
 
 def target_tokens(target) -> int:
@@ -108,8 +118,17 @@ def target_tokens(target) -> int:
     return int(target.ne(PAD).sum())
 
 
-def train_step(model, optimizer, batch, n_all: float, weight: float, cfg: TrainConfig,
-               step: int, device, forward=None):  # fmt: skip
+def train_step(
+    model,
+    optimizer,
+    batch,
+    n_all: float,
+    weight: float,
+    cfg: TrainConfig,
+    step: int,
+    device,
+    forward=None,
+):
     """One optimiser step on ``batch`` (src, tgt_in, tgt_out on ``device``), whose whole
     batch, over all ranks, has ``n_all`` target tokens; ``weight`` 0 marks a borrowed
     sentence (see shard_of). ``forward``: the DDP or compiled wrapper of ``model``.
@@ -201,12 +220,13 @@ def resume_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict
     and logging may change (a longer budget continues the run), except the step budget of a
     schedule that decays to zero at it; the number of processes may not."""
     ignored = (
-        *experiment.NEUTRAL_TRAIN_KEYS, "max_minutes", "device",
+        *experiment.NEUTRAL_TRAIN_KEYS,
+        "max_minutes",
+        "device",
         *(("max_steps",) if cfg.schedule != "linear" else ()),
-    )  # fmt: skip
+    )
     train_cfg = {k: v for k, v in asdict(cfg).items() if k not in ignored}
-    return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed,
-            "processes": dist.world()}  # fmt: skip
+    return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed, "processes": dist.world()}
 
 
 def resume_folder(outputs: dict) -> Path:
@@ -225,8 +245,10 @@ def check_budget(cfg: TrainConfig) -> None:
     if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
         raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
     if cfg.schedule == "linear" and cfg.max_steps <= cfg.warmup_steps:
-        raise ConfigurationError("train.max_steps", "the linear schedule decays to zero at "
-                                 "max_steps: it must exceed warmup_steps")  # fmt: skip
+        raise ConfigurationError(
+            "train.max_steps",
+            "the linear schedule decays to zero at max_steps: it must exceed warmup_steps",
+        )
     if cfg.schedule == "linear" and cfg.stop_at_convergence:
         raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
 
@@ -262,19 +284,23 @@ def load_data(cfg: TrainConfig, data: dict, seed: int, device, log) -> RunData:
     log(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
     if not train_src:
         raise ConfigurationError(
-            "train.max_len", f"no training pair has both sides within {cfg.max_len} "
+            "train.max_len",
+            f"no training pair has both sides within {cfg.max_len} "
             f"tokens (all {dropped} dropped): raise it",
-        )  # fmt: skip
+        )
     valid_src, valid_tgt = load_split(data["valid"])
     batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
     valid = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
     probe = valid.batch(range(min(PROBE_SENTENCES, len(valid_src))))
     return RunData(
-        batches=batches, valid_batches=valid, valid_src=valid_src,
+        batches=batches,
+        valid_batches=valid,
+        valid_src=valid_src,
         valid_refs=Path(data["valid_ref"]).read_text(encoding="utf-8").splitlines(),
         sp=spm.SentencePieceProcessor(model_file=str(data["spm"])),
-        probe=[t.to(device) for t in probe], dropped=dropped,
-    )  # fmt: skip
+        probe=[t.to(device) for t in probe],
+        dropped=dropped,
+    )
 
 
 def build_model(model_cfg: ModelConfig, cfg: TrainConfig, seed: int, device):
@@ -286,9 +312,12 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig, seed: int, device):
         torch.manual_seed(seed + dist.rank())
     ddp = DistributedDataParallel(model) if dist.world() > 1 else model
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9,
+        model.parameters(),
+        lr=cfg.lr,
+        betas=(0.9, 0.98),
+        eps=1e-9,
         **runtime.optimizer_options(device),
-    )  # fmt: skip
+    )
     return model, ddp, optimizer
 
 
@@ -298,9 +327,20 @@ class Trainer:
     validation, the checkpoint's final word and meta.json. Data, model and the state to
     resume from are made by ``train`` and passed in."""
 
-    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig, seed: int, run_data: RunData,
-                 model: Transformer, ddp, optimizer, outputs: dict, run_info: dict,
-                 threads: int, state: dict | None):  # fmt: skip
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        cfg: TrainConfig,
+        seed: int,
+        run_data: RunData,
+        model: Transformer,
+        ddp,
+        optimizer,
+        outputs: dict,
+        run_info: dict,
+        threads: int,
+        state: dict | None,
+    ):
         self.model_cfg, self.cfg, self.seed = model_cfg, cfg, seed
         self.data, self.model, self.ddp, self.optimizer = run_data, model, ddp, optimizer
         self.outputs, self.run_info, self.threads = outputs, run_info, threads
@@ -311,8 +351,9 @@ class Trainer:
             "non_embedding": count_params(model, "non_embedding"),
         }
         self.log(f"model: {model_cfg}")
-        self.log(f"parameters: {self.params['total']:,} ({self.params['non_embedding']:,} "
-                 "non-embedding)")  # fmt: skip
+        self.log(
+            f"parameters: {self.params['total']:,} ({self.params['non_embedding']:,} non-embedding)"
+        )
         self.log(f"device: {self.device}, threads: {threads}, processes: {dist.world()}")
         if dist.world() > 1:
             print(f"rank {dist.rank()} of {dist.world()} ready (pid {os.getpid()})", flush=True)
@@ -323,16 +364,18 @@ class Trainer:
         self.curves = Curves(outputs["curves"], rows) if dist.is_main() else None
         self.live = (
             LiveCurves(Path(outputs["curves"]).parent, fresh=state is None)
-            if cfg.tensorboard and dist.is_main() else None
-        )  # fmt: skip
+            if cfg.tensorboard and dist.is_main()
+            else None
+        )
         self.dynamics_rows = state["dynamics"] if state else []
         self.best_weights = state["best_model"] if state else None  # of the run's best step
         probe = run_data.probe
         self.peak = runtime.peak_flops(self.device)  # GPU runs print their MFU
         self.flops_per_token = (
             runtime.training_flops_per_token(model, probe[0], probe[1], target_tokens(probe[2]))
-            if self.peak else None
-        )  # fmt: skip
+            if self.peak
+            else None
+        )
         self.start = time.monotonic() - self.p.seconds
         self.budget_seconds = cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
         self.last_save = time.monotonic()
@@ -357,17 +400,24 @@ class Trainer:
         model.train()
         train_loss = p.window_loss / p.window_tokens if p.window_tokens else None
         row = dict(
-            step=p.step, epoch=p.epoch, tokens=p.tokens, seconds=time.monotonic() - self.start,
-            lr=learning_rate(p.step, self.cfg), train_loss=train_loss, grad_norm=p.grad_norm,
-            valid_loss=loss, valid_bleu=bleu,
-        )  # fmt: skip
+            step=p.step,
+            epoch=p.epoch,
+            tokens=p.tokens,
+            seconds=time.monotonic() - self.start,
+            lr=learning_rate(p.step, self.cfg),
+            train_loss=train_loss,
+            grad_norm=p.grad_norm,
+            valid_loss=loss,
+            valid_bleu=bleu,
+        )
         self.curves.add(**row)
         p.window_loss, p.window_tokens = 0.0, 0
         self.add_dynamics(diagnose(model, data.probe[0], data.probe[1], p.step))
         if self.live:
             self.live.curves(row)
-        self.log(f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}",
-                 flush=True)  # fmt: skip
+        self.log(
+            f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}", flush=True
+        )
         if self.cfg.stop_at_convergence and convergence(self.curves.rows)["converged"]:
             p.converged_at = p.step
             self.log(
@@ -395,12 +445,20 @@ class Trainer:
         if not dist.is_main():
             return
         self.p.seconds = time.monotonic() - self.start
-        save_state(self.resume_dir, self.p.step, {
-            "fingerprint": self.identity, "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "rng": rng,
-            "progress": asdict(self.p), "curves": self.curves.rows, "dynamics": self.dynamics_rows,
-            "best_model": self.best_weights,
-        })  # fmt: skip
+        save_state(
+            self.resume_dir,
+            self.p.step,
+            {
+                "fingerprint": self.identity,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": rng,
+                "progress": asdict(self.p),
+                "curves": self.curves.rows,
+                "dynamics": self.dynamics_rows,
+                "best_model": self.best_weights,
+            },
+        )
 
     @staticmethod
     def shard_of(indices):
@@ -460,9 +518,16 @@ class Trainer:
             batch = runtime.to_device((src, tgt_in, tgt_out), self.device)
             fetched = time.perf_counter()
             loss, grad_norm = train_step(
-                self.model, self.optimizer, batch, n_all, weight, cfg, p.step + 1, self.device,
+                self.model,
+                self.optimizer,
+                batch,
+                n_all,
+                weight,
+                cfg,
+                p.step + 1,
+                self.device,
                 forward,
-            )  # fmt: skip
+            )
             p.step, p.epoch, p.batch = p.step + 1, epoch, index
             self.pending.append((p.step, n_all, loss, grad_norm))
             timing["data"] += fetched - began
@@ -518,8 +583,9 @@ class Trainer:
         shutil.rmtree(self.resume_dir, ignore_errors=True)
         if self.live:
             self.live.close()
-        print(f"done: {p.step} steps, {p.tokens:,} target tokens in "
-              f"{_clock(meta['train_seconds'])}")  # fmt: skip
+        print(
+            f"done: {p.step} steps, {p.tokens:,} target tokens in {_clock(meta['train_seconds'])}"
+        )
         return meta
 
     def meta(self, seconds: float) -> dict:
@@ -588,17 +654,27 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         progress = state["progress"]
-        log(f"resumed at step {progress['step']} (epoch {progress['epoch']}, "
-            f"batch {progress['batch']})")  # fmt: skip
+        log(
+            f"resumed at step {progress['step']} (epoch {progress['epoch']}, "
+            f"batch {progress['batch']})"
+        )
         if state["best_model"] is not None and dist.is_main():  # a rerun job finds no outputs
-            write_checkpoint(outputs["checkpoint"], model_cfg, state["best_model"],
-                             **checkpoint_extra(progress["best"]))  # fmt: skip
-    trainer = Trainer(model_cfg, cfg, seed, run_data, model, ddp, optimizer, outputs, run_info,
-                      threads, state)  # fmt: skip
+            write_checkpoint(
+                outputs["checkpoint"],
+                model_cfg,
+                state["best_model"],
+                **checkpoint_extra(progress["best"]),
+            )
+    trainer = Trainer(
+        model_cfg, cfg, seed, run_data, model, ddp, optimizer, outputs, run_info, threads, state
+    )
     if trainer.run(stop_requested=lambda: bool(received)):
         names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(received)) or "rank 0"
-        trainer.log(f"stopped by {names} at step {trainer.p.step}: resume state written; "
-                    "the job's rerun continues from it", flush=True)  # fmt: skip
+        trainer.log(
+            f"stopped by {names} at step {trainer.p.step}: resume state written; "
+            "the job's rerun continues from it",
+            flush=True,
+        )
         if trainer.live:
             trainer.live.close()
         sys.exit(RESUME_EXIT)
@@ -621,8 +697,7 @@ def _time_left(step: int, elapsed: float, cfg: TrainConfig, budget_seconds: floa
     return max(0.0, min(by_steps, budget_seconds - elapsed))
 
 
-def run_train(params, neutral: dict, run: dict, inputs: dict, outputs: dict,
-              threads: int) -> None:  # fmt: skip
+def run_train(params, neutral: dict, run: dict, inputs: dict, outputs: dict, threads: int) -> None:
     """Step ``train``: one run; ``run`` holds its wildcards. ``params``, the rule's, hold what
     the run's numbers depend on: ``model`` (its config, built with the vocabulary asked for:
     the tokenizer's real one replaces it), ``train`` (the recipe at its size), ``device`` and
