@@ -511,26 +511,7 @@ class Trainer:
                 self.save_resume_state()
                 return True
             began = time.perf_counter()
-            epoch, index, indices = next(stream)
-            shard, weight = self.shard_of(indices)
-            src, tgt_in, tgt_out = self.data.batches.batch(shard)
-            (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
-            batch = runtime.to_device((src, tgt_in, tgt_out), self.device)
-            fetched = time.perf_counter()
-            loss, grad_norm = train_step(
-                self.model,
-                self.optimizer,
-                batch,
-                n_all,
-                weight,
-                cfg,
-                p.step + 1,
-                self.device,
-                forward,
-            )
-            p.step, p.epoch, p.batch = p.step + 1, epoch, index
-            self.pending.append((p.step, n_all, loss, grad_norm))
-            timing["data"] += fetched - began
+            self.step(stream, forward)
             due_log = p.step % cfg.log_every == 0
             due_eval = p.step % cfg.eval_every == 0
             minutes_since_save = (time.monotonic() - self.last_save) / 60
@@ -548,6 +529,29 @@ class Trainer:
                 self.last_save = time.monotonic()
         self.settle()
         return False
+
+    def step(self, stream, forward) -> None:
+        """One optimiser step on the stream's next batch (this rank's shard of it)."""
+        p, began = self.p, time.perf_counter()
+        epoch, index, indices = next(stream)
+        shard, weight = self.shard_of(indices)
+        src, tgt_in, tgt_out = self.data.batches.batch(shard)
+        (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
+        batch = runtime.to_device((src, tgt_in, tgt_out), self.device)
+        self.timing["data"] += time.perf_counter() - began
+        loss, grad_norm = train_step(
+            self.model,
+            self.optimizer,
+            batch,
+            n_all,
+            weight,
+            self.cfg,
+            p.step + 1,
+            self.device,
+            forward,
+        )
+        p.step, p.epoch, p.batch = p.step + 1, epoch, index
+        self.pending.append((p.step, n_all, loss, grad_norm))
 
     def log_progress(self) -> None:
         p, cfg = self.p, self.cfg
