@@ -225,6 +225,26 @@ def trained(workdir):
     return curves, {name: tensor.tolist() for name, tensor in weights.items()}
 
 
+def test_a_packed_job_gets_its_shards_of_a_gpu(slurm, tmp_path):
+    """What a packed size's job asks of a cluster that shares its GPUs (the rules ask it: see
+    test_packed_jobs_ask_their_share_of_a_gpu): six of the shards of one GPU, on the GPU
+    partition, placed and run."""
+    out = tmp_path / "job.out"
+    command = ["sbatch", "--parsable", "--partition=gpu", "--gres=shard:6", f"--output={out}"]
+    command += ["--wrap", "echo shards=$SLURM_SHARDS_ON_NODE"]
+    submitted = subprocess.run(command, capture_output=True, text=True)
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip().split(";")[0]
+    for _ in range(60):
+        if out.exists() and out.read_text().strip():
+            break
+        time.sleep(1)
+    assert out.read_text().strip() == "shards=6"
+    text = open(f"{JOB_RECORDS}/{job}.txt").read().split()
+    record = dict(field.split("=", 1) for field in text if "=" in field)
+    assert (record["Partition"], record["TresPerNode"]) == ("gpu", "gres:shard:6")
+
+
 def test_stopping_the_cluster_leaves_snakemake_as_fast_as_before(slurm):
     """With a slurm.conf left behind but no controller, every Snakemake start (local runs
     included) waits ~9 s on the Slurm plugin's probe: stopping must remove what start wrote."""

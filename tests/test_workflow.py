@@ -452,6 +452,8 @@ def test_packed_jobs_ask_their_share_of_a_gpu(tmp_path, size, runs_per_gpu, shar
     packed = [resources for rule, resources in jobs if rule in ("train", "translate")]
     assert len(packed) == 30
     assert all(resources["gpu_share"] == str(share) for resources in packed)
+    # on a Slurm cluster: a share of one GPU as shards, not a whole GPU
+    assert all((r["gres"], r["gpu"]) == (f"shard:{share}", "0") for r in packed)
     assert not any("gpu_share" in resources for rule, resources in jobs if rule == "score")
 
 

@@ -73,8 +73,8 @@ ReturnToService=2
 # Finished jobs stay visible to squeue for a minute: the status command of the profile.
 MinJobAge=60
 SchedulerParameters=sched_interval=1
-GresTypes=gpu
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
+GresTypes=gpu,shard
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2,shard:200 State=UNKNOWN
 PartitionName=cpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP
 EOF
@@ -86,9 +86,12 @@ exit 0
 EOF
   chmod +x "$RUN/prolog.sh"
   cat >"$CONF/gres.conf" <<EOF
-$MARK: two fake GPUs, schedulable; nothing runs on them.
+$MARK: two fake GPUs, schedulable; nothing runs on them. Each is also 100 shards,
+# as a cluster that packs small jobs on its GPUs defines them (profiles/slurm).
 NodeName=$host Name=gpu File=/dev/null
 NodeName=$host Name=gpu File=/dev/zero
+NodeName=$host Name=shard Count=100 File=/dev/null
+NodeName=$host Name=shard Count=100 File=/dev/zero
 EOF
 }
 

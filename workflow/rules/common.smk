@@ -44,9 +44,19 @@ RUN_BENCH = f"benchmarks/{RUN_ID}"
 GPUS = 1 if config["device"] == "cuda" else 0
 
 
-def train_gpus(wildcards):
-    """The GPUs of one training job: its size's ``gpus`` (DDP), on CUDA only."""
-    return experiment.processes(config, wildcards.size) if GPUS else 0
+def whole_gpus(processes):
+    """Whole GPUs of a train (``processes``: its size's) or translate job (1), on CUDA only;
+    none for a packed size, whose jobs ask for shards of one instead (gpu_shards)."""
+
+    def gpus(wildcards):
+        packed = experiment.packed(config, wildcards.size)
+        return 0 if not GPUS or packed else processes(wildcards)
+
+    return gpus
+
+
+train_gpus = whole_gpus(lambda wildcards: experiment.processes(config, wildcards.size))
+translate_gpus = whole_gpus(lambda wildcards: 1)
 
 
 def gpu_share(wildcards):
@@ -54,6 +64,13 @@ def gpu_share(wildcards):
     ``runs_per_gpu: N`` packs N jobs on one GPU. Local runs give the GPUs they have with
     ``--resources gpu_share=100`` (per GPU); 0 on the CPU."""
     return experiment.gpu_share(config, wildcards.size) if GPUS else 0
+
+
+def gpu_shards(wildcards):
+    """A packed size's share of a GPU as Slurm's ``shard`` GRES (``shard:N``, 100 shards a
+    GPU: the cluster's gres.conf must say so), or nothing for whole GPUs or the CPU."""
+    packed = GPUS and experiment.packed(config, wildcards.size)
+    return f"shard:{gpu_share(wildcards)}" if packed else ""
 
 
 def train_cpus(wildcards):

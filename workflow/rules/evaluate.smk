@@ -15,8 +15,9 @@ rule translate:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=GPUS,
+        gpu=translate_gpus,
         gpu_share=gpu_share,
+        gres=gpu_shards,
     params:
         decode=canonical(config["decode"]),
         device=config["device"],

@@ -21,6 +21,7 @@ rule train:
         runtime=train_runtime,
         gpu=train_gpus,
         gpu_share=gpu_share,
+        gres=gpu_shards,
         cpus_per_task=train_cpus,
         nodes=1,
     params:

@@ -83,6 +83,11 @@ def processes(config: dict, size: str) -> int:
     return config["sizes"][size].get("gpus", 1)
 
 
+def packed(config: dict, size: str) -> bool:
+    """Whether a size's jobs share a GPU (``runs_per_gpu`` above 1)."""
+    return config["sizes"][size].get("runs_per_gpu", 1) > 1
+
+
 def gpu_share(config: dict, size: str) -> int:
     """Hundredths of a GPU that one job of a size takes: 100 per GPU, divided among the
     ``runs_per_gpu`` jobs of a small size that share one."""
