@@ -84,10 +84,17 @@ def presets() -> dict:
 
 
 class Report:
-    """The figures, printed as they come and kept for the JSON file."""
+    """The figures, printed as they come and written to the JSON file after each one: a run
+    cut short (a GPU window's end) keeps what it measured."""
 
-    def __init__(self):
+    def __init__(self, out: Path, header: dict):
         self.figures: list[dict] = []
+        self.out, self.header = out, header
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **extra) -> None:
+        document = {**self.header, **extra, "figures": self.figures}
+        self.out.write_text(json.dumps(document, indent=1) + "\n")
 
     def add(self, name, ours, reference, unit, ratio=None, target=None, holds=None, note=""):
         figure = {
@@ -101,6 +108,7 @@ class Report:
             "note": note,
         }
         self.figures.append(figure)
+        self.write()
         mark = {True: "yes", False: "NO", None: ""}[holds]
         ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
         print(
@@ -396,7 +404,8 @@ def main() -> None:
         f"{'figure':<44} {'ours':>12} {'reference':>12} {'unit':<9} {'ratio':>7} "
         f"{'target':<8} {'met':<4} note"
     )
-    report, d = Report(), args.data
+    out = args.out or ROOT / "results" / "benchmark" / f"{args.mode}-{device.type}.json"
+    report, d = Report(out, {"machine": info, "mode": args.mode}), args.data
     began = time.perf_counter()
     steps = {
         "throughput": lambda: [
@@ -414,16 +423,8 @@ def main() -> None:
             step()
     seconds = time.perf_counter() - began
     print(f"\n{len(report.figures)} figures in {seconds:.0f} s")
-    out = args.out or ROOT / "results" / "benchmark" / f"{args.mode}-{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {"machine": info, "mode": args.mode, "seconds": seconds, "figures": report.figures},
-            indent=1,
-        )
-        + "\n"
-    )
-    print(f"written: {out}")
+    report.write(seconds=seconds)
+    print(f"written: {report.out}")
 
 
 if __name__ == "__main__":
