@@ -44,19 +44,19 @@ RUN_BENCH = f"benchmarks/{RUN_ID}"
 GPUS = 1 if config["device"] == "cuda" else 0
 
 
-def whole_gpus(processes):
-    """Whole GPUs of a train (``processes``: its size's) or translate job (1), on CUDA only;
-    none for a packed size, whose jobs ask for shards of one instead (gpu_shards)."""
-
-    def gpus(wildcards):
-        packed = experiment.packed(config, wildcards.size)
-        return 0 if not GPUS or packed else processes(wildcards)
-
-    return gpus
+def whole_gpus(wildcards) -> bool:
+    """Whether this size's jobs take whole GPUs: on CUDA, unless the size is packed (its jobs
+    then ask for shards of one: gpu_shards)."""
+    return bool(GPUS) and not experiment.packed(config, wildcards.size)
 
 
-train_gpus = whole_gpus(lambda wildcards: experiment.processes(config, wildcards.size))
-translate_gpus = whole_gpus(lambda wildcards: 1)
+def train_gpus(wildcards):
+    """The GPUs of one training job: its size's ``gpus`` (DDP), when it takes whole GPUs."""
+    return experiment.processes(config, wildcards.size) if whole_gpus(wildcards) else 0
+
+
+def translate_gpus(wildcards):
+    return 1 if whole_gpus(wildcards) else 0
 
 
 def gpu_share(wildcards):

@@ -53,27 +53,18 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     scores[:, 0] = 0.0  # one live hypothesis per sentence at the start
     alive = torch.arange(B, device=src.device)  # the sentence each block of k rows belongs to
     finished: list[list] = [[] for _ in range(B)]  # per sentence: (normalised score, ids)
-    only_eos = torch.full((V,), float("-inf"), device=src.device)
-    only_eos[EOS] = 0.0
+    eos_only = only_eos(V, src.device)
     for t in range(int(limits.max())):
         n = len(alive)
         if cfg.use_cache:
             logits = model.decode(tokens[:, -1:], memory, src_pad, cache)[:, -1]  # (n*k, V)
         else:
             logits = model.decode(tokens, memory, src_pad)[:, -1]  # (n*k, V): the whole prefix
-        logp = logits.float().log_softmax(-1).view(n, k, V)  # (n, k, V)
-        logp[:, :, PAD] = float("-inf")
-        logp[:, :, BOS] = float("-inf")
         at_limit = t + 1 >= limits[alive]  # (n,): this token is the last one allowed
-        logp[at_limit] += only_eos  # only EOS may follow; its own log-prob still counts
-        candidates = (scores.unsqueeze(-1) + logp).view(n, k * V)  # (n, k*V)
-        top, index = candidates.topk(2 * k, dim=1)  # (n, 2k)
-        beam, token = index // V, index % V  # (n, 2k)
+        logp = logits.float().log_softmax(-1).view(n, k, V)  # (n, k, V)
+        top, beam, token = expand(logp, scores, at_limit, eos_only)  # (n, 2k) each
         ends = (token == EOS) & top.isfinite()
-        for r, c in ends[:, :k].nonzero().tolist():
-            hypothesis = tokens[r * k + beam[r, c], 1:].tolist()
-            score = top[r, c].item() / (t + 1) ** cfg.length_penalty
-            finished[int(alive[r])].append((score, hypothesis))
+        finish(ends, alive.tolist(), tokens, top, beam, t, cfg, finished)
         full = [len(finished[i]) >= k for i in alive.tolist()]
         done = at_limit | torch.tensor(full, device=src.device)  # (n,)
         keep = (~done).nonzero().squeeze(1)  # (n',) sentences that go on
@@ -90,6 +81,36 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     return [max(hyps)[1] if hyps else [] for hyps in finished]
 
 
+def only_eos(vocab_size: int, device) -> torch.Tensor:
+    """(V,): 0 at EOS, -inf elsewhere: added where a hypothesis must end."""
+    mask = torch.full((vocab_size,), float("-inf"), device=device)
+    mask[EOS] = 0.0
+    return mask
+
+
+def expand(logp, scores, at_limit, eos_only):
+    """One step of every sentence's beam: logp (n, k, V) of the next token, scores (n, k)
+    so far, at_limit (n,) where this token is the last allowed, eos_only from only_eos.
+    Returns the 2k best candidates per sentence: scores, parent beams, tokens, each (n, 2k)."""
+    n, k, V = logp.shape
+    logp[:, :, PAD] = float("-inf")
+    logp[:, :, BOS] = float("-inf")
+    logp[at_limit] += eos_only  # only EOS may follow; its own log-prob still counts
+    candidates = (scores.unsqueeze(-1) + logp).view(n, k * V)  # (n, k*V)
+    top, index = candidates.topk(2 * k, dim=1)  # (n, 2k)
+    return top, index // V, index % V
+
+
+def finish(ends, sentences: list, tokens, top, beam, t: int, cfg, finished: list) -> None:
+    """Move the candidates that end in EOS among each sentence's first k (``ends``, (n, 2k))
+    to ``finished`` of their sentence (``sentences``: row r's index), length-normalised."""
+    k = cfg.beam_size
+    for r, c in ends[:, :k].nonzero().tolist():
+        hypothesis = tokens[r * k + beam[r, c], 1:].tolist()
+        score = top[r, c].item() / (t + 1) ** cfg.length_penalty
+        finished[sentences[r]].append((score, hypothesis))
+
+
 class GraphedStep:
     """One decoder step of beam search on static buffers: reorder the self-attention caches
     to the parent ``rows``, decode ``token`` at the cache's position, advance it; ``logp``
@@ -103,11 +124,9 @@ class GraphedStep:
         self.cache = model.new_static_cache(memory, src_pad, length)
         self.token = torch.full((N, 1), BOS, dtype=torch.long, device=device)  # (N, 1)
         self.rows = torch.arange(N, device=device)  # (N,) parent row of each hypothesis
-        self.graph = None
+        self.graph, self.logp = None, None  # logp: the captured step's output buffer
         if capture and device.type == "cuda":
             self._capture()
-        else:
-            self.logp = None
 
     def _step(self) -> torch.Tensor:
         self.cache.reorder_self(self.rows)
@@ -171,21 +190,13 @@ def beam_search_static(
     scores[:, 0] = 0.0
     alive = torch.ones(B, dtype=torch.bool, device=src.device)  # (B,) sentences still searched
     finished: list[list] = [[] for _ in range(B)]
-    only_eos = torch.full((V,), float("-inf"), device=src.device)
-    only_eos[EOS] = 0.0
+    eos_only = only_eos(V, src.device)
     for t in range(length):
         logp = step(tokens[:, -1:], rows).view(B, k, V).clone()  # (B, k, V)
-        logp[:, :, PAD] = float("-inf")
-        logp[:, :, BOS] = float("-inf")
         at_limit = t + 1 >= limits  # (B,)
-        logp[at_limit] += only_eos
-        candidates = (scores.unsqueeze(-1) + logp).view(B, k * V)  # (B, k*V)
-        top, index = candidates.topk(2 * k, dim=1)  # (B, 2k)
-        beam, token = index // V, index % V  # (B, 2k)
+        top, beam, token = expand(logp, scores, at_limit, eos_only)  # (B, 2k) each
         ends = (token == EOS) & top.isfinite() & alive[:, None]
-        for b, c in ends[:, :k].nonzero().tolist():
-            hypothesis = tokens[b * k + beam[b, c], 1:].tolist()
-            finished[b].append((top[b, c].item() / (t + 1) ** cfg.length_penalty, hypothesis))
+        finish(ends, list(range(B)), tokens, top, beam, t, cfg, finished)
         full = torch.tensor([len(f) >= k for f in finished], device=src.device)
         alive &= ~(at_limit | full)
         if not alive.any():
