@@ -25,6 +25,7 @@ import sentencepiece as spm  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+import figures  # noqa: E402
 import measures  # noqa: E402
 from attnablate import experiment  # noqa: E402
 from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
@@ -35,6 +36,10 @@ DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 SPLITS = ("train", "valid", "test")
 # The width ladder whose padding is measured: the one configs/gpu.yaml trains with.
 LADDER = yaml.safe_load((ROOT / "configs" / "gpu.yaml").read_text())["train"]["bucket_ladder"]
+
+# The GPU goals: compiled training at least this many times nn.Transformer's tokens/s, and at
+# d1024 at least this share of the GPU's datasheet peak (model FLOP utilisation).
+COMPILE_TARGET, MFU_TARGET = 1.3, 0.40
 
 # What each mode measures: (preset, batch tokens, batches, rounds) per figure. Presets are the
 # default experiment's `small` and configs/paper.yaml's d512 and d1024.
@@ -59,7 +64,8 @@ MODES = {
 # On a GPU: the presets of the cluster experiment, with batches that fill the card.
 GPU_MODES = {
     "short": {
-        "throughput": [("d512", 16000, 4, 2), ("d1024", 16000, 4, 2)],
+        # d1024 first: its figures are the ones a short GPU window must not lose
+        "throughput": [("d1024", 16000, 4, 2), ("d512", 16000, 4, 2)],
         "qq_saving": ("d512", 16000, 4, 3),
         "beam": [("d512", 128, 2)],
         "memory": [("d512", 16000)],
@@ -109,21 +115,7 @@ class Report:
         }
         self.figures.append(figure)
         self.write()
-        mark = {True: "yes", False: "NO", None: ""}[holds]
-        ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
-        print(
-            f"{name:<44} {_num(ours):>12} {_num(reference):>12} {unit:<9} {ratio_text:>7} "
-            f"{target or '':<8} {mark:<4} {note}",
-            flush=True,
-        )
-
-
-def _num(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and abs(value) < 10:
-        return f"{value:.3g}"
-    return f"{value:,.0f}"
+        print(figures.format_row(figure), flush=True)
 
 
 def ensure_data(data: Path) -> None:
@@ -169,13 +161,16 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
         "vs torch.nn.Transformer",
     )
     if compile_:
+        gain = rates["compiled"] / rates["reference"]
         report.add(
             f"  torch.compile, {size}",
             rates["compiled"],
-            rates["ours"],
+            rates["reference"],
             "tok/s",
-            rates["compiled"] / rates["ours"],
-            note="vs ours eager",
+            gain,
+            f">={COMPILE_TARGET}x",
+            gain >= COMPILE_TARGET,
+            f"vs torch.nn.Transformer; {rates['compiled'] / rates['ours']:.2f}x ours eager",
         )
     if device.type == "cuda":
         flops = measures.step_flops(trainees["ours"].model, batches[0], device)
@@ -191,8 +186,8 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
                     achieved / sheet,
                     None,
                     "of peak",
-                    target=">=0.30" if size == "d1024" else None,
-                    holds=achieved / sheet >= 0.30 if size == "d1024" else None,
+                    target=f">={MFU_TARGET}" if size == "d1024" else None,
+                    holds=achieved / sheet >= MFU_TARGET if size == "d1024" else None,
                     note=f"{achieved / 1e12:.0f} TFLOP/s of {sheet / 1e12:.0f} (datasheet)",
                 )
             report.add(
@@ -399,11 +394,10 @@ def main() -> None:
     vocab = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model")).get_piece_size()
     info = measures.machine(device, args.threads)
     print(" | ".join(f"{k}: {v}" for k, v in info.items()))
-    print(f"mode: {args.mode}; corpus: {args.data} (vocabulary {vocab})\n")
-    print(
-        f"{'figure':<44} {'ours':>12} {'reference':>12} {'unit':<9} {'ratio':>7} "
-        f"{'target':<8} {'met':<4} note"
-    )
+    print(f"mode: {args.mode}; corpus: {args.data} (vocabulary {vocab})")
+    command = " ".join(["python3", str(Path(__file__).resolve().relative_to(ROOT)), *sys.argv[1:]])
+    print(f"date: {time.strftime('%Y-%m-%d')}; command: {command}\n")
+    print(figures.HEADER)
     out = args.out or ROOT / "results" / "benchmark" / f"{args.mode}-{device.type}.json"
     report, d = Report(out, {"machine": info, "mode": args.mode}), args.data
     began = time.perf_counter()

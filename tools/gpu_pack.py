@@ -22,6 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "bible-de-en"
 TOK = DATA / "unigram4000"
 
+# What packing must give to pay: this many runs together at least this many times the
+# aggregate tokens/s of one alone.
+TARGET_RUNS, TARGET_RATIO = 4, 2.5
+
 # One run in its own process, as the train rule runs it.
 RUN = """
 import json, sys

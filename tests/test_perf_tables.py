@@ -1,0 +1,183 @@
+"""The README's performance tables come from the raw printouts in docs/performance: a printed
+figure reads back as printed, and a study's or packing run's printout gives the figures a user
+looks for (wall time against the window, runs converged, packing against one alone)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sys.path.insert(0, str(ROOT / "perf"))
+figures = load(ROOT / "perf" / "figures.py")
+tables = load(ROOT / "tools" / "perf_tables.py")
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [
+        {
+            "figure": "train tok/s d512 (46.2M params, 16000 tok), ladder 1.1",
+            "ours": 104365.0,
+            "reference": 121768.0,
+            "unit": "tok/s",
+            "ratio": 0.857,
+            "target": ">=1.0x",
+            "holds": False,
+            "note": "vs torch.nn.Transformer",
+        },
+        {
+            "figure": "  MFU ours d1024 (bf16)",
+            "ours": 0.2604,
+            "reference": None,
+            "unit": "of peak",
+            "ratio": None,
+            "target": ">=0.4",
+            "holds": False,
+            "note": "257 TFLOP/s of 989 (datasheet)",
+        },
+        {
+            "figure": "  share of measured matmul peak, ours",
+            "ours": 0.0384,
+            "reference": None,
+            "unit": "",
+            "ratio": None,
+            "target": None,
+            "holds": None,
+            "note": "",
+        },
+        {
+            "figure": "padding, 4000-tok batches, width ladder 1.1",
+            "ours": 0.088,
+            "reference": None,
+            "unit": "of tokens",
+            "ratio": None,
+            "target": "<=0.10",
+            "holds": True,
+            "note": "one epoch, both sides; 312 batch shapes",
+        },
+        {
+            "figure": "beam 5 sentences/s d512, 34 tokens",
+            "ours": 1234.5,
+            "reference": 98.0,
+            "unit": "sent/s",
+            "ratio": 12.597,
+            "target": ">=3.0x",
+            "holds": True,
+            "note": "vs recomputing the prefix",
+        },
+    ],
+)
+def test_a_printed_figure_reads_back_as_printed(figure):
+    line = figures.format_row(figure)
+    fields = figures.parse_row(line)
+    assert fields is not None, line
+    assert fields["figure"] == figure["figure"].strip()
+    assert fields["indent"] == figure["figure"].startswith(" ")
+    assert fields["ours"] == figures.number(figure["ours"])
+    assert fields["reference"] == figures.number(figure["reference"])
+    assert fields["unit"] == figure["unit"]
+    assert fields["ratio"] == (f"{figure['ratio']:.2f}x" if figure["ratio"] else "")
+    assert fields["target"] == (figure["target"] or "")
+    assert fields["met"] == figures.MARKS[figure["holds"]]
+    assert fields["note"] == figure["note"]
+
+
+def test_other_lines_of_a_printout_are_not_figures():
+    for line in [
+        figures.HEADER,
+        "train pairs: 28102 (0 longer than 128 tokens dropped)",
+        "step 30/60 | loss 7.5901 | 21,789 tok/s | data 2.3% of step time",
+        "qk\tnone\t1\t8240\t22247990\t22.375\t241.34",
+        "done: 60 steps, 619,628 target tokens in 0m33s",
+    ]:
+        assert figures.parse_row(line) is None, line
+
+
+STUDY = """# tools/gpu-check.sh study, 2026-12-01: configs/gpu.yaml through Snakemake
+# (python3 -m snakemake --configfile configs/gpu.yaml --cores 16 --resources gpu_share=100), mps: on
+NVIDIA H100 80GB HBM3, 81559 MiB, 570.86.15
+torch 2.11.0+cu130 python 3.12.3
+study: exit {status} after {seconds} s wall
+
+## per run (results/gpu/runs.tsv)
+variant\tseed\tsteps\ttokens_per_second\tconverged\tlast_quarter_gain
+qk\t1\t5200\t90000.6\tTrue\t0.004
+qk\t2\t12600\t91000.0\tFalse\t0.021
+
+## the DAG's job timeline (Snakemake's log, job ends)
+[Tue Dec  1 04:09:53 2026] Finished jobid: 20 (Rule: train)
+"""
+
+
+def test_a_study_printout_gives_its_window_and_its_convergence(tmp_path):
+    path = tmp_path / "h100-gpu-study-2026-12-01.txt"
+    path.write_text(STUDY.format(status=0, seconds=431))
+    found = tables.read(path)
+    assert found.date == "2026-12-01"
+    assert (
+        found.machine == "NVIDIA H100 80GB HBM3 (driver 570.86.15), torch 2.11.0+cu130, "
+        "Python 3.12.3"
+    )
+    rows = {r["figure"]: r for r in found.rows}
+    wall = rows["study end to end (the whole Snakemake DAG)"]
+    assert (wall["ours"], wall["target"], wall["met"]) == ("431", "<=480", "yes")
+    converged = rows["runs converged (the report's rule)"]
+    assert (converged["ours"], converged["met"]) == ("1 of 2", "NO")
+    assert rows["steps a run"]["ours"] == "5,200–12,600"
+    assert rows["aggregate train tok/s, 2 packed runs"]["ours"] == "181,001"
+    # over the window, or cut by its timeout: not met, whatever the seconds
+    path.write_text(STUDY.format(status=124, seconds=470))
+    wall = tables.read(path).rows[0]
+    assert (wall["met"], wall["note"]) == ("NO", "exit status 124")
+
+
+def test_packing_is_set_against_one_run_alone_of_the_same_setting(tmp_path):
+    lines = [
+        "packing no-mps: 1 run(s) of d256, 400 steps: wall 20.0 s, tok/s each 100,000; "
+        "aggregate 100,000 = 1.00x one alone",
+        "packing no-mps: 4 run(s) of d256, 400 steps: wall 40.0 s, tok/s each 50,000, 50,000, "
+        "50,000, 50,000; aggregate 200,000 = 2.00x one alone",
+        "packing mps: 1 run(s) of d256, 400 steps: wall 20.0 s, tok/s each 110,000; "
+        "aggregate 110,000 = 1.00x one alone",
+        "packing mps: 4 run(s) of d256, 400 steps: wall 25.0 s, tok/s each 100,000, 100,000, "
+        "100,000, 100,000; aggregate 400,000 = 3.64x one alone",
+    ]
+    rows = tables.packing_rows(lines)
+    assert [r["figure"] for r in rows] == [
+        "train tok/s, one d256 run alone (no-mps)",
+        "aggregate train tok/s, 4 packed d256 runs (no-mps)",
+        "train tok/s, one d256 run alone (mps)",
+        "aggregate train tok/s, 4 packed d256 runs (mps)",
+    ]
+    assert (rows[1]["reference"], rows[1]["target"], rows[1]["met"]) == ("100,000", ">=2.5x", "NO")
+    assert (rows[3]["reference"], rows[3]["met"]) == ("110,000", "yes")
+
+
+def test_every_printout_in_docs_performance_gives_figures_with_machine_and_date():
+    found = tables.measurements()
+    names = {m.name for m in found}
+    for path in (ROOT / "docs" / "performance").glob("*.txt"):
+        text = path.read_text()
+        if "platform: " in text or "study: exit" in text or "packing" in text.split("\n")[0]:
+            assert path.name in names, f"{path.name}: no figure read"
+    for m in found:
+        assert m.date and m.machine, f"{m.name}: no date or machine"
+        for r in m.rows:
+            assert r["met"] in ("yes", "NO", ""), (m.name, r)
+
+
+def test_the_readme_shows_the_tables_of_docs_performance():
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(tables.BEGIN)[1].split(tables.END)[0].strip("\n")
+    assert shown == "\n".join(tables.tables(tables.measurements())).strip("\n")

@@ -1,0 +1,226 @@
+"""The README's tables of measured figures, made from the raw output in docs/performance/:
+
+    .venv/bin/python tools/perf_tables.py      # after adding a measurement there
+
+Each .txt file there is one measurement as it was printed, with its machine, versions and
+command (a '#' line says what the printout does not: the command, the date, what was unusual).
+Three kinds of printout hold figures:
+
+- the benchmark's table (perf/benchmark.py; perf/figures.py reads its lines back);
+- packing lines (tools/gpu_pack.py): N runs sharing one GPU against one alone;
+- a study (tools/gpu-check.sh study): the whole DAG's wall time, and its runs.tsv.
+
+A file with none of them (a diagnosis) is quoted by the prose only. The tables go between the
+README's perf markers, one per file, newest first; tests/test_style.py checks that they are
+what this script makes of the committed files.
+"""
+
+import csv
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "perf"), str(ROOT / "tools"), str(ROOT / "workflow" / "scripts")]
+
+import figures  # noqa: E402
+import gpu_pack  # noqa: E402
+import readme_answer  # noqa: E402
+from attnablate.convergence import CONVERGENCE_GAIN  # noqa: E402
+
+FOLDER = ROOT / "docs" / "performance"
+BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
+STUDY_SECONDS = 8 * 60  # a study's whole DAG must fit a GPU window: 8 minutes on one H100
+
+_DATE = re.compile(r"\b(20\d\d-\d\d-\d\d)\b")
+_GPU = re.compile(r"^(?P<gpu>[^,]+), \d+ MiB, (?P<driver>[\d.]+)$")  # nvidia-smi's csv line
+_TORCH = re.compile(r"^torch (?P<torch>\S+) python (?P<python>\S+)$")
+_PACKING = re.compile(
+    r"^packing(?: (?P<label>[\w-]+))?: (?P<runs>\d+) run\(s\) of (?P<size>\S+), (?P<steps>\d+) "
+    r"steps: wall (?P<wall>[\d.]+) s, tok/s each [^;]+; aggregate (?P<total>[\d,]+) "
+    r"= (?P<ratio>[\d.]+)x one alone$"
+)
+_STUDY = re.compile(r"^study: exit (?P<status>\d+) after (?P<seconds>\d+) s wall$")
+
+
+@dataclass
+class Measurement:
+    """One file of docs/performance: where and when it ran, its notes and its figures (each a
+    dict of perf/figures.py's fields, as printed)."""
+
+    name: str
+    date: str = ""
+    machine: str = ""
+    notes: list[str] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+
+
+def row(figure, ours, reference="-", unit="", ratio="", target="", met="", note="") -> dict:
+    return {
+        "figure": figure,
+        "ours": ours,
+        "reference": reference,
+        "unit": unit,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "note": note,
+        "indent": False,
+    }
+
+
+def machine(lines: list[str]) -> str:
+    """The machine and versions: the benchmark's platform line, or nvidia-smi's and torch's."""
+    for line in lines:
+        if line.startswith("platform: "):
+            info = dict(part.split(": ", 1) for part in line.split(" | "))
+            where = f"{info['gpu']} (CUDA {info['cuda']})" if "gpu" in info else info["cpu"]
+            cores = f", {info['cores']} cores" if "gpu" not in info else ""
+            return f"{where}{cores}, torch {info['torch']}, Python {info['python']}"
+    gpu = next((m for m in map(_GPU.match, lines) if m), None)
+    versions = next((m for m in map(_TORCH.match, lines) if m), None)
+    if gpu and versions:
+        return (
+            f"{gpu['gpu']} (driver {gpu['driver']}), torch {versions['torch']}, "
+            f"Python {versions['python']}"
+        )
+    return ""
+
+
+def packing_rows(lines: list[str]) -> list[dict]:
+    """N runs together against one alone (the first count of the same label)."""
+    rows, alone = [], {}
+    for match in filter(None, map(_PACKING.match, lines)):
+        label, runs = match["label"] or "", int(match["runs"])
+        how = f" ({label})" if label else ""
+        note = f"{match['steps']} steps each, wall {match['wall']} s"
+        if label not in alone:
+            alone[label] = match["total"]
+            rows.append(row(f"train tok/s, one {match['size']} run alone{how}", match["total"]))
+            rows[-1].update(unit="tok/s", note=note)
+            continue
+        goal = runs == gpu_pack.TARGET_RUNS
+        met = float(match["ratio"]) >= gpu_pack.TARGET_RATIO
+        rows.append(
+            row(
+                f"aggregate train tok/s, {runs} packed {match['size']} runs{how}",
+                match["total"],
+                alone[label],
+                "tok/s",
+                f"{match['ratio']}x",
+                f">={gpu_pack.TARGET_RATIO}x" if goal else "",
+                ("yes" if met else "NO") if goal else "",
+                note + "; reference: one alone",
+            )
+        )
+    return rows
+
+
+def study_rows(lines: list[str]) -> list[dict]:
+    """The whole DAG's wall time, then from its runs.tsv (the tab-separated lines after
+    '## per run'): how many runs converged, their steps and their tokens/s together."""
+    rows = []
+    for match in filter(None, map(_STUDY.match, lines)):
+        seconds = int(match["seconds"])
+        rows.append(
+            row(
+                "study end to end (the whole Snakemake DAG)",
+                f"{seconds:,}",
+                unit="s",
+                target=f"<={STUDY_SECONDS}",
+                met="yes" if seconds <= STUDY_SECONDS and match["status"] == "0" else "NO",
+                note=f"exit status {match['status']}",
+            )
+        )
+        break  # a file may repeat its last line
+    if "## per run" not in "\n".join(lines):
+        return rows
+    start = next(i for i, line in enumerate(lines) if line.startswith("## per run")) + 1
+    table = []
+    for line in lines[start:]:
+        if "\t" not in line:
+            break
+        table.append(line)
+    runs = list(csv.DictReader(table, delimiter="\t"))
+    converged = sum(
+        r["converged"] == "True"
+        if "converged" in r
+        else float(r["last_quarter_gain"]) < CONVERGENCE_GAIN
+        for r in runs
+    )
+    gains = [float(r["last_quarter_gain"]) for r in runs]
+    steps = [int(r["steps"]) for r in runs]
+    rate = sum(float(r["tokens_per_second"]) for r in runs)
+    rows += [
+        row(
+            "runs converged (the report's rule)",
+            f"{converged} of {len(runs)}",
+            target="all",
+            met="yes" if converged == len(runs) else "NO",
+            note=f"median last-quarter gain {statistics.median(gains):.1%}",
+        ),
+        row("steps a run", f"{min(steps):,}–{max(steps):,}", unit="steps"),
+        row(f"aggregate train tok/s, {len(runs)} packed runs", f"{rate:,.0f}", unit="tok/s"),
+    ]
+    return rows
+
+
+def read(path: Path) -> Measurement:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # '# ' lines are notes written beside the printout ('## ' heads a section of it)
+    notes = [line[2:].strip() for line in lines if line.startswith("# ")]
+    dates = [_DATE.search(line) for line in lines if line.startswith(("# ", "date: "))]
+    dated = [m[1] for m in dates if m]
+    rows = [r for r in map(figures.parse_row, lines) if r]
+    rows += packing_rows(lines) + study_rows(lines)
+    return Measurement(path.name, dated[0] if dated else "", machine(lines), notes, rows)
+
+
+def measurements(folder: Path = FOLDER) -> list[Measurement]:
+    """Every file with figures, newest first."""
+    found = [read(path) for path in sorted(folder.glob("*.txt"))]
+    found = [m for m in found if m.rows]
+    return sorted(found, key=lambda m: m.date, reverse=True)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def table(measurement: Measurement) -> list[str]:
+    link = f"[{measurement.name}](docs/performance/{measurement.name})"
+    lines = [f"**{link}**, {measurement.date or 'undated'}: {measurement.machine}."]
+    lines += ["", "> " + " ".join(measurement.notes)] if measurement.notes else []
+    lines += [
+        "",
+        "| figure | ours | reference | unit | ratio | target | met | note |",
+        "|---|---:|---:|---|---:|---|---|---|",
+    ]
+    marks = {"yes": "✓", "NO": "✗", "": ""}
+    for r in measurement.rows:
+        name = f"↳ {r['figure']}" if r["indent"] else r["figure"]
+        cells = [name, r["ours"], r["reference"], r["unit"], r["ratio"], r["target"]]
+        cells += [marks[r["met"]], r["note"]]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
+
+
+def tables(found: list[Measurement]) -> list[str]:
+    lines = []
+    for measurement in found:
+        lines += [*table(measurement), ""]
+    return lines
+
+
+def main() -> None:
+    readme_path = ROOT / "README.md"
+    found = measurements()
+    readme = readme_answer.fill(readme_path.read_text(encoding="utf-8"), BEGIN, END, tables(found))
+    readme_path.write_text(readme, encoding="utf-8")
+    print(f"README: {len(found)} tables from docs/performance")
+
+
+if __name__ == "__main__":
+    main()
