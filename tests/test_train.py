@@ -11,7 +11,7 @@ from attnablate.convergence import convergence
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
 from attnablate.model import ModelConfig
-from attnablate.train import TrainConfig, learning_rate, train
+from attnablate.train import TrainConfig, compiles, learning_rate, train
 
 
 def run(tmp_path, data, name, seed=1, **overrides):
@@ -75,9 +75,26 @@ def test_same_seed_same_numbers_and_the_loss_falls(tmp_path, data):
     assert len(rows) == 2 and float(rows[1]["valid_loss"]) < float(rows[0]["valid_loss"])
     assert meta_a["steps"] == 40 and not meta_a["diverged"]
     assert meta_a["params_total"] > 0 and meta_a["tokens"] > 0
-    assert json.loads(out_a["meta"].read_text())["model_config"]["variant"] == "qq@enc"
+    recorded = json.loads(out_a["meta"].read_text())
+    assert recorded["model_config"]["variant"] == "qq@enc"
+    assert recorded["train_config"]["compile"] is False  # "auto" on the CPU: what was done
     meta_c, out_c = run(tmp_path, data, "c", seed=2)
     assert without_seconds(out_c["curves"]) != curves
+
+
+@pytest.mark.parametrize(
+    "setting, device, ladder, compiled",
+    [
+        ("auto", "cuda", 1.1, True),  # measured to pay: 1.89x eager at d512
+        ("auto", "cuda", 0.0, False),  # a new shape nearly every step: 0.14x
+        ("auto", "cpu", 1.1, False),
+        (True, "cpu", 0.0, True),
+        (False, "cuda", 1.1, False),
+    ],
+)
+def test_compile_auto_compiles_where_it_was_measured_to_pay(setting, device, ladder, compiled):
+    cfg = TrainConfig(compile=setting, bucket_ladder=ladder)
+    assert compiles(cfg, torch.device(device)) is compiled
 
 
 def test_dynamics_start_at_step_0_before_any_training(tmp_path, data):
