@@ -25,8 +25,8 @@ import sentencepiece as spm  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-import figures  # noqa: E402
 import measures  # noqa: E402
+import printout  # noqa: E402
 from attnablate import experiment  # noqa: E402
 from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
@@ -115,7 +115,7 @@ class Report:
         }
         self.figures.append(figure)
         self.write()
-        print(figures.format_row(figure), flush=True)
+        print(printout.format_row(figure), flush=True)
 
 
 def ensure_data(data: Path) -> None:
@@ -397,7 +397,7 @@ def main() -> None:
     print(f"mode: {args.mode}; corpus: {args.data} (vocabulary {vocab})")
     command = " ".join(["python3", str(Path(__file__).resolve().relative_to(ROOT)), *sys.argv[1:]])
     print(f"date: {time.strftime('%Y-%m-%d')}; command: {command}\n")
-    print(figures.HEADER)
+    print(printout.HEADER)
     out = args.out or ROOT / "results" / "benchmark" / f"{args.mode}-{device.type}.json"
     report, d = Report(out, {"machine": info, "mode": args.mode}), args.data
     began = time.perf_counter()

@@ -19,7 +19,7 @@ def load(path: Path):
 
 
 sys.path.insert(0, str(ROOT / "perf"))
-figures = load(ROOT / "perf" / "figures.py")
+printout = load(ROOT / "perf" / "printout.py")
 tables = load(ROOT / "tools" / "perf_tables.py")
 
 
@@ -79,29 +79,29 @@ tables = load(ROOT / "tools" / "perf_tables.py")
     ],
 )
 def test_a_printed_figure_reads_back_as_printed(figure):
-    line = figures.format_row(figure)
-    fields = figures.parse_row(line)
+    line = printout.format_row(figure)
+    fields = printout.parse_row(line)
     assert fields is not None, line
     assert fields["figure"] == figure["figure"].strip()
     assert fields["indent"] == figure["figure"].startswith(" ")
-    assert fields["ours"] == figures.number(figure["ours"])
-    assert fields["reference"] == figures.number(figure["reference"])
+    assert fields["ours"] == printout.number(figure["ours"])
+    assert fields["reference"] == printout.number(figure["reference"])
     assert fields["unit"] == figure["unit"]
     assert fields["ratio"] == (f"{figure['ratio']:.2f}x" if figure["ratio"] else "")
     assert fields["target"] == (figure["target"] or "")
-    assert fields["met"] == figures.MARKS[figure["holds"]]
+    assert fields["met"] == printout.MARKS[figure["holds"]]
     assert fields["note"] == figure["note"]
 
 
 def test_other_lines_of_a_printout_are_not_figures():
     for line in [
-        figures.HEADER,
+        printout.HEADER,
         "train pairs: 28102 (0 longer than 128 tokens dropped)",
         "step 30/60 | loss 7.5901 | 21,789 tok/s | data 2.3% of step time",
         "qk\tnone\t1\t8240\t22247990\t22.375\t241.34",
         "done: 60 steps, 619,628 target tokens in 0m33s",
     ]:
-        assert figures.parse_row(line) is None, line
+        assert printout.parse_row(line) is None, line
 
 
 STUDY = """# tools/gpu-check.sh study, 2026-12-01: configs/gpu.yaml through Snakemake

@@ -6,7 +6,7 @@ Each .txt file there is one measurement as it was printed, with its machine, ver
 command (a '#' line says what the printout does not: the command, the date, what was unusual).
 Three kinds of printout hold figures:
 
-- the benchmark's table (perf/benchmark.py; perf/figures.py reads its lines back);
+- the benchmark's table (perf/benchmark.py; perf/printout.py reads its lines back);
 - packing lines (tools/gpu_pack.py): N runs sharing one GPU against one alone;
 - a study (tools/gpu-check.sh study): the whole DAG's wall time, and its runs.tsv.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "perf"), str(ROOT / "tools"), str(ROOT / "workflow" / "scripts")]
 
-import figures  # noqa: E402
 import gpu_pack  # noqa: E402
+import printout  # noqa: E402
 import readme_answer  # noqa: E402
 from attnablate.convergence import CONVERGENCE_GAIN  # noqa: E402
 
@@ -48,7 +48,7 @@ _STUDY = re.compile(r"^study: exit (?P<status>\d+) after (?P<seconds>\d+) s wall
 @dataclass
 class Measurement:
     """One file of docs/performance: where and when it ran, its notes and its figures (each a
-    dict of perf/figures.py's fields, as printed)."""
+    dict of perf/printout.py's fields, as printed)."""
 
     name: str
     date: str = ""
@@ -173,7 +173,7 @@ def read(path: Path) -> Measurement:
     notes = [line[2:].strip() for line in lines if line.startswith("# ")]
     dates = [_DATE.search(line) for line in lines if line.startswith(("# ", "date: "))]
     dated = [m[1] for m in dates if m]
-    rows = [r for r in map(figures.parse_row, lines) if r]
+    rows = [r for r in map(printout.parse_row, lines) if r]
     rows += packing_rows(lines) + study_rows(lines)
     return Measurement(path.name, dated[0] if dated else "", machine(lines), notes, rows)
 
