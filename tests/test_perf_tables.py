@@ -111,9 +111,9 @@ torch 2.11.0+cu130 python 3.12.3
 study: exit {status} after {seconds} s wall
 
 ## per run (results/gpu/runs.tsv)
-variant\tseed\tsteps\ttokens_per_second\tconverged\tlast_quarter_gain
-qk\t1\t5200\t90000.6\tTrue\t0.004
-qk\t2\t12600\t91000.0\tFalse\t0.021
+variant\tseed\tsteps\ttokens_per_second\tstopped_by\tconverged\tlast_quarter_gain
+qk\t1\t5200\t90000.6\tconverged\tTrue\t0.004
+qk\t2\t12600\t91000.0\tminutes\tFalse\t0.021
 
 ## the DAG's job timeline (Snakemake's log, job ends)
 [Tue Dec  1 04:09:53 2026] Finished jobid: 20 (Rule: train)
@@ -135,10 +135,12 @@ def test_a_study_printout_gives_its_window_and_its_convergence(tmp_path):
     converged = rows["runs converged (the report's rule)"]
     assert (converged["ours"], converged["met"]) == ("1 of 2", "NO")
     assert rows["steps a run"]["ours"] == "5,200–12,600"
+    assert rows["steps a run"]["note"] == "stopped by converged: 1, minutes: 1"
     assert rows["aggregate train tok/s, 2 packed runs"]["ours"] == "181,001"
     # over the window, or cut by its timeout: not met, whatever the seconds
-    path.write_text(STUDY.format(status=124, seconds=470))
-    wall = tables.read(path).rows[0]
+    cut = STUDY.format(status=124, seconds=470).split("## per run")[0] + "## per run\n"
+    path.write_text(cut)
+    (wall,) = tables.read(path).rows  # no runs.tsv: the wall time alone
     assert (wall["met"], wall["note"]) == ("NO", "exit status 124")
 
 

@@ -15,6 +15,7 @@ README's perf markers, one per file, newest first; tests/test_style.py checks th
 what this script makes of the committed files.
 """
 
+import collections
 import csv
 import re
 import statistics
@@ -135,15 +136,15 @@ def study_rows(lines: list[str]) -> list[dict]:
             )
         )
         break  # a file may repeat its last line
-    if "## per run" not in "\n".join(lines):
-        return rows
-    start = next(i for i, line in enumerate(lines) if line.startswith("## per run")) + 1
+    start = next((i for i, line in enumerate(lines) if line.startswith("## per run")), None)
     table = []
-    for line in lines[start:]:
+    for line in lines[start + 1 :] if start is not None else []:
         if "\t" not in line:
             break
         table.append(line)
     runs = list(csv.DictReader(table, delimiter="\t"))
+    if not runs:  # a study cut before its runs.tsv
+        return rows
     converged = sum(
         r["converged"] == "True"
         if "converged" in r
@@ -161,10 +162,18 @@ def study_rows(lines: list[str]) -> list[dict]:
             met="yes" if converged == len(runs) else "NO",
             note=f"median last-quarter gain {statistics.median(gains):.1%}",
         ),
-        row("steps a run", f"{min(steps):,}–{max(steps):,}", unit="steps"),
+        row("steps a run", f"{min(steps):,}–{max(steps):,}", unit="steps", note=ended(runs)),
         row(f"aggregate train tok/s, {len(runs)} packed runs", f"{rate:,.0f}", unit="tok/s"),
     ]
     return rows
+
+
+def ended(runs: list[dict]) -> str:
+    """What ended the runs, counted (runs.tsv's stopped_by; older tables lack it)."""
+    if "stopped_by" not in runs[0]:
+        return ""
+    counts = collections.Counter(r["stopped_by"] for r in runs)
+    return "stopped by " + ", ".join(f"{why}: {n}" for why, n in sorted(counts.items()))
 
 
 def read(path: Path) -> Measurement:
