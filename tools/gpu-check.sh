@@ -4,9 +4,9 @@
 #   study   configs/gpu.yaml end to end through Snakemake (fifteen runs packed on the GPU, each
 #           to convergence), then its HTML report; OUT gets the log, the report and a tarball
 #           of reports/gpu, results/gpu, logs, benchmarks and each run's small files.
-#   bench   packing (1 and 4 runs of gpu.yaml's size, without and with CUDA MPS), then the
-#           benchmark's throughput (eager, compiled, nn.Transformer; width-ladder batches),
-#           beam search and padding figures.
+#   bench   packing (1 and 4 runs of gpu.yaml's size, without and with CUDA MPS, and compiled
+#           under MPS), then the benchmark's throughput (eager, compiled, nn.Transformer;
+#           width-ladder batches), beam search and padding figures.
 #
 # Each phase writes its printout as OUT/<gpu>-<what>-<date>.txt, the machine, versions and
 # command included: copied into docs/performance/ unchanged, `tools/perf_tables.py` makes the
@@ -85,6 +85,9 @@ elif [ "$phase" = bench ]; then
   if start_mps; then
     python3 tools/gpu_pack.py --out /tmp/pack --steps "$steps" --counts 1,4 --label mps \
       2>&1 | tee -a "$txt"
+    # whether compiling pays for packed runs too (configs/gpu.yaml does not compile until it does)
+    python3 tools/gpu_pack.py --out /tmp/pack --steps "$steps" --counts 1,4 --label mps-compiled \
+      --compile 2>&1 | tee -a "$txt"
     echo quit | nvidia-cuda-mps-control
   fi
   cp /tmp/pack/gpu_pack*.json "$out/" 2>/dev/null

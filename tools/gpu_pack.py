@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--counts", default="1,4")
     parser.add_argument("--label", default="", help="a word for the printout (e.g. mps)")
     parser.add_argument("--device", default="cuda", help="cpu: a quick check of the script")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile each run (train.compile: true)"
+    )
     args = parser.parse_args()
     config = yaml.safe_load((ROOT / "configs" / "gpu.yaml").read_text())
     (size,) = config["sizes"]
@@ -108,6 +111,7 @@ def main() -> None:
         "valid_bleu_sentences": 10,
         "stop_at_convergence": False,
         "tensorboard": False,
+        "compile": args.compile,
     }
     config = {**config, "train": {**config["train"], **short}}
     results = {}
