@@ -171,7 +171,7 @@ def test_every_printout_in_docs_performance_gives_figures_with_machine_and_date(
     names = {m.name for m in found}
     for path in (ROOT / "docs" / "performance").glob("*.txt"):
         text = path.read_text()
-        if "platform: " in text or "study: exit" in text or "packing" in text.split("\n")[0]:
+        if printout.HEADER in text or "study: exit" in text or "packing" in text.split("\n")[0]:
             assert path.name in names, f"{path.name}: no figure read"
     for m in found:
         assert m.date and m.machine, f"{m.name}: no date or machine"
