@@ -11,8 +11,8 @@ Three kinds of printout hold figures:
 - a study (tools/gpu-check.sh study): the whole DAG's wall time, and its runs.tsv.
 
 A file with none of them (a diagnosis) is quoted by the prose only. The tables go between the
-README's perf markers, one per file, newest first; tests/test_style.py checks that they are
-what this script makes of the committed files.
+README's perf markers, one per file, newest first; tests/test_perf_tables.py checks that they
+are what this script makes of the committed files.
 """
 
 import collections
