@@ -10,6 +10,9 @@ import sys
 import pytest
 from conftest import ROOT
 
+sys.path.insert(0, str(ROOT / "perf"))
+import printout  # noqa: E402
+
 FIGURES = (
     "train tok/s small",
     "qq@all vs qk step, d512",
@@ -42,3 +45,9 @@ def test_short_benchmark_prints_every_figure(tmp_path):
             assert f["ours"] > 0, f
         if f["target"]:
             assert f["holds"] in (True, False), f
+    # the printout is what docs/performance keeps and the README's tables are read from: every
+    # figure of the JSON reads back from it, with the date and command beside it
+    printed = [fields for fields in map(printout.parse_row, done.stdout.splitlines()) if fields]
+    assert [p["figure"] for p in printed] == [f["figure"].strip() for f in result["figures"]]
+    assert [p["ours"] for p in printed] == [printout.number(f["ours"]) for f in result["figures"]]
+    assert "; command: python3 perf/benchmark.py --out " in done.stdout
