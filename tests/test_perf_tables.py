@@ -2,25 +2,15 @@
 figure reads back as printed, and a study's or packing run's printout gives the figures a user
 looks for (wall time against the window, runs converged, packing against one alone)."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sys.path.insert(0, str(ROOT / "perf"))
-printout = load(ROOT / "perf" / "printout.py")
-tables = load(ROOT / "tools" / "perf_tables.py")
+# perf/ and tools/ are script folders, not packages: one module each, as the tool imports them
+sys.path[:0] = [str(ROOT / "perf"), str(ROOT / "tools")]
+import perf_tables as tables  # noqa: E402
+import printout  # noqa: E402
 
 
 @pytest.mark.parametrize(
