@@ -2,15 +2,18 @@
 
 import csv
 import json
+import platform
 
 import pytest
 import torch
 
+from attnablate import runtime
 from attnablate.aggregate import stopped_by
 from attnablate.convergence import convergence
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
 from attnablate.model import ModelConfig
+from attnablate.runtime import training_precision
 from attnablate.train import TrainConfig, compiles, learning_rate, train
 
 
@@ -80,6 +83,40 @@ def test_same_seed_same_numbers_and_the_loss_falls(tmp_path, data):
     assert recorded["train_config"]["compile"] is False  # "auto" on the CPU: what was done
     meta_c, out_c = run(tmp_path, data, "c", seed=2)
     assert without_seconds(out_c["curves"]) != curves
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_either_precision_is_deterministic_and_recorded(tmp_path, data, precision):
+    """bf16 autocast on the CPU as in fp32: the same seed gives bit-identical weights; the two
+    precisions give different ones (the setting is applied); meta.json says which was used."""
+    meta_a, out_a = run(tmp_path, data, "a", precision=precision)
+    meta_b, out_b = run(tmp_path, data, "b", precision=precision)
+    weights_a = torch.load(out_a["checkpoint"])["model"]
+    weights_b = torch.load(out_b["checkpoint"])["model"]
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert without_seconds(out_a["curves"]) == without_seconds(out_b["curves"])
+    assert json.loads(out_a["meta"].read_text())["train_config"]["precision"] == precision
+    other = {"fp32": "bf16", "bf16": "fp32"}[precision]
+    _, out_c = run(tmp_path, data, "c", precision=other)
+    weights_c = torch.load(out_c["checkpoint"])["model"]
+    assert not all(torch.equal(weights_a[k], weights_c[k]) for k in weights_a)
+
+
+def test_precision_auto_is_bf16_where_the_device_multiplies_bf16_natively(monkeypatch):
+    cpu = torch.device("cpu")
+    assert training_precision("auto", torch.device("cuda")) == "bf16"
+    assert training_precision("fp32", torch.device("cuda")) == "fp32"
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
+    assert training_precision("auto", cpu) == "fp32"
+    assert training_precision("bf16", cpu) == "bf16"  # asked for: emulated, but done
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    assert training_precision("auto", cpu) == "bf16"
+
+
+def test_the_cpu_allocator_keeps_freed_memory_on_glibc():
+    """Every CPU job asks glibc to reuse freed blocks (configure_kernels): the C library takes
+    the setting where it is glibc, and nothing is asked of another."""
+    assert runtime.keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
 
 
 @pytest.mark.parametrize(

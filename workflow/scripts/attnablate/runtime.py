@@ -1,5 +1,8 @@
 """Where a model runs: device choice, mixed precision, transfers, and how well it is used."""
 
+import ctypes
+import platform
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -18,19 +21,64 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
+# glibc's mallopt parameters: memory freed below the trim threshold stays with the process, and
+# blocks up to the mmap threshold come from that heap instead of fresh pages from the kernel.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+HEAP_REUSE_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc reuse freed blocks of up to HEAP_REUSE_BYTES instead of returning them to the
+    kernel. A CPU training step allocates and frees buffers of tens of megabytes (the logits
+    over the vocabulary and their gradients): by default each comes as fresh pages that the
+    kernel zeroes on first touch, a large share of a step (docs/performance, the CPU profile).
+    Changes no number. False where the C library is not glibc."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    trimmed = libc.mallopt(M_TRIM_THRESHOLD, 2 * HEAP_REUSE_BYTES)
+    return bool(trimmed and libc.mallopt(M_MMAP_THRESHOLD, HEAP_REUSE_BYTES))
+
+
 def configure_kernels(device: torch.device) -> None:
-    """Process-wide settings for fast CUDA training. cuDNN's attention kernel builds a plan
-    for every new batch shape: with length-bucketed batches that is nearly every step
-    (measured on an H200, d_model 512: 450 ms a step instead of 54 ms), so attention is left
-    to the flash, memory-efficient and math kernels. TF32 for any fp32 matrix product."""
+    """Process-wide settings for fast training and decoding. On the CPU the allocator keeps
+    freed memory (keep_freed_memory). On CUDA, cuDNN's attention kernel builds a plan for
+    every new batch shape, which with length-bucketed batches is nearly every step and costs
+    several times the step itself (docs/performance/h200-shape-diagnosis.txt), so attention is
+    left to the flash, memory-efficient and math kernels; TF32 for any fp32 matrix product."""
+    if device.type == "cpu":
+        keep_freed_memory()
     if device.type == "cuda":
         torch.backends.cuda.enable_cudnn_sdp(False)
         torch.backends.cuda.matmul.allow_tf32 = True
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision elsewhere (CPU bf16 is slow and inexact)."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 matrices natively: CUDA, or a CPU with AVX-512 BF16 or
+    AMX instructions (elsewhere bf16 products are emulated, slower than fp32)."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def training_precision(name: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16``: ``auto`` is bf16 autocast where the device has native bf16
+    products (docs/performance: on this project's CPU the same loss as fp32 within the spread
+    over seeds, in far less time), fp32 elsewhere."""
+    if name == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return name
+
+
+def autocast(device: torch.device, precision: str):
+    """The forward pass of a training step in ``precision`` (``auto`` as training_precision
+    resolves it): bf16 autocast (matrix products in bf16; weights, reductions and the loss in
+    fp32) or plain fp32."""
+    bf16 = training_precision(precision, device) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def to_device(tensors, device: torch.device) -> list:
@@ -62,7 +110,6 @@ def training_flops_per_token(model, src, tgt_in, target_tokens: int) -> float:
     was_training = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter:
-        with autocast(src.device):
-            model(src, tgt_in)
+        model(src, tgt_in)
     model.train(was_training)
     return 3 * counter.get_total_flops() / target_tokens

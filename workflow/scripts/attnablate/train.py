@@ -83,6 +83,7 @@ class TrainConfig:
     save_every: int = 500  # a resume state every this many steps ...
     save_minutes: float = 10.0  # ... and at least this often (preemption loses no more)
     compile: bool | str = "auto"  # torch.compile the model: true, false or "auto" (compiles())
+    precision: str = "auto"  # of the training forward: fp32, bf16 or auto (training_precision)
     tensorboard: bool = True  # event files beside curves.tsv, for watching runs live
     device: str = "auto"  # auto: cuda if present, else mps, else cpu
 
@@ -139,7 +140,7 @@ def train_step(
     src, tgt_in, tgt_out = batch
     for group in optimizer.param_groups:
         group["lr"] = learning_rate(step, cfg)
-    with autocast(device):
+    with autocast(device, cfg.precision):
         logits = (model if forward is None else forward)(src, tgt_in)  # (B, T, V)
     loss_sum = token_loss(logits, tgt_out, cfg.label_smoothing)
     optimizer.zero_grad(set_to_none=True)
@@ -153,14 +154,14 @@ def train_step(
 
 @torch.no_grad()
 def validation_loss(model, batches: TokenBatches, device) -> float:
-    """Mean per-token NLL (no label smoothing) over the whole valid set."""
+    """Mean per-token NLL (no label smoothing) over the whole valid set, in fp32 whatever the
+    training precision, so that runs of either precision are measured alike."""
     model.eval()
     total, count = 0.0, 0
     for indices in batches.epoch(0):
         src, tgt_in, tgt_out = batches.batch(indices)
         n = target_tokens(tgt_out)
-        with autocast(device):
-            logits = model(src.to(device), tgt_in.to(device))
+        logits = model(src.to(device), tgt_in.to(device))
         total, count = total + token_loss(logits, tgt_out.to(device)).item(), count + n
     return total / count
 
@@ -255,8 +256,9 @@ def check_budget(cfg: TrainConfig) -> None:
 
 def compiles(cfg: TrainConfig, device: torch.device) -> bool:
     """Whether a run compiles its model. ``compile: auto`` compiles where it was measured to
-    pay: on CUDA with width-ladder batches (1.89x eager at d512 on an H200; on batches padded
-    to their longest every step had a new shape and compiled training ran at 0.14x)."""
+    pay (docs/performance): on CUDA with width-ladder batches. On batches padded to their
+    longest every step has a new shape, and on the CPU compiling costs minutes and gains
+    nothing over eager bf16, with or without the ladder."""
     if cfg.compile == "auto":
         return device.type == "cuda" and cfg.bucket_ladder > 0
     return bool(cfg.compile)
@@ -659,7 +661,9 @@ def train(
         signal.signal(signum, lambda signum, frame: received.append(signum))
     check_budget(cfg)
     device = training_device(cfg, threads)
-    cfg = replace(cfg, compile=compiles(cfg, device))  # meta.json records what was done
+    precision = runtime.training_precision(cfg.precision, device)
+    # meta.json records what was done, and a resume state of another precision is not resumed
+    cfg = replace(cfg, compile=compiles(cfg, device), precision=precision)
     log = log_main
     run_data = load_data(cfg, data, seed, device, log)
     model, ddp, optimizer = build_model(model_cfg, cfg, seed, device)
