@@ -30,7 +30,12 @@ import printout  # noqa: E402
 from attnablate import experiment  # noqa: E402
 from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
-from attnablate.runtime import configure_kernels, peak_flops, pick_device  # noqa: E402
+from attnablate.runtime import (  # noqa: E402
+    configure_kernels,
+    peak_flops,
+    pick_device,
+    training_precision,
+)
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 SPLITS = ("train", "valid", "test")
@@ -40,11 +45,17 @@ LADDER = yaml.safe_load((ROOT / "configs" / "gpu.yaml").read_text())["train"]["b
 # The GPU goals: compiled training at least this many times nn.Transformer's tokens/s, and at
 # d1024 at least this share of the GPU's datasheet peak (model FLOP utilisation).
 COMPILE_TARGET, MFU_TARGET = 1.3, 0.40
+# The CPU goals: a pipeline job's training and beam search each at least this many times the
+# eager fp32 training and the per-row beam search they replaced.
+CPU_SPEEDUP_TARGET = 2.0
+JOB_THREADS = 1  # the threads of a pipeline job (the train rule's): the CPU paths' setting
 
-# What each mode measures: (preset, batch tokens, batches, rounds) per figure. Presets are the
+# What each mode measures: (preset, batch tokens, batches, rounds) per figure (cpu_paths:
+# preset, batches, rounds, at the default experiment's batch tokens). Presets are the
 # default experiment's `small` and configs/paper.yaml's d512 and d1024.
 MODES = {
     "short": {
+        "cpu_paths": [("small", 10, 3)],
         "throughput": [("small", 4000, 3, 2)],
         "qq_saving": ("d512", 2000, 3, 3),
         "beam": [("small", 32, 2)],
@@ -53,6 +64,7 @@ MODES = {
         "grid_runs": 100,
     },
     "full": {
+        "cpu_paths": [("small", 15, 4)],
         "throughput": [("small", 4000, 4, 3), ("d512", 4000, 3, 3)],
         "qq_saving": ("d512", 4000, 4, 4),
         "beam": [("small", 64, 3), ("d512", 64, 2)],
@@ -199,6 +211,35 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
             )
 
 
+def cpu_paths(report, data, vocab, size, count, rounds, threads, ladder):
+    """The CPU training paths side by side, each in its own process, on the default
+    experiment's batches: what a pipeline job runs against the eager fp32 path."""
+    batch_tokens = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]["batch_tokens"]
+    batches = measures.training_batches(
+        data / "train.ids.npz", batch_tokens, count * (rounds + 1), ladder=ladder
+    )
+    cfg = model_config(size, vocab)
+    rates = measures.cpu_paths_throughput(cfg, measures.CPU_PATHS, batches, rounds, threads)
+    reference = rates["fp32 eager"]
+    precision = training_precision("auto", torch.device("cpu"))
+    for name, rate in rates.items():
+        if name == "fp32 eager":
+            continue
+        main = name == "pipeline"
+        label = f"CPU train tok/s {size}, {batch_tokens} tok" if main else f"  {name}"
+        report.add(
+            label + (f", ladder {ladder}" if main and ladder else ""),
+            rate,
+            reference,
+            "tok/s",
+            rate / reference,
+            ">=2.0x" if main else None,
+            rate / reference >= 2.0 if main else None,
+            f"vs fp32 eager, {threads} thread(s)"
+            + (f"; precision auto = {precision}" if main else ""),
+        )
+
+
 def qq_saving(report, device, data, vocab, size, batch_tokens, count, rounds):
     batches = measures.training_batches(data / "train.ids.npz", batch_tokens, count)
     trainees, flops = {}, {}
@@ -237,6 +278,17 @@ def beam(report, device, data, vocab, size, count, rounds):
         ">=3.0x",
         ratio >= 3.0,
         "vs recomputing the prefix",
+    )
+    shared, per_row = rates["cached"], rates["per_row"]
+    report.add(
+        "  beams sharing their source vs per-row copies",
+        shared,
+        per_row,
+        "sent/s",
+        shared / per_row,
+        f">={CPU_SPEEDUP_TARGET}x" if device.type == "cpu" else None,
+        shared / per_row >= CPU_SPEEDUP_TARGET if device.type == "cpu" else None,
+        "eager; same hypotheses",
     )
     if "graphed" in rates:
         graphed, eager = rates["graphed"], rates["cached"]
@@ -405,6 +457,10 @@ def main() -> None:
         "throughput": lambda: [
             throughput(report, device, d, vocab, *p, args.compile, args.bucket_ladder)
             for p in plan["throughput"]
+        ],
+        "cpu_paths": lambda: [
+            cpu_paths(report, d, vocab, *p, JOB_THREADS, args.bucket_ladder)
+            for p in plan.get("cpu_paths", [])
         ],
         "qq_saving": lambda: qq_saving(report, device, d, vocab, *plan["qq_saving"]),
         "beam": lambda: [beam(report, device, d, vocab, *p) for p in plan["beam"]],

@@ -15,6 +15,7 @@ interleaved round by round, so that a machine's drift affects both sides alike:
 
 import ctypes
 import math
+import multiprocessing
 import os
 import platform
 import shutil
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +36,7 @@ from attnablate.data import TokenBatches, length_filter, padded_width
 from attnablate.decode import DecodeConfig, translate
 from attnablate.model import ModelConfig, Transformer
 from attnablate.params import count_params
-from attnablate.runtime import optimizer_options, to_device
+from attnablate.runtime import configure_kernels, optimizer_options, to_device
 from attnablate.tokenizer import load_split
 from attnablate.train import TrainConfig, target_tokens, token_loss, train, train_step
 from reference import ReferenceTransformer
@@ -91,15 +93,16 @@ def build(model_cfg: ModelConfig, kind: str, device, seed: int = 0) -> nn.Module
 
 
 class Trainee:
-    """A model with its optimiser, stepped exactly as the training loop steps it."""
+    """A model with its optimiser, stepped exactly as the training loop steps it, in
+    ``precision`` (``auto``: what a run on this device uses)."""
 
-    def __init__(self, model: nn.Module, device, compile: bool = False):
+    def __init__(self, model: nn.Module, device, compile: bool = False, precision: str = "auto"):
         self.model, self.device = model, device
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=1e-4, betas=(0.9, 0.98), **optimizer_options(device)
         )
         self.forward = torch.compile(model, dynamic=True) if compile else model
-        self.cfg = TrainConfig(warmup_steps=1)
+        self.cfg = TrainConfig(warmup_steps=1, precision=precision)
 
     def steps(self, batches: list) -> int:
         """One optimiser step per batch; returns the target tokens trained on."""
@@ -132,6 +135,66 @@ def interleaved_throughput(trainees: dict, batches: list, rounds: int, device) -
             if round_ > 0:
                 rates[name].append(tokens / (time.perf_counter() - began))
     return {name: max(r) for name, r in rates.items()}
+
+
+@dataclass(frozen=True)
+class CpuPath:
+    """One way of training on the CPU, measured in a process of its own (the allocator and
+    kernel-cache settings are process-wide and cannot be undone)."""
+
+    precision: str  # train.precision
+    tuned: bool  # the process configured as a pipeline job is (runtime.configure_kernels)
+
+
+# The CPU paths compared: what a pipeline job runs, the eager fp32 path it replaced, and each
+# change alone.
+CPU_PATHS = {
+    "pipeline": CpuPath("auto", True),
+    "fp32 eager": CpuPath("fp32", False),
+    "bf16 alone": CpuPath("bf16", False),
+    "allocator and caches alone": CpuPath("fp32", True),
+}
+
+
+def cpu_paths_throughput(model_cfg: ModelConfig, paths: dict, batches: list, rounds: int, threads):
+    """Target tokens per second of each CPU path, each in a child process of its own with
+    ``threads`` threads, stepped round by round in turn as interleaved_throughput does (one
+    warm-up round, then the fastest of ``rounds``)."""
+    context = multiprocessing.get_context("spawn")
+    workers = {}
+    for name, path in paths.items():
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=_cpu_path_worker, args=(child, model_cfg, path, batches, threads)
+        )
+        process.start()
+        workers[name] = (parent, process)
+    per_round = len(batches) // (rounds + 1)
+    rates: dict = {name: [] for name in paths}
+    try:
+        for round_ in range(rounds + 1):
+            for name, (conn, _) in workers.items():
+                conn.send((round_ * per_round, (round_ + 1) * per_round))
+                rate = conn.recv()
+                if round_ > 0:
+                    rates[name].append(rate)
+    finally:
+        for conn, process in workers.values():
+            conn.send(None)
+            process.join()
+    return {name: max(r) for name, r in rates.items()}
+
+
+def _cpu_path_worker(conn, model_cfg: ModelConfig, path: CpuPath, batches: list, threads: int):
+    cpu = torch.device("cpu")
+    torch.set_num_threads(threads)
+    if path.tuned:
+        configure_kernels(cpu)
+    trainee = Trainee(build(model_cfg, "ours", cpu), cpu, precision=path.precision)
+    while (span := conn.recv()) is not None:
+        began = time.perf_counter()
+        tokens = trainee.steps(batches[span[0] : span[1]])
+        conn.send(tokens / (time.perf_counter() - began))
 
 
 def best_step_seconds(trainees: dict, batches: list, rounds: int, device) -> dict:
@@ -240,13 +303,18 @@ def typical_sentences(test_ids, count: int) -> tuple[list, int]:
 
 def beam_rates(model: Transformer, sentences: list, beam: int, rounds: int, device) -> dict:
     """Sentences per second of beam search with the cache (on CUDA: also with the decoder step
-    replayed as a CUDA graph, ``graphed``) and recomputing the prefix.
+    replayed as a CUDA graph, ``graphed``), with every beam row holding its own copy of the
+    source's memory (``per_row``) and recomputing the prefix.
 
     An untrained model rarely ends a hypothesis early, so the length limit is the source's
     length: every hypothesis is as long as the corpus's typical sentence. Every search must
     return the same hypotheses, which is checked here."""
     model.eval()
-    kinds = {"cached": {"cuda_graph": False}, "recomputed": {"use_cache": False}}
+    kinds = {
+        "cached": {"cuda_graph": False},
+        "per_row": {"cuda_graph": False, "share_source": False},
+        "recomputed": {"use_cache": False},
+    }
     if device.type == "cuda":
         kinds["graphed"] = {"cuda_graph": True}
     rates: dict = {name: [] for name in kinds}

@@ -1,5 +1,6 @@
 """Where one CPU training step's time goes: the default experiment's ``small`` model on real
-batches of its ``batch_tokens``, one thread (as a pipeline job runs), under torch.profiler.
+batches of its ``batch_tokens``, one thread and the process set up as a pipeline job's, under
+torch.profiler.
 
     .venv/bin/python perf/profile_step.py                  fp32 and bf16, 10 profiled steps
     .venv/bin/python perf/profile_step.py --precision bf16 --steps 20
@@ -25,7 +26,7 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 import measures  # noqa: E402
 from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
-from attnablate.runtime import optimizer_options  # noqa: E402
+from attnablate.runtime import configure_kernels, optimizer_options  # noqa: E402
 from attnablate.train import TrainConfig, target_tokens, train_step  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    configure_kernels(torch.device("cpu"))  # as a pipeline job runs (allocator, kernel caches)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     size = config["sizes"]["small"]
     fields = {k: v for k, v in size.items() if k not in SIZE_TRAINING_KEYS}

@@ -15,8 +15,12 @@ import printout  # noqa: E402
 
 FIGURES = (
     "train tok/s small",
+    "CPU train tok/s small",  # the pipeline's CPU path against eager fp32
+    "  bf16 alone",
+    "  allocator and caches alone",
     "qq@all vs qk step, d512",
     "beam 5 sentences/s small",
+    "  beams sharing their source vs per-row copies",
     "peak step memory small",
     "data wait",
     "snakemake --dry-run, 100-run grid",

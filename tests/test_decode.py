@@ -82,6 +82,35 @@ def test_the_cache_gives_what_recomputing_the_prefix_gives():
         assert cached == recomputed, variant
 
 
+def test_beams_sharing_their_source_find_what_per_row_copies_find():
+    """The k beams of a sentence reading its memory once, as k queries (the search translate
+    runs), give the hypotheses of the search where every beam row holds its own copy of the
+    memory and cross-attention cache (the benchmark's reference), sentences leaving the batch
+    at different steps, for variants that touch cross-attention."""
+    rng = np.random.default_rng(3)
+    sentences = [rng.integers(4, V, rng.integers(1, 12)) for _ in range(11)]
+    for variant in ("qk", "qq@all", "kv@cross", "mqa@all", "nov+noo@all"):
+        model = tiny_model(variant)
+        for beam in (2, 4):
+            shared = DecodeConfig(beam_size=beam, batch_sentences=11)
+            per_row = DecodeConfig(beam_size=beam, batch_sentences=11, share_source=False)
+            found = translate(model, sentences, shared)
+            assert found == translate(model, sentences, per_row), (variant, beam)
+
+
+def test_shared_source_decoding_equals_the_full_pass_per_beam():
+    """decode(beam=k) with one memory row per sentence gives each of its k target rows the
+    logits of a full pass over that row's own copy of the source."""
+    model = tiny_model("qq@all")
+    src = torch.tensor([[4, 5, 4, EOS], [5, EOS, 0, 0]])
+    tgt = torch.tensor([[BOS, 4], [BOS, 5], [BOS, 5], [BOS, 4]])  # two beams a sentence
+    with torch.no_grad():
+        memory, src_pad = model.encode(src)
+        shared = model.decode(tgt, memory, src_pad, beam=2)
+        full = model(src.repeat_interleave(2, dim=0), tgt)
+    torch.testing.assert_close(shared, full)
+
+
 def test_the_static_search_gives_what_the_shrinking_search_gives():
     """beam_search_static (fixed shapes, caches written in place: what a CUDA graph replays;
     on the CPU it runs eagerly) finds the same hypotheses as beam_search, sentences of many

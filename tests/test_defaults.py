@@ -14,7 +14,7 @@ from attnablate.train import TrainConfig
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 SECTIONS = [
     ("train", TrainConfig, {"device"}),  # device: a top-level key of the config
-    ("decode", DecodeConfig, {"use_cache", "cuda_graph"}),  # the benchmark's references only
+    ("decode", DecodeConfig, {"use_cache", "cuda_graph", "share_source"}),  # benchmark references
     (
         "model",
         ModelConfig,

@@ -27,6 +27,9 @@ TRAIN = TrainConfig(
     valid_bleu_sentences=10,
     log_every=20,
     device="cpu",
+    # fp32: within float-summation tolerance needs fp32 sums; in bf16 a rank's half batch
+    # rounds its products differently from the whole batch's
+    precision="fp32",
 )
 
 

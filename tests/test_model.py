@@ -346,7 +346,7 @@ def test_cache_reorder_follows_beam_indices():
     cache = m.new_cache()
     m.decode(tgt[:, :2], memory, src_pad, cache)
     order = torch.tensor([2, 0, 0])
-    cache.reorder(order)
+    cache.reorder(order, sentences=order)
     step = m.decode(tgt[order, 2:3], memory[order], src_pad[order], cache)
     assert_close(step, m(src[order], tgt[order, :3])[:, 2:3])
 

@@ -23,7 +23,10 @@ class DecodeConfig:
     batch_sentences: int = 64  # sentences decoded together
     use_cache: bool = True  # False: recompute the whole prefix every step (benchmark reference)
     cuda_graph: bool = True  # on CUDA: static shapes, the decoder step replayed as a CUDA graph
-    # (not a config key: the same hypotheses either way; False is the benchmark's reference)
+    # False: every beam row carries a copy of its sentence's memory and cross-attention cache
+    share_source: bool = True
+    # (cuda_graph and share_source are no config keys: the same hypotheses either way; False
+    # is the benchmark's reference)
 
 
 @torch.no_grad()
@@ -36,16 +39,19 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     others. A sentence is done when k hypotheses have finished or its length limit is reached
     (where EOS is forced); done sentences leave the batch and the cache.
 
-    The k rows of one sentence share its encoder output, so memory, padding mask and the
-    cross-attention cache are only re-selected when a sentence leaves the batch; the
-    self-attention cache follows each hypothesis to its parent row every step.
+    The k rows of one sentence share its encoder output: memory, padding mask and the
+    cross-attention cache hold one row per sentence, which the k queries read together, and
+    are only re-selected when a sentence leaves the batch; the self-attention cache follows
+    each hypothesis to its parent row every step.
     """
     model.eval()
     k, V = cfg.beam_size, model.cfg.vocab_size
     memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
     limits = ((~src_pad).sum(1).float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
-    memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
-    src_pad = src_pad.repeat_interleave(k, dim=0)  # (B*k, S)
+    share = k if cfg.share_source else 1  # target rows per memory row
+    if not cfg.share_source:
+        memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
+        src_pad = src_pad.repeat_interleave(k, dim=0)  # (B*k, S)
     cache = model.new_cache()
     B = src.size(0)
     tokens = torch.full((B * k, 1), BOS, dtype=torch.long, device=src.device)  # (B*k, 1)
@@ -57,9 +63,10 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     for t in range(int(limits.max())):
         n = len(alive)
         if cfg.use_cache:
-            logits = model.decode(tokens[:, -1:], memory, src_pad, cache)[:, -1]  # (n*k, V)
+            step = model.decode(tokens[:, -1:], memory, src_pad, cache, beam=share)
         else:
-            logits = model.decode(tokens, memory, src_pad)[:, -1]  # (n*k, V): the whole prefix
+            step = model.decode(tokens, memory, src_pad, beam=share)  # the whole prefix again
+        logits = step[:, -1]  # (n*k, V)
         at_limit = t + 1 >= limits[alive]  # (n,): this token is the last one allowed
         logp = logits.float().log_softmax(-1).view(n, k, V)  # (n, k, V)
         top, beam, token = expand(logp, scores, at_limit, eos_only)  # (n, 2k) each
@@ -73,10 +80,11 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
         scores, pos = top.masked_fill(token == EOS, float("-inf"))[keep].topk(k, dim=1)  # (n', k)
         rows = (keep[:, None] * k + beam[keep].gather(1, pos)).view(-1)  # (n'*k,) parent rows
         tokens = torch.cat([tokens[rows], token[keep].gather(1, pos).view(-1, 1)], dim=1)
-        shrunk = len(keep) < n  # rows of one sentence hold the same memory: select on shrink
-        cache.reorder(rows, cross=shrunk)
+        shrunk = len(keep) < n  # a sentence's memory stays its own: select on shrink only
+        sources = (keep if cfg.share_source else rows) if shrunk else None  # memory rows kept
+        cache.reorder(rows, sentences=sources)
         if shrunk:
-            memory, src_pad = memory[rows], src_pad[rows]
+            memory, src_pad = memory[sources], src_pad[sources]
         alive = alive[keep]
     return [max(hyps)[1] if hyps else [] for hyps in finished]
 
@@ -91,14 +99,19 @@ def only_eos(vocab_size: int, device) -> torch.Tensor:
 def expand(logp, scores, at_limit, eos_only):
     """One step of every sentence's beam: logp (n, k, V) of the next token, scores (n, k)
     so far, at_limit (n,) where this token is the last allowed, eos_only from only_eos.
-    Returns the 2k best candidates per sentence: scores, parent beams, tokens, each (n, 2k)."""
+    Returns the 2k best candidates per sentence: scores, parent beams, tokens, each (n, 2k).
+
+    A sentence's 2k best continuations are among the 2k best tokens of each of its beams, so
+    the beams' scores are added to those alone, not to the whole vocabulary."""
     n, k, V = logp.shape
     logp[:, :, PAD] = float("-inf")
     logp[:, :, BOS] = float("-inf")
     logp[at_limit] += eos_only  # only EOS may follow; its own log-prob still counts
-    candidates = (scores.unsqueeze(-1) + logp).view(n, k * V)  # (n, k*V)
+    m = min(2 * k, V)
+    best, tokens = logp.topk(m, dim=-1)  # (n, k, m) each: every beam's best tokens
+    candidates = (scores.unsqueeze(-1) + best).view(n, k * m)  # (n, k*m)
     top, index = candidates.topk(2 * k, dim=1)  # (n, 2k)
-    return top, index // V, index % V
+    return top, index // m, tokens.view(n, k * m).gather(1, index)
 
 
 def finish(ends, sentences: list, tokens, top, beam, t: int, cfg, finished: list) -> None:

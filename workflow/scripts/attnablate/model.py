@@ -264,8 +264,10 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, memory, src_pad, cache=None, weights: list | None = None):
-        """``weights``: a list to append the self- then cross-attention weights to."""
+    def forward(self, x, memory, src_pad, cache=None, weights: list | None = None, beam: int = 1):
+        """``weights``: a list to append the self- then cross-attention weights to. ``beam``:
+        x holds ``beam`` consecutive rows per row of memory (beam search), whose queries then
+        attend to their one memory row together, as one longer query sequence."""
         self_cache, cross_cache = (None, None) if cache is None else (cache["self"], cache["cross"])
         keep = weights is not None
         y = self.self_attn(self.ln_self(x), causal=True, cache=self_cache, return_weights=keep)
@@ -273,8 +275,9 @@ class DecoderLayer(nn.Module):
             y, w = y
             weights.append(w)
         x = x + self.dropout(y)
+        N, T, C = x.shape
         y = self.cross_attn(
-            self.ln_cross(x),
+            self.ln_cross(x).view(N // beam, beam * T, C),  # (N/beam, beam*T, C)
             memory,
             key_padding_mask=src_pad,
             cache=cross_cache,
@@ -283,7 +286,7 @@ class DecoderLayer(nn.Module):
         if keep:
             y, w = y
             weights.append(w)
-        x = x + self.dropout(y)
+        x = x + self.dropout(y.view(N, T, C))
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, T, C)
 
 
@@ -301,16 +304,17 @@ class DecoderCache:
     def advance(self, steps: int) -> None:
         self.length += steps
 
-    def reorder(self, index, cross: bool = True):
-        """Keep batch rows ``index`` (beam search): (B', ) indices into the current batch.
-        ``cross=False`` leaves the cross-attention cache, whose rows depend only on the source
-        (a reordering within each sentence's beam does not change it)."""
+    def reorder(self, index, sentences=None):
+        """Keep self-attention rows ``index`` (beam search): (B',) indices into the current
+        batch. The cross-attention cache has one row per source sentence (its keys and values
+        depend on the source alone): ``sentences`` (n',) keeps those rows, None leaves it."""
         for layer in self.layers:
             for site_name, site in layer.items():
-                if site_name == "cross" and not cross:
+                keep = sentences if site_name == "cross" else index
+                if keep is None:
                     continue
                 for name in site:
-                    site[name] = site[name].index_select(0, index)
+                    site[name] = site[name].index_select(0, keep)
 
 
 @dataclass
@@ -417,9 +421,17 @@ class Transformer(nn.Module):
         return cache
 
     def decode(
-        self, tgt, memory, src_pad, cache: DecoderCache | None = None, weights: list | None = None
+        self,
+        tgt,
+        memory,
+        src_pad,
+        cache: DecoderCache | None = None,
+        weights: list | None = None,
+        beam: int = 1,
     ):
         """tgt: (B, T) target ids (shifted right); with a cache, only the new positions.
+        memory (B / beam, S, C) and src_pad (B / beam, S): ``beam`` consecutive target rows
+        share one source row (beam search reads each sentence's memory once, not k times).
 
         Returns logits (B, T, V). Right-padded targets need no mask of their own: the causal
         mask keeps every real position away from the padding after it. ``weights``: a list to
@@ -428,7 +440,8 @@ class Transformer(nn.Module):
         offset = 0 if cache is None else cache.length
         x = self.embed_tokens(tgt, offset)
         for i, layer in enumerate(self.decoder):
-            x = layer(x, memory, src_pad, None if cache is None else cache.layers[i], weights)
+            layer_cache = None if cache is None else cache.layers[i]
+            x = layer(x, memory, src_pad, layer_cache, weights, beam)
         if cache is not None:
             cache.advance(tgt.size(1))
         return self.dec_norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer

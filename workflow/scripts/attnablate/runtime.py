@@ -1,6 +1,7 @@
 """Where a model runs: device choice, mixed precision, transfers, and how well it is used."""
 
 import ctypes
+import os
 import platform
 
 import torch
@@ -40,14 +41,31 @@ def keep_freed_memory() -> bool:
     return bool(trimmed and libc.mallopt(M_MMAP_THRESHOLD, HEAP_REUSE_BYTES))
 
 
+# Kernels oneDNN builds for one input shape, kept per process (its own cache and PyTorch's ideep
+# cache of matrix products). Every batch of length-bucketed training has a shape of its own, so
+# with the libraries' default of 1,024 a bf16 run grows by about a megabyte a step until both
+# fill; 64 bounds it, and the benchmark's CPU training path runs with it.
+KERNEL_CACHE_ENTRIES = "64"
+
+
+def bound_kernel_caches() -> None:
+    """Cap oneDNN's per-shape kernel caches at KERNEL_CACHE_ENTRIES, unless the environment
+    sets them. The libraries read the variables when they first build a kernel, so this takes
+    effect only before the process's first matrix product on the CPU."""
+    for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
+        os.environ.setdefault(name, KERNEL_CACHE_ENTRIES)
+
+
 def configure_kernels(device: torch.device) -> None:
     """Process-wide settings for fast training and decoding. On the CPU the allocator keeps
-    freed memory (keep_freed_memory). On CUDA, cuDNN's attention kernel builds a plan for
+    freed memory (keep_freed_memory) and the kernel caches are bounded (bound_kernel_caches). On
+    CUDA, cuDNN's attention kernel builds a plan for
     every new batch shape, which with length-bucketed batches is nearly every step and costs
     several times the step itself (docs/performance/h200-shape-diagnosis.txt), so attention is
     left to the flash, memory-efficient and math kernels; TF32 for any fp32 matrix product."""
     if device.type == "cpu":
         keep_freed_memory()
+        bound_kernel_caches()
     if device.type == "cuda":
         torch.backends.cuda.enable_cudnn_sdp(False)
         torch.backends.cuda.matmul.allow_tf32 = True
