@@ -3,6 +3,7 @@
 import csv
 import json
 import platform
+from dataclasses import replace
 
 import pytest
 import torch
@@ -59,6 +60,41 @@ def test_the_linear_schedule_anneals_to_the_end_of_the_budget():
     assert learning_rate(550, cfg) == pytest.approx(1e-3 * 451 / 901)
     assert learning_rate(1000, cfg) == pytest.approx(1e-3 / 901)  # the last update: ~0
     assert learning_rate(1001, cfg) == 0.0
+
+
+def test_the_wsd_schedule_holds_the_peak_then_cools_down_to_the_budget():
+    """Warmup, the peak rate to the branch point (the last step before the cooldown), then
+    the cooldown over the last fifth of the budget, linear or 1 - sqrt, to ~0 at its end."""
+    cfg = TrainConfig(lr=1e-3, warmup_steps=100, max_steps=1000, schedule="wsd")
+    assert learning_rate(50, cfg) == pytest.approx(5e-4)
+    assert learning_rate(100, cfg) == pytest.approx(1e-3)
+    assert learning_rate(800, cfg) == pytest.approx(1e-3)  # the branch point: still the peak
+    assert learning_rate(801, cfg) == pytest.approx(1e-3 * 200 / 201)
+    assert learning_rate(900, cfg) == pytest.approx(1e-3 * 101 / 201)
+    assert learning_rate(1000, cfg) == pytest.approx(1e-3 / 201)  # the last update: ~0
+    assert learning_rate(1001, cfg) == 0.0
+    root = replace(cfg, cooldown_shape="1-sqrt")
+    assert learning_rate(800, root) == pytest.approx(1e-3)
+    assert learning_rate(900, root) == pytest.approx(1e-3 * (1 - (100 / 201) ** 0.5))
+    assert learning_rate(1001, root) == 0.0
+    later = TrainConfig(lr=1e-3, warmup_steps=100, max_steps=2000, schedule="wsd")
+    assert learning_rate(1600, later) == pytest.approx(1e-3)  # a larger budget branches later
+
+
+def test_a_wsd_run_trains_to_an_annealed_end(tmp_path, data):
+    meta, outputs = run(tmp_path, data, "wsd", schedule="wsd", cooldown_shape="1-sqrt")
+    rows = list(csv.DictReader(outputs["curves"].open(), delimiter="\t"))
+    assert meta["steps"] == 40 and not meta["diverged"]
+    assert float(rows[0]["lr"]) == pytest.approx(1e-3)  # step 20: stable, at the peak
+    assert float(rows[-1]["lr"]) < 1e-3 / 8  # step 40: the cooldown's last step
+    assert json.loads(outputs["meta"].read_text())["train_config"]["schedule"] == "wsd"
+
+
+def test_a_wsd_cooldown_may_not_start_before_warmup_ends(tmp_path, data):
+    with pytest.raises(ConfigurationError, match="train.cooldown_fraction: the cooldown"):
+        run(tmp_path, data, "early", schedule="wsd", cooldown_fraction=0.9, warmup_steps=10)
+    with pytest.raises(ConfigurationError, match="train.stop_at_convergence: the wsd"):
+        run(tmp_path, data, "wsdstop", schedule="wsd", stop_at_convergence=True)
 
 
 def test_a_linear_schedule_needs_a_step_budget_beyond_warmup(tmp_path, data):
@@ -154,7 +190,7 @@ def test_a_diverging_run_is_recorded_not_raised(tmp_path, data):
 
 
 def test_a_budget_is_required(tmp_path, data):
-    with pytest.raises(ValueError, match="set max_steps or max_minutes"):
+    with pytest.raises(ConfigurationError, match="train.max_steps: is 0 and so is"):
         run(tmp_path, data, "nobudget", max_steps=0)
 
 

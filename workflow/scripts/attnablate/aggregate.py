@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from attnablate import comparison, significance
-from attnablate.convergence import convergence
+from attnablate.convergence import ANNEALED_SCHEDULES, convergence
 from attnablate.io import read_tsv, write_tsv
 
 RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
@@ -48,7 +48,7 @@ def runs_table_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
         "best_step": meta["best_step"],
         "best_valid_loss": meta["best_valid_loss"],
         "best_valid_bleu": meta["best_valid_bleu"],
-        **convergence(curve_rows, annealed=schedule == "linear"),
+        **convergence(curve_rows, annealed=schedule in ANNEALED_SCHEDULES),
         "test_bleu": scores["bleu"],
         "test_chrf": scores["chrf"],
         "diverged": meta["diverged"],

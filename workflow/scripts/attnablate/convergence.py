@@ -5,20 +5,25 @@ A run has converged when its best validation loss improved by less than 1% over 
 quarter of its steps, that is when the best loss of the whole run is within 1% of the best loss
 among the validations in its first three quarters. A run with no validation in its first three
 quarters cannot be judged and counts as not converged. A run whose learning rate decays to zero
-at its budget (``schedule: linear``) is never called converged: its loss flattens because the
-schedule ends, not because the model has learned what it can (how far such a budget is from
-convergence is measured separately: ``budget_reference``).
+at its budget (``schedule: linear`` or ``wsd``, ANNEALED_SCHEDULES) is never called converged: its
+loss flattens because the schedule ends, not because the model has learned what it can (how far
+such a budget is from convergence is measured separately: ``budget_reference``).
 """
 
 import math
 
 CONVERGENCE_WINDOW = 0.25  # the last quarter of a run's steps ...
 CONVERGENCE_GAIN = 0.01  # ... must improve its best validation loss by less than 1%
-# why stop_at_convergence and schedule linear do not go together
-LINEAR_NEVER_CONVERGES = (
-    "the linear schedule decays to zero at max_steps, and a run annealed so is never called "
-    "converged: use schedule inverse_sqrt"
-)
+# The schedules whose learning rate decays to zero at the step budget: a run ends annealed.
+ANNEALED_SCHEDULES = ("linear", "wsd")
+
+
+def never_converges(schedule: str) -> str:
+    """Why stop_at_convergence and an annealed schedule do not go together."""
+    return (
+        f"the {schedule} schedule decays to zero at max_steps, and a run annealed so is never "
+        "called converged: use schedule inverse_sqrt"
+    )
 
 
 def convergence(curve_rows: list[dict], annealed: bool = False) -> dict:

@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from attnablate.convergence import LINEAR_NEVER_CONVERGES
+from attnablate.convergence import ANNEALED_SCHEDULES, never_converges
 from attnablate.errors import ConfigurationError
 from attnablate.io import write_tsv
 from attnablate.modelconfig import ModelConfig
@@ -135,7 +135,7 @@ def check(config: dict) -> None:
                 f"{variant!r}: a variant spec has letters, digits and _@,+; "
                 "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
             )
-    _check_train(config["train"])
+    check_train(config["train"])
     for i, claim in enumerate(config.get("claims", [])):
         # a claim about a cell this experiment does not run is reported as not run (an
         # override such as --config variants=[...] may leave it out); a typo still fails here
@@ -167,20 +167,35 @@ def _check_corpus(corpus: dict) -> None:
                 raise ConfigurationError(f"corpus.files.{split}.{side}", f"no such file: {path}")
 
 
-def _check_train(train: dict) -> None:
+def check_train(train: dict) -> None:
+    """A run's budget and schedule (``train``: the config's train settings, or a TrainConfig's
+    as a dict): the one check, at dry run and again when a run starts."""
     if train["max_steps"] <= 0 and train["max_minutes"] <= 0:
         raise ConfigurationError(
             "train.max_steps",
             "is 0 and so is train.max_minutes: give a budget in steps, minutes or both",
         )
-    if train.get("schedule") == "linear" and train["max_steps"] <= train["warmup_steps"]:
+    schedule = train.get("schedule")
+    if schedule in ANNEALED_SCHEDULES and train["max_steps"] <= train["warmup_steps"]:
         raise ConfigurationError(
             "train.max_steps",
-            "the linear schedule decays to zero at max_steps: it must exceed "
+            f"the {schedule} schedule decays to zero at max_steps: it must exceed "
             f"train.warmup_steps ({train['warmup_steps']}), got {train['max_steps']}",
         )
-    if train.get("schedule") == "linear" and train.get("stop_at_convergence"):
-        raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
+    if schedule == "wsd" and cooldown_start(train) < train["warmup_steps"]:
+        raise ConfigurationError(
+            "train.cooldown_fraction",
+            f"the cooldown would start at step {cooldown_start(train)}, before the end of "
+            f"warmup ({train['warmup_steps']}): lower it or raise train.max_steps",
+        )
+    if schedule in ANNEALED_SCHEDULES and train.get("stop_at_convergence"):
+        raise ConfigurationError("train.stop_at_convergence", never_converges(schedule))
+
+
+def cooldown_start(train: dict) -> int:
+    """The last step at the peak rate of a ``wsd`` run: the cooldown takes the last
+    ``cooldown_fraction`` of its ``max_steps`` (``train`` as check_train takes it)."""
+    return train["max_steps"] - round(train["cooldown_fraction"] * train["max_steps"])
 
 
 def _check_size(config: dict, size: str) -> None:

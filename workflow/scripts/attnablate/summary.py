@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from attnablate import stats
-from attnablate.convergence import CONVERGENCE_GAIN
+from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
 from attnablate.variants import BASELINE, build_spec, describe, parse_sites
@@ -96,7 +96,7 @@ def steps_text(runs: pd.DataFrame) -> str:
 def annealed(runs: pd.DataFrame) -> bool:
     """Whether every run decays its learning rate to zero at its budget: then none is called
     converged, and the first line (the budget statement) says so once for all."""
-    return bool((runs["schedule"] == "linear").all())
+    return bool(runs["schedule"].isin(ANNEALED_SCHEDULES).all())
 
 
 def comparison_sentence(row, budgeted: bool = False) -> str:

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from attnablate import distributed as dist
 from attnablate import experiment, runtime
 from attnablate.checkpoint import restore, save_checkpoint, save_state, write_checkpoint
-from attnablate.convergence import CONVERGENCE_GAIN, LINEAR_NEVER_CONVERGES, convergence
+from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN, convergence
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
 from attnablate.dynamics import COLUMNS as DYNAMICS_COLUMNS
@@ -69,9 +69,11 @@ class TrainConfig:
     bucket_ladder: float = 0.0
     lr: float = 1e-3  # peak learning rate, reached at the end of warmup
     warmup_steps: int = 300  # linear warmup to lr, then the schedule's decay
-    schedule: str = (
-        "inverse_sqrt"  # decay: "inverse_sqrt" (∝ 1/√step) or "linear" (to 0 at max_steps)
-    )
+    # decay: "inverse_sqrt" (∝ 1/√step), "linear" (to 0 at max_steps) or "wsd" (constant,
+    # then a cooldown to 0 over the last cooldown_fraction of max_steps)
+    schedule: str = "inverse_sqrt"
+    cooldown_fraction: float = 0.2  # wsd: the share of max_steps its cooldown takes
+    cooldown_shape: str = "linear"  # wsd: "linear" or "1-sqrt" (lr · (1 - √progress))
     # end at the first validation where the convergence rule holds (max_steps stays a cap)
     stop_at_convergence: bool = False
     label_smoothing: float = 0.1  # of the training loss (validation loss is plain NLL)
@@ -88,19 +90,26 @@ class TrainConfig:
     device: str = "auto"  # auto: cuda if present, else mps, else cpu
 
 
-SCHEDULES = ("inverse_sqrt", "linear")
+SCHEDULES = ("inverse_sqrt", "linear", "wsd")
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
     """Linear warmup to ``lr`` over ``warmup_steps`` (step 1 is the first update), then
-    ``inverse_sqrt``: ``lr * sqrt(warmup / step)``, or ``linear``: down in equal steps to
-    ``lr / (max_steps + 1 - warmup)`` at the last step, annealing the run to its budget."""
+    ``inverse_sqrt``: ``lr * sqrt(warmup / step)``; ``linear``: down in equal steps to
+    ``lr / (max_steps + 1 - warmup)`` at the last step, annealing the run to its budget; or
+    ``wsd`` (warmup-stable-decay): ``lr`` until experiment.cooldown_start, then down to the
+    same last step's rate over the cooldown, in equal steps or as ``1 - √progress``."""
     step = max(step, 1)
     warm = step / cfg.warmup_steps
-    if cfg.schedule == "linear":
-        left = (cfg.max_steps + 1 - step) / (cfg.max_steps + 1 - cfg.warmup_steps)
-        return cfg.lr * max(0.0, min(warm, left))
-    return cfg.lr * min(warm, math.sqrt(cfg.warmup_steps / step))
+    if cfg.schedule == "inverse_sqrt":
+        return cfg.lr * min(warm, math.sqrt(cfg.warmup_steps / step))
+    start = cfg.warmup_steps
+    if cfg.schedule == "wsd":
+        start = experiment.cooldown_start(asdict(cfg))
+    left = min(1.0, max(0.0, (cfg.max_steps + 1 - step) / (cfg.max_steps + 1 - start)))
+    if cfg.schedule == "wsd" and cfg.cooldown_shape == "1-sqrt":
+        left = 1.0 - math.sqrt(1.0 - left)
+    return cfg.lr * min(warm, left)
 
 
 def token_loss(logits, target, label_smoothing: float = 0.0):
@@ -224,7 +233,7 @@ def resume_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict
         *experiment.NEUTRAL_TRAIN_KEYS,
         "max_minutes",
         "device",
-        *(("max_steps",) if cfg.schedule != "linear" else ()),
+        *(("max_steps",) if cfg.schedule not in ANNEALED_SCHEDULES else ()),
     )
     train_cfg = {k: v for k, v in asdict(cfg).items() if k not in ignored}
     return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed, "processes": dist.world()}
@@ -239,19 +248,6 @@ def log_main(*args, **kwargs) -> None:
     """print, on rank 0 only (every rank runs the same code)."""
     if dist.is_main():
         print(*args, **kwargs)
-
-
-def check_budget(cfg: TrainConfig) -> None:
-    """A run needs a budget, and the linear schedule one beyond its warmup."""
-    if cfg.max_steps <= 0 and cfg.max_minutes <= 0:
-        raise ValueError("train: set max_steps or max_minutes (or both); both are 0")
-    if cfg.schedule == "linear" and cfg.max_steps <= cfg.warmup_steps:
-        raise ConfigurationError(
-            "train.max_steps",
-            "the linear schedule decays to zero at max_steps: it must exceed warmup_steps",
-        )
-    if cfg.schedule == "linear" and cfg.stop_at_convergence:
-        raise ConfigurationError("train.stop_at_convergence", LINEAR_NEVER_CONVERGES)
 
 
 def compiles(cfg: TrainConfig, device: torch.device) -> bool:
@@ -659,7 +655,7 @@ def train(
     received = []
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, frame: received.append(signum))
-    check_budget(cfg)
+    experiment.check_train(asdict(cfg))
     device = training_device(cfg, threads)
     precision = runtime.training_precision(cfg.precision, device)
     # meta.json records what was done, and a resume state of another precision is not resumed
