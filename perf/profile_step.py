@@ -4,6 +4,7 @@ torch.profiler.
 
     .venv/bin/python perf/profile_step.py                  fp32 and bf16, 10 profiled steps
     .venv/bin/python perf/profile_step.py --precision bf16 --steps 20
+    .venv/bin/python perf/profile_step.py --library-defaults   glibc and oneDNN untouched
 
 Prints, per precision, the step time and its shares by kind of work (matrix products,
 attention, the output layer and its loss, layer norm, dropout, the optimiser, the rest), then
@@ -46,7 +47,9 @@ KINDS = (
 
 
 def kind_of(name: str) -> str:
-    op = name.removeprefix("aten::").lower()
+    """The kind of work of an operator, its backward counted with it."""
+    op = name.removeprefix("aten::").lstrip("_").lower()
+    op = op.removesuffix("_backward_data").removesuffix("_backward")
     for kind, words in KINDS:
         if any(op == w or op.startswith(w + "_") or op.endswith("_" + w) for w in words):
             return kind
@@ -101,9 +104,15 @@ def main() -> None:
     parser.add_argument("--precision", nargs="*", default=["fp32", "bf16"])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--library-defaults",
+        action="store_true",
+        help="leave glibc and oneDNN as they come, not as a pipeline job configures them",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    configure_kernels(torch.device("cpu"))  # as a pipeline job runs (allocator, kernel caches)
+    if not args.library_defaults:
+        configure_kernels(torch.device("cpu"))  # as a pipeline job runs: allocator, caches
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     size = config["sizes"]["small"]
     fields = {k: v for k, v in size.items() if k not in SIZE_TRAINING_KEYS}
