@@ -182,20 +182,21 @@ def check_train(train: dict) -> None:
             f"the {schedule} schedule decays to zero at max_steps: it must exceed "
             f"train.warmup_steps ({train['warmup_steps']}), got {train['max_steps']}",
         )
-    if schedule == "wsd" and cooldown_start(train) < train["warmup_steps"]:
+    start = cooldown_start(train["max_steps"], train.get("cooldown_fraction", 0))
+    if schedule == "wsd" and start < train["warmup_steps"]:
         raise ConfigurationError(
             "train.cooldown_fraction",
-            f"the cooldown would start at step {cooldown_start(train)}, before the end of "
+            f"the cooldown would start at step {start}, before the end of "
             f"warmup ({train['warmup_steps']}): lower it or raise train.max_steps",
         )
     if schedule in ANNEALED_SCHEDULES and train.get("stop_at_convergence"):
         raise ConfigurationError("train.stop_at_convergence", never_converges(schedule))
 
 
-def cooldown_start(train: dict) -> int:
+def cooldown_start(max_steps: int, cooldown_fraction: float) -> int:
     """The last step at the peak rate of a ``wsd`` run: the cooldown takes the last
-    ``cooldown_fraction`` of its ``max_steps`` (``train`` as check_train takes it)."""
-    return train["max_steps"] - round(train["cooldown_fraction"] * train["max_steps"])
+    ``cooldown_fraction`` of its ``max_steps``."""
+    return max_steps - round(cooldown_fraction * max_steps)
 
 
 def _check_size(config: dict, size: str) -> None:

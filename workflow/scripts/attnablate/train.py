@@ -105,7 +105,7 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
         return cfg.lr * min(warm, math.sqrt(cfg.warmup_steps / step))
     start = cfg.warmup_steps
     if cfg.schedule == "wsd":
-        start = experiment.cooldown_start(asdict(cfg))
+        start = experiment.cooldown_start(cfg.max_steps, cfg.cooldown_fraction)
     left = min(1.0, max(0.0, (cfg.max_steps + 1 - step) / (cfg.max_steps + 1 - start)))
     if cfg.schedule == "wsd" and cfg.cooldown_shape == "1-sqrt":
         left = 1.0 - math.sqrt(1.0 - left)
