@@ -36,7 +36,11 @@ CORPUS = experiment.corpus_name(config)
 TOKENIZER = "{model_type}{vocab_size}".format(**config["tokenizer"])
 DATA = f"data/{CORPUS}"
 TOK = f"{DATA}/{TOKENIZER}"
-RUN_ID = "{experiment}/{variant}/{size}/{match}/seed{seed}"
+# A cell (one seed of a variant at a size) is trained to each budget: on a ladder by one
+# stable run (CELL/stable) and a cooldown per budget, otherwise by one run to max_steps.
+CELL_ID = "{experiment}/{variant}/{size}/{match}/seed{seed}"
+CELL = f"runs/{CELL_ID}"
+RUN_ID = f"{CELL_ID}/steps{{budget}}"
 RUN = f"runs/{RUN_ID}"
 RUN_LOG = f"logs/{RUN_ID}"
 RUN_BENCH = f"benchmarks/{RUN_ID}"
@@ -88,6 +92,7 @@ wildcard_constraints:
     size=r"[A-Za-z0-9_-]+",
     match=r"none|total|non_embedding",
     seed=r"[0-9]+",
+    budget=r"[0-9]+",
 
 
 def canonical(settings: dict) -> dict:
@@ -106,11 +111,23 @@ def corpus_files():
     return [path for pair in files.values() for path in (pair["src"], pair["tgt"])]
 
 
-def run_paths(name):
-    """``name`` (e.g. "meta.json") in the folder of every run of the experiment."""
+def run_paths(name, largest_budget=False):
+    """``name`` (e.g. "meta.json") in the folder of every run of the experiment (or of every
+    run at its largest budget)."""
+    top = experiment.budgets(config)[-1]
     return [
-        f"{RUN}/{name}".format(experiment=EXP, **run) for run in experiment.runs(config)
+        f"{RUN}/{name}".format(experiment=EXP, **run)
+        for run in experiment.runs(config)
+        if run["budget"] == top or not largest_budget
     ]
+
+
+def stable_paths(name):
+    """``name`` in the stable-run folder of every cell, on a ladder (none otherwise)."""
+    if not experiment.ladder(config):
+        return []
+    cells = experiment.cells(config)
+    return [f"{CELL}/stable/{name}".format(experiment=EXP, **cell) for cell in cells]
 
 
 def run_model(wildcards):
@@ -145,29 +162,47 @@ def train_runtime(wildcards):
 
 
 def train_settings(wildcards):
-    """The train settings a run's numbers depend on (with its size's own lr): its params, so
-    that changing how it logs, saves or compiles retrains nothing."""
-    settings = experiment.train_settings(config, wildcards.size)
+    """The train settings a run's numbers depend on (with its size's own lr and its budget):
+    its params, so that changing how it logs, saves or compiles retrains nothing."""
+    settings = experiment.train_settings(config, wildcards.size, int(wildcards.budget))
     return canonical(
         {k: v for k, v in settings.items() if k not in experiment.NEUTRAL_TRAIN_KEYS}
     )
 
 
+def stable_settings(wildcards):
+    """A stable run's params: its train settings, less those of the cooldowns that branch
+    off it, so that adding a budget or changing the cooldowns' shape leaves it alone."""
+    settings = experiment.train_settings(config, wildcards.size)
+    ignored = (*experiment.NEUTRAL_TRAIN_KEYS, *experiment.COOLDOWN_KEYS)
+    return canonical({k: v for k, v in settings.items() if k not in ignored})
+
+
+def stable_run(wildcards):
+    """A cooldown's input: its cell's stable run, marked ancient, so that extending the
+    stable run to a larger budget reruns no cooldown of the budgets it already served."""
+    if not experiment.ladder(config):
+        return []
+    return ancient(f"{CELL}/stable/meta.json".format(**wildcards))
+
+
+COMPARED = ("size", "match", "seed", "budget")  # what one compare job holds fixed
+
+
 def compare_cells():
-    """(size, match, seed) cells with at least one variant to compare against qk."""
+    """(size, match, seed, budget) with at least one variant to compare against qk."""
     runs = experiment.runs(config)
-    cells = {(r["size"], r["match"], r["seed"]) for r in runs if r["variant"] != "qk"}
+    cells = {tuple(r[k] for k in COMPARED) for r in runs if r["variant"] != "qk"}
     return sorted(cells, key=str)
 
 
 def compared_variants(wildcards):
-    """The variants compared with qk in one cell, in config order."""
+    """The variants compared with qk in one cell at one budget, in config order."""
     return [
         r["variant"]
         for r in experiment.runs(config)
         if r["variant"] != "qk"
-        and (r["size"], r["match"], str(r["seed"]))
-        == (wildcards.size, wildcards.match, wildcards.seed)
+        and tuple(str(r[k]) for k in COMPARED) == tuple(wildcards[k] for k in COMPARED)
     ]
 
 
@@ -182,6 +217,7 @@ def compared_runs(name):
                 size=wildcards.size,
                 match=wildcards.match,
                 seed=wildcards.seed,
+                budget=wildcards.budget,
             )
             for v in compared_variants(wildcards)
         ]
@@ -191,8 +227,8 @@ def compared_runs(name):
 
 def significance_tables():
     return [
-        f"results/{EXP}/compare/{size}/{match}/seed{seed}.tsv"
-        for size, match, seed in compare_cells()
+        f"results/{EXP}/compare/{size}/{match}/seed{seed}/steps{budget}.tsv"
+        for size, match, seed, budget in compare_cells()
     ]
 
 

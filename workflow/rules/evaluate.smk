@@ -45,15 +45,15 @@ rule score:
 
 rule compare:
     input:
-        baseline="runs/{experiment}/qk/{size}/none/seed{seed}/test.hyp",
+        baseline="runs/{experiment}/qk/{size}/none/seed{seed}/steps{budget}/test.hyp",
         systems=compared_runs("test.hyp"),
-        baseline_scores="runs/{experiment}/qk/{size}/none/seed{seed}/scores.json",
+        baseline_scores="runs/{experiment}/qk/{size}/none/seed{seed}/steps{budget}/scores.json",
         system_scores=compared_runs("scores.json"),
         ref=f"{DATA}/test.tgt",
     output:
-        table="results/{experiment}/compare/{size}/{match}/seed{seed}.tsv",
+        table="results/{experiment}/compare/{size}/{match}/seed{seed}/steps{budget}.tsv",
     log:
-        "logs/{experiment}/compare/{size}/{match}/seed{seed}.log",
+        "logs/{experiment}/compare/{size}/{match}/seed{seed}/steps{budget}.log",
     conda:
         "../../envs/score.yaml"
     resources:

@@ -5,6 +5,7 @@ rule aggregate:
         curves=run_paths("curves.tsv"),
         significance=significance_tables(),
         dynamics=run_paths("dynamics.tsv"),
+        stable=stable_paths("curves.tsv"),
     output:
         runs=report(
             "results/{experiment}/runs.tsv",
@@ -13,6 +14,7 @@ rule aggregate:
             subcategory="Runs and tests",
         ),
         curves="results/{experiment}/curves.tsv",
+        stable="results/{experiment}/stable.tsv",
         dynamics="results/{experiment}/dynamics.tsv",
         significance=report(
             "results/{experiment}/significance.tsv",
@@ -45,7 +47,7 @@ rule report:
         significance="results/{experiment}/significance.tsv",
         dynamics="results/{experiment}/dynamics.tsv",
         corpus=f"{DATA}/prepare.json",
-        attention=run_paths("attention.npz"),
+        attention=run_paths("attention.npz", largest_budget=True),
     output:
         **{
             name: report(

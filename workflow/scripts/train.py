@@ -1,4 +1,5 @@
-"""Step `train` of the workflow (see workflow/rules): everything it prints goes to its log."""
+"""Step `train` (or `stable`) of the workflow (see workflow/rules): everything it prints goes to
+its log."""
 
 import os
 import sys
@@ -13,17 +14,27 @@ def main():
     sys.stdout = sys.stderr = log
     os.environ["PYTHONUNBUFFERED"] = "1"
 
-    from attnablate.experiment import NEUTRAL_TRAIN_KEYS
+    from attnablate import experiment
     from attnablate.train import run_train
 
-    neutral = {key: snakemake.config["train"][key] for key in NEUTRAL_TRAIN_KEYS}
+    config, wildcards = snakemake.config, dict(snakemake.wildcards)
+    neutral = {key: config["train"][key] for key in experiment.NEUTRAL_TRAIN_KEYS}
+    ladder = None
+    if snakemake.rule == "stable":
+        # the largest budget's cooldown settings put its start at the stable run's end
+        top = experiment.train_settings(config, wildcards["size"], experiment.budgets(config)[-1])
+        neutral.update({key: top[key] for key in experiment.COOLDOWN_KEYS})
+        ladder = {"end": snakemake.params.end, "keep": experiment.branch_points(config)}
+    elif experiment.ladder(config):
+        ladder = {}
     run_train(
         snakemake.params,
         neutral,
-        dict(snakemake.wildcards),
+        wildcards,
         snakemake.input,
         snakemake.output,
         snakemake.threads,
+        ladder,
     )
 
 

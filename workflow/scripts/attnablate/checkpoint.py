@@ -52,15 +52,16 @@ def load_checkpoint(path, map_location="cpu") -> tuple[Transformer, dict]:
     return model, state
 
 
-def save_state(folder, step: int, state: dict) -> Path:
-    """Write resume state ``state-{step}.pt`` with its checksum; keep the newest two."""
+def save_state(folder, step: int, state: dict, keep: int | None = KEEP_STATES) -> Path:
+    """Write resume state ``state-{step}.pt`` with its checksum; keep the newest ``keep``
+    (None: every one, as a ladder's branch states are kept)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = _serialise(state)
     path = folder / f"state-{step:09d}.pt"
     _atomic_write(path, data)
     _atomic_write(path.with_suffix(".sha256"), hashlib.sha256(data).hexdigest().encode())
-    for old in sorted(folder.glob("state-*.pt"))[:-KEEP_STATES]:
+    for old in sorted(folder.glob("state-*.pt"))[:-keep] if keep else []:
         old.unlink()
         old.with_suffix(".sha256").unlink(missing_ok=True)
     return path
@@ -77,9 +78,35 @@ def restore(folder, identity: dict, log=print) -> dict | None:
     return state
 
 
-def load_state(folder, log=print) -> dict | None:
-    """The newest resume state whose checksum matches, or None; says which one and why."""
+def state_step(path) -> int:
+    """The step of a state file, from its name (state-000000640.pt)."""
+    return int(Path(path).stem.removeprefix("state-"))
+
+
+def restore_branch(folder, identity: dict, at_most: int, log=print) -> dict | None:
+    """The newest intact state in a ladder's branch folder at step ``at_most`` or before
+    whose ``fingerprint`` is ``identity``, or None (states of other configurations are
+    passed over)."""
     for path in sorted(Path(folder).glob("state-*.pt"), reverse=True):
+        if state_step(path) > at_most:
+            continue
+        state = load_state(folder, log, only=path)
+        if state is not None and state["fingerprint"] == identity:
+            return state
+    return None
+
+
+def clear_states(folder) -> None:
+    """Remove every state of a folder (a fresh start: they belong to another configuration)."""
+    for path in Path(folder).glob("state-*"):
+        path.unlink()
+
+
+def load_state(folder, log=print, only=None) -> dict | None:
+    """The newest resume state whose checksum matches (or ``only`` that file, if intact), or
+    None; says which one and why."""
+    paths = [Path(only)] if only else sorted(Path(folder).glob("state-*.pt"), reverse=True)
+    for path in paths:
         checksum = path.with_suffix(".sha256")
         data = path.read_bytes()
         if (

@@ -25,6 +25,9 @@ SAVED_DATASET_FILES = ("dataset_dict.json", "state.json")
 # compiles, whether it writes TensorBoard files): changing them reruns nothing and a resume
 # state written under other values is still resumed.
 NEUTRAL_TRAIN_KEYS = ("log_every", "save_every", "save_minutes", "compile", "tensorboard")
+# Train settings of a ladder's cooldowns only: its stable run, at the peak rate, does not
+# depend on them (the largest budget's cooldown start is its end, a setting of its own).
+COOLDOWN_KEYS = ("max_steps", "cooldown_fraction", "cooldown_shape")
 # A variant spec names folders and Snakemake wildcards: these characters only (no spaces).
 VARIANT_PATTERN = r"[A-Za-z0-9_@,+;]+"
 # keys of a size preset that say how it trains, not its shape
@@ -71,10 +74,46 @@ def size_config(config: dict, size: str, vocab_size: int) -> ModelConfig:
     return ModelConfig(vocab_size=vocab_size, **dims, **config.get("model", {}))
 
 
-def train_settings(config: dict, size: str) -> dict:
-    """The ``train`` section as it applies to one size: its own ``lr``, if it sets one."""
-    lr = config["sizes"][size].get("lr", config["train"]["lr"])
-    return {**config["train"], "lr": lr}
+def train_settings(config: dict, size: str, budget: int | None = None) -> dict:
+    """The ``train`` section as it applies to one run (a TrainConfig's fields): its size's own
+    ``lr``, if it sets one, and on a ladder the ``budget`` as its ``max_steps``."""
+    settings = {k: v for k, v in config["train"].items() if k != "budgets"}
+    settings["lr"] = config["sizes"][size].get("lr", config["train"]["lr"])
+    if budget is not None and ladder(config):
+        settings["max_steps"] = budget
+    return settings
+
+
+def ladder(config: dict) -> bool:
+    """Whether the experiment trains a budget ladder (``train.budgets``): per cell one stable
+    run at the peak rate, and from it one cooldown per budget."""
+    return bool(config["train"].get("budgets"))
+
+
+def budgets(config: dict) -> list[int]:
+    """The step budgets every cell ends annealed at, ascending: the ladder's, or the one
+    ``max_steps`` of an experiment without a ladder."""
+    return sorted(config["train"].get("budgets") or [config["train"]["max_steps"]])
+
+
+def branch_point(config: dict, budget: int) -> int:
+    """The stable run's step from which the cooldown to ``budget`` starts."""
+    return cooldown_start(budget, config["train"]["cooldown_fraction"])
+
+
+def branch_points(config: dict) -> tuple[int, ...]:
+    """The stable run's steps that its budgets' cooldowns start from, ascending."""
+    return tuple(sorted({branch_point(config, budget) for budget in budgets(config)}))
+
+
+def stable_steps(config: dict) -> int:
+    """How far a ladder's stable run trains: to the branch point of its largest budget."""
+    return branch_point(config, budgets(config)[-1])
+
+
+def ladder_steps(config: dict) -> int:
+    """Optimiser steps a ladder trains per cell: the stable run and every cooldown."""
+    return stable_steps(config) + sum(b - branch_point(config, b) for b in budgets(config))
 
 
 def processes(config: dict, size: str) -> int:
@@ -110,6 +149,11 @@ def matched_variants(config: dict) -> list[str]:
 
 
 def runs(config: dict) -> list[dict]:
+    """Every run: a (variant, size, match, seed) cell at each of its budgets."""
+    return [{**cell, "budget": budget} for cell in cells(config) for budget in budgets(config)]
+
+
+def cells(config: dict) -> list[dict]:
     """Every (variant, size, match, seed) cell. The baseline appears once per size and seed,
     under ``match="none"``; matched cells only for ``matched_variants(config)``."""
     cells = []
@@ -136,6 +180,7 @@ def check(config: dict) -> None:
                 "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
             )
     check_train(config["train"])
+    _check_ladder(config["train"])
     for i, claim in enumerate(config.get("claims", [])):
         # a claim about a cell this experiment does not run is reported as not run (an
         # override such as --config variants=[...] may leave it out); a typo still fails here
@@ -193,6 +238,28 @@ def check_train(train: dict) -> None:
         raise ConfigurationError("train.stop_at_convergence", never_converges(schedule))
 
 
+def _check_ladder(train: dict) -> None:
+    """A ladder's budgets: wsd cooldowns of step budgets, each after warmup."""
+    if not train.get("budgets"):
+        return
+    if train["schedule"] != "wsd":
+        raise ConfigurationError(
+            "train.budgets",
+            f"a ladder branches cooldowns off a run at its peak rate: it needs train.schedule "
+            f"wsd, not {train['schedule']}",
+        )
+    if train["max_minutes"] > 0:
+        raise ConfigurationError(
+            "train.max_minutes",
+            "a ladder's budgets are in steps: drop max_minutes (or train.budgets)",
+        )
+    for i, budget in enumerate(train["budgets"]):
+        try:
+            check_train({**train, "max_steps": budget})
+        except ConfigurationError as error:
+            raise ConfigurationError(f"train.budgets[{i}]", f"{budget}: {_reason(error)}") from None
+
+
 def cooldown_start(max_steps: int, cooldown_fraction: float) -> int:
     """The last step at the peak rate of a ``wsd`` run: the cooldown takes the last
     ``cooldown_fraction`` of its ``max_steps``."""
@@ -244,7 +311,7 @@ def _reason(error: ConfigurationError) -> str:
 def model_table(config: dict, vocab_size: int) -> list[dict]:
     """One row per (variant, size, match): dimensions and parameter counts of its model."""
     rows = []
-    for cell in runs({**config, "seeds": [None]}):
+    for cell in cells({**config, "seeds": [None]}):
         cfg = model_config(config, cell["variant"], cell["size"], cell["match"], vocab_size)
         rows.append(
             {

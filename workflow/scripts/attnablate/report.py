@@ -33,8 +33,8 @@ def largest_size(runs: pd.DataFrame) -> str:
 def attention_maps(paths, size: str) -> dict:
     """label -> the attention maps of its first seed at ``size``."""
     maps = {}
-    for path in paths:  # runs/<exp>/<variant>/<size>/<match>/seed<seed>/attention.npz
-        variant, run_size, match, _seed = Path(path).parts[-5:-1]
+    for path in paths:  # runs/<exp>/<variant>/<size>/<match>/seed<seed>/steps<N>/attention.npz
+        variant, run_size, match, _seed, _budget = Path(path).parts[-6:-1]
         label = cell_label(variant, match)
         if run_size == size and label not in maps:
             with np.load(path) as data:

@@ -25,7 +25,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from attnablate import distributed as dist
 from attnablate import experiment, runtime
-from attnablate.checkpoint import restore, save_checkpoint, save_state, write_checkpoint
+from attnablate.checkpoint import (
+    KEEP_STATES,
+    clear_states,
+    restore,
+    restore_branch,
+    save_checkpoint,
+    save_state,
+    write_checkpoint,
+)
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN, convergence
 from attnablate.data import TokenBatches, length_filter
 from attnablate.decode import DecodeConfig, translate
@@ -239,9 +247,35 @@ def resume_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict
     return {"model": asdict(model_cfg), "train": train_cfg, "seed": seed, "processes": dist.world()}
 
 
+def branch_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
+    """What a ladder's branch state must agree on with the run that starts from it: the
+    resume identity, less the cooldown's settings."""
+    identity = resume_identity(model_cfg, cfg, seed)
+    ignored = experiment.COOLDOWN_KEYS
+    train_cfg = {k: v for k, v in identity["train"].items() if k not in ignored}
+    return {**identity, "train": train_cfg}
+
+
+@dataclass
+class Branches:
+    """A ladder cell's branch states: states of its stable run kept at the steps its budgets'
+    cooldowns start from, in a folder that no job declares as output (a job that reruns loses
+    its declared outputs, and these must outlive it). The stable run writes them (``end``: the
+    step it trains to; ``keep``: the steps it keeps, its end among them); a cooldown
+    (``end`` 0) starts from the newest one at or before its cooldown's start."""
+
+    folder: Path
+    end: int = 0
+    keep: tuple[int, ...] = ()
+
+    @property
+    def stable(self) -> bool:
+        return self.end > 0
+
+
 def resume_folder(outputs: dict) -> Path:
-    """Where a run's resume states live: beside its checkpoint."""
-    return Path(outputs["checkpoint"]).parent / "resume"
+    """Where a run's resume states live: beside its meta.json."""
+    return Path(outputs["meta"]).parent / "resume"
 
 
 def log_main(*args, **kwargs) -> None:
@@ -347,8 +381,11 @@ class Trainer:
         run_info: dict,
         threads: int,
         state: dict | None,
+        identity: dict,
+        branches: Branches | None = None,
     ):
         self.model_cfg, self.cfg, self.seed = model_cfg, cfg, seed
+        self.identity, self.branches = identity, branches
         self.data, self.model, self.ddp, self.optimizer = run_data, model, ddp, optimizer
         self.outputs, self.run_info, self.threads = outputs, run_info, threads
         self.device = run_data.probe[0].device
@@ -365,12 +402,13 @@ class Trainer:
         if dist.world() > 1:
             print(f"rank {dist.rank()} of {dist.world()} ready (pid {os.getpid()})", flush=True)
         self.resume_dir = resume_folder(outputs)
-        self.identity = resume_identity(model_cfg, cfg, seed)
+        self.end = branches.end if branches and branches.stable else cfg.max_steps
         self.p = Progress(**state["progress"]) if state else Progress()
         rows = state["curves"] if state else []
+        branched = state is not None and state["fingerprint"] != identity  # a branch state
         self.curves = Curves(outputs["curves"], rows) if dist.is_main() else None
         self.live = (
-            LiveCurves(Path(outputs["curves"]).parent, fresh=state is None)
+            LiveCurves(Path(outputs["curves"]).parent, fresh=state is None or branched)
             if cfg.tensorboard and dist.is_main()
             else None
         )
@@ -392,10 +430,12 @@ class Trainer:
         self.timing = {"data": 0.0, "total": 0.0}  # seconds fetching batches; whole steps
 
     def out_of_budget(self) -> bool:
-        """The step or time budget is spent, or the run converged (rank 0 decides)."""
-        steps_done = self.cfg.max_steps > 0 and self.p.step >= self.cfg.max_steps
+        """The step or time budget is spent (a stable run: its end), the run converged, or
+        it diverged before this process (a branch state may have); rank 0 decides."""
+        steps_done = self.end > 0 and self.p.step >= self.end
         out_of_time = time.monotonic() - self.start >= self.budget_seconds
-        return steps_done or out_of_time or self.p.converged_at is not None
+        ended = self.p.converged_at is not None or self.p.diverged_at is not None
+        return steps_done or out_of_time or ended
 
     def validate(self) -> None:
         """Valid loss and greedy BLEU to curves.tsv, diagnostics to dynamics.tsv; the best
@@ -434,7 +474,8 @@ class Trainer:
         if p.best is None or loss < p.best["valid_loss"]:
             p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
             self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            save_checkpoint(self.outputs["checkpoint"], model, **checkpoint_extra(p.best))
+            if "checkpoint" in self.outputs:  # a stable run keeps states, not a model
+                save_checkpoint(self.outputs["checkpoint"], model, **checkpoint_extra(p.best))
 
     def add_dynamics(self, rows: list[dict]) -> None:
         """Diagnostics of one step, to dynamics.tsv (and TensorBoard)."""
@@ -447,13 +488,14 @@ class Trainer:
         if "dynamics" in self.outputs:
             write_tsv(self.outputs["dynamics"], self.dynamics_rows, DYNAMICS_COLUMNS)
 
-    def save_resume_state(self) -> None:
+    def save_resume_state(self, folder=None, keep=KEEP_STATES) -> None:
+        """A state to resume from, in the resume folder (or ``folder``, keeping ``keep``)."""
         rng = dist.gather(torch.get_rng_state())  # every rank's dropout stream
         if not dist.is_main():
             return
         self.p.seconds = time.monotonic() - self.start
         save_state(
-            self.resume_dir,
+            folder or self.resume_dir,
             self.p.step,
             {
                 "fingerprint": self.identity,
@@ -465,7 +507,15 @@ class Trainer:
                 "dynamics": self.dynamics_rows,
                 "best_model": self.best_weights,
             },
+            keep,
         )
+
+    def due_branch(self) -> bool:
+        """Whether a stable run is at a step a cooldown starts from (its end is kept by
+        finish, after the last validation)."""
+        branches = self.branches
+        stable = bool(branches and branches.stable)
+        return stable and self.p.step in branches.keep and self.p.step != self.end
 
     @staticmethod
     def shard_of(indices):
@@ -524,7 +574,8 @@ class Trainer:
             minutes_since_save = (time.monotonic() - self.last_save) / 60
             due_save = p.step % cfg.save_every == 0 or minutes_since_save >= cfg.save_minutes
             due_save = dist.from_main(due_save)[0]
-            if (due_log or due_eval or due_save) and self.settle():
+            due_branch = self.due_branch()
+            if (due_log or due_eval or due_save or due_branch) and self.settle():
                 break
             timing["total"] += time.perf_counter() - began  # with the wait for the GPU
             if due_log:
@@ -534,6 +585,8 @@ class Trainer:
             if due_save:
                 self.save_resume_state()
                 self.last_save = time.monotonic()
+            if due_branch:
+                self.save_resume_state(self.branches.folder, keep=None)
         self.settle()
         return False
 
@@ -587,8 +640,13 @@ class Trainer:
             if self.best_weights is not None:
                 model.load_state_dict(self.best_weights)
             extra = checkpoint_extra(p.best or {"step": p.step, "valid_loss": float("nan")})
-            save_checkpoint(self.outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at)
+            if "checkpoint" in self.outputs:
+                save_checkpoint(
+                    self.outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at
+                )
         self.write_dynamics()  # also when the run diverged before its first validation
+        if self.branches and self.branches.stable:
+            self.save_resume_state(self.branches.folder, keep=None)  # at its end, diverged or not
         meta = self.meta(time.monotonic() - self.start)
         write_json(self.outputs["meta"], meta)
         shutil.rmtree(self.resume_dir, ignore_errors=True)
@@ -642,15 +700,19 @@ def train(
     outputs: dict,
     run_info: dict,
     threads: int = 1,
+    branches: Branches | None = None,
 ) -> dict:
     """Train one run and write ``outputs``: ``checkpoint``, ``curves``, ``meta`` (and
     ``dynamics``); returns meta.json's content (an empty dict on ranks other than 0).
 
     ``data``: ``train``/``valid`` (.npz id files), ``spm`` (model), ``valid_ref`` (text).
     ``run_info`` (variant, size, match, seed, ...) is copied into meta.json. Resume states go
-    to ``resume/`` beside the checkpoint; a run that finds one continues from it, with the
+    to ``resume/`` beside meta.json; a run that finds one continues from it, with the
     same optimiser, schedule, random state and data position, and ends where an
-    uninterrupted run would.
+    uninterrupted run would. On a ladder (``branches``), a stable run (no ``checkpoint``
+    output) continues from its newest branch state up to its end, and a cooldown without a
+    resume state of its own starts from the newest branch state at or before its cooldown's
+    start: either ends where one uninterrupted run would.
     """
     received = []
     for signum in STOP_SIGNALS:
@@ -663,7 +725,13 @@ def train(
     log = log_main
     run_data = load_data(cfg, data, seed, device, log)
     model, ddp, optimizer = build_model(model_cfg, cfg, seed, device)
-    state = restore(resume_folder(outputs), resume_identity(model_cfg, cfg, seed), log)
+    stable = branches is not None and branches.stable
+    # a stable run's states do not depend on its budgets' cooldowns: raising the largest
+    # budget continues them
+    identity = (branch_identity if stable else resume_identity)(model_cfg, cfg, seed)
+    state = restore(resume_folder(outputs), identity, log)
+    if state is None and branches is not None:
+        state = start_of_branch(branches, branch_identity(model_cfg, cfg, seed), cfg, log)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -672,7 +740,9 @@ def train(
             f"resumed at step {progress['step']} (epoch {progress['epoch']}, "
             f"batch {progress['batch']})"
         )
-        if state["best_model"] is not None and dist.is_main():  # a rerun job finds no outputs
+        has_checkpoint = "checkpoint" in outputs
+        if state["best_model"] is not None and dist.is_main() and has_checkpoint:
+            # a rerun job finds no outputs
             write_checkpoint(
                 outputs["checkpoint"],
                 model_cfg,
@@ -680,7 +750,19 @@ def train(
                 **checkpoint_extra(progress["best"]),
             )
     trainer = Trainer(
-        model_cfg, cfg, seed, run_data, model, ddp, optimizer, outputs, run_info, threads, state
+        model_cfg,
+        cfg,
+        seed,
+        run_data,
+        model,
+        ddp,
+        optimizer,
+        outputs,
+        run_info,
+        threads,
+        state,
+        identity,
+        branches,
     )
     if trainer.run(stop_requested=lambda: bool(received)):
         names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(received)) or "rank 0"
@@ -693,6 +775,30 @@ def train(
             trainer.live.close()
         sys.exit(RESUME_EXIT)
     return trainer.finish() if dist.is_main() else {}
+
+
+def start_of_branch(branches: Branches, identity: dict, cfg: TrainConfig, log) -> dict | None:
+    """The branch state a ladder run starts from: for the stable run, its newest (none: a
+    fresh start, and states of another configuration go); for a cooldown, the newest at or
+    before its cooldown's start, which must exist (the stable run is its input)."""
+    if branches.stable:
+        state = restore_branch(branches.folder, identity, branches.end, log)
+        if state is None and branches.folder.exists():
+            clear_states(branches.folder)
+        return state
+    start = experiment.cooldown_start(cfg.max_steps, cfg.cooldown_fraction)
+    state = restore_branch(branches.folder, identity, start, log)
+    if state is None:
+        raise ConfigurationError(
+            "train.budgets",
+            f"no state of this cell's stable run at step {start} or before in "
+            f"{branches.folder}: rerun it (snakemake --forcerun stable)",
+        )
+    log(
+        f"cooldown to step {cfg.max_steps} from the stable run's state at step "
+        f"{state['progress']['step']} (cooldown from step {start})"
+    )
+    return state
 
 
 def checkpoint_extra(best: dict) -> dict:
@@ -711,17 +817,42 @@ def _time_left(step: int, elapsed: float, cfg: TrainConfig, budget_seconds: floa
     return max(0.0, min(by_steps, budget_seconds - elapsed))
 
 
-def run_train(params, neutral: dict, run: dict, inputs: dict, outputs: dict, threads: int) -> None:
-    """Step ``train``: one run; ``run`` holds its wildcards. ``params``, the rule's, hold what
-    the run's numbers depend on: ``model`` (its config, built with the vocabulary asked for:
-    the tokenizer's real one replaces it), ``train`` (the recipe at its size), ``device`` and
-    ``processes``. ``neutral``: the config's train settings that change no number
-    (``experiment.NEUTRAL_TRAIN_KEYS``: logging, saving, compiling), read from the config so
-    that changing them reruns nothing."""
+def branch_folder(outputs: dict) -> Path:
+    """A ladder cell's branch states: beside its stable run's and its budgets' folders."""
+    return Path(outputs["meta"]).parent.parent / "branches"
+
+
+def run_train(
+    params,
+    neutral: dict,
+    run: dict,
+    inputs: dict,
+    outputs: dict,
+    threads: int,
+    ladder: dict | None = None,
+) -> None:
+    """Step ``train`` (one run, or on a ladder one budget's cooldown) or ``stable``; ``run``
+    holds its wildcards. ``params``, the rule's, hold what the run's numbers depend on:
+    ``model`` (its config, built with the vocabulary asked for: the tokenizer's real one
+    replaces it), ``train`` (the recipe at its size), ``device`` and ``processes``.
+    ``neutral``: train settings that change none of this job's numbers, read from the config
+    so that changing them reruns nothing (``experiment.NEUTRAL_TRAIN_KEYS``: logging,
+    saving, compiling; for a stable run also its cooldown's). ``ladder``: on a ladder, the
+    Branches fields besides the folder (a stable run's ``end`` and ``keep``)."""
     model_cfg = ModelConfig(**{**params.model, "vocab_size": vocabulary_size(inputs["spm"])})
     train_cfg = TrainConfig(**params.train, **neutral, device=params.device)
-    run_info = {**run, "seed": int(run["seed"])}
-    args = (model_cfg, train_cfg, int(run["seed"]), dict(inputs), dict(outputs), run_info, threads)
+    run_info = {**run, **{key: int(run[key]) for key in ("seed", "budget") if key in run}}
+    branches = None if ladder is None else Branches(branch_folder(outputs), **ladder)
+    args = (
+        model_cfg,
+        train_cfg,
+        int(run["seed"]),
+        dict(inputs),
+        dict(outputs),
+        run_info,
+        threads,
+        branches,
+    )
     processes = params.processes
     if processes > 1:
         # Slurm signals every process of the job: the launcher waits for its ranks to stop.

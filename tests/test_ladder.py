@@ -1,0 +1,151 @@
+"""The budget ladder: one stable run per cell at the peak rate, and from its branch states one
+cooldown per budget that ends exactly where one uninterrupted WSD run to that budget ends."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+from attnablate import experiment
+from attnablate import train as training
+from attnablate.errors import ConfigurationError
+from attnablate.model import ModelConfig
+from attnablate.train import RESUME_EXIT, Branches, TrainConfig, learning_rate, train
+
+BUDGETS = (20, 40)  # branch points 16 and 32 (cooldown_fraction 0.2)
+MODEL = ModelConfig(
+    vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
+)
+
+
+def recipe(max_steps: int) -> TrainConfig:
+    return TrainConfig(
+        max_steps=max_steps,
+        batch_tokens=400,
+        warmup_steps=10,
+        schedule="wsd",
+        eval_every=20,
+        valid_bleu_sentences=10,
+        log_every=10,
+        device="cpu",
+    )
+
+
+def outputs(folder, checkpoint=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {"curves": "curves.tsv", "meta": "meta.json", "dynamics": "dynamics.tsv"}
+    if checkpoint:
+        names["checkpoint"] = "checkpoint.pt"
+    return {key: folder / name for key, name in names.items()}
+
+
+def stable(cell, data, budgets=BUDGETS):
+    """The cell's stable run to its largest budget's branch point, as the stable rule runs it."""
+    config = {"train": {"budgets": list(budgets), "max_steps": 0, "cooldown_fraction": 0.2}}
+    branches = Branches(
+        cell / "branches",
+        end=experiment.stable_steps(config),
+        keep=experiment.branch_points(config),
+    )
+    return train(
+        MODEL, recipe(max(budgets)), 3, data, outputs(cell / "stable", False), {}, 1, branches
+    )
+
+
+def cooldown(cell, data, budget):
+    """One budget's cooldown, as the train rule runs it on a ladder."""
+    out = outputs(cell / f"steps{budget}")
+    meta = train(MODEL, recipe(budget), 3, data, out, {}, 1, Branches(cell / "branches"))
+    return meta, out
+
+
+def weights(out):
+    return torch.load(out["checkpoint"])["model"]
+
+
+def continuous(tmp_path, data, budget):
+    out = outputs(tmp_path / f"whole{budget}")
+    meta = train(MODEL, recipe(budget), 3, data, out, {})
+    return meta, out
+
+
+def test_the_cooldown_starts_at_its_budgets_branch_point():
+    """A budget's schedule is the stable run's (the peak rate) up to its branch point, and the
+    largest budget's branch point is where the stable run ends."""
+    config = {"train": {"budgets": [40, 20], "max_steps": 0, "cooldown_fraction": 0.2}}
+    assert experiment.budgets(config) == [20, 40]
+    assert experiment.branch_points(config) == (16, 32)
+    assert experiment.stable_steps(config) == 32
+    assert experiment.ladder_steps(config) == 32 + 4 + 8
+    for budget, branch in ((20, 16), (40, 32)):
+        cfg = recipe(budget)
+        assert learning_rate(10, cfg) == pytest.approx(cfg.lr)  # end of warmup
+        assert learning_rate(branch, cfg) == pytest.approx(cfg.lr)  # still the peak
+        assert learning_rate(branch + 1, cfg) < cfg.lr  # the cooldown's first step
+        assert learning_rate(budget, cfg) == pytest.approx(cfg.lr / (budget - branch + 1))
+        assert learning_rate(budget + 1, cfg) == 0.0
+
+
+def test_a_cooldown_from_its_branch_state_ends_as_one_uninterrupted_wsd_run(tmp_path, data):
+    cell = tmp_path / "cell"
+    stable(cell, data)
+    kept = sorted(p.name for p in (cell / "branches").glob("*.pt"))
+    assert kept == ["state-000000016.pt", "state-000000032.pt"]
+    for budget in BUDGETS:
+        meta, out = cooldown(cell, data, budget)
+        whole_meta, whole = continuous(tmp_path, data, budget)
+        for name, tensor in weights(whole).items():
+            assert torch.equal(weights(out)[name], tensor), name
+        assert meta["steps"] == whole_meta["steps"] == budget
+        assert meta["tokens"] == whole_meta["tokens"]
+        assert meta["best_valid_loss"] == whole_meta["best_valid_loss"]
+
+
+def test_a_larger_top_budget_extends_the_stable_run_from_its_last_state(tmp_path, data, capsys):
+    cell = tmp_path / "cell"
+    stable(cell, data, budgets=(20,))  # to step 16
+    capsys.readouterr()
+    meta = stable(cell, data, budgets=(20, 40))  # to step 32, from 16
+    assert "resumed at step 16" in capsys.readouterr().out
+    assert meta["steps"] == 32
+    whole = tmp_path / "whole"
+    stable(whole, data, budgets=(20, 40))
+    first = torch.load(cell / "branches" / "state-000000032.pt")["model"]
+    for name, tensor in torch.load(whole / "branches" / "state-000000032.pt")["model"].items():
+        assert torch.equal(first[name], tensor), name
+
+
+def test_a_stopped_cooldown_resumes_from_its_own_state_and_ends_identical(
+    tmp_path, data, monkeypatch, capsys
+):
+    """Stopped mid-cooldown (as by Slurm before its time limit), the rerun job continues from
+    the cooldown's resume state, not from the branch point, and ends where one run ends."""
+    cell = tmp_path / "cell"
+    stable(cell, data)
+    step = training.Trainer.step
+
+    def stopped_at_36(self, stream, forward):  # Slurm's USR1 arrives at step 36
+        step(self, stream, forward)
+        if self.p.step == 36:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    monkeypatch.setattr(training.Trainer, "step", stopped_at_36)
+    with pytest.raises(SystemExit) as stop:
+        cooldown(cell, data, 40)
+    assert stop.value.code == RESUME_EXIT
+    assert (cell / "steps40" / "resume").exists()
+    monkeypatch.undo()
+    (cell / "steps40" / "curves.tsv").unlink()  # as Snakemake clears an incomplete job's outputs
+    capsys.readouterr()
+    meta, out = cooldown(cell, data, 40)
+    assert "resumed at step 36" in capsys.readouterr().out
+    _, whole = continuous(tmp_path, data, 40)
+    for name, tensor in weights(whole).items():
+        assert torch.equal(weights(out)[name], tensor), name
+    assert meta["steps"] == 40
+
+
+def test_a_cooldown_without_its_stable_run_says_what_to_rerun(tmp_path, data):
+    with pytest.raises(ConfigurationError, match="stable run at step 32 or before"):
+        cooldown(tmp_path / "cell", data, 40)
