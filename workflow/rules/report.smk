@@ -6,6 +6,7 @@ rule aggregate:
         significance=significance_tables(),
         dynamics=run_paths("dynamics.tsv"),
         stable=stable_paths("curves.tsv"),
+        stable_meta=stable_paths("meta.json"),
     output:
         runs=report(
             "results/{experiment}/runs.tsv",
@@ -46,6 +47,7 @@ rule report:
         comparison="results/{experiment}/comparison.tsv",
         significance="results/{experiment}/significance.tsv",
         dynamics="results/{experiment}/dynamics.tsv",
+        stable="results/{experiment}/stable.tsv",
         corpus=f"{DATA}/prepare.json",
         attention=run_paths("attention.npz", largest_budget=True),
     output:
@@ -105,7 +107,7 @@ rule report:
         # what the report says, besides the results: changing it redraws the report only
         settings={
             key: config.get(key)
-            for key in ("claims", "break_even_bleu", "budget_reference")
+            for key in ("claims", "break_even_bleu")
         },
     script:
         "../scripts/report.py"

@@ -6,7 +6,7 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.compare import run_compare
 
-cell = {key: snakemake.wildcards[key] for key in ("experiment", "size", "match", "seed")}
+cell = {key: snakemake.wildcards[key] for key in ("experiment", "size", "match", "seed", "budget")}
 systems = dict(zip(snakemake.params.variants, snakemake.input.systems))
 scores = dict(zip(snakemake.params.variants, snakemake.input.system_scores))
 scores["qk"] = snakemake.input.baseline_scores

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate import comparison, significance
+from attnablate import comparison, ladder, significance
 from attnablate.convergence import ANNEALED_SCHEDULES, convergence
 from attnablate.io import read_tsv, write_tsv
 
-RUN_KEYS = ("experiment", "variant", "size", "match", "seed")
+CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run
+RUN_KEYS = (*CELL_KEYS, "budget")
 
 
 def stopped_by(meta: dict) -> str:
@@ -58,9 +59,20 @@ def runs_table_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
     }
 
 
+def with_ladder_convergence(runs: pd.DataFrame) -> pd.DataFrame:
+    """On a ladder, each run's ``doubling_gain`` (what doubling its budget gained: the
+    ladder's convergence rule) and ``converged`` by it; NaN and unchanged where no budget is
+    twice its own."""
+    gains = ladder.doubling_gains(runs)
+    judged = gains.notna()
+    runs = runs.assign(doubling_gain=gains.round(6))
+    runs.loc[judged, "converged"] = [ladder.converged(g) for g in gains[judged]]
+    return runs
+
+
 def run_aggregate(inputs, outputs) -> None:
     """Step ``aggregate``: ``runs`` (one row per run), ``curves`` and ``dynamics`` (every
-    run's, with its keys), ``significance`` (every per-seed test against qk, Holm-corrected
+    run's, with its keys), ``stable`` (a ladder's stable runs' curves, not annealed), ``significance`` (every per-seed test against qk, Holm-corrected
     over its (size, seed) family) and ``comparison`` (one row per variant and size: the
     verdict over seeds)."""
     rows, curve_rows, dynamics_rows = [], [], []
@@ -73,9 +85,15 @@ def run_aggregate(inputs, outputs) -> None:
         rows.append(runs_table_row(meta, json.loads(Path(scores_path).read_text()), curves))
         curve_rows += [{**keys, **point} for point in curves]
         dynamics_rows += [{**keys, **point} for point in read_tsv(dynamics_path)]
+    rows = with_ladder_convergence(pd.DataFrame(rows)).to_dict("records")
     write_tsv(outputs["runs"], rows)
     write_tsv(outputs["curves"], curve_rows)
     write_tsv(outputs["dynamics"], dynamics_rows)  # every run logs dynamics at step 0
+    stable_rows = []
+    for curves_path, meta_path in zip(inputs["stable"], inputs["stable_meta"]):
+        keys = {key: json.loads(Path(meta_path).read_text())[key] for key in CELL_KEYS}
+        stable_rows += [{**keys, **point} for point in read_tsv(curves_path)]
+    write_tsv(outputs["stable"], stable_rows, None if stable_rows else [*CELL_KEYS, "step"])
     tests = significance.correct([row for path in inputs["significance"] for row in read_tsv(path)])
     write_tsv(outputs["significance"], tests, significance.COLUMNS)
     table = comparison.comparison_table(

@@ -2,7 +2,7 @@
 
 A claim (config ``claims``) names a variant cell and what the published answer says of it
 against ``qk``: ``worse``, ``better``, or ``same`` (about break-even: a difference within
-±``break_even_bleu``). Its verdict at this experiment's budget comes from the comparison
+±``break_even_bleu``). Its verdict at each of the experiment's budgets comes from the comparison
 frame's 95% interval over seeds of the test-BLEU difference:
 
 - ``replicated``: the interval lies where the claim says (below zero for ``worse``, above for
@@ -24,6 +24,7 @@ COLUMNS = [
     "claim",
     "expect",
     "size",
+    "budget",
     "label",
     "seeds",
     "delta_bleu",
@@ -58,7 +59,7 @@ def judge(expect: str, low: float, high: float, seeds: int, margin: float) -> st
 
 
 def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """One row per claim and size at which its cell was run; a claim whose cell this
+    """One row per claim, size and budget at which its cell was run; a claim whose cell this
     experiment does not run gets one row that says so."""
     rows = []
     for claim in claims:
@@ -70,6 +71,7 @@ def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) ->
                     "claim": claim["claim"],
                     "expect": claim["expect"],
                     "size": "-",
+                    "budget": math.nan,
                     "label": label,
                     "seeds": 0,
                     "converged": True,
@@ -82,6 +84,7 @@ def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) ->
                     "claim": claim["claim"],
                     "expect": claim["expect"],
                     "size": row["size"],
+                    "budget": row["budget"],
                     "label": label,
                     "seeds": row["seeds"],
                     **{key: row[key] for key in COLUMNS if key.startswith("delta")},

@@ -1,7 +1,7 @@
 """Paired significance tests of each variant against the ``qk`` baseline on the same test set.
 
 sacrebleu's own paired bootstrap resampling (1,000 resamples) and paired approximate
-randomisation (10,000 trials), through its Python API, one (size, match, seed) cell per job;
+randomisation (10,000 trials), through its Python API, one (size, match, seed, budget) cell per job;
 then, once every cell is in, Holm's correction over each family (significance.py).
 """
 
@@ -74,7 +74,7 @@ def paired_tests(baseline: list[str], systems: dict, references: list[str]) -> l
 
 
 def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, output) -> None:
-    """Step ``compare``: the variants of one (size, match, seed) cell against qk. ``scores``
+    """Step ``compare``: the variants of one (size, match, seed, budget) cell against qk. ``scores``
     (variant -> scores.json, with qk) tell which runs diverged: those get a row without
     numbers, and the tests and Holm's correction cover the others; if qk diverged, nothing
     is compared."""
@@ -99,6 +99,6 @@ def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, ou
         print(
             f"{row['variant']}: BLEU {row['bleu']:.2f} vs {row['baseline_bleu']:.2f} "
             f"(Δ {row['delta_bleu']:+.2f}), p_bs={row['p_bootstrap']:.4f}, "
-            f"p_ar={row['p_ar']:.4f} (uncorrected; Holm over the (size, seed) family at "
+            f"p_ar={row['p_ar']:.4f} (uncorrected; Holm over the (size, seed, budget) family at "
             "aggregation)"
         )

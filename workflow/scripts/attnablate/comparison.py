@@ -1,5 +1,5 @@
-"""The comparison frame: one row per (size, variant, match) against ``qk`` of the same size,
-with the verdict over seeds. The summary's sentences and tables are rendered from it alone.
+"""The comparison frame: one row per (size, budget, variant, match) against ``qk`` of the same
+size at the same budget, with the verdict over seeds. The summary's sentences and tables are rendered from it alone.
 
 - Everything is over *paired* seeds: seeds where both the variant's and qk's run finished
   (a diverged side removes the seed from means, differences and intervals alike).
@@ -22,6 +22,7 @@ from attnablate.variants import BASELINE, cell_label
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [
     "size",
+    "budget",
     "variant",
     "match",
     "label",
@@ -56,23 +57,25 @@ COLUMNS = [
 
 
 def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant cell and size, in runs order; ``runs`` as in runs.tsv, ``tests``
-    as in significance.tsv."""
+    """One row per variant cell, size and budget, in runs order (budgets ascending); ``runs``
+    as in runs.tsv, ``tests`` as in significance.tsv."""
     rows = []
     for size in runs["size"].unique():
-        here = runs[runs["size"] == size]
-        base = here[(here["variant"] == BASELINE) & (here["match"] == "none")]
-        cells = here[["variant", "match"]].drop_duplicates()
-        for variant, match in cells.itertuples(index=False):
-            if variant == BASELINE and match == "none":
-                continue
-            mine = here[(here["variant"] == variant) & (here["match"] == match)]
-            mask = (
-                (tests["size"].astype(str) == str(size))
-                & (tests["variant"] == variant)
-                & (tests["match"] == match)
-            )
-            rows.append(compare_cell(mine, base, tests[mask]))
+        for budget in sorted(runs.loc[runs["size"] == size, "budget"].unique()):
+            here = runs[(runs["size"] == size) & (runs["budget"] == budget)]
+            base = here[(here["variant"] == BASELINE) & (here["match"] == "none")]
+            cells = here[["variant", "match"]].drop_duplicates()
+            for variant, match in cells.itertuples(index=False):
+                if variant == BASELINE and match == "none":
+                    continue
+                mine = here[(here["variant"] == variant) & (here["match"] == match)]
+                mask = (
+                    (tests["size"].astype(str) == str(size))
+                    & (tests["budget"].astype(str) == str(budget))
+                    & (tests["variant"] == variant)
+                    & (tests["match"] == match)
+                )
+                rows.append(compare_cell(mine, base, tests[mask]))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -107,6 +110,7 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
     params = mine["params_total"].mean()
     return {
         "size": first["size"],
+        "budget": int(first["budget"]),
         "variant": first["variant"],
         "match": first["match"],
         "label": cell_label(first["variant"], first["match"]),

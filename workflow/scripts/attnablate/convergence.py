@@ -5,9 +5,11 @@ A run has converged when its best validation loss improved by less than 1% over 
 quarter of its steps, that is when the best loss of the whole run is within 1% of the best loss
 among the validations in its first three quarters. A run with no validation in its first three
 quarters cannot be judged and counts as not converged. A run whose learning rate decays to zero
-at its budget (``schedule: linear`` or ``wsd``, ANNEALED_SCHEDULES) is never called converged: its
-loss flattens because the schedule ends, not because the model has learned what it can (how far
-such a budget is from convergence is measured separately: ``budget_reference``).
+at its budget (``schedule: linear`` or ``wsd``, ANNEALED_SCHEDULES) is never called converged
+by this rule: its loss flattens because the schedule ends, not because the model has learned
+what it can. For such runs a budget ladder (``train.budgets``) gives the rule instead: a cell
+has converged at a budget when doubling it improves its annealed validation loss by less than
+the same 1% (ladder.doubling_gains).
 """
 
 import math

@@ -21,7 +21,7 @@ def diverged(runs: pd.DataFrame) -> pd.Series:
 
 def mark_diverged(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (curves, ...) with " (diverged)" added to the label of diverged runs' rows."""
-    keys = ["variant", "size", "match", "seed"]
+    keys = ["variant", "size", "match", "seed", "budget"]
     bad = runs.loc[diverged(runs), keys].astype(str).agg("/".join, axis=1)
     ids = frame[keys].astype(str).agg("/".join, axis=1)
     return frame.assign(label=frame["label"].where(~ids.isin(bad), frame["label"] + " (diverged)"))
@@ -187,3 +187,66 @@ def plot_attention_maps(maps: dict, size: str, path) -> None:
     fig.suptitle(f"attention of the last layer, size {size}", fontsize=10)
     fig.tight_layout()
     save(fig, path)
+
+
+def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path) -> None:
+    """Each variant − qk against the training budget at one size: test BLEU and annealed
+    validation loss at every budget (mean and 95% interval over seeds, each seed a dot), and
+    along the stable runs (the peak rate, not annealed) the validation loss with its band."""
+    from attnablate import ladder, stats
+
+    here = runs[runs["size"] == size]
+    labels = [label for label in here["label"].unique() if label != "qk"]
+    palette = dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    panels = (("test_bleu", "Δ test BLEU (variant − qk)"), ("best_valid_loss", "Δ validation loss"))
+    for ax, (column, ylabel) in zip(axes, panels):
+        for i, label in enumerate(labels):
+            deltas = ladder.seed_deltas(here, label, size, column)
+            nudge = 1.03 ** (i - (len(labels) - 1) / 2)  # side by side, on a log axis
+            points = [(b, *stats.mean_interval(list(deltas[b].dropna()))) for b in deltas]
+            if not points:
+                continue
+            budgets, means, lows, highs = map(np.array, zip(*points))
+            spans = np.nan_to_num(np.array([means - lows, highs - means]))
+            ax.errorbar(
+                budgets * nudge, means, yerr=spans, color=palette[label], marker="o",
+                capsize=3, label=label,
+            )
+            for budget in deltas:
+                seeds = deltas[budget].dropna()
+                ax.scatter([budget * nudge] * len(seeds), seeds, s=9, color=palette[label],
+                           alpha=0.35)
+        ax.axhline(0, color="grey", lw=0.8)
+        _budget_ticks(ax, ladder.budget_axis(here))
+        ax.set(ylabel=ylabel, title=f"annealed at each budget · size {size}")
+    axes[0].legend(title="variant", fontsize="small")
+    ax = axes[2]
+    for label in labels:
+        band = ladder.stable_deltas(stable, label, size) if len(stable) else pd.DataFrame()
+        if band.empty:
+            continue
+        ax.plot(band["step"], band["mean"], color=palette[label], label=label)
+        ax.fill_between(band["step"], band["low"], band["high"], color=palette[label], alpha=0.2)
+    if not ax.lines:
+        ax.text(0.5, 0.5, "no stable run (not a budget ladder)", ha="center",
+                transform=ax.transAxes)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="training step (peak learning rate)", ylabel="Δ validation loss",
+           title="stable phase, NOT annealed (95% band over seeds)")
+    save(fig, path)
+
+
+def _budget_ticks(ax, axis: pd.DataFrame) -> None:
+    """A log axis of the budgets, each labelled in steps, target tokens and epochs."""
+    ax.set_xscale("log")
+    ax.set_xticks(axis["budget"])
+    ax.set_xticklabels(
+        [
+            f"{int(b):,}\n{t / 1e6:.2g}M tok\n{e:.2g} ep"
+            for b, t, e in zip(axis["budget"], axis["tokens"], axis["epochs_seen"])
+        ],
+        fontsize="small",
+    )
+    ax.minorticks_off()
+    ax.set_xlabel("budget: steps, target tokens, epochs (log)")

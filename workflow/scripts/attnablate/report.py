@@ -62,17 +62,26 @@ def summary_html(markdown_text: str, summary_path, experiment: str) -> str:
 
 def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
     """Step ``report``: the figures and summary.md of an experiment. ``settings``: the
-    config's claims, break_even_bleu and budget_reference."""
+    config's claims and break_even_bleu."""
     corpus = json.loads(Path(inputs["corpus"]).read_text())
     test_set = corpus.get("test_set", "split here from the corpus")
     settings = {**settings, "test_set": f"{test_set}; {corpus['splits']['test']:,} segments"}
-    runs, curves, dyn = (with_labels(read_table(inputs[k])) for k in ("runs", "curves", "dynamics"))
+    every_budget = with_labels(read_table(inputs["runs"]))
+    stable = read_table(inputs["stable"])
+    stable = with_labels(stable) if len(stable) else stable
+    # the views of one budget (curves, sizes, mechanism) show the largest: its runs' curves
+    # hold the whole stable phase and the longest cooldown
+    top = every_budget["budget"].max()
+    runs = every_budget[every_budget["budget"] == top]
+    curves, dyn = (with_labels(read_table(inputs[k])) for k in ("curves", "dynamics"))
+    curves, dyn = curves[curves["budget"] == top], dyn[dyn["budget"] == top]
     comparison = read_table(inputs["comparison"])
     size = largest_size(runs)
     scale = scaling.scaling_table(runs)
     write_tsv(outputs["scaling_table"], scale.to_dict("records"), scaling.COLUMNS)
     verdicts = claims.claims_table(settings["claims"], comparison, settings["break_even_bleu"])
     write_tsv(outputs["claims"], verdicts.to_dict("records"), claims.COLUMNS)
+    figures.plot_budget_curves(every_budget, stable, size, outputs["budget_curves"])
     figures.plot_scaling(runs, scale, outputs["scaling"])
     figures.plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
     curves = figures.mark_diverged(curves, runs)
@@ -99,6 +108,7 @@ def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
     tables = {
         "comparison": comparison,
         "runs": runs,
+        "every_budget": every_budget,
         "dynamics": dyn,
         "scaling": scale,
         "claims": verdicts,
@@ -108,7 +118,7 @@ def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
         {
             "The claims": verdicts,
             "Each variant against qk (the comparison frame)": comparison,
-            "Runs": runs.drop(columns=["label"]),
+            "Runs": every_budget.drop(columns=["label"]),
             "Per-seed paired tests": read_table(inputs["significance"]),
         },
         experiment,

@@ -1,8 +1,8 @@
 """The table of per-seed significance tests (significance.tsv) and Holm's correction over it.
 
-Each compare job tests the variants of one (size, match, seed) cell against ``qk``
+Each compare job tests the variants of one (size, match, seed, budget) cell against ``qk``
 (compare.py, with sacrebleu); once every cell is in, aggregation corrects each family, every
-comparison against ``qk`` at one (size, seed), matched and unmatched cells together. Kept apart
+comparison against ``qk`` at one (size, seed, budget), matched and unmatched cells together. Kept apart
 from compare.py so that aggregation needs no sacrebleu.
 """
 
@@ -11,6 +11,7 @@ CELL_COLUMNS = [
     "size",
     "match",
     "seed",
+    "budget",
     "variant",
     "bleu",
     "baseline_bleu",
@@ -21,7 +22,7 @@ CELL_COLUMNS = [
     "p_ar",
     "diverged_sides",
 ]
-FAMILY = ("size", "seed")  # Holm corrects over every comparison against qk sharing these
+FAMILY = ("size", "seed", "budget")  # Holm corrects over every comparison against qk sharing these
 COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
 
 
@@ -37,7 +38,7 @@ def holm(p_values: list[float]) -> list[float]:
 
 def correct(rows: list[dict]) -> list[dict]:
     """``rows`` (of every cell) with Holm-adjusted p-values, each family being every
-    comparison against qk at one (size, seed) across match settings; ``holm_family`` is its
+    comparison against qk at one (size, seed, budget) across match settings; ``holm_family`` is its
     size. Rows with a diverged side have no p-values and are not in any family."""
     families: dict[tuple, list[dict]] = {}
     for row in rows:

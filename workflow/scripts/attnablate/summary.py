@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate import stats
+from attnablate import ladder, stats
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
@@ -21,38 +21,69 @@ TABLE_HEADER = (
 )
 
 
-def budget_line(runs: pd.DataFrame, reference: dict | None) -> str:
-    """The first line for runs annealed to their budget: what the budget is, and how far it
-    is from convergence where that was measured (``budget_reference``)."""
+def budget_line(runs: pd.DataFrame) -> str:
+    """The first line for runs annealed to one budget: what the budget is, and that how far
+    it is from convergence takes a ladder of budgets to measure."""
     finished = runs[~diverged(runs)]
     epochs = pd.to_numeric(finished["epochs_seen"]).mean()
-    line = (
-        f"**A comparison at a stated budget, not at convergence.** Every run trains "
+    return (
+        f"**A comparison at one stated budget, not at convergence.** Every run trains "
         f"{int(runs['steps'].max()):,} steps (about {finished['tokens'].mean():,.0f} target "
         f"tokens, {epochs:.1f} epochs of the training set) under a learning rate that decays "
-        "to zero at the end, so each run ends at its best for this budget."
+        "to zero at the end, so each run ends at its best for this budget; the differences "
+        "below are differences at this budget. How far it is from convergence, and whether "
+        "the differences hold at other budgets, is not measured here: a ladder of budgets "
+        "(train.budgets) measures both."
     )
-    qk = finished[finished["label"] == "qk"]
-    if reference and reference["size"] in set(qk["size"]):
-        loss = qk.loc[qk["size"] == reference["size"], "best_valid_loss"].mean()
-        gap = loss - reference["valid_loss"]
-        line += (
-            f" At this budget `qk` (size `{reference['size']}`) is {gap:.3f} nats "
-            f"({gap / reference['valid_loss']:.1%}) above its best validation loss at "
-            f"{reference['steps']:,} steps, {reference['valid_loss']:.3f}"
-            + (f" ({reference['measured']})" if reference.get("measured") else "")
-            + ": the differences below are differences at this budget."
+
+
+def ladder_line(runs: pd.DataFrame) -> str:
+    """The first line of a ladder: its budgets, and whether the cells converged by the
+    ladder's rule (doubling the budget gained less than 1%), else the last doubling's gain.
+    ``runs``: every budget's, with runs.tsv's doubling_gain."""
+    axis = ladder.budget_axis(runs)
+    top = axis.iloc[-1]
+    budgets = ", ".join(f"{int(b):,}" for b in axis["budget"])
+    line = (
+        f"**The answer over the training budget.** Every cell trains once at the peak "
+        f"learning rate and is cooled down to zero at each budget ({budgets} steps; the "
+        f"largest about {top['tokens']:,.0f} target tokens, {top['epochs_seen']:.1f} epochs "
+        "of the training set), so each point below is an annealed run of that length."
+    )
+    gains = pd.to_numeric(runs["doubling_gain"])
+    judged = runs[gains.notna() & ~diverged(runs)]
+    if not len(judged):
+        return line + (
+            " No budget of the ladder is twice another, so whether the runs converged is not "
+            "judged (converged: doubling the budget improves the annealed validation loss by "
+            f"less than {CONVERGENCE_GAIN:.0%})."
         )
-    else:
-        line += " How far this budget is from convergence was not measured (budget_reference)."
-    return line
+    last = judged[judged["budget"] == judged["budget"].max()]
+    doubled, gain = int(last["budget"].iloc[0]), pd.to_numeric(last["doubling_gain"])
+    done = int(flag(last["converged"]).sum())
+    qk = pd.to_numeric(last.loc[last["label"] == BASELINE, "doubling_gain"]).median()
+    rule = f"converged: a doubling improves it by less than {CONVERGENCE_GAIN:.0%}"
+    if done == len(last):
+        return line + (
+            f" **Converged** by {doubled:,} steps: doubling to {2 * doubled:,} improved "
+            f"every run's annealed validation loss by less than {CONVERGENCE_GAIN:.0%} "
+            f"(median {gain.median():.2%})."
+        )
+    return line + (
+        f" **Not converged at the largest budget:** the last doubling, {doubled:,} to "
+        f"{int(top['budget']):,} steps, still improved the annealed validation loss by a "
+        f"median {gain.median():.1%} (`qk` {qk:.1%}; {done} of {len(last)} runs {rule}), so "
+        "the largest budget's differences are not those of converged models."
+    )
 
 
-def convergence_line(runs: pd.DataFrame, reference: dict | None = None) -> str:
+def convergence_line(runs: pd.DataFrame) -> str:
     """The summary's first line: whether the runs converged, and so what the comparisons
-    measure; for runs annealed to their budget, the budget statement."""
+    measure; for runs annealed to their budget, the budget statement (or the ladder's)."""
+    if "doubling_gain" in runs and runs["budget"].nunique() > 1:
+        return ladder_line(runs)
     if annealed(runs):
-        return budget_line(runs, reference)
+        return budget_line(runs)
     finished = runs[~diverged(runs)]
     n, done = len(finished), int(flag(finished["converged"]).sum())
     budget = steps_text(finished if len(finished) else runs)
@@ -419,26 +450,104 @@ def variant_glossary(variants) -> list[str]:
     )
 
 
+def _cell(row: dict, margin: float) -> str:
+    """One claim at one budget, for the ladder's claims table: Δ BLEU with its interval and
+    the verdict."""
+    verdict = row["verdict"]
+    if verdict == "not resolved at this power":
+        verdict = f"not resolved (\\|Δ\\| < {row['detectable']:.2f} undetectable)"
+    return f"{_with_interval(row, 'delta_bleu', 'delta', 2)}: {verdict}"
+
+
+def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame, margin: float) -> list[str]:
+    """The claims over the budgets: one row per claim (and size), a column per budget with
+    Δ test BLEU, its interval and the verdict there, and where Δ changes sign seed by seed;
+    then one sentence per claim with the trend as the numbers give it. ``runs``: every
+    budget's."""
+    budgets = sorted(int(b) for b in table["budget"].dropna().unique())
+    lines = [
+        "| claim | cell | "
+        + " | ".join(f"{b:,} steps" for b in budgets)
+        + " | sign of Δ BLEU, seed by seed |",
+        "|---|---|" + "---|" * len(budgets) + "---|",
+    ]
+    trends = []
+    for (claim, size), group in table.groupby(["claim", "size"], sort=False):
+        label = group["label"].iloc[0]
+        if size == "-":
+            lines.append(f"| {claim} | `{label}` | " + " | " * len(budgets) + "not run |")
+            continue
+        at = {int(r["budget"]): r for r in group.to_dict("records")}
+        cells = [_cell(at[b], margin) if b in at else "" for b in budgets]
+        deltas = ladder.seed_deltas(runs, label, size, "test_bleu")
+        sign = ladder.sign_change_text(ladder.sign_changes(deltas))
+        lines.append(f"| {claim} | `{label}` at `{size}` | " + " | ".join(cells) + f" | {sign} |")
+        trends.append(_trend_sentence(claim, label, size, [at[b] for b in budgets if b in at], sign))
+    return [
+        *lines,
+        "",
+        f"Each cell: Δ test BLEU, variant − `qk`, with its 95% interval over seeds, and the "
+        f"verdict at that budget: *replicated* where the interval lies on the claim's side of "
+        f'zero (for "about break-even": inside ±{margin:g} BLEU), *contradicted* where it lies '
+        "on the other side, otherwise *not resolved* with the smallest difference these seeds "
+        "could have detected. The sign column gives, per seed, the first budget at which Δ "
+        "has the opposite sign of its Δ at the smallest budget.",
+        "",
+        *trends,
+    ]
+
+
+def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: str) -> str:
+    """What a claim's Δ does over the budgets, in numbers: each budget's Δ and verdict."""
+    bleu = "; ".join(
+        f"{int(r['budget']):,} steps {_with_interval(r, 'delta_bleu', 'delta', 2)}" for r in rows
+    )
+    loss = " → ".join(f"{r['delta_loss']:+.3f}" for r in rows)
+    verdicts = " → ".join(r["verdict"] for r in rows)
+    called = sum(stats.excludes_zero(r["delta_low"], r["delta_high"]) for r in rows)
+    return (
+        f"- *{claim}* (`{label}` at `{size}`): Δ test BLEU {bleu}. The interval excludes zero "
+        f"at {called} of {len(rows)} budgets; verdicts {verdicts}. Δ annealed validation loss "
+        f"{loss} nats. Δ BLEU {sign}."
+    )
+
+
 def summary_markdown(
     tables: dict, settings: dict, experiment: str, figures: list, dynamics_size: str
 ) -> str:
-    """The summary: the budget or convergence first, the claims table, the mechanism, then
-    every verdict, scaling, and per size the table of every variant against qk. ``tables``:
-    comparison, runs, dynamics, scaling, claims; ``settings``: break_even_bleu and
-    budget_reference from the config, and test_set: which test set the scores are on."""
-    comparison, runs = tables["comparison"], tables["runs"]
+    """The summary: the budget or convergence first; on a ladder, the answer over the
+    budgets (its figure, the claims at every budget); else the claims table; then at the
+    largest budget the mechanism, every verdict, scaling, and per size the table of every
+    variant against qk. ``tables``: comparison (every budget), runs (the largest budget's),
+    every_budget (every budget's runs), dynamics, scaling, claims; ``settings``:
+    break_even_bleu from the config, and test_set: which test set the scores are on.
+    ``figures``: the figures' paths, the answer over the budget first."""
+    every_budget = tables.get("every_budget", tables["runs"])
+    runs = tables["runs"]
+    top = runs["budget"].max()
+    comparison = tables["comparison"]
+    comparison = comparison[comparison["budget"] == top]
     families = comparison.loc[comparison["holm_family"] > 0, "holm_family"]
     family = f"{int(families.max())}" if len(families) else "no"
     lines = [
         f"# attn-ablate: experiment `{experiment}`",
         "",
-        convergence_line(runs, settings.get("budget_reference")),
+        convergence_line(every_budget),
         "",
     ]
+    margin = settings["break_even_bleu"]
+    if every_budget["budget"].nunique() > 1:
+        answer, *figures = figures
+        lines += ["## The answer over the training budget", ""]
+        lines += [f"![{Path(answer).stem}]({Path(answer).name})", ""]
+        if len(tables["claims"]):
+            lines += [*ladder_claims_markdown(tables["claims"], every_budget, margin), ""]
+        lines += [f"## At the largest budget, {int(top):,} steps", ""]
     if len(tables["claims"]):
+        claims = tables["claims"]
+        claims = claims[(claims["budget"] == top) | claims["budget"].isna()]
         lines += ["## The claims, point by point", ""]
-        margin = settings["break_even_bleu"]
-        lines += [*claims_markdown(tables["claims"], margin, annealed(runs)), ""]
+        lines += [*claims_markdown(claims, margin, annealed(runs)), ""]
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size)
     if mechanism:
         lines += ["## The mechanism", "", *mechanism, ""]

@@ -1,0 +1,110 @@
+"""The answer over the training budget: each variant's difference from ``qk`` at every budget
+of a ladder, where it changes sign seed by seed, and whether a doubling of the budget still
+paid (the convergence rule on a ladder).
+
+Every budget's runs are annealed (their cooldown ends at zero learning rate), so each point
+is what a run of that length gives; the stable run's own validations, at the peak rate, are
+not annealed and are shown apart.
+"""
+
+import math
+
+import pandas as pd
+
+from attnablate import stats
+from attnablate.convergence import CONVERGENCE_GAIN
+from attnablate.io import flag
+from attnablate.variants import BASELINE
+
+SEED_CELL = ["size", "variant", "match", "seed"]  # one seed of a variant, over its budgets
+
+
+def doubling_gains(runs: pd.DataFrame) -> pd.Series:
+    """Per run, the relative improvement of its annealed validation loss when its budget is
+    doubled: (loss at B − loss at 2B) / loss at B, from the run of the same seed at 2B (or at
+    the nearest budget above 2B within 1%); NaN where the ladder has no such budget or a side
+    diverged. Indexed like ``runs``."""
+    gains = pd.Series(math.nan, index=runs.index, dtype=float)
+    loss = pd.to_numeric(runs["best_valid_loss"]).where(~flag(runs["diverged"]))
+    for _, here in runs.groupby(SEED_CELL, sort=False):
+        by_budget = dict(zip(here["budget"].astype(int), loss[here.index]))
+        for index, budget in zip(here.index, here["budget"].astype(int)):
+            doubled = [b for b in by_budget if 2 * budget <= b <= 2.02 * budget]
+            if doubled:
+                before, after = by_budget[budget], by_budget[min(doubled)]
+                gains[index] = (before - after) / before
+    return gains
+
+
+def converged(gain: float) -> bool:
+    """The convergence rule on a ladder: doubling the budget improved the annealed
+    validation loss by less than CONVERGENCE_GAIN."""
+    return bool(gain < CONVERGENCE_GAIN)
+
+
+def budget_axis(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per budget (ascending): its steps, the mean target tokens and epochs its runs saw."""
+    finished = runs[~flag(runs["diverged"])]
+    axis = finished.groupby("budget")[["tokens", "epochs_seen"]].mean()
+    return axis.reset_index().sort_values("budget")
+
+
+def seed_deltas(runs: pd.DataFrame, label: str, size: str, column: str) -> pd.DataFrame:
+    """Variant − qk of ``column`` (test_bleu, best_valid_loss) per seed (rows) and budget
+    (columns), paired by seed; a diverged side leaves a gap."""
+    here = runs[(runs["size"] == size) & ~flag(runs["diverged"])]
+    mine = here[here["label"] == label].pivot(index="seed", columns="budget", values=column)
+    base = here[here["label"] == BASELINE].pivot(index="seed", columns="budget", values=column)
+    return (mine - base).dropna(how="all").sort_index(axis=1)
+
+
+def sign_change(deltas: pd.Series) -> int | None:
+    """The first budget at which a seed's Δ has the opposite sign of its Δ at the smallest
+    budget, or None (no change of sign within the ladder)."""
+    deltas = deltas.dropna()
+    if len(deltas) < 2 or deltas.iloc[0] == 0:
+        return None
+    first = math.copysign(1, deltas.iloc[0])
+    for budget, delta in deltas.iloc[1:].items():
+        if delta * first < 0:
+            return int(budget)
+    return None
+
+
+def sign_changes(deltas: pd.DataFrame) -> dict:
+    """seed -> the budget where its Δ changes sign (or None), for seed_deltas' table."""
+    return {int(seed): sign_change(row) for seed, row in deltas.iterrows()}
+
+
+def sign_change_text(changes: dict) -> str:
+    """Per seed, where Δ changes sign, with the spread over seeds, in words."""
+    if not changes:
+        return "no finished pair"
+    found = sorted(b for b in changes.values() if b is not None)
+    if not found:
+        return "no change of sign within the ladder"
+    per_seed = ", ".join(
+        f"seed {seed}: {'none' if b is None else f'{b:,}'}" for seed, b in changes.items()
+    )
+    spread = f"{found[0]:,}" if found[0] == found[-1] else f"{found[0]:,} to {found[-1]:,}"
+    return (
+        f"changes sign by {spread} steps in {len(found)} of {len(changes)} seeds ({per_seed})"
+    )
+
+
+def stable_deltas(stable: pd.DataFrame, label: str, size: str) -> pd.DataFrame:
+    """Along the stable runs (not annealed): variant − qk validation loss at every validation
+    step, paired by seed, with its mean and 95% interval over seeds (step, mean, low, high,
+    seeds)."""
+    here = stable[stable["size"] == size]
+    loss = lambda lab: here[here["label"] == lab].pivot(  # noqa: E731
+        index="step", columns="seed", values="valid_loss"
+    )
+    deltas = (loss(label) - loss(BASELINE)).dropna(how="all")
+    rows = []
+    for step, row in deltas.iterrows():
+        mean, low, high = stats.mean_interval(list(row.dropna()))
+        rows.append(
+            {"step": int(step), "mean": mean, "low": low, "high": high, "seeds": row.count()}
+        )
+    return pd.DataFrame(rows, columns=["step", "mean", "low", "high", "seeds"])
