@@ -52,14 +52,15 @@ def test_paired_tests_are_reproducible():
     assert paired_tests(a, {"b": b}, REFS) == paired_tests(a, {"b": b}, REFS)
 
 
-def test_holm_family_is_every_comparison_at_a_size_and_seed_across_match_settings():
+def test_holm_family_is_every_comparison_at_a_size_seed_and_budget_across_match_settings():
     """The matched cell is alone in its compare job, but not in its family: it is corrected
-    together with the unmatched comparisons of the same size and seed."""
+    together with the unmatched comparisons of the same size, seed and budget."""
 
-    def cell(seed, match, variant, p_ar, p_bootstrap):
+    def cell(seed, match, variant, p_ar, p_bootstrap, budget="800"):
         return {
             "size": "s",
             "seed": seed,
+            "budget": budget,
             "match": match,
             "variant": variant,
             "p_ar": p_ar,
@@ -71,10 +72,12 @@ def test_holm_family_is_every_comparison_at_a_size_and_seed_across_match_setting
         cell("1", "none", "b", 0.04, 0.5),
         cell("1", "total", "a", 0.02, 0.01),
         cell("2", "total", "a", 0.02, 0.01),
-        {"size": "s", "seed": "1", "match": "none", "variant": "c", "diverged_sides": "c"},
+        {"size": "s", "seed": "1", "budget": "800", "match": "none", "variant": "c"}
+        | {"diverged_sides": "c"},
+        cell("1", "none", "a", 0.01, 0.02, budget="1600"),  # another budget: its own family
     ]
     rows = correct(cells)
-    assert [r.get("holm_family") for r in rows] == [3, 3, 3, 1, None]
+    assert [r.get("holm_family") for r in rows] == [3, 3, 3, 1, None, 1]
     assert rows[2]["p_ar_holm"] == pytest.approx(0.04)  # 2 × 0.02: ranked second of three
     assert rows[0]["p_ar_holm"] == pytest.approx(0.03)
     assert rows[3]["p_ar_holm"] == pytest.approx(0.02)  # alone at seed 2

@@ -4,10 +4,13 @@ cooldown per budget that ends exactly where one uninterrupted WSD run to that bu
 import os
 import signal
 
+import pandas as pd
 import pytest
 import torch
 
-from attnablate import experiment
+from attnablate import experiment, ladder, stats
+from attnablate.aggregate import with_ladder_convergence
+from attnablate.summary import ladder_line
 from attnablate import train as training
 from attnablate.errors import ConfigurationError
 from attnablate.model import ModelConfig
@@ -149,3 +152,68 @@ def test_a_stopped_cooldown_resumes_from_its_own_state_and_ends_identical(
 def test_a_cooldown_without_its_stable_run_says_what_to_rerun(tmp_path, data):
     with pytest.raises(ConfigurationError, match="stable run at step 32 or before"):
         cooldown(tmp_path / "cell", data, 40)
+
+
+def ladder_runs(bleu: dict, loss: dict | None = None) -> pd.DataFrame:
+    """runs.tsv rows of a hand-built ladder: ``bleu[(label, seed)]`` lists test BLEU at each
+    of BUDGETS; ``loss`` likewise the annealed validation loss (default: falls with budget)."""
+    rows = []
+    for (label, seed), values in bleu.items():
+        for i, (budget, value) in enumerate(zip(BUDGETS, values)):
+            rows.append(
+                {
+                    "label": label,
+                    "variant": label,
+                    "size": "s",
+                    "match": "none",
+                    "seed": seed,
+                    "budget": budget,
+                    "test_bleu": value,
+                    "best_valid_loss": (loss or {}).get((label, seed), [4.0, 3.0])[i],
+                    "tokens": 1000 * budget,
+                    "epochs_seen": budget / 10,
+                    "diverged": False,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_each_budgets_interval_is_over_the_seeds_paired_differences():
+    """Δ at each budget is variant − qk paired by seed, and its interval is the t-interval over
+    those differences: at 20 steps Δ is +1, +2, +3 (mean 2, sd 1), at 40 steps −1, −1, −1."""
+    bleu = {("qk", s): [10.0, 20.0] for s in (1, 2, 3)}
+    bleu |= {("qq", 1): [11.0, 19.0], ("qq", 2): [12.0, 19.0], ("qq", 3): [13.0, 19.0]}
+    deltas = ladder.seed_deltas(ladder_runs(bleu), "qq", "s", "test_bleu")
+    assert list(deltas.columns) == list(BUDGETS)
+    assert deltas[20].tolist() == [1.0, 2.0, 3.0] and deltas[40].tolist() == [-1.0] * 3
+    mean, low, high = stats.mean_interval(deltas[20])
+    assert mean == 2.0
+    assert (low, high) == pytest.approx((2 - 4.302653 / 3**0.5, 2 + 4.302653 / 3**0.5))
+    mean, low, high = stats.mean_interval(deltas[40])
+    assert (mean, low, high) == (-1.0, -1.0, -1.0)  # no spread: the interval is a point
+    changes = ladder.sign_changes(deltas)
+    assert changes == {1: 40, 2: 40, 3: 40}
+    assert ladder.sign_change_text(changes).startswith("changes sign by 40 steps in 3 of 3")
+
+
+def test_a_sign_that_holds_over_the_ladder_is_said_so():
+    bleu = {("qk", s): [10.0, 20.0] for s in (1, 2)}
+    bleu |= {("qq", 1): [11.0, 21.0], ("qq", 2): [9.0, 19.0]}
+    changes = ladder.sign_changes(ladder.seed_deltas(ladder_runs(bleu), "qq", "s", "test_bleu"))
+    assert changes == {1: None, 2: None}
+    assert ladder.sign_change_text(changes) == "no change of sign within the ladder"
+
+
+def test_a_cell_has_converged_where_doubling_its_budget_gains_under_one_percent():
+    """The ladder's convergence rule: the annealed loss at 2B against B; the largest budget,
+    with nothing twice it, is not judged."""
+    bleu = {("qk", 1): [10.0, 20.0], ("qk", 2): [10.0, 20.0]}
+    loss = {("qk", 1): [3.00, 2.98], ("qk", 2): [3.00, 2.70]}  # gains 0.67% and 10%
+    runs = ladder_runs(bleu, loss)
+    gains = ladder.doubling_gains(runs)
+    assert gains.tolist()[0] == pytest.approx(0.02 / 3) and gains.tolist()[2] == pytest.approx(0.1)
+    assert gains.isna().tolist() == [False, True, False, True]
+    assert ladder.converged(gains[0]) and not ladder.converged(gains[2])
+    line = ladder_line(with_ladder_convergence(runs.assign(converged=False)))
+    assert "**Not converged at the largest budget:** the last doubling, 20 to 40 steps" in line
+    assert "median 5.3%" in line and "1 of 2 runs converged" in line

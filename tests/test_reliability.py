@@ -104,7 +104,7 @@ def test_a_diverging_size_is_a_result_and_the_other_runs_carry_on(tmp_path, smok
     result = snakemake(tmp_path, config)
     assert result.returncode == 0, result.stderr[-3000:]
     for run in ("qk/hot/none", "qq@enc/hot/none", "qq@enc/hot/total"):
-        folder = tmp_path / "runs" / "smoke" / run / "seed1"
+        folder = tmp_path / "runs" / "smoke" / run / "seed1" / "steps30"
         meta = json.loads((folder / "meta.json").read_text())
         assert meta["diverged"] and 1 <= meta["diverged_at"] <= 30, run
         scores = json.loads((folder / "scores.json").read_text())
@@ -113,7 +113,7 @@ def test_a_diverging_size_is_a_result_and_the_other_runs_carry_on(tmp_path, smok
         assert len((folder / "test.hyp").read_text().splitlines()) == 40  # empty lines
     for run in RUNS:  # the well-behaved size is untouched by its neighbour's divergence
         scores = json.loads(
-            (tmp_path / "runs" / "smoke" / run / "seed1" / "scores.json").read_text()
+            (tmp_path / "runs" / "smoke" / run / "seed1" / "steps30" / "scores.json").read_text()
         )
         assert not scores["diverged"] and scores["bleu"] >= 0
     runs = {
@@ -169,7 +169,7 @@ def killed_and_rerun(tmp_path_factory):
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while not list(workdir.glob("runs/smoke/*/*/*/seed1/resume/state-*.pt")):
+    while not list(workdir.glob("runs/smoke/*/*/*/seed1/steps30/resume/state-*.pt")):
         assert process.poll() is None, "the workflow ended before a training job was caught"
         assert time.monotonic() < deadline, "no training job wrote a resume state in 5 minutes"
         time.sleep(0.05)
@@ -188,8 +188,8 @@ def test_a_killed_workflow_reruns_to_the_results_of_an_uninterrupted_one(
     workdir, _, _ = killed_and_rerun
     reference, _ = smoke_run
     for run in RUNS:
-        mine = workdir / "runs" / "smoke" / run / "seed1"
-        theirs = reference / "runs" / "smoke" / run / "seed1"
+        mine = workdir / "runs" / "smoke" / run / "seed1" / "steps30"
+        theirs = reference / "runs" / "smoke" / run / "seed1" / "steps30"
         assert _without_seconds(mine / "curves.tsv") == _without_seconds(theirs / "curves.tsv")
         assert (mine / "test.hyp").read_text() == (theirs / "test.hyp").read_text()
         assert (mine / "scores.json").read_text() == (theirs / "scores.json").read_text()
@@ -198,7 +198,7 @@ def test_a_killed_workflow_reruns_to_the_results_of_an_uninterrupted_one(
         assert (workdir / "results" / "smoke" / table).read_text() == (
             reference / "results" / "smoke" / table
         ).read_text()
-    resumed = list(workdir.glob("logs/smoke/*/*/*/seed1/train.log"))
+    resumed = list(workdir.glob("logs/smoke/*/*/*/seed1/steps30/train.log"))
     assert any("resuming from" in log.read_text() for log in resumed)
 
 

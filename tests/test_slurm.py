@@ -114,7 +114,7 @@ def job_records(workdir) -> dict:
 
 
 def outputs_of(workdir, run):
-    folder = workdir / "runs" / "smoke" / run / "seed1"
+    folder = workdir / "runs" / "smoke" / run / "seed1" / "steps30"
     rows = read_tsv(folder / "curves.tsv")
     curves = [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
     scores = json.loads((folder / "scores.json").read_text())
@@ -152,7 +152,7 @@ def test_smoke_experiment_under_slurm_runs_where_the_profile_says(slurm, tmp_pat
 
     for run in RUNS:
         # started once by the plugin; both ranks' output reaches the rule's log
-        log = (cluster / "logs" / "smoke" / run / "seed1" / "train.log").read_text()
+        log = (cluster / "logs" / "smoke" / run / "seed1" / "steps30" / "train.log").read_text()
         assert log.count("rank 0 of 2 ready") == 1 and log.count("rank 1 of 2 ready") == 1, log
         assert log.count("done: ") == 1, log
         assert outputs_of(cluster, run) == outputs_of(local, run), run
@@ -161,7 +161,8 @@ def test_smoke_experiment_under_slurm_runs_where_the_profile_says(slurm, tmp_pat
     ).read_text()
 
 
-TRAINED = "runs/smoke/qk/micro/none/seed1/meta.json"  # the signal test's target: one training
+SIGNALLED = "smoke/qk/micro/none/seed1/steps1000"  # the signal test's one training (1,000 steps)
+TRAINED = f"runs/{SIGNALLED}/meta.json"
 
 
 def run_and_signal(workdir, env, signal_at_step):
@@ -172,7 +173,7 @@ def run_and_signal(workdir, env, signal_at_step):
     run = subprocess.Popen(
         command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    log = workdir / "logs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "train.log"
+    log = workdir / "logs" / SIGNALLED / "train.log"
     while run.poll() is None and f"step {signal_at_step}/" not in (
         log.read_text() if log.exists() else ""
     ):
@@ -208,7 +209,7 @@ def test_a_training_job_signalled_by_slurm_resumes_where_it_stopped(slurm, tmp_p
     assert run.returncode == 0, output[-4000:]
 
     # the resubmitted job's log (Snakemake clears a failed job's): a state at the signal's step
-    log = (cluster / "logs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "train.log").read_text()
+    log = (cluster / "logs" / SIGNALLED / "train.log").read_text()
     resumed_at = int(log.split("resumed at step ")[1].split()[0])
     assert 300 <= resumed_at < 1000, log
     assert output.count("Error in rule train") == 1, output[-4000:]  # once: exit status 75
@@ -217,7 +218,7 @@ def test_a_training_job_signalled_by_slurm_resumes_where_it_stopped(slurm, tmp_p
 
 def trained(workdir):
     """A training's curves (but their seconds) and its checkpoint's weights."""
-    folder = workdir / "runs" / "smoke" / "qk" / "micro" / "none" / "seed1"
+    folder = workdir / "runs" / SIGNALLED
     curves = [
         {k: v for k, v in row.items() if k != "seconds"} for row in read_tsv(folder / "curves.tsv")
     ]

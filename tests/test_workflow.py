@@ -27,7 +27,8 @@ def smoke(smoke_run):
 def planned_jobs(workdir, config) -> list[tuple[str, str]]:
     """(rule, where) of the jobs Snakemake would run, sorted: read from its --summary table (an
     output whose plan is an update), not from its dry-run text. ``where`` is the run folder
-    (runs/<experiment>/<variant>/<size>/<match>/seed<n>: one job per rule and run) for a run's
+    (runs/<experiment>/<variant>/<size>/<match>/seed<n>/steps<budget>: one job per rule and
+    run) for a run's
     outputs, else the output file (a job with several such outputs appears once for each)."""
     result = snakemake(workdir, config, "--summary")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
@@ -39,7 +40,7 @@ def planned_jobs(workdir, config) -> list[tuple[str, str]]:
 
 def run_folder(path: str) -> str | None:
     parts = path.split("/")
-    return "/".join(parts[:6]) if parts[0] == "runs" and len(parts) > 6 else None
+    return "/".join(parts[:7]) if parts[0] == "runs" and len(parts) > 7 else None
 
 
 def test_every_output_of_the_smoke_run(smoke):
@@ -50,7 +51,7 @@ def test_every_output_of_the_smoke_run(smoke):
         tgt = (data / f"{split}.tgt").read_text().splitlines()
         assert len(src) == len(tgt) > 0
     for run in RUNS:
-        folder = workdir / "runs" / "smoke" / run / "seed1"
+        folder = workdir / "runs" / "smoke" / run / "seed1" / "steps30"
         scores = json.loads((folder / "scores.json").read_text())
         assert 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
         assert "version:2.6.0" in scores["bleu_signature"]
@@ -67,7 +68,7 @@ def test_every_output_of_the_smoke_run(smoke):
         assert all(0 <= float(row["symmetry"]) <= 1 for row in dynamics)
         meta = json.loads((folder / "meta.json").read_text())
         assert meta["steps"] == 30 and meta["device"] == "cpu"
-        assert (workdir / "benchmarks" / "smoke" / run / "seed1" / "train.tsv").exists()
+        assert (workdir / "benchmarks" / "smoke" / run / "seed1" / "steps30" / "train.tsv").exists()
     runs = read_tsv(workdir / "results" / "smoke" / "runs.tsv")
     assert sorted(f"{r['variant']}/{r['size']}/{r['match']}" for r in runs) == sorted(RUNS)
     by_match = {(r["variant"], r["match"]): int(r["params_total"]) for r in runs}
@@ -125,7 +126,7 @@ def test_changing_one_variant_reruns_only_its_runs(smoke):
     changed["variants"] = ["qk", "qq@enc,dec"]
     jobs = planned_jobs(workdir, changed)
     trained = sorted(log for rule, log in jobs if rule == "train")
-    assert trained == [f"runs/smoke/qq@enc,dec/micro/{m}/seed1" for m in ("none", "total")]
+    assert trained == [f"runs/smoke/qq@enc,dec/micro/{m}/seed1/steps30" for m in ("none", "total")]
     assert {rule for rule, _ in jobs} == {
         "model_table",
         "train",
@@ -145,7 +146,7 @@ def test_adding_a_variant_trains_only_the_new_one(smoke):
     changed["variants"].append("noo@all")
     jobs = planned_jobs(workdir, changed)
     trained = sorted(log for rule, log in jobs if rule == "train")
-    assert trained == [f"runs/smoke/noo@all/micro/{m}/seed1" for m in ("none", "total")]
+    assert trained == [f"runs/smoke/noo@all/micro/{m}/seed1/steps30" for m in ("none", "total")]
     assert sum(rule in ("prepare", "tokenizer", "encode") for rule, _ in jobs) == 0
 
 
@@ -275,7 +276,7 @@ def test_a_configfile_on_the_command_line_replaces_the_default_experiment():
 
 
 def planned_runs(workdir, *args) -> set[str]:
-    """The runs (experiment/variant/size/match/seed) a call of Snakemake would train, read
+    """The runs (experiment/variant/size/match/seed/budget) a call of Snakemake would train, read
     from its --summary table rather than its dry-run text."""
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--summary", *args]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
@@ -307,7 +308,9 @@ def test_the_readme_cluster_command_plans_exactly_the_paper_config(tmp_path):
     runs = planned_runs(tmp_path, "--configfile", str(ROOT / "configs" / "paper.yaml"))
     assert {run.split("/")[2] for run in runs} == set(paper["sizes"])
     variants, sizes, seeds = len(paper["variants"]), len(paper["sizes"]), len(paper["seeds"])
-    assert len(runs) == (2 * variants - 1) * sizes * seeds  # matched: every variant but qk
+    budgets = len(paper["train"].get("budgets") or [0])
+    # matched: every variant but qk; a run per budget
+    assert len(runs) == (2 * variants - 1) * sizes * seeds * budgets
 
 
 def test_a_user_config_naming_one_size_plans_that_size_only(tmp_path, smoke_config):
@@ -315,9 +318,9 @@ def test_a_user_config_naming_one_size_plans_that_size_only(tmp_path, smoke_conf
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(smoke_config))
     runs = planned_runs(tmp_path, "--configfile", "mine.yaml")
     assert runs == {
-        "smoke/qk/solo/none/seed1",
-        "smoke/qq@enc/solo/none/seed1",
-        "smoke/qq@enc/solo/total/seed1",
+        "smoke/qk/solo/none/seed1/steps30",
+        "smoke/qq@enc/solo/none/seed1/steps30",
+        "smoke/qq@enc/solo/total/seed1/steps30",
     }
 
 
@@ -326,9 +329,9 @@ def test_command_line_overrides_are_typed_and_merged(tmp_path, smoke_config):
     as strings, and are read as the schema types them, merged into the experiment's."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(smoke_config))
     runs = planned_runs(tmp_path, "--configfile", "config.yaml", "--config", "seeds=[1,2]")
-    assert {run.split("/")[-1] for run in runs} == {"seed1", "seed2"}
+    assert {run.split("/")[-2] for run in runs} == {"seed1", "seed2"}
     runs = planned_runs(tmp_path, "--configfile", "config.yaml", "--config", 'variants=["qk"]')
-    assert runs == {"smoke/qk/micro/none/seed1"}
+    assert runs == {"smoke/qk/micro/none/seed1/steps30"}
     assert planned_runs(
         tmp_path, "--configfile", "config.yaml", "--config", "train={max_steps: 100}"
     )

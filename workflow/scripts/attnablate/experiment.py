@@ -179,8 +179,10 @@ def check(config: dict) -> None:
                 f"{variant!r}: a variant spec has letters, digits and _@,+; "
                 "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
             )
-    check_train(config["train"])
-    _check_ladder(config["train"])
+    if config["train"]["budgets"]:
+        _check_ladder(config["train"])  # each budget is a run's max_steps
+    else:
+        check_train(config["train"])
     for i, claim in enumerate(config.get("claims", [])):
         # a claim about a cell this experiment does not run is reported as not run (an
         # override such as --config variants=[...] may leave it out); a typo still fails here
