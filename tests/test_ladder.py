@@ -1,19 +1,23 @@
 """The budget ladder: one stable run per cell at the peak rate, and from its branch states one
 cooldown per budget that ends exactly where one uninterrupted WSD run to that budget ends."""
 
+import json
 import os
+import shutil
 import signal
 
 import pandas as pd
 import pytest
 import torch
+from conftest import planned_jobs, smoke_experiment, snakemake
 
 from attnablate import experiment, ladder, stats
-from attnablate.aggregate import with_ladder_convergence
-from attnablate.summary import ladder_line
 from attnablate import train as training
+from attnablate.aggregate import with_ladder_convergence
 from attnablate.errors import ConfigurationError
+from attnablate.io import read_tsv
 from attnablate.model import ModelConfig
+from attnablate.summary import ladder_line
 from attnablate.train import RESUME_EXIT, Branches, TrainConfig, learning_rate, train
 
 BUDGETS = (20, 40)  # branch points 16 and 32 (cooldown_fraction 0.2)
@@ -217,3 +221,83 @@ def test_a_cell_has_converged_where_doubling_its_budget_gains_under_one_percent(
     line = ladder_line(with_ladder_convergence(runs.assign(converged=False)))
     assert "**Not converged at the largest budget:** the last doubling, 20 to 40 steps" in line
     assert "median 5.3%" in line and "1 of 2 runs converged" in line
+
+
+LADDER = {"schedule": "wsd", "budgets": [15, 30]}  # branch points 12 and 24
+CELLS = ["qk/micro/none", "qq@enc/micro/none", "qq@enc/micro/total"]
+
+
+def ladder_config(budgets) -> dict:
+    config = smoke_experiment()
+    config["train"] = {**config["train"], **LADDER, "budgets": budgets}
+    del config["train"]["max_steps"]
+    return config
+
+
+@pytest.fixture(scope="module")
+def ladder_run(tmp_path_factory):
+    """The smoke experiment as a ladder, run end to end."""
+    workdir = tmp_path_factory.mktemp("ladder")
+    config = ladder_config(LADDER["budgets"])
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config
+
+
+@pytest.mark.workflow
+def test_the_ladder_report_opens_with_the_answer_over_the_budget(ladder_run):
+    workdir, _ = ladder_run
+    runs = read_tsv(workdir / "results" / "smoke" / "runs.tsv")
+    assert sorted((r["variant"], r["match"], r["budget"]) for r in runs) == sorted(
+        (cell.split("/")[0], cell.split("/")[2], str(b)) for cell in CELLS for b in (15, 30)
+    )
+    assert {int(r["steps"]) for r in runs} == {15, 30}
+    stable = read_tsv(workdir / "results" / "smoke" / "stable.tsv")
+    assert sorted({int(r["step"]) for r in stable}) == [15, 24]  # validations, and its end
+    kept = workdir / "runs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "branches"
+    assert sorted(p.name for p in kept.glob("*.pt")) == ["state-000000012.pt", "state-000000024.pt"]
+    summary = (workdir / "reports" / "smoke" / "summary.md").read_text()
+    assert summary.index("## The answer over the training budget") < summary.index("mechanism")
+    assert summary.index("![budget_curves](budget_curves.png)") < summary.index("## Figures")
+    assert "**The answer over the training budget.**" in summary.splitlines()[2]
+    assert (workdir / "reports" / "smoke" / "budget_curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.workflow
+def test_adding_a_budget_plans_only_its_cooldown_and_evaluation(ladder_run):
+    workdir, _ = ladder_run
+    jobs = planned_jobs(workdir, ladder_config([15, 20, 30]))
+    cell = "runs/smoke/{}/seed1/steps20"
+    assert sorted(where for rule, where in jobs if rule == "train") == sorted(
+        cell.format(c) for c in CELLS
+    )
+    assert {rule for rule, _ in jobs} == {
+        "train",
+        "translate",
+        "score",
+        "compare",
+        "aggregate",
+        "report",
+    }
+    assert all("steps20" in where for rule, where in jobs if rule in ("translate", "compare"))
+
+
+@pytest.mark.workflow
+def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldown(
+    ladder_run, tmp_path
+):
+    workdir = tmp_path / "copy"
+    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    config = ladder_config([15, 30, 60])
+    jobs = planned_jobs(workdir, config)
+    trained = sorted(where for rule, where in jobs if rule in ("stable", "train"))
+    stable = [f"runs/smoke/{c}/seed1/stable" for c in CELLS]
+    assert trained == sorted([*stable, *(f"runs/smoke/{c}/seed1/steps60" for c in CELLS)])
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = workdir / "logs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "stable.log"
+    assert "resumed at step 24" in log.read_text()  # from the last branch state, not from 0
+    meta = json.loads(
+        (workdir / "runs" / "smoke" / CELLS[0] / "seed1" / "stable" / "meta.json").read_text()
+    )
+    assert meta["steps"] == 48

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, SNAKEMAKE, saved_dataset, snakemake
+from conftest import ROOT, SNAKEMAKE, planned_jobs, saved_dataset, snakemake
 
 from attnablate.io import read_tsv
 
@@ -22,25 +22,6 @@ RUNS = ["qk/micro/none", "qq@enc/micro/none", "qq@enc/micro/total"]
 def smoke(smoke_run):
     """The finished smoke run of conftest (shared with the other workflow tests)."""
     return smoke_run
-
-
-def planned_jobs(workdir, config) -> list[tuple[str, str]]:
-    """(rule, where) of the jobs Snakemake would run, sorted: read from its --summary table (an
-    output whose plan is an update), not from its dry-run text. ``where`` is the run folder
-    (runs/<experiment>/<variant>/<size>/<match>/seed<n>/steps<budget>: one job per rule and
-    run) for a run's
-    outputs, else the output file (a job with several such outputs appears once for each)."""
-    result = snakemake(workdir, config, "--summary")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    rows = [line.split("\t") for line in result.stdout.splitlines()]
-    table = [dict(zip(rows[0], row)) for row in rows[1:]]
-    pending = [(r["rule"], r["output_file"]) for r in table if r["plan"] == "update pending"]
-    return sorted({(rule, run_folder(path) or path) for rule, path in pending})
-
-
-def run_folder(path: str) -> str | None:
-    parts = path.split("/")
-    return "/".join(parts[:7]) if parts[0] == "runs" and len(parts) > 7 else None
 
 
 def test_every_output_of_the_smoke_run(smoke):

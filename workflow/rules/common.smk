@@ -180,7 +180,8 @@ def stable_settings(wildcards):
 
 def stable_run(wildcards):
     """A cooldown's input: its cell's stable run, marked ancient, so that extending the
-    stable run to a larger budget reruns no cooldown of the budgets it already served."""
+    stable run to a larger budget reruns no cooldown of the budgets it already served.
+    """
     if not experiment.ladder(config):
         return []
     return ancient(f"{CELL}/stable/meta.json".format(**wildcards))

@@ -105,9 +105,6 @@ rule report:
         runtime=10,
     params:
         # what the report says, besides the results: changing it redraws the report only
-        settings={
-            key: config.get(key)
-            for key in ("claims", "break_even_bleu")
-        },
+        settings={key: config.get(key) for key in ("claims", "break_even_bleu")},
     script:
         "../scripts/report.py"

@@ -72,9 +72,10 @@ def with_ladder_convergence(runs: pd.DataFrame) -> pd.DataFrame:
 
 def run_aggregate(inputs, outputs) -> None:
     """Step ``aggregate``: ``runs`` (one row per run), ``curves`` and ``dynamics`` (every
-    run's, with its keys), ``stable`` (a ladder's stable runs' curves, not annealed), ``significance`` (every per-seed test against qk, Holm-corrected
-    over its (size, seed) family) and ``comparison`` (one row per variant and size: the
-    verdict over seeds)."""
+    run's, with its keys), ``stable`` (a ladder's stable runs' curves, not annealed),
+    ``significance`` (every per-seed test against qk, Holm-corrected over its (size, seed,
+    budget) family) and ``comparison`` (one row per variant, size and budget: the verdict
+    over seeds)."""
     rows, curve_rows, dynamics_rows = [], [], []
     for meta_path, scores_path, curves_path, dynamics_path in zip(
         inputs["meta"], inputs["scores"], inputs["curves"], inputs["dynamics"]

@@ -1,5 +1,6 @@
 """The comparison frame: one row per (size, budget, variant, match) against ``qk`` of the same
-size at the same budget, with the verdict over seeds. The summary's sentences and tables are rendered from it alone.
+size at the same budget, with the verdict over seeds. The summary's sentences and tables are
+rendered from it alone.
 
 - Everything is over *paired* seeds: seeds where both the variant's and qk's run finished
   (a diverged side removes the seed from means, differences and intervals alike).

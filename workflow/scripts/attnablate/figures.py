@@ -210,13 +210,19 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
             budgets, means, lows, highs = map(np.array, zip(*points))
             spans = np.nan_to_num(np.array([means - lows, highs - means]))
             ax.errorbar(
-                budgets * nudge, means, yerr=spans, color=palette[label], marker="o",
-                capsize=3, label=label,
+                budgets * nudge,
+                means,
+                yerr=spans,
+                color=palette[label],
+                marker="o",
+                capsize=3,
+                label=label,
             )
             for budget in deltas:
                 seeds = deltas[budget].dropna()
-                ax.scatter([budget * nudge] * len(seeds), seeds, s=9, color=palette[label],
-                           alpha=0.35)
+                ax.scatter(
+                    [budget * nudge] * len(seeds), seeds, s=9, color=palette[label], alpha=0.35
+                )
         ax.axhline(0, color="grey", lw=0.8)
         _budget_ticks(ax, ladder.budget_axis(here))
         ax.set(ylabel=ylabel, title=f"annealed at each budget · size {size}")
@@ -229,11 +235,15 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
         ax.plot(band["step"], band["mean"], color=palette[label], label=label)
         ax.fill_between(band["step"], band["low"], band["high"], color=palette[label], alpha=0.2)
     if not ax.lines:
-        ax.text(0.5, 0.5, "no stable run (not a budget ladder)", ha="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no stable run (not a budget ladder)", ha="center", transform=ax.transAxes
+        )
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="training step (peak learning rate)", ylabel="Δ validation loss",
-           title="stable phase, NOT annealed (95% band over seeds)")
+    ax.set(
+        xlabel="training step (peak learning rate)",
+        ylabel="Δ validation loss",
+        title="stable phase, NOT annealed (95% band over seeds)",
+    )
     save(fig, path)
 
 

@@ -87,9 +87,7 @@ def sign_change_text(changes: dict) -> str:
         f"seed {seed}: {'none' if b is None else f'{b:,}'}" for seed, b in changes.items()
     )
     spread = f"{found[0]:,}" if found[0] == found[-1] else f"{found[0]:,} to {found[-1]:,}"
-    return (
-        f"changes sign by {spread} steps in {len(found)} of {len(changes)} seeds ({per_seed})"
-    )
+    return f"changes sign by {spread} steps in {len(found)} of {len(changes)} seeds ({per_seed})"
 
 
 def stable_deltas(stable: pd.DataFrame, label: str, size: str) -> pd.DataFrame:

@@ -2,8 +2,8 @@
 
 Each compare job tests the variants of one (size, match, seed, budget) cell against ``qk``
 (compare.py, with sacrebleu); once every cell is in, aggregation corrects each family, every
-comparison against ``qk`` at one (size, seed, budget), matched and unmatched cells together. Kept apart
-from compare.py so that aggregation needs no sacrebleu.
+comparison against ``qk`` at one (size, seed, budget), matched and unmatched cells together.
+Kept apart from compare.py so that aggregation needs no sacrebleu.
 """
 
 CELL_COLUMNS = [

@@ -482,7 +482,8 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame, margin: floa
         deltas = ladder.seed_deltas(runs, label, size, "test_bleu")
         sign = ladder.sign_change_text(ladder.sign_changes(deltas))
         lines.append(f"| {claim} | `{label}` at `{size}` | " + " | ".join(cells) + f" | {sign} |")
-        trends.append(_trend_sentence(claim, label, size, [at[b] for b in budgets if b in at], sign))
+        rows = [at[b] for b in budgets if b in at]
+        trends.append(_trend_sentence(claim, label, size, rows, sign))
     return [
         *lines,
         "",
