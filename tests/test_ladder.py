@@ -231,6 +231,7 @@ def ladder_config(budgets) -> dict:
     config = smoke_experiment()
     config["train"] = {**config["train"], **LADDER, "budgets": budgets}
     del config["train"]["max_steps"]
+    config["claims"] = [{"claim": "QQᵀ does worse", "variant": "qq@enc", "expect": "worse"}]
     return config
 
 
@@ -260,6 +261,10 @@ def test_the_ladder_report_opens_with_the_answer_over_the_budget(ladder_run):
     assert summary.index("## The answer over the training budget") < summary.index("mechanism")
     assert summary.index("![budget_curves](budget_curves.png)") < summary.index("## Figures")
     assert "**The answer over the training budget.**" in summary.splitlines()[2]
+    header = next(line for line in summary.splitlines() if line.startswith("| claim | cell |"))
+    assert header == "| claim | cell | 15 steps | 30 steps | sign of Δ BLEU, seed by seed |"
+    assert "- *QQᵀ does worse* (`qq@enc` at `micro`): Δ test BLEU 15 steps" in summary
+    assert "## The claims, point by point at the largest budget, 30 steps" in summary
     assert (workdir / "reports" / "smoke" / "budget_curves.png").stat().st_size > 10_000
 
 

@@ -1,6 +1,8 @@
 """Copy the answer from the committed reports into the README, between its markers:
 
-- answer: reports/default/summary.md's budget line, claims table and mechanism, as written;
+- answer: reports/default/summary.md's budget line, its answer over the training budget (or,
+  from a report of one budget, its claims table) and its mechanism, as written, figures left
+  out (the README shows the ladder's figure itself);
 - sides: each claim's Δ BLEU and verdict in every report of REPORTS side by side, each column
   labelled with where it ran, and each report's first line (its budget or convergence).
 
@@ -17,23 +19,27 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- answer:begin -->", "<!-- answer:end -->"
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
 SECTIONS = ("## The claims, point by point", "## The mechanism")
+LADDER = "## The answer over the training budget"  # taken instead of the claims where present
 # The reports shown side by side: experiment, and where its committed report was made (the
 # machine is not in the report itself; docs/performance holds each run's raw output).
 REPORTS = (
-    ("default", "laptop: 2-core CPU, `config.yaml`"),
+    ("default", "laptop: 2-core CPU, `config.yaml`, at its largest budget"),
     ("gpu", "one GPU: NVIDIA H200, `configs/gpu.yaml` as first run (dropout 0.3, 4 min)"),
 )
 
 
 def answer(summary: str) -> list[str]:
     """The first paragraph after the title, then the bodies of the sections named in
-    SECTIONS (their headings are the summary's, not the README's)."""
+    SECTIONS, a ladder's answer over the budget replacing its claims (their headings are the
+    summary's, not the README's), without their figures."""
     blocks = summary.split("\n## ")
     lines = [first_line(summary), ""]
+    wanted = (LADDER, SECTIONS[1]) if f"\n{LADDER}\n" in summary else SECTIONS
     for block in blocks[1:]:
         heading, _, body = block.partition("\n")
-        if f"## {heading}" in SECTIONS:
-            lines += [*body.strip("\n").splitlines(), ""]
+        if f"## {heading}" in wanted:
+            kept = [line for line in body.strip("\n").splitlines() if not line.startswith("![")]
+            lines += [*"\n".join(kept).strip("\n").splitlines(), ""]
     return lines
 
 

@@ -199,7 +199,10 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
     labels = [label for label in here["label"].unique() if label != "qk"]
     palette = dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
-    panels = (("test_bleu", "Δ test BLEU (variant − qk)"), ("best_valid_loss", "Δ validation loss"))
+    panels = (
+        ("test_bleu", "Δ test BLEU (variant − qk)"),
+        ("best_valid_loss", "Δ annealed validation loss (variant − qk)"),
+    )
     for ax, (column, ylabel) in zip(axes, panels):
         for i, label in enumerate(labels):
             deltas = ladder.seed_deltas(here, label, size, column)
@@ -241,7 +244,7 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(
         xlabel="training step (peak learning rate)",
-        ylabel="Δ validation loss",
+        ylabel="Δ validation loss (variant − qk)",
         title="stable phase, NOT annealed (95% band over seeds)",
     )
     save(fig, path)

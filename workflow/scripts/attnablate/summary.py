@@ -509,7 +509,7 @@ def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: s
     return (
         f"- *{claim}* (`{label}` at `{size}`): Δ test BLEU {bleu}. The interval excludes zero "
         f"at {called} of {len(rows)} budgets; verdicts {verdicts}. Δ annealed validation loss "
-        f"{loss} nats. Δ BLEU {sign}."
+        f"{loss} nats. Sign of Δ BLEU, seed by seed: {sign}."
     )
 
 
@@ -537,17 +537,18 @@ def summary_markdown(
         "",
     ]
     margin = settings["break_even_bleu"]
-    if every_budget["budget"].nunique() > 1:
+    over_budgets = every_budget["budget"].nunique() > 1
+    if over_budgets:
         answer, *figures = figures
         lines += ["## The answer over the training budget", ""]
         lines += [f"![{Path(answer).stem}]({Path(answer).name})", ""]
         if len(tables["claims"]):
             lines += [*ladder_claims_markdown(tables["claims"], every_budget, margin), ""]
-        lines += [f"## At the largest budget, {int(top):,} steps", ""]
     if len(tables["claims"]):
         claims = tables["claims"]
         claims = claims[(claims["budget"] == top) | claims["budget"].isna()]
-        lines += ["## The claims, point by point", ""]
+        at_top = f" at the largest budget, {int(top):,} steps" if over_budgets else ""
+        lines += [f"## The claims, point by point{at_top}", ""]
         lines += [*claims_markdown(claims, margin, annealed(runs)), ""]
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size)
     if mechanism:
@@ -563,8 +564,14 @@ def summary_markdown(
         "**worse** only where the 95% t-interval of its per-seed differences excludes zero; "
         "otherwise the smallest difference those seeds could have detected (80% power) is "
         "given. Per-seed paired tests (sacrebleu's approximate randomisation) measure test-set "
-        "noise only, and are Holm-corrected over every comparison against `qk` at one size "
-        f"and seed, matched cells included ({family} comparisons per family).",
+        "noise only, and are Holm-corrected over every comparison against `qk` at one size, "
+        f"seed and budget, matched cells included ({family} comparisons per family)."
+        + (
+            f" Below: the largest budget, {int(top):,} steps (every budget's rows are in "
+            "comparison.tsv)."
+            if over_budgets
+            else ""
+        ),
         "",
         *variant_glossary(runs["variant"].unique()),
     ]
