@@ -306,3 +306,10 @@ def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldow
         (workdir / "runs" / "smoke" / CELLS[0] / "seed1" / "stable" / "meta.json").read_text()
     )
     assert meta["steps"] == 48
+
+
+def test_one_budget_has_no_doubling_to_judge_convergence_by():
+    runs = ladder_runs({("qk", 1): [10.0, 20.0]})
+    one = runs[runs["budget"] == 20].assign(converged=False)
+    judged = with_ladder_convergence(one)
+    assert judged["doubling_gain"].isna().all() and not judged["converged"].any()

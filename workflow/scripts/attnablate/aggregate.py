@@ -66,7 +66,8 @@ def with_ladder_convergence(runs: pd.DataFrame) -> pd.DataFrame:
     gains = ladder.doubling_gains(runs)
     judged = gains.notna()
     runs = runs.assign(doubling_gain=gains.round(6))
-    runs.loc[judged, "converged"] = [ladder.converged(g) for g in gains[judged]]
+    if judged.any():
+        runs.loc[judged, "converged"] = [ladder.converged(g) for g in gains[judged]]
     return runs
 
 
