@@ -26,8 +26,9 @@ MODEL = ModelConfig(
 )
 
 
-def recipe(max_steps: int) -> TrainConfig:
+def recipe(max_steps: int, **overrides) -> TrainConfig:
     return TrainConfig(
+        **overrides,
         max_steps=max_steps,
         batch_tokens=400,
         warmup_steps=10,
@@ -60,10 +61,11 @@ def stable(cell, data, budgets=BUDGETS):
     )
 
 
-def cooldown(cell, data, budget):
+def cooldown(cell, data, budget, **overrides):
     """One budget's cooldown, as the train rule runs it on a ladder."""
     out = outputs(cell / f"steps{budget}")
-    meta = train(MODEL, recipe(budget), 3, data, out, {}, 1, Branches(cell / "branches"))
+    cfg = recipe(budget, **overrides)
+    meta = train(MODEL, cfg, 3, data, out, {}, 1, Branches(cell / "branches"))
     return meta, out
 
 
@@ -153,6 +155,35 @@ def test_a_stopped_cooldown_resumes_from_its_own_state_and_ends_identical(
     assert meta["steps"] == 40
 
 
+def test_a_killed_cooldown_resumes_from_its_last_state_and_ends_identical(
+    tmp_path, data, monkeypatch, capsys
+):
+    """Killed mid-cooldown (the process dies: no state written on the way out), the rerun job
+    continues from the cooldown's last periodic resume state and ends where one run ends."""
+    cell = tmp_path / "cell"
+    stable(cell, data)
+    step = training.Trainer.step
+
+    def killed_at_38(self, stream, forward):
+        step(self, stream, forward)
+        if self.p.step == 38:
+            raise KeyboardInterrupt("killed")  # nothing of the trainer runs after it
+
+    monkeypatch.setattr(training.Trainer, "step", killed_at_38)
+    with pytest.raises(KeyboardInterrupt):
+        cooldown(cell, data, 40, save_every=4)
+    monkeypatch.undo()
+    assert [p.name for p in (cell / "steps40" / "resume").glob("*.pt")] == ["state-000000036.pt"]
+    (cell / "steps40" / "curves.tsv").unlink()  # as Snakemake clears an incomplete job's outputs
+    capsys.readouterr()
+    meta, out = cooldown(cell, data, 40, save_every=4)
+    assert "resumed at step 36" in capsys.readouterr().out
+    _, whole = continuous(tmp_path, data, 40)
+    for name, tensor in weights(whole).items():
+        assert torch.equal(weights(out)[name], tensor), name
+    assert meta["steps"] == 40
+
+
 def test_a_cooldown_without_its_stable_run_says_what_to_rerun(tmp_path, data):
     with pytest.raises(ConfigurationError, match="stable run at step 32 or before"):
         cooldown(tmp_path / "cell", data, 40)
@@ -218,7 +249,8 @@ def test_a_cell_has_converged_where_doubling_its_budget_gains_under_one_percent(
     assert gains.tolist()[0] == pytest.approx(0.02 / 3) and gains.tolist()[2] == pytest.approx(0.1)
     assert gains.isna().tolist() == [False, True, False, True]
     assert ladder.converged(gains[0]) and not ladder.converged(gains[2])
-    line = ladder_line(with_ladder_convergence(runs.assign(converged=False)))
+    judged = with_ladder_convergence(runs.assign(converged=False).to_dict("records"))
+    line = ladder_line(pd.DataFrame(judged))
     assert "**Not converged at the largest budget:** the last doubling, 20 to 40 steps" in line
     assert "median 5.3%" in line and "1 of 2 runs converged" in line
 
@@ -310,6 +342,6 @@ def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldow
 
 def test_one_budget_has_no_doubling_to_judge_convergence_by():
     runs = ladder_runs({("qk", 1): [10.0, 20.0]})
-    one = runs[runs["budget"] == 20].assign(converged=False)
+    one = runs[runs["budget"] == 20].assign(converged=False).to_dict("records")
     judged = with_ladder_convergence(one)
-    assert judged["doubling_gain"].isna().all() and not judged["converged"].any()
+    assert [(r["doubling_gain"], r["converged"]) for r in judged] == [(None, False)]

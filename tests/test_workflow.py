@@ -161,7 +161,9 @@ def test_the_default_experiment_plans_every_stage(tmp_path):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     jobs = [rule for rule, _ in planned_jobs(tmp_path, config)]
     cells = len(config["variants"]) + len(config.get("matched_variants", []))
-    runs = cells * len(config["sizes"]) * len(config["seeds"])
+    cells *= len(config["sizes"]) * len(config["seeds"])
+    runs = cells * len(config["train"]["budgets"])  # a ladder: a cooldown per budget
+    assert jobs.count("stable") == cells
     assert jobs.count("train") == jobs.count("translate") == jobs.count("score") == runs
     assert {"prepare", "tokenizer", "encode", "aggregate", "report"} <= set(jobs)
 
@@ -192,20 +194,22 @@ def planned_resources(workdir, config, *args) -> list[tuple[str, dict]]:
 
 
 def test_the_paper_config_plans_every_cell_with_gpu_resources(tmp_path):
-    """configs/paper.yaml, dry-run: every (variant, size, match, seed) trains once, on as many
-    GPUs as its size asks for."""
+    """configs/paper.yaml, dry-run: every (variant, size, match, seed) trains one stable run and
+    a cooldown per budget, each on as many GPUs as its size asks for."""
     config = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     placeholder_corpus(tmp_path, config)
     jobs = planned_resources(tmp_path, config)
-    train = [resources for rule, resources in jobs if rule == "train"]
+    train = [resources for rule, resources in jobs if rule in ("train", "stable")]
     variants, sizes, seeds = len(config["variants"]), len(config["sizes"]), len(config["seeds"])
-    assert len(train) == (2 * variants - 1) * sizes * seeds  # matched: every variant but qk
+    cells = (2 * variants - 1) * sizes * seeds  # matched: every variant but qk
+    budgets = len(config["train"]["budgets"])
+    assert len(train) == cells * (1 + budgets)
     gpus = {size: str(preset.get("gpus", 1)) for size, preset in config["sizes"].items()}
     assert sorted(r["gpu"] for r in train) == sorted(
         gpus[size] for size in config["sizes"] for _ in range(len(train) // sizes)
     )
     translate = [r for rule, r in jobs if rule == "translate"]
-    assert len(translate) == len(train) and all(r["gpu"] == "1" for r in translate)
+    assert len(translate) == cells * budgets and all(r["gpu"] == "1" for r in translate)
 
 
 def test_the_readme_commands_pass_in_sequence(tmp_path):
@@ -408,7 +412,7 @@ def test_the_gpu_study_and_its_next_language_pairs_plan_the_five_cells(
     """configs/gpu.yaml as the README runs it, and with the other language pairs of the
     bundled corpus: the default experiment's five cells, three seeds each."""
     runs = planned_runs(tmp_path, "--configfile", str(GPU_STUDY), *overrides)
-    cells = {run.rsplit("/", 1)[0] for run in runs}
+    cells = {run.rsplit("/", 2)[0] for run in runs}
     assert cells == {
         f"{experiment}/{cell}"
         for cell in (
@@ -419,7 +423,7 @@ def test_the_gpu_study_and_its_next_language_pairs_plan_the_five_cells(
             "noo@enc/d256/none",
         )
     }
-    assert len(runs) == 15
+    assert len(runs) == 15 * len(yaml.safe_load(GPU_STUDY.read_text())["train"]["budgets"])
 
 
 @pytest.mark.parametrize("size, runs_per_gpu, share", [("d256", 15, 6), ("d512", 5, 20)])
@@ -433,8 +437,9 @@ def test_packed_jobs_ask_their_share_of_a_gpu(tmp_path, size, runs_per_gpu, shar
         config["sizes"] = {size: {**preset, "runs_per_gpu": runs_per_gpu}}
     assert config["sizes"][size]["runs_per_gpu"] == runs_per_gpu
     jobs = planned_resources(tmp_path, config, "--resources", "gpu_share=100")
-    packed = [resources for rule, resources in jobs if rule in ("train", "translate")]
-    assert len(packed) == 30
+    packed = [r for rule, r in jobs if rule in ("stable", "train", "translate")]
+    budgets = len(config["train"]["budgets"])
+    assert len(packed) == 15 * (1 + 2 * budgets)  # a stable run, a cooldown and a translation
     assert all(resources["gpu_share"] == str(share) for resources in packed)
     # on a Slurm cluster: a share of one GPU as shards, not a whole GPU
     assert all((r["gres"], r["gpu"]) == (f"shard:{share}", "0") for r in packed)

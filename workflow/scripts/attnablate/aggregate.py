@@ -5,6 +5,7 @@ Each run is judged by the convergence rule of ``convergence.py``.
 """
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -59,16 +60,20 @@ def runs_table_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
     }
 
 
-def with_ladder_convergence(runs: pd.DataFrame) -> pd.DataFrame:
-    """On a ladder, each run's ``doubling_gain`` (what doubling its budget gained: the
-    ladder's convergence rule) and ``converged`` by it; NaN and unchanged where no budget is
-    twice its own."""
-    gains = ladder.doubling_gains(runs)
-    judged = gains.notna()
-    runs = runs.assign(doubling_gain=gains.round(6))
-    if judged.any():
-        runs.loc[judged, "converged"] = [ladder.converged(g) for g in gains[judged]]
-    return runs
+def with_ladder_convergence(rows: list[dict]) -> list[dict]:
+    """runs.tsv's rows with, on a ladder, each run's ``doubling_gain`` (what doubling its
+    budget gained: the ladder's convergence rule) and ``converged`` by it; None and unchanged
+    where no budget is twice its own."""
+    gains = ladder.doubling_gains(pd.DataFrame(rows))
+    judged = []
+    for row, gain in zip(rows, gains):
+        if math.isnan(gain):
+            judged.append({**row, "doubling_gain": None})
+        else:
+            judged.append(
+                {**row, "doubling_gain": round(gain, 6), "converged": ladder.converged(gain)}
+            )
+    return judged
 
 
 def run_aggregate(inputs, outputs) -> None:
@@ -87,7 +92,7 @@ def run_aggregate(inputs, outputs) -> None:
         rows.append(runs_table_row(meta, json.loads(Path(scores_path).read_text()), curves))
         curve_rows += [{**keys, **point} for point in curves]
         dynamics_rows += [{**keys, **point} for point in read_tsv(dynamics_path)]
-    rows = with_ladder_convergence(pd.DataFrame(rows)).to_dict("records")
+    rows = with_ladder_convergence(rows)
     write_tsv(outputs["runs"], rows)
     write_tsv(outputs["curves"], curve_rows)
     write_tsv(outputs["dynamics"], dynamics_rows)  # every run logs dynamics at step 0
