@@ -14,6 +14,7 @@ from conftest import planned_jobs, smoke_experiment, snakemake
 from attnablate import experiment, ladder, stats
 from attnablate import train as training
 from attnablate.aggregate import with_ladder_convergence
+from attnablate.distributed import launch
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
 from attnablate.model import ModelConfig
@@ -345,3 +346,31 @@ def test_one_budget_has_no_doubling_to_judge_convergence_by():
     one = runs[runs["budget"] == 20].assign(converged=False).to_dict("records")
     judged = with_ladder_convergence(one)
     assert [(r["doubling_gain"], r["converged"]) for r in judged] == [(None, False)]
+
+
+def test_a_ladder_under_two_processes_ends_as_one_two_process_wsd_run(tmp_path, data):
+    """DDP (gloo): every rank keeps stepping to the stable run's end, where rank 0 keeps the
+    branch state with every rank's random state; the cooldown from it ends as one run does."""
+    config = {"train": {"budgets": [40], "max_steps": 0, "cooldown_fraction": 0.2}}
+    cell, cfg = tmp_path / "cell", recipe(40)
+    branches = Branches(cell / "branches", end=32, keep=experiment.branch_points(config))
+    launch(
+        2,
+        train,
+        MODEL,
+        cfg,
+        3,
+        data,
+        outputs(cell / "stable", False),
+        {},
+        1,
+        branches,
+        backend="gloo",
+    )
+    assert len(torch.load(cell / "branches" / "state-000000032.pt")["rng"]) == 2
+    out = outputs(cell / "steps40")
+    launch(2, train, MODEL, cfg, 3, data, out, {}, 1, Branches(cell / "branches"), backend="gloo")
+    whole = outputs(tmp_path / "whole")
+    launch(2, train, MODEL, cfg, 3, data, whole, {}, backend="gloo")
+    for name, tensor in weights(whole).items():
+        assert torch.equal(weights(out)[name], tensor), name

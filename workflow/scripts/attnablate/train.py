@@ -488,9 +488,10 @@ class Trainer:
         if "dynamics" in self.outputs:
             write_tsv(self.outputs["dynamics"], self.dynamics_rows, DYNAMICS_COLUMNS)
 
-    def save_resume_state(self, folder=None, keep=KEEP_STATES) -> None:
-        """A state to resume from, in the resume folder (or ``folder``, keeping ``keep``)."""
-        rng = dist.gather(torch.get_rng_state())  # every rank's dropout stream
+    def save_resume_state(self, folder=None, keep=KEEP_STATES, rng=None) -> None:
+        """A state to resume from, in the resume folder (or ``folder``, keeping ``keep``);
+        ``rng``: every rank's random state, gathered already (else here, by every rank)."""
+        rng = dist.gather(torch.get_rng_state()) if rng is None else rng  # dropout streams
         if not dist.is_main():
             return
         self.p.seconds = time.monotonic() - self.start
@@ -626,9 +627,10 @@ class Trainer:
             flush=True,
         )
 
-    def finish(self) -> dict:
-        """Rank 0: a last validation, the checkpoint's final word, meta.json; the resume
-        states go, since the run is complete."""
+    def finish(self, rng=None) -> dict:
+        """Rank 0: a last validation, the checkpoint's final word, meta.json (a stable run:
+        its last branch state, with every rank's random state ``rng``); the resume states go,
+        since the run is complete."""
         p, model = self.p, self.model
         last_row = self.curves.rows[-1] if self.curves.rows else None
         validated_last_step = last_row is not None and last_row["step"] == str(p.step)
@@ -645,8 +647,8 @@ class Trainer:
                     self.outputs["checkpoint"], model, **extra, diverged_at=p.diverged_at
                 )
         self.write_dynamics()  # also when the run diverged before its first validation
-        if self.branches and self.branches.stable:
-            self.save_resume_state(self.branches.folder, keep=None)  # at its end, diverged or not
+        if self.branches and self.branches.stable:  # its end, diverged or not
+            self.save_resume_state(self.branches.folder, keep=None, rng=rng)
         meta = self.meta(time.monotonic() - self.start)
         write_json(self.outputs["meta"], meta)
         shutil.rmtree(self.resume_dir, ignore_errors=True)
@@ -774,7 +776,10 @@ def train(
         if trainer.live:
             trainer.live.close()
         sys.exit(RESUME_EXIT)
-    return trainer.finish() if dist.is_main() else {}
+    # a stable run keeps its last state after its last validation, on rank 0 alone: every
+    # rank's dropout stream is gathered here, while every rank still runs
+    rng = dist.gather(torch.get_rng_state()) if stable else None
+    return trainer.finish(rng) if dist.is_main() else {}
 
 
 def start_of_branch(branches: Branches, identity: dict, cfg: TrainConfig, log) -> dict | None:
