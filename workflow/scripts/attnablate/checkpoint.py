@@ -92,6 +92,7 @@ def restore_branch(folder, identity: dict, at_most: int, log=print) -> dict | No
             continue
         state = load_state(folder, log, only=path)
         if state is not None and state["fingerprint"] == identity:
+            log(f"resuming from {path}")
             return state
     return None
 
@@ -104,7 +105,8 @@ def clear_states(folder) -> None:
 
 def load_state(folder, log=print, only=None) -> dict | None:
     """The newest resume state whose checksum matches (or ``only`` that file, if intact), or
-    None; says which one and why."""
+    None; says why it passes one over, and which it resumes from (for ``only``, the caller
+    says so once it has checked the state's fingerprint)."""
     paths = [Path(only)] if only else sorted(Path(folder).glob("state-*.pt"), reverse=True)
     for path in paths:
         checksum = path.with_suffix(".sha256")
@@ -115,6 +117,7 @@ def load_state(folder, log=print, only=None) -> dict | None:
         ):
             log(f"resume state {path} is truncated or corrupted (checksum mismatch); skipping it")
             continue
-        log(f"resuming from {path}")
+        if only is None:
+            log(f"resuming from {path}")
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     return None

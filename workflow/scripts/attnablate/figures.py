@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from attnablate import ladder, stats  # noqa: E402
 from attnablate.io import flag  # noqa: E402
 
 DYNAMICS_MEASURES = ["symmetry", "diag_mass", "entropy"]
@@ -193,8 +194,6 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
     """Each variant − qk against the training budget at one size: test BLEU and annealed
     validation loss at every budget (mean and 95% interval over seeds, each seed a dot), and
     along the stable runs (the peak rate, not annealed) the validation loss with its band."""
-    from attnablate import ladder, stats
-
     here = runs[runs["size"] == size]
     labels = [label for label in here["label"].unique() if label != "qk"]
     palette = dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))

@@ -214,9 +214,7 @@ def claims_markdown(table: pd.DataFrame, margin: float, budgeted: bool = False) 
         "|---|---|---:|---|---|---|---|",
     ]
     for row in table.to_dict("records"):
-        verdict = row["verdict"]
-        if verdict == "not resolved at this power":
-            verdict += f": \\|Δ\\| < {row['detectable']:.2f} BLEU undetectable"
+        verdict = claim_verdict(row)
         if not row["converged"] and not budgeted:
             verdict += " (not converged)"
         lines.append(
@@ -450,13 +448,11 @@ def variant_glossary(variants) -> list[str]:
     )
 
 
-def _cell(row: dict, margin: float) -> str:
-    """One claim at one budget, for the ladder's claims table: Δ BLEU with its interval and
-    the verdict."""
-    verdict = row["verdict"]
-    if verdict == "not resolved at this power":
-        verdict = f"not resolved (\\|Δ\\| < {row['detectable']:.2f} undetectable)"
-    return f"{_with_interval(row, 'delta_bleu', 'delta', 2)}: {verdict}"
+def claim_verdict(row: dict) -> str:
+    """A claim's verdict, with the smallest detectable difference where it is not resolved."""
+    if row["verdict"] == "not resolved at this power":
+        return f"{row['verdict']}: \\|Δ\\| < {row['detectable']:.2f} BLEU undetectable"
+    return row["verdict"]
 
 
 def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame, margin: float) -> list[str]:
@@ -478,7 +474,12 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame, margin: floa
             lines.append(f"| {claim} | `{label}` | " + " | " * len(budgets) + "not run |")
             continue
         at = {int(r["budget"]): r for r in group.to_dict("records")}
-        cells = [_cell(at[b], margin) if b in at else "" for b in budgets]
+        cells = [
+            f"{_with_interval(at[b], 'delta_bleu', 'delta', 2)}: {claim_verdict(at[b])}"
+            if b in at
+            else ""
+            for b in budgets
+        ]
         deltas = ladder.seed_deltas(runs, label, size, "test_bleu")
         sign = ladder.sign_change_text(ladder.sign_changes(deltas))
         lines.append(f"| {claim} | `{label}` at `{size}` | " + " | ".join(cells) + f" | {sign} |")
