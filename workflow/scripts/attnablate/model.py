@@ -50,6 +50,20 @@ class FixedRotation(nn.Module):
         return x @ self.weight.T
 
 
+class SelfOffset(nn.Module):
+    """A learned score per head added where a position meets itself (``qq_centred``); its start
+    is set by ``Attention.start``."""
+
+    def __init__(self, n_heads: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_heads))
+
+    def forward(self, is_self, dtype):
+        """is_self: (T, S) bool, True where query and key are one position. Returns the
+        additive scores (1, H, T, S)."""
+        return is_self.to(dtype) * self.weight.to(dtype).view(1, -1, 1, 1)
+
+
 class UnitNorm(nn.Module):
     """Scale the last dimension to unit length (keys of ``qq_selfmask``)."""
 
@@ -110,6 +124,26 @@ class Attention(nn.Module):
         self.key_scale = KeyDiagonal(kv_dim) if spec.key_diagonal else nn.Identity()
         self.key_norm = UnitNorm() if spec.key_l2norm else nn.Identity()
         self.self_mask_penalty = SELF_MASK_PENALTY if spec.self_mask else 0.0
+        self.self_offset = SelfOffset(n_heads) if spec.self_offset else None
+        self.key_init = spec.key_init
+
+    @property
+    def marks_self(self) -> bool:
+        """Whether a position's score with itself differs from the plain product."""
+        return bool(self.self_mask_penalty) or self.self_offset is not None
+
+    @torch.no_grad()
+    def start(self):
+        """The start a variant sets once its projections are drawn (the initialisation
+        controls): ``qk_symstart``'s W_K becomes a copy of W_Q; ``qq_centred``'s offset becomes
+        minus the excess of a position's score with itself. A layer-normed input has ‖x‖² = C,
+        so over directions E‖W_h x‖² = ‖W_h‖²_F: the score ‖q_h‖²/√hd of a position with itself
+        starts ‖W_h‖²_F/√hd above that of two independent positions (mean 0)."""
+        if self.key_init == "query":
+            self.k_proj.weight.copy_(self.q_proj.weight)
+        if self.self_offset is not None:
+            w = self.q_proj.weight.view(self.n_heads, self.head_dim, -1)  # (H, hd, C)
+            self.self_offset.weight.copy_(-w.pow(2).sum((1, 2)) / math.sqrt(self.head_dim))
 
     def split_heads(self, x, heads: int):
         B, T, _ = x.shape
@@ -152,9 +186,9 @@ class Attention(nn.Module):
         Returns (mask, is_causal): a plain causal mask is left to the kernel's is_causal flag.
         """
         causal = causal and T > 1  # one query, the last position, may see every key: no mask
-        if causal and T == S and key_padding_mask is None and not self.self_mask_penalty:
+        if causal and T == S and key_padding_mask is None and not self.marks_self:
             return None, True
-        if not causal and key_padding_mask is None and not self.self_mask_penalty:
+        if not causal and key_padding_mask is None and not self.marks_self:
             return None, False
         q_pos = torch.arange(S - T, S, device=device)[:, None]  # (T, 1)
         k_pos = torch.arange(S, device=device)[None, :]  # (1, S)
@@ -164,8 +198,10 @@ class Attention(nn.Module):
         if self.self_mask_penalty:
             mask = mask.masked_fill(k_pos == q_pos, self.self_mask_penalty)
         mask = mask[None, None]  # (1, 1, T, S)
+        if self.self_offset is not None:
+            mask = mask + self.self_offset(k_pos == q_pos, dtype)  # (1, H, T, S)
         if key_padding_mask is not None:
-            mask = mask.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))  # (B,1,T,S)
+            mask = mask.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))  # (B,1|H,T,S)
         return mask, False
 
     def position_mask(self, S: int, pos: torch.Tensor, dtype):
@@ -177,7 +213,10 @@ class Attention(nn.Module):
         )
         if self.self_mask_penalty:
             mask = mask.masked_fill(k_pos == pos, self.self_mask_penalty)
-        return mask[None, None, None, :]
+        mask = mask[None, None, None, :]  # (1, 1, 1, S)
+        if self.self_offset is not None:
+            mask = mask + self.self_offset((k_pos == pos)[None], dtype)  # (1, H, 1, S)
+        return mask
 
     def forward(
         self,
@@ -385,6 +424,8 @@ class Transformer(nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=self.cfg.d_model**-0.5)
+        elif isinstance(module, Attention):  # after its projections: apply visits them first
+            module.start()
 
     def embed_tokens(self, ids, offset: int = 0):
         """Token embedding × √C plus sinusoidal positions offset, offset+1, ... : (B, T, C)."""

@@ -40,6 +40,12 @@ class AttentionSpec:
     key_diagonal: bool = False  # keys are D·q with a learned diagonal D (scores Q D Qᵀ)
     key_l2norm: bool = False  # keys scaled to unit length per head (Reformer's shared-QK)
     self_mask: bool = False  # a position attends to itself only if it has no other target
+    # the controls for what tied keys impose at initialisation (README: the controls):
+    # "own": W_K is drawn on its own; "query": W_K starts as a copy of W_Q, then trains freely
+    key_init: str = "own"
+    # a learned score per head added where a position meets itself, started at minus the
+    # excess that keys tied to queries put there at initialisation (see Attention.start)
+    self_offset: bool = False
 
     @property
     def symmetric_form(self) -> bool:
@@ -54,6 +60,8 @@ VARIANTS: dict[str, dict] = {
     "qq": {"key": "query"},
     "qq_selfmask": {"key": "query", "key_l2norm": True, "self_mask": True},
     "qdq": {"key": "query", "key_diagonal": True},
+    "qq_centred": {"key": "query", "self_offset": True},
+    "qk_symstart": {"key_init": "query"},
     "iq": {"query": "identity"},
     "kv": {"key": "value"},
     "nov": {"value": "identity"},
@@ -70,6 +78,10 @@ DESCRIPTIONS: dict[str, str] = {
     "qq": "W_K is W_Q: self-attention scores QQᵀ are symmetric",
     "qq_selfmask": "qq with unit-length keys and no attention to oneself (Reformer's shared-QK)",
     "qdq": "qq with a learned diagonal D: scores Q D Qᵀ, symmetric but indefinite",
+    "qq_centred": "qq without its start bias: a learned per-head score on attention to "
+    "oneself, started at minus the ‖q‖²/√hd that tied keys put there at initialisation",
+    "qk_symstart": "qk started symmetric: W_K starts as a copy of W_Q, then trains freely "
+    "(qq's start without its constraint)",
     "iq": "W_Q is the identity: saves what qq saves, stays asymmetric, but head h's query is "
     "fixed to coordinates h·hd..(h+1)·hd of the input in every layer",
     "kv": "W_K is W_V",
@@ -140,6 +152,20 @@ def check_spec(spec: AttentionSpec, site: str, n_heads: int, key: str = "variant
     if kv_heads != n_heads and spec.value == "identity":
         raise ConfigurationError(
             key, "identity values (nov) keep all heads; they cannot be combined with mqa or gqa{G}"
+        )
+    if spec.key_init == "query" and (spec.key != "linear" or spec.query != "linear"):
+        raise ConfigurationError(
+            key, "qk_symstart copies a learned W_Q into a learned W_K: both must be linear"
+        )
+    if spec.self_offset and (spec.key != "query" or spec.query != "linear"):
+        raise ConfigurationError(
+            key, "qq_centred removes the start bias of keys tied to a learned W_Q: it needs both"
+        )
+    if spec.self_offset and site not in SELF_ATTENTION_SITES:
+        raise ConfigurationError(
+            key,
+            f"qq_centred offsets a position's score with itself, which exists only in "
+            f"self-attention; allowed sites: {', '.join(SELF_ATTENTION_SITES)}",
         )
     if spec.self_mask and site not in SELF_ATTENTION_SITES:
         raise ConfigurationError(
