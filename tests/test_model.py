@@ -21,6 +21,8 @@ EVERY_VARIANT = [
     "qk",
     "qq@all",
     "qq_selfmask@enc,dec",
+    "qq_centred@enc,dec",
+    "qk_symstart@all",
     "qdq@all",
     "iq@all",
     "kv@all",
@@ -181,6 +183,8 @@ def test_qq_in_cross_attention_is_one_symmetric_bilinear_form():
     [
         ("qq", LINEAR),
         ("qq_selfmask", LINEAR),
+        ("qq_centred", LINEAR - H),  # one learned score per head on attention to oneself
+        ("qk_symstart", 0),  # W_K only starts as a copy of W_Q
         ("qdq", LINEAR - D),  # the diagonal D adds d_model parameters back
         ("iq", LINEAR),
         ("kv", LINEAR),
@@ -195,7 +199,7 @@ def test_qq_in_cross_attention_is_one_symmetric_bilinear_form():
     ],
 )
 def test_exact_parameter_saving_per_site(variant, saved_per_site):
-    sites = "enc,dec" if variant == "qq_selfmask" else "all"
+    sites = "enc,dec" if variant in ("qq_selfmask", "qq_centred") else "all"
     n_sites = BASE.enc_layers + BASE.dec_layers if sites == "enc,dec" else SITES_PER_MODEL
     saved = count_params(model("qk")) - count_params(model(f"{variant}@{sites}"))
     assert saved == saved_per_site * n_sites
@@ -236,6 +240,45 @@ def test_qq_selfmask_scales_like_reformers_own_code():
     q = attn.q_proj(x).view(2, 6, H, D // H).transpose(1, 2)  # (B, H, T, hd)
     expected = q @ (q / q.norm(dim=-1, keepdim=True)).transpose(-2, -1) / (D // H) ** 0.5
     assert_close(attn.scores(x), expected)
+
+
+def test_qk_symstart_starts_at_qq_and_then_trains_w_k_on_its_own():
+    """The start of qq without its constraint: W_K is a copy of W_Q, two parameters."""
+    net = model("qk_symstart@enc").train()
+    attn = net.encoder[0].attn
+    assert attn.k_proj is not attn.q_proj
+    assert_close(attn.k_proj.weight, attn.q_proj.weight)
+    x = torch.randn(2, 5, D)
+    assert_close(attn.scores(x), attn.scores(x).mT)  # symmetric at the start only
+    src, tgt = batch()
+    optimiser = torch.optim.SGD(net.parameters(), lr=0.1)
+    net(src, tgt).logsumexp(-1).mean().backward()
+    optimiser.step()
+    assert not torch.allclose(attn.k_proj.weight, attn.q_proj.weight)
+    assert not torch.allclose(attn.scores(x), attn.scores(x).mT)
+    assert count_params(net) == count_params(model("qk"))
+
+
+def test_qq_centred_starts_with_qks_attention_on_oneself():
+    """Tied keys put ‖q‖²/√hd on the diagonal at step 0 (about √hd: half the attention of a
+    token on itself at d_model 128, 4 heads); the learned offset starts at minus its
+    expectation, so qq_centred starts where qk does and keeps qq's symmetric form."""
+    from attnablate.dynamics import attention_statistics
+
+    cfg = dict(d_model=128, n_heads=4, d_ff=256, vocab_size=1000)
+    src = torch.randint(4, 1000, (16, 30), generator=torch.Generator().manual_seed(0))
+    mass = {}
+    for variant in ("qk", "qq@enc", "qq_centred@enc", "qk_symstart@enc"):
+        net = model(variant, seed=1, **cfg)
+        stats = attention_statistics(net, src, src)
+        mass[variant] = torch.stack([stats["enc", layer][0] for layer in range(2)]).mean()
+    assert mass["qq@enc"] > 0.4 and mass["qk_symstart@enc"] > 0.4  # the start bias
+    assert abs(mass["qq_centred@enc"] - mass["qk"]) < 0.03
+    attn = model("qq_centred@enc", seed=1, **cfg).encoder[0].attn
+    w = attn.q_proj.weight.view(4, 32, 128)
+    assert_close(attn.self_offset.weight, -w.pow(2).sum((1, 2)) / 32**0.5)
+    x = torch.randn(2, 6, 128)
+    assert_close(attn.scores(x), attn.scores(x).mT)  # the form stays symmetric
 
 
 def test_qdq_is_symmetric_learnable_and_can_be_indefinite():
@@ -403,6 +446,9 @@ def test_site_spec_parsing():
         ({"variant": "qq+mqa"}, "variant", ["cannot be combined with mqa"]),
         ({"variant": "gqa3"}, "variant", ["must divide n_heads=4"]),
         ({"variant": "qq_selfmask@cross"}, "variant", ["self-attention", "enc, dec"]),
+        ({"variant": "qq_centred@cross"}, "variant", ["self-attention", "enc, dec"]),
+        ({"variant": "qq+qk_symstart"}, "variant", ["qk_symstart", "both must be linear"]),
+        ({"variant": "iq+qq_centred"}, "variant", ["qq_centred", "learned W_Q"]),
         ({"variant": ""}, "variant", ["empty variant spec"]),
         ({"n_heads": 3}, "n_heads", ["must divide d_model=16"]),
         ({"d_model": 15, "n_heads": 5}, "d_model", ["must be even"]),

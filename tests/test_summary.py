@@ -7,14 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from attnablate.claims import claims_table, judge
 from attnablate.comparison import comparison_table
 from attnablate.convergence import convergence
 from attnablate.paper_tables import write_tables
 from attnablate.report import with_labels
 from attnablate.significance import correct
 from attnablate.summary import (
-    claims_markdown,
     comparison_sentence,
     convergence_line,
     dynamics_sentences,
@@ -195,40 +193,6 @@ def test_dynamics_sentences_tell_construction_from_learning():
     assert "symmetric by construction" in qq and "0.650 → 0.410 (qk 0.070 → 0.060)" in qq
     qk = next(line for line in lines if line.startswith("- `qk`"))
     assert "0.500 → 0.500" in qk and "no difference detected between encoder and decoder" in qk
-
-
-@pytest.mark.parametrize(
-    "expect, low, high, seeds, verdict",
-    [
-        ("worse", -2.0, -0.5, 3, "replicated"),
-        ("worse", 0.5, 2.0, 3, "contradicted"),
-        ("worse", -2.0, 0.5, 3, "not resolved at this power"),
-        ("better", 0.1, 0.3, 3, "replicated"),
-        ("same", -0.4, 0.3, 3, "replicated"),  # inside ±0.5
-        ("same", 0.6, 1.5, 3, "contradicted"),  # wholly beyond the margin
-        ("same", 0.2, 1.5, 3, "not resolved at this power"),
-        ("worse", math.nan, math.nan, 1, "no verdict (one seed)"),
-    ],
-)
-def test_a_claim_is_judged_by_the_interval_over_seeds(expect, low, high, seeds, verdict):
-    assert judge(expect, low, high, seeds, margin=0.5) == verdict
-
-
-def test_the_claims_table_reports_each_claim_with_its_measurements():
-    runs = [run("qk", s, 10.0 + s / 10) for s in (1, 2, 3)]
-    runs += [run("qq@enc", s, 9.0 + s / 10 + (0.05 if s == 2 else 0)) for s in (1, 2, 3)]
-    comparison = frame(runs, [seed_test("qq@enc", s, -1.0, 0.2) for s in (1, 2, 3)])
-    claims = [
-        {"claim": "QQᵀ is worse", "variant": "qq@enc", "expect": "worse"},
-        {"claim": "never run", "variant": "nov@enc", "expect": "worse"},
-    ]
-    table = claims_table(claims, comparison, margin=0.5)
-    assert list(table["verdict"]) == ["replicated", "not run in this experiment"]
-    lines = claims_markdown(table, margin=0.5)
-    assert lines[2].startswith("| QQᵀ is worse | `qq@enc` at `small` | 3 | -0.98 (-1.05 to -0.91)")
-    assert lines[2].endswith("| replicated |")
-    assert lines[3].startswith("| never run | `nov@enc` at `-` | 0 |")
-    assert lines[3].endswith("| not run in this experiment |")
 
 
 def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):

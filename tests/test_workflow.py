@@ -77,7 +77,13 @@ def test_every_output_of_the_smoke_run(smoke):
         ("qq@enc (matched: total)", "1", "one seed"),
     ]
     summary = (report / "summary.md").read_text()
-    first = summary.split("\n\n")[1]  # the line after the title: convergence, first
+    made, first = summary.split("\n\n")[1:3]  # after the title: provenance, convergence
+    made_from = (report / "config.yaml").read_text()
+    commit = made_from.splitlines()[0].split("at commit ")[1].split()[0].rstrip(".")
+    assert len(commit) == 40 and f"at commit `{commit}" in made
+    used = yaml.safe_load(made_from)
+    assert used["variants"] == ["qk", "qq@enc"]
+    assert used["decode"]["length_penalty"] == 1.0  # the schema's defaults filled in
     assert first.startswith(("**Not converged.**", "**Partly converged.**", "**Converged.**"))
     assert "- At size `micro`, `qq@enc` (" in summary
     assert "one seed, so no verdict across training noise" in summary
@@ -166,6 +172,27 @@ def test_the_default_experiment_plans_every_stage(tmp_path):
     assert jobs.count("stable") == cells
     assert jobs.count("train") == jobs.count("translate") == jobs.count("score") == runs
     assert {"prepare", "tokenizer", "encode", "aggregate", "report"} <= set(jobs)
+
+
+def test_the_controls_plan_every_control_and_the_learning_rate_check(tmp_path):
+    """configs/controls.yaml: qk, qq@enc and the three initialisation controls at the
+    default's shape, and qq@enc with qk beside it at half and twice the peak rate (presets
+    of the same shape that name their variants), each at every budget."""
+    config = yaml.safe_load((ROOT / "configs" / "controls.yaml").read_text())
+    jobs = planned_jobs(tmp_path, config)
+    stable = sorted(where.split("/")[2:4] for rule, where in jobs if rule == "stable")
+    cells = [[v, "small"] for v in config["variants"]]
+    cells += [[v, size] for v in ("qk", "qq@enc") for size in ("small-lr-half", "small-lr-twice")]
+    assert stable == sorted(cells * 3)  # three seeds
+    lrs = {
+        size: preset.get("lr", config["train"]["lr"]) for size, preset in config["sizes"].items()
+    }
+    assert lrs == {"small": 0.004, "small-lr-half": 0.002, "small-lr-twice": 0.008}
+    config["sizes"]["small-lr-half"]["variants"] = ["nov@enc"]
+    result = snakemake(tmp_path, config, "--dry-run")
+    assert "sizes.small-lr-half.variants[0]: 'nov@enc' is not one of the experiment's" in (
+        result.stdout + result.stderr
+    )
 
 
 def test_matched_variant_outside_the_variants_fails_the_dry_run(tmp_path, smoke_config):

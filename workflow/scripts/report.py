@@ -10,5 +10,5 @@ run_report(
     snakemake.input,
     snakemake.output,
     snakemake.wildcards.experiment,
-    dict(snakemake.params.settings),
+    dict(snakemake.params.config),
 )

@@ -1,102 +1,258 @@
-"""The published claims, tested point by point.
+"""The published claims, tested as they were stated.
 
-A claim (config ``claims``) names a variant cell and what the published answer says of it
-against ``qk``: ``worse``, ``better``, or ``same`` (about break-even: a difference within
-±``break_even_bleu``). Its verdict at each of the experiment's budgets comes from the comparison
-frame's 95% interval over seeds of the test-BLEU difference:
+A claim (config ``claims``, documented in the schema) names a cell (``variant``, ``match``),
+what it is compared with (``against``: ``qk``, or another variant of the experiment, paired by
+seed), the ``measure`` (``bleu``: test BLEU; ``params``: what its runs are worth in ``qk``
+parameters on ``qk``'s scaling law, the frontier of quality per weight) and what the
+published answer says of the difference:
 
-- ``replicated``: the interval lies where the claim says (below zero for ``worse``, above for
-  ``better``, inside ±margin for ``same``);
-- ``contradicted``: the interval lies on the other side (above zero for ``worse``; wholly
-  outside ±margin for ``same``);
-- ``not resolved at this power``: neither, with the smallest difference the seeds could have
-  detected; and with one seed there is no verdict at all.
+- ``worse`` / ``better``: a difference: the two-sided t-test of Δ = 0 over seeds;
+- ``not_better`` ("I couldn't get it to be better"): non-superiority, the one-sided test of
+  Δ ≥ ``margin`` (passed where the 90% interval's upper end lies below the margin);
+- ``same`` ("about break-even", "similarly"): equivalence, two one-sided tests against
+  ±``margin`` (passed where the 90% interval lies inside ±margin).
+
+Margins are written in the config before a run, never in code. The claims of an experiment
+are one family at each budget: their p-values are Holm-corrected together, and a claim is
+*replicated* only where its corrected p-value is below 0.05. The other outcomes say what was
+seen: *opposite* (a difference claim whose corrected test finds the other sign; a
+non-superiority claim whose 95% interval lies wholly above zero), *outside the margin* (an
+equivalence whose 95% interval lies wholly outside ±margin), *not resolved* (with the smallest
+difference, or margin, these seeds could have decided), *cannot be tested here* (a claim
+about quality per parameter in an experiment with fewer than three sizes).
+
+A params claim reads the bootstrap over seeds of the scaling fit (scaling.py): its
+intervals are percentiles of the resampled multiples, its p-values the share of resamples on
+the null's side; its margin is relative, a band 1 ± margin around 1×.
 """
 
 import math
 
+import numpy as np
 import pandas as pd
 
-from attnablate.variants import cell_label
+from attnablate import scaling, stats
+from attnablate.figures import diverged
+from attnablate.io import flag
+from attnablate.significance import holm
+from attnablate.variants import BASELINE, cell_label
 
-EXPECTATIONS = ("worse", "better", "same")
+EXPECTATIONS = ("worse", "better", "not_better", "same")
+MEASURES = ("bleu", "params")
+# outcomes of a tested claim, besides "replicated"
+OPPOSITE = "opposite"
+OUTSIDE = "outside the margin"
+UNRESOLVED = "not resolved"
+UNTESTABLE = "cannot be tested here"
+NOT_RUN = "not run in this experiment"
 COLUMNS = [
     "claim",
     "expect",
+    "measure",
+    "margin",
     "size",
     "budget",
     "label",
+    "against",
     "seeds",
-    "delta_bleu",
-    "delta_low",
-    "delta_high",
+    "estimate",
+    "low",
+    "high",
+    "test_low",
+    "test_high",
     "delta_chrf",
     "delta_chrf_low",
     "delta_chrf_high",
     "delta_loss",
     "delta_loss_low",
     "delta_loss_high",
+    "p",
+    "p_holm",
+    "family",
     "detectable",
     "converged",
     "verdict",
+    "reason",
 ]
 
 
-def judge(expect: str, low: float, high: float, seeds: int, margin: float) -> str:
-    """The verdict on one claim from the interval [low, high] over ``seeds`` seeds."""
-    if seeds < 2 or math.isnan(low):
-        return "no verdict (one seed)" if seeds == 1 else "no verdict (no finished pair)"
-    if expect == "same":
-        if -margin < low and high < margin:
-            return "replicated"
-        return "contradicted" if low > margin or high < -margin else "not resolved at this power"
-    sign = -1 if expect == "worse" else 1
-    if (high < 0) if sign < 0 else (low > 0):
-        return "replicated"
-    if (low > 0) if sign < 0 else (high < 0):
-        return "contradicted"
-    return "not resolved at this power"
+def test_level(expect: str) -> float:
+    """The confidence of the interval a claim's test reads: 95% for a difference, 90% for a
+    one-sided test or a pair of them (each at 5%)."""
+    return stats.CONFIDENCE if expect in ("worse", "better") else 1 - 2 * stats.ALPHA
 
 
-def claims_table(claims: list[dict], comparison: pd.DataFrame, margin: float) -> pd.DataFrame:
-    """One row per claim, size and budget at which its cell was run; a claim whose cell this
+def claims_table(claims: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim, size and budget at which its cells were run, Holm-corrected per
+    budget; ``runs``: every budget's runs (runs.tsv with labels). A claim whose cells this
     experiment does not run gets one row that says so."""
     rows = []
     for claim in claims:
-        label = cell_label(claim["variant"], claim.get("match", "none"))
-        cells = comparison[comparison["label"] == label].to_dict("records")
-        if not cells:
+        rows += _claim_rows(claim, runs)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for _, family in table[table["p"].notna()].groupby("budget"):
+        table.loc[family.index, "p_holm"] = holm(list(family["p"]))
+        table.loc[family.index, "family"] = len(family)
+    table["verdict"] = [
+        _verdict(row) if pd.isna(row["verdict"]) else row["verdict"]
+        for row in table.to_dict("records")
+    ]
+    return table
+
+
+def _claim_rows(claim: dict, runs: pd.DataFrame) -> list[dict]:
+    label = cell_label(claim["variant"], claim.get("match", "none"))
+    against = claim.get("against", BASELINE)
+    base = {
+        "claim": claim["claim"],
+        "expect": claim["expect"],
+        "measure": claim.get("measure", "bleu"),
+        "margin": claim.get("margin", math.nan),
+        "label": label,
+        "against": against,
+    }
+    mine = runs[runs["label"] == label]
+    theirs = runs[runs["label"] == against]
+    if not len(mine) or not len(theirs):
+        return [{**base, "size": "-", "seeds": 0, "converged": True, "verdict": NOT_RUN}]
+    if base["measure"] == "params":
+        return _params_rows(base, runs, label)
+    rows = []
+    for (size, budget), here in mine.groupby(["size", "budget"], sort=False):
+        other = theirs[(theirs["size"] == size) & (theirs["budget"] == budget)]
+        rows.append({**base, "size": size, "budget": budget, **_bleu_test(base, here, other)})
+    return rows
+
+
+def _bleu_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame) -> dict:
+    """The test of a BLEU claim at one size and budget, over the seeds both cells finished."""
+    paired = mine[~diverged(mine)].merge(theirs[~diverged(theirs)], on="seed", suffixes=("", "_b"))
+    deltas = list(paired["test_bleu"] - paired["test_bleu_b"])
+    n, expect, margin = len(deltas), claim["expect"], claim["margin"]
+    mean, low, high = stats.mean_interval(deltas)
+    test_low, test_high = stats.interval(deltas, test_level(expect))
+    chrf = stats.mean_interval(paired["test_chrf"] - paired["test_chrf_b"])
+    loss = stats.mean_interval(paired["best_valid_loss"] - paired["best_valid_loss_b"])
+    if expect in ("worse", "better"):
+        p, detectable = stats.t_p_value(deltas), stats.detectable_difference(deltas)
+    elif expect == "not_better":
+        p = stats.t_p_value(deltas, margin, "less")
+        detectable = stats.detectable_margin(deltas, equivalence=False)
+    else:
+        p = stats.equivalence_p_value(deltas, margin)
+        detectable = stats.detectable_margin(deltas, equivalence=True)
+    converged = pd.concat([flag(paired["converged"]), flag(paired["converged_b"])])
+    return {
+        "seeds": n,
+        "estimate": mean,
+        "low": low,
+        "high": high,
+        "test_low": test_low,
+        "test_high": test_high,
+        **dict(zip(("delta_chrf", "delta_chrf_low", "delta_chrf_high"), chrf)),
+        **dict(zip(("delta_loss", "delta_loss_low", "delta_loss_high"), loss)),
+        "p": p,
+        "detectable": detectable,
+        "converged": bool(len(converged)) and bool(converged.all()),
+        "verdict": (
+            math.nan
+            if n >= 2
+            else "no verdict (one seed)"
+            if n == 1
+            else "no verdict (no finished pair)"
+        ),
+    }
+
+
+def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
+    """A claim about quality per parameter: per budget and size, the variant's multiple on
+    qk's scaling law, or one row per budget saying why it cannot be tested."""
+    rows = []
+    for budget, here in runs.groupby("budget", sort=True):
+        samples = scaling.multiple_samples(here)
+        sizes = here["size"].nunique()
+        if not samples:
             rows.append(
                 {
-                    "claim": claim["claim"],
-                    "expect": claim["expect"],
-                    "size": "-",
-                    "budget": math.nan,
-                    "label": label,
-                    "seeds": 0,
-                    "converged": True,
-                    "verdict": "not run in this experiment",
+                    **claim,
+                    "size": ", ".join(here["size"].unique()),
+                    "budget": budget,
+                    "seeds": int(here.loc[here["label"] == label, "seed"].nunique()),
+                    "converged": bool(flag(here["converged"]).all()),
+                    "verdict": UNTESTABLE,
+                    "reason": untestable_reason(here, label, sizes),
                 }
             )
-        for row in cells:
+            continue
+        table = scaling.scaling_table(here).set_index(["label", "size"])
+        for size in here.loc[here["label"] == label, "size"].unique():
+            if (label, size) not in samples:
+                continue
             rows.append(
                 {
-                    "claim": claim["claim"],
-                    "expect": claim["expect"],
-                    "size": row["size"],
-                    "budget": row["budget"],
-                    "label": label,
-                    "seeds": row["seeds"],
-                    **{key: row[key] for key in COLUMNS if key.startswith("delta")},
-                    "detectable": row["detectable"],
-                    "converged": row["converged"],
-                    "verdict": judge(
-                        claim["expect"],
-                        row["delta_low"],
-                        row["delta_high"],
-                        int(row["seeds"]),
-                        margin,
-                    ),
+                    **claim,
+                    "size": size,
+                    "budget": budget,
+                    **_bootstrap_test(claim, table.loc[(label, size)], samples[label, size]),
+                    "converged": bool(flag(here.loc[here["size"] == size, "converged"]).all()),
                 }
             )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return rows
+
+
+def untestable_reason(runs: pd.DataFrame, label: str, sizes: int) -> str:
+    """Why a claim about quality per parameter has no test: qk's scaling law needs three
+    sizes; and what the one comparison there is could say."""
+    mine = runs[runs["label"] == label]
+    qk = runs[runs["label"] == BASELINE]
+    saved = 1 - mine["params_total"].mean() / qk["params_total"].mean()
+    return (
+        f"quality per parameter is read off qk's scaling law, which needs at least "
+        f"{scaling.MIN_SIZES} sizes; this experiment has {sizes}. At one size `{label}` saves "
+        f"{saved:.1%} of the weights, worth little on any scaling curve, so its Δ BLEU against "
+        "qk does not test the claim"
+    )
+
+
+def _bootstrap_test(claim: dict, row: pd.Series, samples: np.ndarray) -> dict:
+    expect, margin = claim["expect"], claim["margin"]
+    samples = samples[np.isfinite(samples)]
+    tail = (1 - test_level(expect)) / 2 * 100
+    low, high = np.percentile(samples, [2.5, 97.5])
+    test_low, test_high = np.percentile(samples, [tail, 100 - tail])
+    below = lambda x: float(np.mean(samples <= x))  # noqa: E731
+    above = lambda x: float(np.mean(samples >= x))  # noqa: E731
+    if expect in ("worse", "better"):
+        p = min(1.0, 2 * min(below(1.0), above(1.0)))
+    elif expect == "not_better":
+        p = above(1 + margin)
+    else:
+        p = max(below(1 - margin), above(1 + margin))
+    return {
+        "seeds": int(row["seeds"]),
+        "estimate": float(row["multiple"]),
+        "low": float(low),
+        "high": float(high),
+        "test_low": float(test_low),
+        "test_high": float(test_high),
+        "p": p,
+        "detectable": math.nan,
+        "verdict": math.nan,
+    }
+
+
+def _verdict(row: dict) -> str:
+    """A tested claim's outcome from its Holm-corrected p-value and its 95% interval."""
+    centre = 1.0 if row["measure"] == "params" else 0.0
+    low, high = row["low"] - centre, row["high"] - centre
+    if row["p_holm"] < stats.ALPHA:
+        if row["expect"] in ("worse", "better"):
+            sign_ok = (row["estimate"] - centre < 0) == (row["expect"] == "worse")
+            return "replicated" if sign_ok else OPPOSITE
+        return "replicated"
+    if row["expect"] == "not_better" and low > 0:
+        return OPPOSITE
+    margin = row["margin"]
+    if row["expect"] == "same" and (low > margin or high < -margin):
+        return OUTSIDE
+    return UNRESOLVED

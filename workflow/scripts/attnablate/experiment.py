@@ -30,8 +30,8 @@ NEUTRAL_TRAIN_KEYS = ("log_every", "save_every", "save_minutes", "compile", "ten
 COOLDOWN_KEYS = ("max_steps", "cooldown_fraction", "cooldown_shape")
 # A variant spec names folders and Snakemake wildcards: these characters only (no spaces).
 VARIANT_PATTERN = r"[A-Za-z0-9_@,+;]+"
-# keys of a size preset that say how it trains, not its shape
-SIZE_TRAINING_KEYS = ("gpus", "lr", "runs_per_gpu")
+# keys of a size preset that say how it trains and what trains at it, not its shape
+SIZE_TRAINING_KEYS = ("gpus", "lr", "runs_per_gpu", "variants")
 
 
 def corpus_name(config: dict) -> str:
@@ -153,14 +153,23 @@ def runs(config: dict) -> list[dict]:
     return [{**cell, "budget": budget} for cell in cells(config) for budget in budgets(config)]
 
 
+def size_variants(config: dict, size: str) -> list[str]:
+    """The variant specs that train at a size: its ``variants``, or every one; qk first."""
+    chosen = config["sizes"][size].get("variants")
+    return [v for v in variants(config) if v == BASELINE or chosen is None or v in chosen]
+
+
 def cells(config: dict) -> list[dict]:
     """Every (variant, size, match, seed) cell. The baseline appears once per size and seed,
-    under ``match="none"``; matched cells only for ``matched_variants(config)``."""
+    under ``match="none"``; matched cells only for ``matched_variants(config)``; a size that
+    names its ``variants`` has only theirs."""
     cells = []
     for variant, size, match, seed in itertools.product(
         variants(config), config["sizes"], config["match_params"], config["seeds"]
     ):
         if match != "none" and variant not in matched_variants(config):
+            continue
+        if variant not in size_variants(config, size):
             continue
         cells.append({"variant": variant, "size": size, "match": match, "seed": seed})
     return cells
@@ -184,9 +193,7 @@ def check(config: dict) -> None:
     else:
         check_train(config["train"])
     for i, claim in enumerate(config.get("claims", [])):
-        # a claim about a cell this experiment does not run is reported as not run (an
-        # override such as --config variants=[...] may leave it out); a typo still fails here
-        parse_sites(claim["variant"], f"claims[{i}].variant")
+        _check_claim(claim, f"claims[{i}]")
     for i, variant in enumerate(config.get("matched_variants") or []):
         if variant not in config["variants"]:
             raise ConfigurationError(
@@ -194,6 +201,24 @@ def check(config: dict) -> None:
             )
     for size in config["sizes"]:
         _check_size(config, size)
+
+
+def _check_claim(claim: dict, key: str) -> None:
+    """A claim's cells parse (one this experiment does not run is reported as not run: an
+    override such as --config variants=[...] may leave it out; a typo still fails here), and
+    a test against a margin has one."""
+    parse_sites(claim["variant"], f"{key}.variant")
+    parse_sites(claim.get("against", BASELINE), f"{key}.against")
+    if claim["expect"] in ("same", "not_better") and "margin" not in claim:
+        raise ConfigurationError(
+            f"{key}.margin",
+            f"expect {claim['expect']!r} is tested against a margin written before the runs: "
+            "give one (in BLEU points; for measure params the band's half-width around 1×)",
+        )
+    if claim.get("measure") == "params" and claim.get("against", BASELINE) != BASELINE:
+        raise ConfigurationError(
+            f"{key}.against", "a claim about quality per parameter is read off qk's scaling law"
+        )
 
 
 def _check_corpus(corpus: dict) -> None:
@@ -271,6 +296,12 @@ def cooldown_start(max_steps: int, cooldown_fraction: float) -> int:
 def _check_size(config: dict, size: str) -> None:
     """A size's preset, and every variant and matching at it."""
     preset, vocab_size = config["sizes"][size], config["tokenizer"]["vocab_size"]
+    for i, variant in enumerate(preset.get("variants", [])):
+        if variant not in variants(config):
+            raise ConfigurationError(
+                f"sizes.{size}.variants[{i}]",
+                f"{variant!r} is not one of the experiment's variants",
+            )
     if preset.get("gpus", 1) > 1 and preset.get("runs_per_gpu", 1) > 1:
         raise ConfigurationError(
             f"sizes.{size}.runs_per_gpu",

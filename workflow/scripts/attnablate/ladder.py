@@ -49,12 +49,14 @@ def budget_axis(runs: pd.DataFrame) -> pd.DataFrame:
     return axis.reset_index().sort_values("budget")
 
 
-def seed_deltas(runs: pd.DataFrame, label: str, size: str, column: str) -> pd.DataFrame:
-    """Variant − qk of ``column`` (test_bleu, best_valid_loss) per seed (rows) and budget
-    (columns), paired by seed; a diverged side leaves a gap."""
+def seed_deltas(
+    runs: pd.DataFrame, label: str, size: str, column: str, against: str = BASELINE
+) -> pd.DataFrame:
+    """``label`` − ``against`` (qk unless given) of ``column`` (test_bleu, best_valid_loss)
+    per seed (rows) and budget (columns), paired by seed; a diverged side leaves a gap."""
     here = runs[(runs["size"] == size) & ~flag(runs["diverged"])]
     mine = here[here["label"] == label].pivot(index="seed", columns="budget", values=column)
-    base = here[here["label"] == BASELINE].pivot(index="seed", columns="budget", values=column)
+    base = here[here["label"] == against].pivot(index="seed", columns="budget", values=column)
     return (mine - base).dropna(how="all").sort_index(axis=1)
 
 

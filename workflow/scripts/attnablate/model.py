@@ -200,8 +200,8 @@ class Attention(nn.Module):
         mask = mask[None, None]  # (1, 1, T, S)
         if self.self_offset is not None:
             mask = mask + self.self_offset(k_pos == q_pos, dtype)  # (1, H, T, S)
-        if key_padding_mask is not None:
-            mask = mask.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))  # (B,1|H,T,S)
+        if key_padding_mask is not None:  # (B, 1 or H, T, S)
+            mask = mask.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         return mask, False
 
     def position_mask(self, S: int, pos: torch.Tensor, dtype):

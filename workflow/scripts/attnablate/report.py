@@ -7,17 +7,19 @@ frame the sentences are rendered from); figures.py draws, summary.py writes the 
 import base64
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import markdown
 import numpy as np
 import pandas as pd
+import yaml
 
 from attnablate import claims, figures, paper_tables, scaling
 from attnablate.io import write_text, write_tsv
 from attnablate.outputs import FIGURES
 from attnablate.summary import summary_markdown
-from attnablate.variants import cell_label
+from attnablate.variants import BASELINE, cell_label
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
@@ -25,9 +27,14 @@ def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def largest_size(runs: pd.DataFrame) -> str:
-    """The size whose dynamics and attention maps are drawn: the largest with a finished run."""
+    """The size whose dynamics and attention maps are drawn: the largest with a finished run,
+    by qk's parameter count (of sizes of one shape, the first: the others check a setting)."""
     finished = runs[~figures.diverged(runs)]
-    return (finished if len(finished) else runs).groupby("size")["params_total"].mean().idxmax()
+    pool = finished if len(finished) else runs
+    qk = pool[pool["variant"] == BASELINE]
+    pool = qk if len(qk) else pool
+    params = pool.groupby("size", sort=False)["params_total"].mean()
+    return params.idxmax()
 
 
 def attention_maps(paths, size: str) -> dict:
@@ -60,12 +67,42 @@ def summary_html(markdown_text: str, summary_path, experiment: str) -> str:
     return paper_tables.html_page(f"attn-ablate: {experiment}", body)
 
 
-def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
-    """Step ``report``: the figures and summary.md of an experiment. ``settings``: the
-    config's claims and break_even_bleu."""
+def commit() -> str:
+    """The commit of the code the report is drawn by, marked where the tree has changes
+    not committed ("unknown" outside a git checkout)."""
+    root = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "HEAD")
+    if not head:
+        return "unknown"
+    return head + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
+
+
+def write_config(config: dict, made_at: str, path) -> None:
+    """The config a report was made from, with the commit, beside its summary."""
+    header = (
+        f"# The config reports/{config['experiment']}/ was made from (schema defaults "
+        f"filled in), at commit {made_at}.\n"
+    )
+    write_text(path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
+def run_report(inputs, outputs, experiment: str, config: dict) -> None:
+    """Step ``report``: the figures and summary.md of an experiment, and the ``config`` it
+    was made from."""
     corpus = json.loads(Path(inputs["corpus"]).read_text())
     test_set = corpus.get("test_set", "split here from the corpus")
-    settings = {**settings, "test_set": f"{test_set}; {corpus['splits']['test']:,} segments"}
+    made_at = commit()
+    write_config(config, made_at, outputs["config"])
+    settings = {
+        "test_set": f"{test_set}; {corpus['splits']['test']:,} segments",
+        "provenance": f"Made by the pipeline from `config.yaml` beside this summary, at commit "
+        f"`{made_at}`.",
+    }
     every_budget = with_labels(read_table(inputs["runs"]))
     stable = read_table(inputs["stable"])
     stable = with_labels(stable) if len(stable) else stable
@@ -79,7 +116,7 @@ def run_report(inputs, outputs, experiment: str, settings: dict) -> None:
     size = largest_size(runs)
     scale = scaling.scaling_table(runs)
     write_tsv(outputs["scaling_table"], scale.to_dict("records"), scaling.COLUMNS)
-    verdicts = claims.claims_table(settings["claims"], comparison, settings["break_even_bleu"])
+    verdicts = claims.claims_table(config.get("claims", []), every_budget)
     write_tsv(outputs["claims"], verdicts.to_dict("records"), claims.COLUMNS)
     figures.plot_budget_curves(every_budget, stable, size, outputs["budget_curves"])
     figures.plot_scaling(runs, scale, outputs["scaling"])

@@ -53,17 +53,8 @@ def scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant label, size): mean loss over seeds, the variant's fit, and its
     worth in qk parameters with a bootstrap interval. ``runs`` needs label, size, seed,
     params_non_embedding, best_valid_loss and diverged."""
-    ok = runs[~flag(runs["diverged"])]
-    cells = [
-        (label, size, group["params_non_embedding"].mean(), group["best_valid_loss"].to_numpy())
-        for (label, size), group in ok.groupby(["label", "size"], sort=False)
-    ]
-    fits = {}
-    for label in dict.fromkeys(c[0] for c in cells):
-        mine = [c for c in cells if c[0] == label]
-        fits[label] = fit_power_law([c[2] for c in mine], [c[3].mean() for c in mine])
+    cells, fits, samples = _fitted(runs)
     a_qk, b_qk = fits.get("qk", (float("nan"), float("nan")))
-    samples = _bootstrap(cells) if np.isfinite(a_qk) else None
     rows = []
     for i, (label, size, params, losses) in enumerate(cells):
         qk_params = float(qk_equivalent(losses.mean(), a_qk, b_qk))
@@ -86,6 +77,33 @@ def scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def multiple_samples(runs: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
+    """(label, size) -> the bootstrap resamples of its multiple (what its runs are worth in
+    qk parameters, over its own count): the distribution a claim about quality per
+    parameter is tested on. Empty where qk's law cannot be fitted (fewer than three
+    sizes)."""
+    cells, _, samples = _fitted(runs)
+    if samples is None:
+        return {}
+    return {(c[0], c[1]): samples[:, i] / c[2] for i, c in enumerate(cells)}
+
+
+def _fitted(runs: pd.DataFrame):
+    """The cells (label, size, parameters, losses over seeds), each label's fit, and the
+    bootstrap resamples of every cell's qk equivalent (None without a qk fit)."""
+    ok = runs[~flag(runs["diverged"])]
+    cells = [
+        (label, size, group["params_non_embedding"].mean(), group["best_valid_loss"].to_numpy())
+        for (label, size), group in ok.groupby(["label", "size"], sort=False)
+    ]
+    fits = {}
+    for label in dict.fromkeys(c[0] for c in cells):
+        mine = [c for c in cells if c[0] == label]
+        fits[label] = fit_power_law([c[2] for c in mine], [c[3].mean() for c in mine])
+    a_qk, _ = fits.get("qk", (float("nan"), float("nan")))
+    return cells, fits, _bootstrap(cells) if np.isfinite(a_qk) else None
 
 
 def _bootstrap(cells: list) -> np.ndarray:

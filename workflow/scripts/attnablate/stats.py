@@ -9,10 +9,12 @@ differences scatter, which is what these functions use.
 
 import math
 
+from scipy import integrate, optimize
 from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95  # two-sided intervals over seeds
 POWER = 0.80  # of the smallest detectable difference
+ALPHA = 1 - CONFIDENCE  # of every test over seeds; one-sided tests (TOST) use it on each side
 
 
 def mean_interval(values) -> tuple[float, float, float]:
@@ -29,21 +31,118 @@ def mean_interval(values) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def detectable_difference(values) -> float:
-    """The smallest true mean difference that a two-sided 95% t-test over these seeds finds
-    with 80% power, given their spread: (t_{0.975, n−1} + t_{0.80, n−1}) · sd / √n. NaN
-    with fewer than two seeds (no spread to judge by)."""
+def interval(values, confidence: float) -> tuple[float, float]:
+    """The two-sided Student-t interval over seeds at ``confidence`` (NaN below two)."""
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    half = _t(confidence, len(values)) * _standard_error(values, mean)
+    return mean - half, mean + half
+
+
+def t_p_value(values, null: float = 0.0, alternative: str = "two-sided") -> float:
+    """The one-sample t-test's p-value of the mean against ``null``: ``two-sided``,
+    ``less`` (the mean is below null) or ``greater``. NaN below two values; with no spread,
+    0 or 1 by the side the mean lies on."""
     values = [float(v) for v in values]
     n = len(values)
     if n < 2:
         return math.nan
     mean = sum(values) / n
-    t_power = scipy_stats.t.ppf(POWER, n - 1)
-    return float((_t(CONFIDENCE, n) + t_power) * _standard_error(values, mean))
+    se = _standard_error(values, mean)
+    if se == 0:
+        t = math.copysign(math.inf, mean - null) if mean != null else 0.0
+    else:
+        t = (mean - null) / se
+    if alternative == "two-sided":
+        return float(2 * scipy_stats.t.sf(abs(t), n - 1))
+    if alternative == "less":
+        return float(scipy_stats.t.cdf(t, n - 1))
+    return float(scipy_stats.t.sf(t, n - 1))
+
+
+def equivalence_p_value(values, margin: float) -> float:
+    """Two one-sided tests (TOST) of ``−margin < mean < margin``: the larger of their
+    p-values; below 0.05 exactly where the 90% interval lies inside ±margin."""
+    return max(t_p_value(values, -margin, "greater"), t_p_value(values, margin, "less"))
+
+
+def detectable_difference(values) -> float:
+    """The smallest true mean difference that a two-sided 95% t-test over these seeds finds
+    with 80% power, taking their spread as the truth: exact, from the noncentral t
+    distribution of the test statistic. NaN with fewer than two seeds (no spread to judge
+    by)."""
+    n, sd = _spread(values)
+    if n < 2:
+        return math.nan
+    critical = _t(CONFIDENCE, n)
+
+    def power(delta: float) -> float:
+        shift = delta * math.sqrt(n) / sd
+        upper = scipy_stats.nct.sf(critical, n - 1, shift)
+        lower = scipy_stats.nct.cdf(-critical, n - 1, shift)
+        return float(upper + (0.0 if math.isnan(lower) else lower))
+
+    return _solve(power, sd, n)
+
+
+def detectable_margin(values, equivalence: bool) -> float:
+    """The smallest margin that these seeds would show a true difference of 0 to lie within
+    with 80% power, taking their spread as the truth: for non-superiority (``mean <
+    margin``, one-sided at 5%: noncentral t) or, with ``equivalence``, for two one-sided
+    tests (``|mean| < margin``: integrated over the sampling distribution of the spread)."""
+    n, sd = _spread(values)
+    if n < 2:
+        return math.nan
+    critical = scipy_stats.t.ppf(1 - ALPHA, n - 1)
+    se = sd / math.sqrt(n)
+
+    def one_sided(margin: float) -> float:
+        return float(scipy_stats.nct.sf(critical, n - 1, margin / se))
+
+    def tost(margin: float) -> float:
+        # given the spread s, both tests pass where |mean| < margin − critical · s / √n
+        def given(u: float) -> float:
+            reach = margin - critical * se * math.sqrt(u / (n - 1))
+            return max(0.0, 2 * scipy_stats.norm.cdf(reach / se) - 1)
+
+        chi2 = scipy_stats.chi2(n - 1)
+        upper = chi2.ppf(1 - 1e-12)
+        value, _ = integrate.quad(lambda u: given(u) * chi2.pdf(u), 0, upper, limit=200)
+        return float(value)
+
+    return _solve(tost if equivalence else one_sided, sd, n)
+
+
+def sign_flip_floor(n: int) -> float:
+    """The smallest two-sided p-value an exact sign-flip test of ``n`` paired differences
+    can give (every difference on one side): 2 / 2ⁿ. At 3 seeds 0.25: no verdict at the 5%
+    level can come from the signs alone, only from the t-test's normality."""
+    return 2 / 2**n if n else 1.0
 
 
 def excludes_zero(low: float, high: float) -> bool:
     return bool(low > 0 or high < 0)
+
+
+def _spread(values) -> tuple[int, float]:
+    values = [float(v) for v in values]
+    n = len(values)
+    if n < 2:
+        return n, math.nan
+    mean = sum(values) / n
+    return n, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def _solve(power, sd: float, n: int) -> float:
+    """The effect at which ``power`` (increasing in it) reaches POWER; 0 with no spread."""
+    if sd == 0:
+        return 0.0
+    high = sd
+    while power(high) < POWER:
+        high *= 2
+    return float(optimize.brentq(lambda x: power(x) - POWER, 0.0, high, xtol=1e-9 * sd))
 
 
 def _t(confidence: float, n: int) -> float:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from attnablate import ladder, stats
+from attnablate.claims_summary import claims_markdown, ladder_claims_markdown
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
@@ -201,47 +202,6 @@ def diverged_sentences(runs: pd.DataFrame) -> list[str]:
             f"(at step {steps}): no BLEU to compare."
         )
     return lines
-
-
-def claims_markdown(table: pd.DataFrame, margin: float, budgeted: bool = False) -> list[str]:
-    """The claims table that opens the answer: claim → what this run measured → verdict;
-    ``budgeted`` as in comparison_sentence."""
-    if not len(table):
-        return []
-    lines = [
-        "| claim | cell | seeds | Δ BLEU (95% interval) | Δ chrF (95% interval) "
-        "| Δ best valid loss (95% interval) | verdict at this budget |",
-        "|---|---|---:|---|---|---|---|",
-    ]
-    for row in table.to_dict("records"):
-        verdict = claim_verdict(row)
-        if not row["converged"] and not budgeted:
-            verdict += " (not converged)"
-        lines.append(
-            f"| {row['claim']} | `{row['label']}` at `{row['size']}` | {int(row['seeds'])} "
-            f"| {_with_interval(row, 'delta_bleu', 'delta', 2)} "
-            f"| {_with_interval(row, 'delta_chrf', 'delta_chrf', 2)} "
-            f"| {_with_interval(row, 'delta_loss', 'delta_loss', 3)} | {verdict} |"
-        )
-    return [
-        *lines,
-        "",
-        f"Verdicts rest on test BLEU: *replicated* where the 95% interval over seeds lies on "
-        f'the claim\'s side of zero (for "about break-even": inside ±{margin:g} BLEU), '
-        "*contradicted* where it lies on the other side, otherwise *not resolved at this power* "
-        "with the smallest difference these seeds could have detected. Δ is variant − qk: "
-        "higher BLEU and chrF, lower loss are better.",
-    ]
-
-
-def _with_interval(row: dict, mean: str, bounds: str, digits: int) -> str:
-    """``row[mean]`` with the interval ``row[bounds + "_low"]`` to ``row[bounds + "_high"]``."""
-    mean, low, high = row[mean], row[f"{bounds}_low"], row[f"{bounds}_high"]
-    if pd.isna(mean):
-        return ""
-    if pd.isna(low):
-        return f"{mean:+.{digits}f}"
-    return f"{mean:+.{digits}f} ({low:+.{digits}f} to {high:+.{digits}f})"
 
 
 def _per_seed_p(row) -> str:
@@ -448,72 +408,6 @@ def variant_glossary(variants) -> list[str]:
     )
 
 
-def claim_verdict(row: dict) -> str:
-    """A claim's verdict, with the smallest detectable difference where it is not resolved."""
-    if row["verdict"] == "not resolved at this power":
-        return f"{row['verdict']}: \\|Δ\\| < {row['detectable']:.2f} BLEU undetectable"
-    return row["verdict"]
-
-
-def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame, margin: float) -> list[str]:
-    """The claims over the budgets: one row per claim (and size), a column per budget with
-    Δ test BLEU, its interval and the verdict there, and where Δ changes sign seed by seed;
-    then one sentence per claim with the trend as the numbers give it. ``runs``: every
-    budget's."""
-    budgets = sorted(int(b) for b in table["budget"].dropna().unique())
-    lines = [
-        "| claim | cell | "
-        + " | ".join(f"{b:,} steps" for b in budgets)
-        + " | sign of Δ BLEU, seed by seed |",
-        "|---|---|" + "---|" * len(budgets) + "---|",
-    ]
-    trends = []
-    for (claim, size), group in table.groupby(["claim", "size"], sort=False):
-        label = group["label"].iloc[0]
-        if size == "-":
-            lines.append(f"| {claim} | `{label}` | " + " | " * len(budgets) + "not run |")
-            continue
-        at = {int(r["budget"]): r for r in group.to_dict("records")}
-        cells = [
-            f"{_with_interval(at[b], 'delta_bleu', 'delta', 2)}: {claim_verdict(at[b])}"
-            if b in at
-            else ""
-            for b in budgets
-        ]
-        deltas = ladder.seed_deltas(runs, label, size, "test_bleu")
-        sign = ladder.sign_change_text(ladder.sign_changes(deltas))
-        lines.append(f"| {claim} | `{label}` at `{size}` | " + " | ".join(cells) + f" | {sign} |")
-        rows = [at[b] for b in budgets if b in at]
-        trends.append(_trend_sentence(claim, label, size, rows, sign))
-    return [
-        *lines,
-        "",
-        f"Each cell: Δ test BLEU, variant − `qk`, with its 95% interval over seeds, and the "
-        f"verdict at that budget: *replicated* where the interval lies on the claim's side of "
-        f'zero (for "about break-even": inside ±{margin:g} BLEU), *contradicted* where it lies '
-        "on the other side, otherwise *not resolved* with the smallest difference these seeds "
-        "could have detected. The sign column gives, per seed, the first budget at which Δ "
-        "has the opposite sign of its Δ at the smallest budget.",
-        "",
-        *trends,
-    ]
-
-
-def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: str) -> str:
-    """What a claim's Δ does over the budgets, in numbers: each budget's Δ and verdict."""
-    bleu = "; ".join(
-        f"{int(r['budget']):,} steps {_with_interval(r, 'delta_bleu', 'delta', 2)}" for r in rows
-    )
-    loss = " → ".join(f"{r['delta_loss']:+.3f}" for r in rows)
-    verdicts = " → ".join(r["verdict"] for r in rows)
-    called = sum(stats.excludes_zero(r["delta_low"], r["delta_high"]) for r in rows)
-    return (
-        f"- *{claim}* (`{label}` at `{size}`): Δ test BLEU {bleu}. The interval excludes zero "
-        f"at {called} of {len(rows)} budgets; verdicts {verdicts}. Δ annealed validation loss "
-        f"{loss} nats. Sign of Δ BLEU, seed by seed: {sign}."
-    )
-
-
 def summary_markdown(
     tables: dict, settings: dict, experiment: str, figures: list, dynamics_size: str
 ) -> str:
@@ -521,8 +415,9 @@ def summary_markdown(
     budgets (its figure, the claims at every budget); else the claims table; then at the
     largest budget the mechanism, every verdict, scaling, and per size the table of every
     variant against qk. ``tables``: comparison (every budget), runs (the largest budget's),
-    every_budget (every budget's runs), dynamics, scaling, claims; ``settings``:
-    break_even_bleu from the config, and test_set: which test set the scores are on.
+    every_budget (every budget's runs), dynamics, scaling, claims; ``settings``: test_set,
+    which test set the scores are on, and provenance, the line that names the config and
+    commit the report was made from.
     ``figures``: the figures' paths, the answer over the budget first."""
     every_budget = tables.get("every_budget", tables["runs"])
     runs = tables["runs"]
@@ -534,23 +429,23 @@ def summary_markdown(
     lines = [
         f"# attn-ablate: experiment `{experiment}`",
         "",
+        *([settings["provenance"], ""] if settings.get("provenance") else []),
         convergence_line(every_budget),
         "",
     ]
-    margin = settings["break_even_bleu"]
     over_budgets = every_budget["budget"].nunique() > 1
     if over_budgets:
         answer, *figures = figures
         lines += ["## The answer over the training budget", ""]
         lines += [f"![{Path(answer).stem}]({Path(answer).name})", ""]
         if len(tables["claims"]):
-            lines += [*ladder_claims_markdown(tables["claims"], every_budget, margin), ""]
+            lines += [*ladder_claims_markdown(tables["claims"], every_budget), ""]
     if len(tables["claims"]):
         claims = tables["claims"]
         claims = claims[(claims["budget"] == top) | claims["budget"].isna()]
         at_top = f" at the largest budget, {int(top):,} steps" if over_budgets else ""
         lines += [f"## The claims, point by point{at_top}", ""]
-        lines += [*claims_markdown(claims, margin, annealed(runs)), ""]
+        lines += [*claims_markdown(claims, annealed(runs)), ""]
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size)
     if mechanism:
         lines += ["## The mechanism", "", *mechanism, ""]

@@ -1,0 +1,251 @@
+"""The claims in the summary's words: a table at the largest budget, a table over the budget
+ladder, a sentence per claim on its trend, and what the verdicts rest on. Rendered from the
+claims table (claims.py) alone; no sentence says more than its numbers."""
+
+import math
+
+import pandas as pd
+
+from attnablate import claims, ladder, stats
+from attnablate.variants import BASELINE
+
+
+def _number(value: float, measure: str, signed: bool = True) -> str:
+    if measure == "params":
+        return f"{value:.2f}×"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def estimate_text(row: dict) -> str:
+    """A claim's estimate with its 95% interval: Δ BLEU, or its worth in qk parameters."""
+    if pd.isna(row.get("estimate")):
+        return ""
+    measure = row["measure"]
+    text = _number(row["estimate"], measure)
+    if pd.isna(row["low"]):
+        return text
+    return f"{text} ({_number(row['low'], measure)} to {_number(row['high'], measure)})"
+
+
+def claim_test(row: dict) -> str:
+    """What a claim's test asks, in symbols: ``Δ BLEU vs qk < 0`` and the like."""
+    margin, expect = row["margin"], row["expect"]
+    if row["measure"] == "params":
+        subject = "worth in qk parameters"
+        if expect == "same":
+            return f"{subject} within {1 - margin:.2f}× to {1 + margin:.2f}×"
+        if expect == "not_better":
+            return f"{subject} < {1 + margin:.2f}×"
+        return f"{subject} {'<' if expect == 'worse' else '>'} 1×"
+    against = "qk" if row["against"] == BASELINE else f"`{row['against']}`"
+    subject = f"Δ BLEU vs {against}"
+    if expect == "same":
+        return f"{subject} within ±{margin:g}"
+    if expect == "not_better":
+        return f"{subject} < +{margin:g}"
+    return f"{subject} {'<' if expect == 'worse' else '>'} 0"
+
+
+def _seen(row: dict) -> str:
+    """What was seen where a claim did not hold: who was better, by how much."""
+    label, measure = f"`{row['label']}`", row["measure"]
+    if measure == "params":
+        return (
+            f"{label} worth {row['estimate']:.2f}× its parameters in qk's "
+            f"({row['low']:.2f}× to {row['high']:.2f}×)"
+        )
+    side = "better" if row["estimate"] > 0 else "worse"
+    than = "" if row["against"] == BASELINE else f" than `{row['against']}`"
+    return (
+        f"{label} {side}{than} by {abs(row['estimate']):.2f} "
+        f"({row['low']:+.2f} to {row['high']:+.2f})"
+    )
+
+
+def claim_verdict(row: dict) -> str:
+    """A claim's outcome in words: replicated with its corrected p-value; otherwise what was
+    seen and where, or what these seeds could have decided."""
+    verdict, budget = row["verdict"], int(row["budget"]) if pd.notna(row["budget"]) else 0
+    holm = f"Holm p = {row['p_holm']:.3g}" if pd.notna(row.get("p_holm")) else ""
+    if verdict == "replicated":
+        return f"replicated ({holm})"
+    if verdict == claims.OPPOSITE:
+        return f"opposite at {budget:,} steps: {_seen(row)}"
+    if verdict == claims.OUTSIDE:
+        unit = "" if row["measure"] == "params" else " BLEU"
+        return f"outside ±{row['margin']:g}{unit} at {budget:,} steps: {_seen(row)}"
+    if verdict == claims.UNTESTABLE:
+        return f"{verdict}: {row['reason']}"
+    if verdict != claims.UNRESOLVED:
+        return verdict
+    if row["p"] < stats.ALPHA:
+        return (
+            f"not resolved after Holm over the {int(row['family'])} claims: p = {row['p']:.3g} "
+            f"alone, {holm}"
+        )
+    return f"not resolved ({holm}): {_decidable(row)}"
+
+
+def _decidable(row: dict) -> str:
+    """What an unresolved claim's seeds could have decided, with 80% power."""
+    expect, margin, detectable = row["expect"], row["margin"], row["detectable"]
+    if row["measure"] == "params":
+        return (
+            f"{claims.test_level(expect):.0%} interval {row['test_low']:.2f}× to "
+            f"{row['test_high']:.2f}×, not decided by {claim_test(row)}"
+        )
+    if math.isnan(detectable):
+        return "no spread over seeds to judge by"
+    if expect in ("worse", "better"):
+        return f"\\|Δ\\| < {detectable:.2f} BLEU undetectable"
+    if expect == "not_better":
+        return (
+            f"non-superiority could be shown only for a margin above {detectable:.2f} BLEU "
+            f"(the claim's: {margin:g})"
+        )
+    return (
+        f"equivalence could be shown only within ±{detectable:.2f} BLEU (the claim's: ±{margin:g})"
+    )
+
+
+def method_note(table: pd.DataFrame) -> str:
+    """How the verdicts were reached, and what they rest on at this many seeds."""
+    tested = table[table["p"].notna()]
+    seeds = int(tested["seeds"].min()) if len(tested) else 0
+    families = tested.groupby("budget").size()
+    family = f"{int(families.max())}" if len(families) else "no"
+    floor = stats.sign_flip_floor(seeds)
+    rests = (
+        f"With {seeds} seeds an exact sign-flip test of the per-seed differences cannot go "
+        f"below p = {floor:.3g}"
+        + (
+            ", so no verdict here can come from the signs alone: every one rests on the "
+            "t-test's assumption that the per-seed differences are normally distributed."
+            if floor >= stats.ALPHA
+            else "; the verdicts use the t-test, which assumes the per-seed differences are "
+            "normally distributed."
+        )
+        if seeds
+        else ""
+    )
+    return (
+        "Each claim is tested as it was stated, against the margin its config entry gives "
+        "(written before the runs): a difference (*worse*, *better*) by the two-sided t-test "
+        "of Δ = 0 over seeds; *not better* as non-superiority (the one-sided test of Δ ≥ "
+        "margin: the 90% interval's upper end below it); *the same* as equivalence (two "
+        "one-sided tests: the 90% interval inside ±margin). A claim about quality per "
+        "parameter reads the bootstrap over seeds of qk's scaling law, with a band 1 ± margin "
+        "around 1×. The claims are one family at each budget, Holm-corrected together "
+        f"({family} tests per budget): *replicated* where the corrected p is below "
+        f"{stats.ALPHA:g}; *opposite* where the corrected test finds the other sign (for not "
+        "better: where the 95% interval lies wholly above zero); *outside the margin* where "
+        "an equivalence's 95% interval lies wholly outside ±margin; "
+        "*not resolved* otherwise, with the smallest difference (or margin) these seeds could "
+        "have decided with 80% power (exact, noncentral t). Δ is the cell − what it is "
+        f"compared with: higher BLEU and chrF, lower loss are better. {rests}"
+    )
+
+
+def claims_markdown(table: pd.DataFrame, budgeted: bool = False) -> list[str]:
+    """The claims table at one budget: claim → its test → what was measured → verdict;
+    ``budgeted``: every run is annealed to a stated budget, which the summary's first line
+    states (otherwise a verdict from unconverged runs says so)."""
+    if not len(table):
+        return []
+    lines = [
+        "| claim | cell | test | seeds | estimate (95% interval) | Δ chrF (95% interval) "
+        "| Δ best valid loss (95% interval) | verdict |",
+        "|---|---|---|---:|---|---|---|---|",
+    ]
+    for row in table.to_dict("records"):
+        where = f" at `{row['size']}`" if row["size"] != "-" else ""
+        verdict = claim_verdict(row)
+        if not row["converged"] and not budgeted and pd.notna(row["p"]):
+            verdict += " (not converged)"
+        lines.append(
+            f"| {row['claim']} | `{row['label']}`{where} | {claim_test(row)} "
+            f"| {int(row['seeds'])} | {estimate_text(row)} "
+            f"| {_with_interval(row, 'delta_chrf', 2)} "
+            f"| {_with_interval(row, 'delta_loss', 3)} | {verdict} |"
+        )
+    return [*lines, "", method_note(table)]
+
+
+def _with_interval(row: dict, key: str, digits: int) -> str:
+    mean, low, high = row.get(key), row.get(f"{key}_low"), row.get(f"{key}_high")
+    if mean is None or pd.isna(mean):
+        return ""
+    if pd.isna(low):
+        return f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f} ({low:+.{digits}f} to {high:+.{digits}f})"
+
+
+def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """The claims over the budgets: one row per claim (and size), a column per budget with
+    the estimate, its interval and the verdict there, and where a BLEU claim's Δ changes
+    sign seed by seed; then one sentence per claim with the trend as the numbers give it.
+    ``runs``: every budget's."""
+    budgets = sorted(int(b) for b in table["budget"].dropna().unique())
+    lines = [
+        "| claim | cell | test | "
+        + " | ".join(f"{b:,} steps" for b in budgets)
+        + " | sign of Δ BLEU, seed by seed |",
+        "|---|---|---|" + "---|" * len(budgets) + "---|",
+    ]
+    trends = []
+    for (claim, size), group in table.groupby(["claim", "size"], sort=False):
+        first = group.iloc[0].to_dict()
+        label = first["label"]
+        if size == "-":
+            empty = " | " * len(budgets)
+            lines.append(f"| {claim} | `{label}` | {claim_test(first)} | {empty}not run |")
+            continue
+        at = {int(r["budget"]): r for r in group.to_dict("records")}
+        cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
+        sign = "—"
+        if first["measure"] == "bleu":
+            deltas = ladder.seed_deltas(runs, label, size, "test_bleu", first["against"])
+            sign = ladder.sign_change_text(ladder.sign_changes(deltas))
+        lines.append(
+            f"| {claim} | `{label}` at `{size}` | {claim_test(first)} | "
+            + " | ".join(cells)
+            + f" | {sign} |"
+        )
+        rows = [at[b] for b in budgets if b in at]
+        if first["verdict"] != claims.UNTESTABLE:
+            trends.append(_trend_sentence(claim, label, size, rows, sign))
+    return [
+        *lines,
+        "",
+        "Each cell: the estimate (Δ test BLEU, or the worth in qk parameters) with its 95% "
+        "interval over seeds, and the verdict at that budget, from the test in the third "
+        "column (see below the next table). The sign column gives, per seed, the first budget "
+        "at which Δ has the opposite sign of its Δ at the smallest budget.",
+        "",
+        *trends,
+    ]
+
+
+def _ladder_cell(row: dict) -> str:
+    """One budget's cell: the estimate and the verdict (whose words carry the estimate
+    where the claim did not hold)."""
+    verdict = claim_verdict(row)
+    if row["verdict"] in (claims.OPPOSITE, claims.OUTSIDE) or not estimate_text(row):
+        return verdict
+    return f"{estimate_text(row)}: {verdict}"
+
+
+def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: str) -> str:
+    """What a claim's estimate does over the budgets, in numbers: each budget's and verdict."""
+    values = "; ".join(f"{int(r['budget']):,} steps {estimate_text(r)}" for r in rows)
+    verdicts = " → ".join(r["verdict"] for r in rows)
+    called = sum(r["verdict"] in ("replicated", claims.OPPOSITE, claims.OUTSIDE) for r in rows)
+    what = "worth in qk parameters" if rows[0]["measure"] == "params" else "Δ test BLEU"
+    line = (
+        f"- *{claim}* (`{label}` at `{size}`): {what} {values}. Decided at {called} of "
+        f"{len(rows)} budgets; verdicts {verdicts}."
+    )
+    if rows[0]["measure"] == "bleu":
+        loss = " → ".join(f"{r['delta_loss']:+.3f}" for r in rows)
+        line += f" Δ annealed validation loss {loss} nats. Sign of Δ BLEU, seed by seed: {sign}."
+    return line
