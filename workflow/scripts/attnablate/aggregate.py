@@ -43,6 +43,7 @@ def runs_table_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
         "tokens": meta["tokens"],
         "epochs_seen": meta.get("epochs_seen"),
         "schedule": schedule,
+        "lr": meta["train_config"]["lr"],
         "stopped_by": stopped_by(meta),
         "max_minutes": meta["train_config"].get("max_minutes", 0),
         "train_seconds": meta["train_seconds"],

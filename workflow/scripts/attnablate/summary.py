@@ -10,6 +10,7 @@ import pandas as pd
 
 from attnablate import ladder, stats
 from attnablate.claims_summary import claims_markdown, ladder_claims_markdown
+from attnablate.controls import controls_section
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
@@ -225,6 +226,16 @@ def dynamics_values(dyn: pd.DataFrame, size: str, site: str) -> tuple[pd.DataFra
     table = final.groupby(["label", "variant"], sort=False).mean().add_suffix("_final")
     table = table.join(init.groupby(["label", "variant"]).mean().add_suffix("_init"))
     return table.reset_index(), final
+
+
+def self_at_start(dyn: pd.DataFrame, size: str) -> dict[str, float]:
+    """label -> a token's attention on itself at step 0 in encoder self-attention, the mean
+    over layers, heads and seeds (where step 0 was logged)."""
+    if not len(dyn):
+        return {}
+    table, _ = dynamics_values(dyn, size, "enc")
+    known = table.dropna(subset=["diag_mass_init"])
+    return dict(zip(known["label"], known["diag_mass_init"]))
 
 
 def dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
@@ -449,6 +460,7 @@ def summary_markdown(
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size)
     if mechanism:
         lines += ["## The mechanism", "", *mechanism, ""]
+    lines += controls_section(runs, dynamics_size, self_at_start(tables["dynamics"], dynamics_size))
     lines += [
         "## Every comparison",
         "",

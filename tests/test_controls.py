@@ -1,0 +1,76 @@
+"""The summary's controls: each control beside the variant it controls for (the two parts
+of the variant's Δ add up), and the learning-rate check against qk at the recipe's rate.
+Runs are made up to the per-seed numbers each case needs."""
+
+import pandas as pd
+import pytest
+
+from attnablate.controls import controlled, controls_section, learning_rate_lines
+from attnablate.variants import CONTROLS, VARIANTS
+
+BLEU = {
+    "qk": [20.0, 21.0, 22.0],
+    "qq@enc": [18.0, 19.4, 20.1],
+    "qq_centred@enc": [19.9, 21.2, 21.8],
+    "qk_symstart@enc": [19.0, 20.1, 21.1],
+}
+
+
+def runs_of(bleu: dict, size="small", lr=0.004) -> list[dict]:
+    return [
+        {
+            "label": label,
+            "size": size,
+            "budget": 1000,
+            "seed": seed,
+            "test_bleu": value,
+            "diverged": False,
+            "d_model": 128,
+            "d_ff": 512,
+            "params_total": 1000,
+            "lr": lr,
+        }
+        for label, values in bleu.items()
+        for seed, value in enumerate(values, start=1)
+    ]
+
+
+def test_every_control_names_a_registered_variant_and_finds_it_in_a_spec():
+    assert set(CONTROLS) <= set(VARIANTS)
+    assert all(variant in VARIANTS for variant, _, _ in CONTROLS.values())
+    assert controlled("qq_centred@enc") == "qq@enc"
+    assert controlled("qk_symstart@enc,dec") == "qq@enc,dec"
+    assert controlled("qq@enc") is None
+
+
+def test_a_control_splits_its_variants_delta_into_parts_that_add_up():
+    """qq@enc − qk = (qq_centred@enc − qk) + (qq@enc − qq_centred@enc), seed by seed: here the
+    start bias costs qq@enc 1.8 BLEU and its constraint alone nothing detectable."""
+    lines = controls_section(pd.DataFrame(runs_of(BLEU)), "small", {"qk": 0.03, "qq@enc": 0.5})
+    centred = next(line for line in lines if line.startswith("- `qq_centred@enc`"))
+    assert "(qq's constraint without its start bias): against qk -0.03 (" in centred
+    assert "no difference detected" in centred.split(";")[0]
+    assert "`qq@enc` − `qq_centred@enc` (what the start bias costs) -1.80 (" in centred
+    assert "of `qq@enc`'s Δ against qk -1.83 (" in centred and "worse" in centred
+    assert "at step 0: `qk` 0.030, `qq@enc` 0.500." in centred
+    start = next(line for line in lines if line.startswith("- `qk_symstart@enc`"))
+    assert "(what the constraint costs)" in start
+    assert controls_section(pd.DataFrame(runs_of({"qk": BLEU["qk"]})), "small", {}) == []
+
+
+@pytest.mark.parametrize(
+    "shift, holds",
+    [(0.0, True), (1.9, False)],  # qq@enc at the other rate: as bad, or as good as qk
+)
+def test_the_learning_rate_check_asks_whether_the_verdict_survives_another_rate(shift, holds):
+    rows = runs_of({"qk": BLEU["qk"], "qq@enc": BLEU["qq@enc"]})
+    other = [v + shift for v in BLEU["qq@enc"]]
+    rows += runs_of({"qk": BLEU["qk"], "qq@enc": other}, size="small-lr-half", lr=0.002)
+    lines = learning_rate_lines(pd.DataFrame(rows))
+    assert lines[0].startswith("- `qq@enc` at peak rate 0.002 (preset `small-lr-half`; the")
+    assert "the recipe's 0.004, where its Δ against qk is -1.83" in lines[0]
+    verdict = lines[-1]
+    if holds:
+        assert "holds with `qq@enc` at every rate tried (0.002)" in verdict
+    else:
+        assert "is not called with `qq@enc` at 0.002: the verdict hinges" in verdict

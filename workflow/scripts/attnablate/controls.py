@@ -1,0 +1,188 @@
+"""The summary's section on the controls: what a construction imposes at initialisation, told
+apart from what its constraint costs once trained, and whether a verdict hinges on the
+learning rate the recipe was tuned with on qk.
+
+- A control (``variants.CONTROLS``) is set beside the variant it controls for at the same
+  sites, paired by seed at the largest budget: control − qk, and variant − control, the part
+  of the variant's Δ that what the control changes accounts for (the two add up to the
+  variant's Δ against qk, seed by seed).
+- A learning-rate check is a size preset of another preset's shape at another peak rate
+  (``sizes.<name>.lr``, with the few ``variants`` it checks): each variant there is set
+  against qk at the recipe's rate (the first preset of that shape) and at its own.
+
+A difference is called only where its 95% interval over seeds excludes zero; otherwise the
+smallest difference the seeds could have detected is given.
+"""
+
+import re
+
+import pandas as pd
+
+from attnablate import stats
+from attnablate.figures import diverged
+from attnablate.variants import BASELINE, CONTROLS
+
+
+def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[float]:
+    """Test BLEU of cell ``a`` − cell ``b`` per seed, both (label, size), over the seeds
+    where both finished; ``runs``: one budget's."""
+    finished = runs[~diverged(runs)]
+
+    def cell(label: str, size: str) -> pd.Series:
+        here = finished[(finished["label"] == label) & (finished["size"] == size)]
+        return here.set_index("seed")["test_bleu"]
+
+    return list((cell(*a) - cell(*b)).dropna().sort_index())
+
+
+def delta_text(deltas: list[float]) -> str:
+    """Δ with its 95% interval and what it calls: better, worse, or the undetectable size."""
+    mean, low, high = stats.mean_interval(deltas)
+    if len(deltas) < 2:
+        return f"{mean:+.2f} (one seed: no interval)" if deltas else "no finished pair"
+    interval = f"{mean:+.2f} ({low:+.2f} to {high:+.2f})"
+    if stats.excludes_zero(low, high):
+        return f"{interval}, {'better' if low > 0 else 'worse'}"
+    return (
+        f"{interval}, no difference detected: \\|Δ\\| < "
+        f"{stats.detectable_difference(deltas):.2f} undetectable"
+    )
+
+
+def controlled(spec: str) -> str | None:
+    """The variant spec a control spec is set beside (``qq_centred@enc`` -> ``qq@enc``), or
+    None where the spec names no control."""
+    tokens = re.split(r"([+;@,])", spec)
+    if not any(token in CONTROLS for token in tokens):
+        return None
+    return "".join(CONTROLS[t][0] if t in CONTROLS else t for t in tokens)
+
+
+def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]) -> list[str]:
+    """One line per control run beside its variant at ``size``; ``self_at_start``: label ->
+    a token's attention on itself at step 0 (encoder self-attention), where logged."""
+    here = runs[runs["size"] == size]
+    labels = list(dict.fromkeys(here["label"]))
+    lines = []
+    for label in labels:
+        variant = controlled(label)
+        if variant is None or variant not in labels:
+            continue
+        name = next(t for t in re.split(r"[+;@,]", label) if t in CONTROLS)
+        _, keeps, measures = CONTROLS[name]
+        base = paired(here, (variant, size), (BASELINE, size))
+        own = paired(here, (label, size), (BASELINE, size))
+        part = paired(here, (variant, size), (label, size))
+        logged = [key for key in (BASELINE, variant, label) if key in self_at_start]
+        start = (
+            " A token's attention on itself at step 0: "
+            + ", ".join(f"`{key}` {self_at_start[key]:.3f}" for key in logged)
+            + "."
+            if logged
+            else ""
+        )
+        lines.append(
+            f"- `{label}` ({keeps}): against qk {delta_text(own)}; `{variant}` − `{label}` "
+            f"({measures}) {delta_text(part)}, of `{variant}`'s Δ against qk "
+            f"{delta_text(base)}.{start}"
+        )
+    return lines
+
+
+def shape_groups(runs: pd.DataFrame) -> dict[str, list[str]]:
+    """First preset of a shape -> the presets of that shape after it (learning-rate checks),
+    by qk's dimensions and parameter count there."""
+    qk = runs[runs["label"] == BASELINE].drop_duplicates("size")
+    groups: dict[tuple, list[str]] = {}
+    for row in qk.itertuples():
+        groups.setdefault((row.d_model, row.d_ff, row.params_total), []).append(row.size)
+    return {sizes[0]: sizes[1:] for sizes in groups.values() if len(sizes) > 1}
+
+
+def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
+    """Per learning-rate check, each variant there against qk at the recipe's rate and at
+    its own; ``runs``: one budget's, with their ``lr``."""
+    lines, verdicts = [], {}
+    groups = shape_groups(runs) if "lr" in runs else {}
+    for recipe, checks in groups.items():
+        rate = lambda size: runs.loc[runs["size"] == size, "lr"].iloc[0]  # noqa: E731
+        for size in checks:
+            for label in dict.fromkeys(runs.loc[runs["size"] == size, "label"]):
+                if label == BASELINE:
+                    continue
+                at_recipe = paired(runs, (label, recipe), (BASELINE, recipe))
+                against_recipe = paired(runs, (label, size), (BASELINE, recipe))
+                same_rate = paired(runs, (label, size), (BASELINE, size))
+                qk_moved = paired(runs, (BASELINE, size), (BASELINE, recipe))
+                verdicts.setdefault(label, (_call(at_recipe), []))[1].append(
+                    (rate(size), _call(against_recipe))
+                )
+                lines.append(
+                    f"- `{label}` at peak rate {rate(size):g} (preset `{size}`; the recipe's "
+                    f"{rate(recipe):g}, where its Δ against qk is {delta_text(at_recipe)}): "
+                    f"against qk at the recipe's rate {delta_text(against_recipe)}; against "
+                    f"qk at {rate(size):g} {delta_text(same_rate)}. qk itself at {rate(size):g} "
+                    f"against the recipe's rate: {delta_text(qk_moved)}."
+                )
+    for label, (call, checked) in verdicts.items():
+        lines.append(_rate_verdict(label, call, checked))
+    return lines
+
+
+def _call(deltas: list[float]) -> str:
+    """``better``, ``worse`` or ``none``: what the 95% interval of the deltas calls."""
+    _, low, high = stats.mean_interval(deltas)
+    return "better" if low > 0 else "worse" if high < 0 else "none"
+
+
+def _rate_verdict(label: str, call: str, checked: list[tuple[float, str]]) -> str:
+    """Whether a variant's verdict against qk at the recipe's rate holds with the variant
+    at every other rate, against that same qk."""
+    rates = ", ".join(f"{lr:g}" for lr, _ in checked)
+    if call == "none":
+        return (
+            f"- So: at the recipe's rate no difference between `{label}` and qk was detected; "
+            f"at {rates}: " + ", ".join(f"{lr:g} {c}" for lr, c in checked) + " (none: no call)."
+        )
+    broken = [f"{lr:g}" for lr, c in checked if c != call]
+    if not broken:
+        return (
+            f"- So: `{label}` {call} than qk holds with `{label}` at every rate tried ({rates}): "
+            "the verdict does not hinge on the learning rate tuned for qk."
+        )
+    return (
+        f"- So: `{label}` {call} than qk at the recipe's rate is not called with `{label}` "
+        f"at {', '.join(broken)}: the verdict hinges on the learning rate."
+    )
+
+
+def controls_section(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]) -> list[str]:
+    """The section, or nothing where the experiment runs no control and no rate check."""
+    controls, rates = control_lines(runs, size, self_at_start), learning_rate_lines(runs)
+    if not controls and not rates:
+        return []
+    budget = int(runs["budget"].max())
+    lines = [
+        "## The controls",
+        "",
+        f"Test BLEU at the largest budget, {budget:,} steps, Δ with its 95% interval over "
+        "seeds, paired by seed; a difference is called only where the interval excludes zero.",
+        "",
+    ]
+    if controls:
+        lines += [
+            f"What the construction imposes at the start, told apart from what its constraint "
+            f"costs once trained, at size `{size}` (the two Δ of each line add up to the "
+            "variant's Δ against qk, seed by seed):",
+            "",
+            *controls,
+            "",
+        ]
+    if rates:
+        lines += [
+            "Whether a verdict hinges on the learning rate, which was tuned on qk alone:",
+            "",
+            *rates,
+            "",
+        ]
+    return lines
