@@ -60,8 +60,11 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
         if all(found.values())
     ]
     assert shown in made
-    for name, _ in tool.REPORTS:
+    header = shown.splitlines()[0]
+    for name, label in tool.REPORTS:
         assert tool.claim_cells(committed[name]), f"reports/{name}: no claims table"
+        if "Not converged" in tool.first_line(committed[name]):  # every such column says so
+            assert f"{label}; **not converged**" in header, name
 
 
 def test_the_readme_answer_is_taken_from_the_committed_report():

@@ -43,40 +43,65 @@ def answer(summary: str) -> list[str]:
     return lines
 
 
+PROVENANCE = "Made by the pipeline from `config.yaml`"  # how a summary names its config
+# the estimate's column in a claims table, as the summary heads it (an older report's first)
+ESTIMATES = ("estimate (95% interval)", "Δ BLEU (95% interval)")
+
+
 def first_line(summary: str) -> str:
-    """The summary's first paragraph: its budget or convergence statement."""
-    return summary.split("\n## ")[0].split("\n\n")[1].strip()
+    """The summary's first paragraph after its provenance: its budget or convergence."""
+    paragraphs = summary.split("\n## ")[0].split("\n\n")[1:]
+    return next(p for p in paragraphs if not p.startswith(PROVENANCE)).strip()
 
 
 def claim_cells(summary: str) -> dict[str, str]:
-    """claim -> "Δ BLEU (95% interval): verdict", from the summary's claims table (none in an
-    experiment without claims)."""
+    """claim -> "estimate (95% interval): verdict", from the summary's claims table (none in
+    an experiment without claims)."""
     if SECTIONS[0] not in summary:
         return {}
     section = summary.split(SECTIONS[0])[1].split("\n## ")[0]
     cells = {}
     table = [line for line in section.strip().splitlines() if line.startswith("|")]
+    split = lambda line: [f.strip() for f in re.split(r"(?<!\\)\|", line)[1:-1]]  # noqa: E731
+    header = split(table[0])
+    estimate = next(header.index(name) for name in ESTIMATES if name in header)
     for line in table[2:]:  # after the header and its rule
-        fields = [f.strip() for f in re.split(r"(?<!\\)\|", line)[1:-1]]
-        claim, delta_bleu, verdict = fields[0], fields[3], fields[-1]
-        cells[claim] = f"{delta_bleu}: {verdict}" if delta_bleu else verdict
+        fields = split(line)
+        claim, value, verdict = fields[0], fields[estimate], fields[-1]
+        cells[claim] = f"{value}: {verdict}" if value else verdict
     return cells
 
 
+def column_label(label: str, summary: str) -> str:
+    """A report's column heading: where it ran, whether its runs converged, and whether its
+    claims were tested as they are now (a report that names its config was)."""
+    marks = []
+    if "**Not converged" in first_line(summary):
+        marks.append("**not converged**")
+    if PROVENANCE not in summary:
+        marks.append("verdicts by the earlier tests (Δ against qk only, ±1 BLEU, no Holm)")
+    return label + "".join(f"; {mark}" for mark in marks)
+
+
 def sides(summaries: dict[str, str]) -> list[str]:
-    """Every claim's Δ BLEU and verdict in each report, side by side, then each report's
+    """Every claim's estimate and verdict in each report, side by side, then each report's
     first line under the label of where it ran."""
-    columns = [(label, claim_cells(summaries[name])) for name, label in REPORTS]
+    columns = [
+        (column_label(label, summaries[name]), claim_cells(summaries[name]))
+        for name, label in REPORTS
+    ]
     claims = list(dict.fromkeys(claim for _, cells in columns for claim in cells))
     lines = [
         "| claim | "
-        + " | ".join(f"{label}: Δ BLEU (95% interval), verdict" for label, _ in columns)
+        + " | ".join(f"{label}: estimate (95% interval), verdict" for label, _ in columns)
         + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
     for claim in claims:
         lines.append(
-            f"| {claim} | " + " | ".join(c.get(claim, "not run") for _, c in columns) + " |"
+            f"| {claim} | "
+            + " | ".join(c.get(claim, "not in this report") for _, c in columns)
+            + " |"
         )
     for name, label in REPORTS:
         lines += [

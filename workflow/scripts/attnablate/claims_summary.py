@@ -229,6 +229,8 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]
 def _ladder_cell(row: dict) -> str:
     """One budget's cell: the estimate and the verdict (whose words carry the estimate
     where the claim did not hold)."""
+    if row["verdict"] == claims.UNTESTABLE:
+        return f"{claims.UNTESTABLE} (why: the next table)"
     verdict = claim_verdict(row)
     if row["verdict"] in (claims.OPPOSITE, claims.OUTSIDE) or not estimate_text(row):
         return verdict

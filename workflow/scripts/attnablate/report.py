@@ -68,8 +68,9 @@ def summary_html(markdown_text: str, summary_path, experiment: str) -> str:
 
 
 def commit() -> str:
-    """The commit of the code the report is drawn by, marked where the tree has changes
-    not committed ("unknown" outside a git checkout)."""
+    """The commit of the code the report is drawn by, marked where tracked files outside
+    reports/ (which the report itself rewrites) have changes not committed ("unknown"
+    outside a git checkout)."""
     root = Path(__file__).resolve().parent
 
     def git(*args: str) -> str:
@@ -79,7 +80,8 @@ def commit() -> str:
     head = git("rev-parse", "HEAD")
     if not head:
         return "unknown"
-    return head + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)reports")
+    return head + (" (with uncommitted changes)" if changed else "")
 
 
 def write_config(config: dict, made_at: str, path) -> None:
