@@ -433,11 +433,12 @@ GPU_STUDY = ROOT / "configs" / "gpu.yaml"
         (("--config", "experiment=gpu-es-en", "corpus={src: es}"), "gpu-es-en"),
     ],
 )
-def test_the_gpu_study_and_its_next_language_pairs_plan_the_five_cells(
+def test_the_gpu_study_and_its_next_language_pairs_plan_the_eight_cells(
     tmp_path, overrides, experiment
 ):
     """configs/gpu.yaml as the README runs it, and with the other language pairs of the
-    bundled corpus: the default experiment's five cells, three seeds each."""
+    bundled corpus: the default experiment's five cells and the three initialisation
+    controls, six seeds each."""
     runs = planned_runs(tmp_path, "--configfile", str(GPU_STUDY), *overrides)
     cells = {run.rsplit("/", 2)[0] for run in runs}
     assert cells == {
@@ -448,12 +449,15 @@ def test_the_gpu_study_and_its_next_language_pairs_plan_the_five_cells(
             "qq@enc/d256/total",
             "nov@enc/d256/none",
             "noo@enc/d256/none",
+            "qq_centred@enc/d256/none",
+            "qk_symstart@enc/d256/none",
+            "qq_selfmask@enc/d256/none",
         )
     }
-    assert len(runs) == 15 * len(yaml.safe_load(GPU_STUDY.read_text())["train"]["budgets"])
+    assert len(runs) == 48 * len(yaml.safe_load(GPU_STUDY.read_text())["train"]["budgets"])
 
 
-@pytest.mark.parametrize("size, runs_per_gpu, share", [("d256", 15, 6), ("d512", 5, 20)])
+@pytest.mark.parametrize("size, runs_per_gpu, share", [("d256", 16, 6), ("d512", 5, 20)])
 def test_packed_jobs_ask_their_share_of_a_gpu(tmp_path, size, runs_per_gpu, share):
     """A size's runs_per_gpu becomes each train and translate job's gpu_share (hundredths of a
     GPU), which `--resources gpu_share=100` turns into that many jobs at once on one GPU. The
@@ -466,7 +470,7 @@ def test_packed_jobs_ask_their_share_of_a_gpu(tmp_path, size, runs_per_gpu, shar
     jobs = planned_resources(tmp_path, config, "--resources", "gpu_share=100")
     packed = [r for rule, r in jobs if rule in ("stable", "train", "translate")]
     budgets = len(config["train"]["budgets"])
-    assert len(packed) == 15 * (1 + 2 * budgets)  # a stable run, a cooldown and a translation
+    assert len(packed) == 48 * (1 + 2 * budgets)  # a stable run, a cooldown and a translation
     assert all(resources["gpu_share"] == str(share) for resources in packed)
     # on a Slurm cluster: a share of one GPU as shards, not a whole GPU
     assert all((r["gres"], r["gpu"]) == (f"shard:{share}", "0") for r in packed)
