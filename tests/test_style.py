@@ -42,14 +42,20 @@ def committed_summary(root: Path, experiment: str = "default") -> str:
     return shown.stdout if shown.returncode == 0 else ""
 
 
-def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
-    """The claims of every report in tools/readme_answer.py's REPORTS, side by side, each
-    labelled with where it ran: exactly what the script makes of the reports in the tree."""
+def readme_tool():
+    """tools/readme_answer.py as a module (tools/ is not a package)."""
     spec = importlib.util.spec_from_file_location(
         "readme_answer", ROOT / "tools" / "readme_answer.py"
     )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
+    """The claims of every report in tools/readme_answer.py's REPORTS, side by side, each
+    labelled with where it ran: exactly what the script makes of the reports in the tree."""
+    tool = readme_tool()
     readme = (ROOT / "README.md").read_text()
     shown = readme.split(tool.SIDES_BEGIN)[1].split(tool.SIDES_END)[0].strip("\n")
     # the committed reports, or (before a commit that regenerates them) the working tree's
@@ -65,6 +71,16 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
         assert tool.claim_cells(committed[name]), f"reports/{name}: no claims table"
         if "Not converged" in tool.first_line(committed[name]):  # every such column says so
             assert f"{label}; **not converged**" in header, name
+
+
+def test_the_readme_controls_are_taken_from_the_controls_report():
+    tool = readme_tool()
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(tool.CONTROLS_BEGIN)[1].split(tool.CONTROLS_END)[0].strip("\n")
+    made = ROOT / "reports" / tool.CONTROLS_REPORT / "summary.md"
+    found = [committed_summary(ROOT, tool.CONTROLS_REPORT), made.read_text()]
+    assert shown in ["\n".join(tool.controls(f)).strip("\n") for f in found if f]
+    assert "`qq@enc` − `qq_centred@enc` (what the start bias costs)" in shown
 
 
 def test_the_readme_answer_is_taken_from_the_committed_report():

@@ -3,8 +3,9 @@
 - answer: reports/default/summary.md's budget line, its answer over the training budget (or,
   from a report of one budget, its claims table) and its mechanism, as written, figures left
   out (the README shows the ladder's figure itself);
-- sides: each claim's Δ BLEU and verdict in every report of REPORTS side by side, each column
-  labelled with where it ran, and each report's first line (its budget or convergence).
+- sides: each claim's estimate and verdict in every report of REPORTS side by side, each
+  column labelled with where it ran, and each report's first line (its budget or convergence);
+- controls: reports/controls/summary.md's first line and its section on the controls.
 
     .venv/bin/python tools/readme_answer.py      # after a run has regenerated a report
 
@@ -18,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- answer:begin -->", "<!-- answer:end -->"
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
+CONTROLS_BEGIN, CONTROLS_END = "<!-- controls:begin -->", "<!-- controls:end -->"
+CONTROLS_REPORT, CONTROLS_SECTION = "controls", "## The controls"  # configs/controls.yaml's
 SECTIONS = ("## The claims, point by point", "## The mechanism")
 LADDER = "## The answer over the training budget"  # taken instead of the claims where present
 # The reports shown side by side: experiment, and where its committed report was made (the
@@ -111,6 +114,12 @@ def sides(summaries: dict[str, str]) -> list[str]:
     return lines
 
 
+def controls(summary: str) -> list[str]:
+    """The controls report's first line and its section on the controls, as written."""
+    section = summary.split(f"\n{CONTROLS_SECTION}\n")[1].split("\n## ")[0]
+    return [first_line(summary), "", *section.strip("\n").splitlines()]
+
+
 def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
     head, rest = readme.split(begin)
     _, tail = rest.split(end)
@@ -131,6 +140,8 @@ def main() -> None:
     readme = readme_path.read_text(encoding="utf-8")
     readme = fill(readme, BEGIN, END, answer(found["default"]))
     readme = fill(readme, SIDES_BEGIN, SIDES_END, sides(found))
+    made = ROOT / "reports" / CONTROLS_REPORT / "summary.md"
+    readme = fill(readme, CONTROLS_BEGIN, CONTROLS_END, controls(made.read_text(encoding="utf-8")))
     readme_path.write_text(readme, encoding="utf-8")
     print(f"README: answer and sides from {', '.join(f'reports/{n}' for n, _ in REPORTS)}")
 
