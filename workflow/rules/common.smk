@@ -1,4 +1,5 @@
 # Helpers shared by every stage: the library on the path, the config checked, paths of runs.
+import hashlib
 import json
 import os
 import signal
@@ -30,6 +31,10 @@ overrides.apply(config, workflow.config_settings.overwrite_config, SCHEMA)
 validate(config, str(SCHEMA))
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
 experiment.check(config)
+
+# The config's digest: a rule whose output depends on the whole config (the report, which
+# carries it) takes this as its param, so that no free text of the config reaches a param.
+CONFIG_DIGEST = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 EXP = config["experiment"]
 CORPUS = experiment.corpus_name(config)

@@ -10,5 +10,5 @@ run_report(
     snakemake.input,
     snakemake.output,
     snakemake.wildcards.experiment,
-    dict(snakemake.params.config),
+    dict(snakemake.config),
 )
