@@ -229,3 +229,19 @@ def test_a_claim_seen_the_other_way_says_what_was_seen_and_where():
     assert "| opposite at 800 steps: `noo@enc` better by 2.81" in lines[2]
     assert "-0.97 (-1.35 to -0.59): replicated (Holm p = 0.0" in lines[2]
     assert "contradicted" not in "\n".join(lines)
+
+
+def test_a_claims_text_is_shown_as_text_in_the_summary_and_its_page():
+    """A claim holding markup, a table's cell separator and a newline: the Markdown keeps one
+    row per claim and the HTML page has no element the claim made."""
+    from attnablate.report import summary_html
+
+    hostile = "</script><img src=x onerror=alert(1)> a | b\nc <script>window.pwned=1</script> *x*"
+    claim = {"claim": hostile, "variant": "qq@enc", "expect": "worse"}
+    rows = runs_of({"qk": [20.0, 21.0, 22.0], "qq@enc": [18.0, 19.1, 19.9]})
+    lines = claims_markdown(table([claim], rows))
+    assert len([line for line in lines if line.startswith("|")]) == 3  # header, rule, one row
+    assert lines[2].count(" | ") == lines[0].count(" | ")  # the same columns
+    page = summary_html("\n".join(lines), "summary.md", "t")
+    assert "<img" not in page and "<script>" not in page and "<em>x</em>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "a | b c" in page

@@ -25,6 +25,9 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    # Selenium Manager reports usage to a remote host unless told not to: the suite stays off
+    # the network (the driver is the installed one, given below)
+    os.environ["SE_AVOID_STATS"] = "true"
     from selenium import webdriver  # noqa: PLC0415  (only this test needs it)
     from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
 
@@ -114,6 +117,9 @@ def test_the_html_report_reads_in_a_browser(smoke_run, browser):
     browser.switch_to.frame(frame)
     summary = report.wait(lambda: "Not converged." in report.text() and report.text())
     assert all(f"`{label}`" in summary or label in summary for label in LABELS)
+    # the smoke config's hostile claim: shown as text, one table row, none of it run
+    assert "</script><img src=x onerror=window.pwned=1> a | b c <script>" in summary
+    assert browser.execute_script("return window.pwned === undefined")
     widths = [
         i.get_property("naturalWidth") for i in browser.find_elements(report.by.TAG_NAME, "img")
     ]
@@ -143,4 +149,5 @@ def test_the_html_report_reads_in_a_browser(smoke_run, browser):
     assert tables[2].text.count("qk") >= 1 and tables[2].text.count("qq@enc") == 2
     browser.switch_to.default_content()
 
+    assert browser.execute_script("return window.pwned === undefined")
     assert report.errors() == []

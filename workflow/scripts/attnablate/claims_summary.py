@@ -7,6 +7,7 @@ import math
 import pandas as pd
 
 from attnablate import claims, ladder, stats
+from attnablate.markup import text
 from attnablate.variants import BASELINE
 
 
@@ -21,10 +22,10 @@ def estimate_text(row: dict) -> str:
     if pd.isna(row.get("estimate")):
         return ""
     measure = row["measure"]
-    text = _number(row["estimate"], measure)
+    shown = _number(row["estimate"], measure)
     if pd.isna(row["low"]):
-        return text
-    return f"{text} ({_number(row['low'], measure)} to {_number(row['high'], measure)})"
+        return shown
+    return f"{shown} ({_number(row['low'], measure)} to {_number(row['high'], measure)})"
 
 
 def claim_test(row: dict) -> str:
@@ -163,7 +164,7 @@ def claims_markdown(table: pd.DataFrame, budgeted: bool = False) -> list[str]:
         if not row["converged"] and not budgeted and pd.notna(row["p"]):
             verdict += " (not converged)"
         lines.append(
-            f"| {row['claim']} | `{row['label']}`{where} | {claim_test(row)} "
+            f"| {text(row['claim'])} | `{row['label']}`{where} | {claim_test(row)} "
             f"| {int(row['seeds'])} | {estimate_text(row)} "
             f"| {_with_interval(row, 'delta_chrf', 2)} "
             f"| {_with_interval(row, 'delta_loss', 3)} | {verdict} |"
@@ -198,7 +199,7 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]
         label = first["label"]
         if size == "-":
             empty = " | " * len(budgets)
-            lines.append(f"| {claim} | `{label}` | {claim_test(first)} | {empty}not run |")
+            lines.append(f"| {text(claim)} | `{label}` | {claim_test(first)} | {empty}not run |")
             continue
         at = {int(r["budget"]): r for r in group.to_dict("records")}
         cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
@@ -207,7 +208,7 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]
             deltas = ladder.seed_deltas(runs, label, size, "test_bleu", first["against"])
             sign = ladder.sign_change_text(ladder.sign_changes(deltas))
         lines.append(
-            f"| {claim} | `{label}` at `{size}` | {claim_test(first)} | "
+            f"| {text(claim)} | `{label}` at `{size}` | {claim_test(first)} | "
             + " | ".join(cells)
             + f" | {sign} |"
         )
@@ -244,7 +245,7 @@ def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: s
     called = sum(r["verdict"] in ("replicated", claims.OPPOSITE, claims.OUTSIDE) for r in rows)
     what = "worth in qk parameters" if rows[0]["measure"] == "params" else "Δ test BLEU"
     line = (
-        f"- *{claim}* (`{label}` at `{size}`): {what} {values}. Decided at {called} of "
+        f"- *{text(claim)}* (`{label}` at `{size}`): {what} {values}. Decided at {called} of "
         f"{len(rows)} budgets; verdicts {verdicts}."
     )
     if rows[0]["measure"] == "bleu":

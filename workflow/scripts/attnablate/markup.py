@@ -1,0 +1,15 @@
+"""Text from a config or a corpus (a claim, a corpus's name), made literal for the report's
+Markdown and so for its HTML: no value from input becomes markup, and none breaks a table."""
+
+import html
+import re
+
+# what can open inline Markdown inside a line, a table cell included ("|" ends a cell)
+INLINE = re.compile(r"([\\`*_\[\]|])")
+
+
+def text(value) -> str:
+    """``value`` as literal text: one line, ``& < >`` as HTML entities (Markdown passes raw
+    HTML through), inline Markdown punctuation escaped with a backslash."""
+    one_line = " ".join(str(value).split())
+    return INLINE.sub(r"\\\1", html.escape(one_line, quote=False))
