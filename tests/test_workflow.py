@@ -420,6 +420,39 @@ def test_a_hugging_face_corpus_is_prepared_once_with_its_official_splits(tmp_pat
     assert result.returncode != 0
     assert "corpus.path: " in result.stdout + result.stderr
     assert "not a dataset written by save_to_disk" in result.stdout + result.stderr
+    # a path that is no folder is never fetched from the hub by accident
+    missing = {**first, "corpus": {**corpus, "path": "corpora/iwslt2017-de-en"}}
+    result = snakemake(tmp_path, missing, "--dry-run")
+    assert result.returncode != 0
+    assert "corpus.path: no such folder: corpora/iwslt2017-de-en" in result.stdout + result.stderr
+    assert "corpus.hub: true" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("key", ["experiment", "corpus.name"])
+@pytest.mark.parametrize("name", [".", "..", "..."])
+def test_a_name_of_dots_alone_is_refused_before_it_leaves_its_folder(
+    tmp_path, smoke_config, key, name
+):
+    """experiment: .. would write runs/, results/ and reports/ one level up; corpus.name: ..
+    the prepared corpus beside data/ (outside the project where data/ is a link)."""
+    if key == "experiment":
+        smoke_config["experiment"] = name
+    else:
+        smoke_config["corpus"]["name"] = name
+    result = snakemake(tmp_path, smoke_config, "--dry-run")
+    assert result.returncode != 0
+    assert "does not match" in result.stdout + result.stderr
+    assert f"'{name}'" in result.stdout + result.stderr
+
+
+def test_a_name_pattern_matches_in_a_path_as_in_the_schema():
+    from attnablate.experiment import NAME_PATTERN
+
+    for name in ("smoke", "a.b", "bible-de-en", ".hidden"):
+        assert re.fullmatch(NAME_PATTERN, name) and re.match(f"{NAME_PATTERN}/", f"{name}/x")
+    for name in (".", "..", "..."):
+        assert not re.match(f"(?:{NAME_PATTERN})/", f"{name}/x")
+        assert not re.fullmatch(NAME_PATTERN, name)
 
 
 GPU_STUDY = ROOT / "configs" / "gpu.yaml"

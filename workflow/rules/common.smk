@@ -89,8 +89,8 @@ def train_cpus(wildcards):
 
 
 wildcard_constraints:
-    experiment=r"[A-Za-z0-9_.-]+",
-    corpus=r"[A-Za-z0-9_.-]+",
+    experiment=experiment.NAME_PATTERN,
+    corpus=experiment.NAME_PATTERN,
     tokenizer=r"(unigram|bpe)[0-9]+",
     split=r"train|valid|test",
     variant=experiment.VARIANT_PATTERN,

@@ -129,7 +129,7 @@ def read_huggingface(corpus: dict) -> tuple[dict, str]:
     import datasets  # noqa: PLC0415  (only this source needs the package)
 
     path, subset = corpus["path"], corpus.get("subset")
-    if Path(path).is_dir():
+    if not corpus.get("hub"):  # a folder saved with save_to_disk (checked at dry run)
         try:
             data = datasets.load_from_disk(path)
         except Exception as error:  # a damaged or partial folder
@@ -143,11 +143,11 @@ def read_huggingface(corpus: dict) -> tuple[dict, str]:
         except Exception as error:  # the hub's errors vary: name the setting and the cause
             raise ConfigurationError(
                 "corpus.path",
-                f"{path!r} is no local folder and could not be loaded from the "
-                f"Hugging Face hub ({type(error).__name__}: {error}). Without internet here, "
+                f"{path!r} could not be loaded from the Hugging Face hub "
+                f"({type(error).__name__}: {error}). Without internet here, "
                 'save it where there is (python -c "import datasets; datasets.load_dataset('
                 f"'{path}', {subset!r}).save_to_disk('corpora/{path.split('/')[-1]}')\") and "
-                "give that folder as corpus.path",
+                "give that folder as corpus.path, with corpus.hub: false",
             ) from None
         where = f"{path}" + (f", configuration {subset}" if subset else "") + " (Hugging Face hub)"
     if not isinstance(data, datasets.DatasetDict):

