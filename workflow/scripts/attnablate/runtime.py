@@ -7,14 +7,30 @@ import platform
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from attnablate.errors import ConfigurationError
+
 # Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), for MFU.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 
 
 def pick_device(name: str) -> torch.device:
-    """``auto``: CUDA if present, else Apple's MPS, else the CPU; any other name as given."""
+    """``auto``: CUDA if present, else Apple's MPS, else the CPU; any other name as given, if
+    this machine has it (a dry run on a login node cannot know: a job checks here)."""
     if name != "auto":
-        return torch.device(name)
+        device = torch.device(name)
+        present = {
+            "cuda": lambda: (
+                torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+            ),
+            "mps": torch.backends.mps.is_available,
+        }.get(device.type, lambda: True)
+        if not present():
+            raise ConfigurationError(
+                "device",
+                f"{name}: this machine has no such device (torch {torch.__version__}, "
+                f"{torch.cuda.device_count()} CUDA devices); use auto or cpu here",
+            )
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
