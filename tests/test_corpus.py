@@ -169,3 +169,34 @@ def test_an_empty_hugging_face_split_is_an_error(tmp_path):
     folder = saved_dataset(tmp_path, {"train": (0, 300), "validation": (300, 340), "test": (0, 0)})
     with pytest.raises(CorpusError, match="split 'test' \\(our test\\) is empty"):
         prepare(hf_corpus(folder))
+
+
+def test_a_split_saved_with_no_rows_names_the_split(tmp_path):
+    """save_to_disk writes an empty split with no data file, which load_from_disk cannot
+    read (an IndexError inside datasets): named before it is read."""
+    import datasets
+
+    pair = {"translation": [{"de": "ein Satz", "en": "a sentence"}]}
+    parts = {
+        "train": datasets.Dataset.from_dict(pair),
+        "validation": datasets.Dataset.from_dict({"translation": []}),
+        "test": datasets.Dataset.from_dict(pair),
+    }
+    datasets.DatasetDict(parts).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(CorpusError, match="split 'validation' \\(our valid\\) was saved with no"):
+        prepare(hf_corpus(tmp_path / "d"))
+
+
+def test_a_row_without_text_names_its_split_and_row(tmp_path):
+    import datasets
+
+    rows = [{"de": "ein Satz", "en": "a sentence"}, {"de": None, "en": "a sentence"}]
+    parts = {
+        split: datasets.Dataset.from_dict({"translation": rows})
+        for split in ("train", "validation", "test")
+    }
+    datasets.DatasetDict(parts).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(
+        CorpusError, match="split 'train' \\(our train\\), row 2: its de text is None"
+    ):
+        prepare(hf_corpus(tmp_path / "d"))

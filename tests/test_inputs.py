@@ -74,3 +74,13 @@ def test_the_dry_run_names_the_missing_splits(tmp_path, smoke_config):
     result = snakemake(tmp_path, smoke_config, "--dry-run")
     assert result.returncode != 0
     assert "corpus.files: needs all" in result.stdout + result.stderr
+
+
+def test_a_vocabulary_smaller_than_the_corpus_characters_names_its_key_and_minimum(tmp_path):
+    from attnablate.tokenizer import train_tokenizer
+
+    files = [ROOT / "tests" / "data" / "john.de", ROOT / "tests" / "data" / "john.en"]
+    with pytest.raises(ConfigurationError) as error:
+        train_tokenizer(files, tmp_path / "spm.model", 20, "unigram")
+    assert error.value.key == "tokenizer.vocab_size"
+    assert "20 is fewer pieces" in str(error.value) and "(78," in str(error.value)

@@ -17,6 +17,7 @@ Every problem with the input is a ``CorpusError`` naming the file and the line.
 """
 
 import hashlib
+import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -130,6 +131,13 @@ def read_huggingface(corpus: dict) -> tuple[dict, str]:
 
     path, subset = corpus["path"], corpus.get("subset")
     if not corpus.get("hub"):  # a folder saved with save_to_disk (checked at dry run)
+        for split in _empty_saved_splits(Path(path)):
+            ours = [o for o, t in corpus["splits"].items() if t == split]
+            raise CorpusError(
+                f"{path}: split {split!r}"
+                + (f" (our {ours[0]})" if ours else "")
+                + " was saved with no rows (datasets cannot load a folder holding one)"
+            )
         try:
             data = datasets.load_from_disk(path)
         except Exception as error:  # a damaged or partial folder
@@ -159,21 +167,36 @@ def read_huggingface(corpus: dict) -> tuple[dict, str]:
                 f"corpus.splits.{ours}",
                 f"{path} has no split {theirs!r}; it has {', '.join(data)}",
             )
-        segments[ours] = _translation_pairs(data[theirs], corpus, f"{ours}:")
+        segments[ours] = _translation_pairs(data[theirs], corpus, f"{ours}:", theirs)
         if not segments[ours]:
             raise CorpusError(f"{path}: split {theirs!r} (our {ours}) is empty")
     return segments, f"{where}, split {corpus['splits']['test']!r}"
 
 
-def _translation_pairs(table, corpus: dict, id_prefix: str) -> list[Segment]:
+def _empty_saved_splits(folder: Path) -> list[str]:
+    """The splits of a saved DatasetDict folder that hold no data files."""
+    listing = folder / "dataset_dict.json"
+    if not listing.exists():
+        return []
+    splits = json.loads(listing.read_text())["splits"]
+    states = {split: folder / split / "state.json" for split in splits}
+    return [
+        split
+        for split, state in states.items()
+        if state.exists() and not json.loads(state.read_text()).get("_data_files")
+    ]
+
+
+def _translation_pairs(table, corpus: dict, id_prefix: str, theirs: str) -> list[Segment]:
     """Pairs from a ``translation`` column of {language: text} (the hub's translation
-    datasets), or from two columns named after the languages."""
+    datasets), or from two columns named after the languages; a row without the text of
+    either language is an error that names its split and row."""
     src, tgt = corpus["src"], corpus["tgt"]
     if not len(table):
         return []
     if "translation" in table.column_names:
         pairs = table["translation"]
-        languages = sorted(pairs[0])
+        languages = sorted(next((p for p in pairs if isinstance(p, dict)), {}))
     else:
         languages = table.column_names
         pairs = (
@@ -188,6 +211,14 @@ def _translation_pairs(table, corpus: dict, id_prefix: str) -> list[Segment]:
                 f"{lang!r} is not a language of {corpus['path']}'s pairs; they have "
                 f"{', '.join(languages)}",
             )
+    for row, pair in enumerate(pairs, start=1):
+        for lang in (src, tgt):
+            text = pair.get(lang) if isinstance(pair, dict) else None
+            if not isinstance(text, str):
+                raise CorpusError(
+                    f"{corpus['path']}: split {theirs!r} (our {id_prefix.rstrip(':')}), row "
+                    f"{row}: its {lang} text is {text!r}, not a string"
+                )
     return [Segment(f"{id_prefix}{i + 1}", p[src], p[tgt]) for i, p in enumerate(pairs)]
 
 

@@ -4,11 +4,13 @@ Joint, so that one embedding matrix serves source, target and the output layer. 
 the train split only. The ids of a split are encoded once and shared by every run.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
 import sentencepiece as spm
 
+from attnablate.errors import ConfigurationError
 from attnablate.io import write_npz
 
 # Fixed special ids: the model's pad_id is 0, decoding starts at BOS and ends at EOS.
@@ -18,6 +20,20 @@ PAD, UNK, BOS, EOS = 0, 1, 2, 3
 def train_tokenizer(train_files: list, model_path, vocab_size: int, model_type: str) -> None:
     """Train sentencepiece on ``train_files`` and write ``model_path`` (a ``.model`` file)."""
     prefix = str(Path(model_path).with_suffix(""))
+    try:
+        _train(train_files, prefix, vocab_size, model_type)
+    except RuntimeError as error:
+        needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(error))
+        if not needed:
+            raise
+        raise ConfigurationError(
+            "tokenizer.vocab_size",
+            f"{vocab_size} is fewer pieces than the training split has characters and special "
+            f"pieces ({needed.group(1)}, every character being kept): give at least that",
+        ) from None
+
+
+def _train(train_files: list, prefix: str, vocab_size: int, model_type: str) -> None:
     spm.SentencePieceTrainer.train(
         input=[str(f) for f in train_files],
         model_prefix=prefix,
