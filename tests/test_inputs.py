@@ -3,9 +3,10 @@ experiment.check, as workflow/rules/common.smk runs them) with the key it concer
 job with a message that names it; nothing is reinterpreted in silence."""
 
 import copy
+import subprocess
 
 import pytest
-from conftest import ROOT, smoke_experiment, snakemake
+from conftest import ROOT, SNAKEMAKE, smoke_experiment, snakemake
 from snakemake.utils import validate
 
 from attnablate.errors import ConfigurationError
@@ -84,3 +85,64 @@ def test_a_vocabulary_smaller_than_the_corpus_characters_names_its_key_and_minim
         train_tokenizer(files, tmp_path / "spm.model", 20, "unigram")
     assert error.value.key == "tokenizer.vocab_size"
     assert "20 is fewer pieces" in str(error.value) and "(78," in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "variants, words",
+    [
+        (["qk", "qq", "qq@all"], ["variants[2]", "same model as variants[1] ('qq')"]),
+        (["qk", "qq@enc,dec,cross", "qq"], ["variants[2]", "same model as variants[1]"]),
+        (["qk", "qk@enc"], ["variants[1]", "'qk@enc' is the baseline qk"]),
+    ],
+)
+def test_two_variants_that_build_one_model_are_refused(variants, words):
+    config = {**smoke_experiment(), "variants": variants}
+    with pytest.raises(ConfigurationError) as error:
+        dry_check(config)
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+def test_an_unknown_variant_is_named_before_the_matched_variants_are(tmp_path):
+    """The default config names matched_variants: [qq@enc]; an override of the variants
+    with a typo is answered with the typo."""
+    result = subprocess.run(
+        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--dry-run", "--config"]
+        + ['variants=["no_such_variant@all"]'],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "variants[0]: unknown variant 'no_such_variant'" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("train:\n  lr: 0.1\ntrain:\n  max_steps: 10\n", ["line 4", "'train' is given twice"]),
+        ("train:\n  max_steps: 010\n", ["line 3", "010 would be read as the number 8"]),
+        ("train:\n  max_steps: 1_000\n", ["line 3", "1_000 would be read as the number 1000"]),
+        ("train:\n  compile: no\n", ["line 3", "no would be read as false"]),
+    ],
+)
+def test_a_config_file_yaml_would_reinterpret_stops_the_dry_run_at_its_line(
+    tmp_path, smoke_config, text, words
+):
+    (tmp_path / "mine.yaml").write_text("experiment: mine\n" + text)  # the text from line 2
+    result = snakemake(tmp_path, smoke_config, "--dry-run", "--configfile", "mine.yaml")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert all(word in output for word in words), output[-2000:]
+
+
+def test_a_config_file_is_typed_as_written_and_only_config_values_are_retyped(
+    tmp_path, smoke_config
+):
+    """A quoted number in a --configfile is refused as config.yaml would refuse it; the same
+    text given with --config (which arrives as a string) is typed."""
+    (tmp_path / "mine.yaml").write_text('train:\n  max_steps: "40"\n')
+    result = snakemake(tmp_path, smoke_config, "--dry-run", "--configfile", "mine.yaml")
+    assert result.returncode != 0
+    assert "'40' is not of type 'integer'" in result.stdout + result.stderr
+    result = snakemake(tmp_path, smoke_config, "--dry-run", "--config", "train={max_steps: 40}")
+    assert result.returncode == 0, result.stderr[-2000:]

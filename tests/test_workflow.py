@@ -195,13 +195,17 @@ def test_the_controls_plan_every_control_and_the_learning_rate_check(tmp_path):
     )
 
 
-def test_matched_variant_outside_the_variants_fails_the_dry_run(tmp_path, smoke_config):
+def test_a_matched_variant_the_variants_leave_out_is_not_planned(tmp_path, smoke_config):
+    """As with a claim: an override of variants may leave a matched variant out (its matched
+    run is then not planned); a name no variant has still fails."""
     smoke_config["matched_variants"] = ["noo@all"]
+    jobs = planned_jobs(tmp_path, smoke_config)
+    trained = {where.split("/")[2:5] == ["qq@enc", "micro", "total"] for r, where in jobs}
+    assert {rule for rule, _ in jobs} >= {"train", "report"} and trained == {False}
+    smoke_config["matched_variants"] = ["nooo@all"]
     result = snakemake(tmp_path, smoke_config, "--dry-run")
     assert result.returncode != 0
-    assert "matched_variants[0]: 'noo@all' is not one of the experiment's variants" in (
-        result.stdout + result.stderr
-    )
+    assert "matched_variants[0]: unknown variant 'nooo'" in result.stdout + result.stderr
 
 
 def planned_resources(workdir, config, *args) -> list[tuple[str, dict]]:

@@ -20,14 +20,17 @@ if "SLURM_STEP_ID" in os.environ:
     for signum in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
 
-from attnablate import experiment, overrides  # noqa: E402
+from attnablate import config_file, experiment, overrides  # noqa: E402
 from attnablate.outputs import FIGURES  # noqa: E402
 from attnablate.params import count_params  # noqa: E402
 
 # --config values typed as the schema says (Snakemake passes nested ones as strings), then
 # validated: the schema fills every default.
 SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
-overrides.apply(config, workflow.config_settings.overwrite_config, SCHEMA)
+for path in dict.fromkeys([*workflow.configfiles, *workflow.overwrite_configfiles]):
+    config_file.check(path)  # what YAML 1.1 would reinterpret in silence: file and line
+# only --config values are retyped: a --configfile is YAML, typed as config.yaml is
+overrides.apply(config, dict(workflow.config_settings.config), SCHEMA)
 validate(config, str(SCHEMA))
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
 experiment.check(config)

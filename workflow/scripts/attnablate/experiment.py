@@ -185,13 +185,7 @@ def check(config: dict) -> None:
     asked for: the tokenizer's real one is known only once it is trained."""
     _check_finite(config)
     _check_corpus(config["corpus"])
-    for i, variant in enumerate(config["variants"]):
-        if not re.fullmatch(VARIANT_PATTERN, variant):
-            raise ConfigurationError(
-                f"variants[{i}]",
-                f"{variant!r}: a variant spec has letters, digits and _@,+; "
-                "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
-            )
+    _check_variants(config["variants"])
     if config["train"]["budgets"]:
         _check_ladder(config["train"])  # each budget is a run's max_steps
     else:
@@ -199,12 +193,41 @@ def check(config: dict) -> None:
     for i, claim in enumerate(config.get("claims", [])):
         _check_claim(claim, f"claims[{i}]")
     for i, variant in enumerate(config.get("matched_variants") or []):
-        if variant not in config["variants"]:
-            raise ConfigurationError(
-                f"matched_variants[{i}]", f"{variant!r} is not one of the experiment's variants"
-            )
+        # one the experiment does not run is not planned, and the summary says so (an
+        # override such as --config variants=[...] may leave it out); a typo still fails here
+        parse_sites(variant, f"matched_variants[{i}]")
     for size in config["sizes"]:
         _check_size(config, size)
+
+
+def _check_variants(specs: list[str]) -> None:
+    """Every variant spec parses, and no two build the same model (``qq``, ``qq@all`` and
+    ``qq@enc,dec,cross`` are one; ``qk@enc`` is the baseline, which always runs)."""
+    built: dict[tuple, int] = {}
+    for i, variant in enumerate(specs):
+        if not re.fullmatch(VARIANT_PATTERN, variant):
+            raise ConfigurationError(
+                f"variants[{i}]",
+                f"{variant!r}: a variant spec has letters, digits and _@,+; "
+                "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
+            )
+        model = tuple(sorted(parse_sites(variant, f"variants[{i}]").items()))
+        if variant != BASELINE and all(combo == BASELINE for _, combo in model):
+            raise ConfigurationError(
+                f"variants[{i}]", f"{variant!r} is the baseline {BASELINE}, which always runs"
+            )
+        if model in built:
+            raise ConfigurationError(
+                f"variants[{i}]",
+                f"{variant!r} builds the same model as variants[{built[model]}] "
+                f"({specs[built[model]]!r})",
+            )
+        built[model] = i
+
+
+def unrun_matched_variants(config: dict) -> list[str]:
+    """``matched_variants`` that the experiment's variants leave out: not planned."""
+    return [v for v in config.get("matched_variants") or [] if v not in config["variants"]]
 
 
 def _check_claim(claim: dict, key: str) -> None:

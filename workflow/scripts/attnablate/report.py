@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from attnablate import claims, figures, paper_tables, scaling
+from attnablate.experiment import unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.outputs import FIGURES
 from attnablate.summary import summary_markdown
@@ -104,6 +105,7 @@ def run_report(inputs, outputs, experiment: str, config: dict) -> None:
         "test_set": f"{test_set}; {corpus['splits']['test']:,} segments",
         "provenance": f"Made by the pipeline from `config.yaml` beside this summary, at commit "
         f"`{made_at}`.",
+        "unrun_matched": unrun_matched_variants(config),
     }
     every_budget = with_labels(read_table(inputs["runs"]))
     stable = read_table(inputs["stable"])

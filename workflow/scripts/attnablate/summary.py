@@ -483,6 +483,11 @@ def summary_markdown(
         ),
         "",
         *variant_glossary(runs["variant"].unique()),
+        *[
+            f"- `{variant}` is named in matched_variants but is not one of this experiment's "
+            "variants: its matched run was not planned."
+            for variant in settings.get("unrun_matched", [])
+        ],
     ]
     for size in runs["size"].unique():
         lines += diverged_sentences(runs[runs["size"] == size])
