@@ -146,3 +146,22 @@ def test_a_config_file_is_typed_as_written_and_only_config_values_are_retyped(
     assert "'40' is not of type 'integer'" in result.stdout + result.stderr
     result = snakemake(tmp_path, smoke_config, "--dry-run", "--config", "train={max_steps: 40}")
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda c: c["sizes"]["micro"].update(d_model=1 << 20), ["is greater than the maximum"]),
+        (lambda c: c["decode"].update(beam_size=10_000), ["is greater than the maximum of 64"]),
+        (
+            lambda c: c["sizes"]["micro"].update(gpus=64),
+            ["sizes.micro.gpus: 64 training processes on the CPU", "at most one process per core"],
+        ),
+    ],
+)
+def test_sizes_beams_and_processes_have_bounds(change, words):
+    config = smoke_experiment()
+    change(config)
+    with pytest.raises(Exception) as error:
+        dry_check(config)
+    assert all(word in str(error.value) for word in words), str(error.value)

@@ -8,6 +8,7 @@ re-spent to equal the ``qk`` model of that size.
 import dataclasses
 import itertools
 import math
+import os
 import re
 from pathlib import Path
 
@@ -349,6 +350,13 @@ def cooldown_start(max_steps: int, cooldown_fraction: float) -> int:
 def _check_size(config: dict, size: str) -> None:
     """A size's preset, and every variant and matching at it."""
     preset, vocab_size = config["sizes"][size], config["tokenizer"]["vocab_size"]
+    cores = os.cpu_count() or 1
+    if config["device"] == "cpu" and preset.get("gpus", 1) > cores:
+        raise ConfigurationError(
+            f"sizes.{size}.gpus",
+            f"{preset['gpus']} training processes on the CPU, but this machine has {cores} "
+            "cores: at most one process per core",
+        )
     for i, variant in enumerate(preset.get("variants", [])):
         if variant not in variants(config):
             raise ConfigurationError(
