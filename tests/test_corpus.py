@@ -200,3 +200,30 @@ def test_a_row_without_text_names_its_split_and_row(tmp_path):
         CorpusError, match="split 'train' \\(our train\\), row 2: its de text is None"
     ):
         prepare(hf_corpus(tmp_path / "d"))
+
+
+def test_segments_of_format_characters_alone_are_dropped_and_counted(tmp_path):
+    """A zero-width space, joiner or direction mark is no text: such a segment is dropped."""
+    src = numbered(30, "satz") + "\u200b\n\u200d\u200e\n".encode()
+    tgt = numbered(30, "sentence") + b"two\nthree\n"
+    result = prepare(files_corpus(tmp_path, src, tgt))
+    assert result.dropped["all: only zero-width or format characters"] == 2
+    assert sum(len(p) for p in result.splits.values()) == 30
+
+
+def test_identical_source_and_target_files_are_refused(tmp_path):
+    with pytest.raises(CorpusError, match="hold the same text"):
+        prepare(files_corpus(tmp_path, numbered(30, "satz"), numbered(30, "satz")))
+
+
+def test_a_file_with_cr_alone_line_ends_says_so(tmp_path):
+    path = tmp_path / "mac.de"
+    path.write_bytes(b"eins\rzwei\rdrei\r")
+    with pytest.raises(CorpusError, match="mac.de: lines end in CR alone"):
+        read_lines(path)
+
+
+def test_a_dollar_in_a_piece_is_drawn_as_written():
+    from attnablate.figures import literal
+
+    assert literal("▁$5 und $x$") == r"▁\$5 und \$x\$"

@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,6 +120,11 @@ def read_lines(path) -> list[str]:
             f"{path}:{line}: invalid UTF-8 at byte offset {error.start} "
             f"(byte {column} of the line): {error.reason}"
         ) from None
+    if "\r" in text and "\n" not in text:
+        raise CorpusError(
+            f"{path}: lines end in CR alone (old Mac line ends), so the file reads as one "
+            "line: convert them to LF (e.g. tr '\\r' '\\n')"
+        )
     lines = text.removeprefix("\ufeff").split("\n")  # a byte-order mark is not text
     if lines[-1] == "":
         lines.pop()  # the final newline ends the last line, it does not start a new one
@@ -230,6 +236,11 @@ def _one_line(text: str) -> str:
 
 def read_pair(src_path, tgt_path, id_prefix: str) -> list[Segment]:
     src, tgt = read_lines(src_path), read_lines(tgt_path)
+    if src == tgt:
+        raise CorpusError(
+            f"{src_path} and {tgt_path} hold the same text: a parallel corpus needs the "
+            "source language on one side and the target on the other"
+        )
     if len(src) != len(tgt):
         raise CorpusError(
             f"{src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}: "
@@ -255,8 +266,17 @@ def clean_segments(
         if not seg.src or not seg.tgt:
             result.drop(f"{split}: empty after cleaning")
             continue
+        if not _visible(seg.src) or not _visible(seg.tgt):
+            result.drop(f"{split}: only zero-width or format characters")
+            continue
         kept.append(seg)
     return kept
+
+
+def _visible(text: str) -> bool:
+    """Whether text holds a character that is not a format character (zero-width space,
+    joiner, direction mark: Unicode category Cf) or whitespace."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
 
 
 def stable_rank(segment_id: str) -> int:

@@ -158,6 +158,11 @@ def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
     save(grid.figure, path)
 
 
+def literal(label: str) -> str:
+    """A label drawn as written: matplotlib reads text between two ``$`` as mathtext."""
+    return str(label).replace("$", r"\$")
+
+
 def plot_attention_maps(maps: dict, size: str, path) -> None:
     """One row per variant, one column per site: head-averaged weights on the probe sentence."""
     sites = ["enc", "dec", "cross"]
@@ -180,8 +185,8 @@ def plot_attention_maps(maps: dict, size: str, path) -> None:
                 vmin=0,
                 vmax=1,
                 cbar=col == 2,
-                xticklabels=list(cols_tokens),
-                yticklabels=list(rows_tokens),
+                xticklabels=[literal(t) for t in cols_tokens],
+                yticklabels=[literal(t) for t in rows_tokens],
             )
             ax.tick_params(labelsize=6)
             ax.set_title(f"{label} · {site}", fontsize=9)
