@@ -165,3 +165,47 @@ def test_sizes_beams_and_processes_have_bounds(change, words):
     with pytest.raises(Exception) as error:
         dry_check(config)
     assert all(word in str(error.value) for word in words), str(error.value)
+
+
+def test_a_killed_writes_temporary_is_removed_at_the_next_start_and_a_live_one_kept(
+    tmp_path, smoke_config
+):
+    """A temporary named for a process that is gone (a killed write) goes at the next run's
+    start; one of a live process (a write in progress) stays; outputs are untouched."""
+    import os
+
+    from attnablate.io import remove_stale_temporaries, temporary
+
+    folder = tmp_path / "runs" / "smoke"
+    folder.mkdir(parents=True)
+    live = temporary(folder / "attention.npz", ".npz")
+    live.write_bytes(b"in progress")
+    dead = folder / live.name.replace(f"-{os.getpid()}.", "-999999999.")
+    dead.write_bytes(b"half of a file")
+    (folder / "kept.tsv").write_text("a\n")
+    assert remove_stale_temporaries([tmp_path / "runs"]) == [dead]
+    assert live.exists() and (folder / "kept.tsv").exists()
+    dead.write_bytes(b"half of a file")
+    result = snakemake(tmp_path, smoke_config, "--until", "prepare")  # runs, so starts
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not dead.exists() and "left by a write that was killed" in result.stderr
+
+
+def test_figures_tables_and_the_tokenizer_are_written_whole_or_not_at_all(tmp_path):
+    """A write that fails midway leaves the old file and no temporary."""
+    import matplotlib.pyplot as plt
+
+    from attnablate.figures import save
+
+    target = tmp_path / "figure.png"
+    target.write_bytes(b"old")
+    fig, _ = plt.subplots()
+    fig.savefig = lambda *a, **k: (_ for _ in ()).throw(OSError("disk full"))
+    with pytest.raises(OSError):
+        save(fig, target)
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+    from attnablate.tokenizer import train_tokenizer
+
+    files = [ROOT / "tests" / "data" / "john.de", ROOT / "tests" / "data" / "john.en"]
+    train_tokenizer(files, tmp_path / "spm.model", 300, "unigram")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "spm.model"]

@@ -21,6 +21,7 @@ if "SLURM_STEP_ID" in os.environ:
         signal.signal(signum, signal.SIG_IGN)
 
 from attnablate import config_file, experiment, overrides  # noqa: E402
+from attnablate.io import remove_stale_temporaries  # noqa: E402
 from attnablate.outputs import FIGURES  # noqa: E402
 from attnablate.params import count_params  # noqa: E402
 
@@ -252,3 +253,10 @@ def final_outputs():
         f"reports/{EXP}/comparison.tex",
         f"reports/{EXP}/comparison.csv",
     ]
+
+
+# A write killed half way leaves its temporary file (attnablate/io.py): removed before jobs
+# run again, once its writer is gone.
+onstart:
+    for stale in remove_stale_temporaries(["data", "runs", "results", "reports"]):
+        print(f"removed {stale}, left by a write that was killed", file=sys.stderr)

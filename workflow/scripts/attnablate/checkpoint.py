@@ -8,23 +8,14 @@ detected when it is loaded, and the one before it is used instead.
 import dataclasses
 import hashlib
 import io
-import os
 from pathlib import Path
 
 import torch
 
+from attnablate.io import write_bytes
 from attnablate.model import ModelConfig, Transformer
 
 KEEP_STATES = 2  # resume states kept per run: the newest, and one to fall back to
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _serialise(obj) -> bytes:
@@ -41,7 +32,7 @@ def save_checkpoint(path, model: Transformer, **extra) -> None:
 def write_checkpoint(path, model_cfg: ModelConfig, weights: dict, **extra) -> None:
     """save_checkpoint from a config and a state dict, without building the model."""
     state = {"model_config": dataclasses.asdict(model_cfg), "model": weights, **extra}
-    _atomic_write(Path(path), _serialise(state))
+    write_bytes(Path(path), _serialise(state))
 
 
 def load_checkpoint(path, map_location="cpu") -> tuple[Transformer, dict]:
@@ -59,8 +50,8 @@ def save_state(folder, step: int, state: dict, keep: int | None = KEEP_STATES) -
     folder.mkdir(parents=True, exist_ok=True)
     data = _serialise(state)
     path = folder / f"state-{step:09d}.pt"
-    _atomic_write(path, data)
-    _atomic_write(path.with_suffix(".sha256"), hashlib.sha256(data).hexdigest().encode())
+    write_bytes(path, data)
+    write_bytes(path.with_suffix(".sha256"), hashlib.sha256(data).hexdigest().encode())
     for old in sorted(folder.glob("state-*.pt"))[:-keep] if keep else []:
         old.unlink()
         old.with_suffix(".sha256").unlink(missing_ok=True)

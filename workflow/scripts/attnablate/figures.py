@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from attnablate import ladder, stats  # noqa: E402
-from attnablate.io import flag  # noqa: E402
+from attnablate.io import flag, replace_atomically  # noqa: E402
 
 DYNAMICS_MEASURES = ["symmetry", "diag_mass", "entropy"]
 
@@ -36,7 +36,11 @@ def diverged_note(runs: pd.DataFrame) -> str:
 
 
 def save(fig, path) -> None:
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    """A figure as PNG, written atomically like every output."""
+    write = lambda tmp: fig.savefig(  # noqa: E731
+        tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None}
+    )
+    replace_atomically(path, write)
     plt.close(fig)
 
 

@@ -96,7 +96,9 @@ def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
 def write_tables(frame: pd.DataFrame, experiment: str, latex_path, csv_path) -> None:
     """The comparison frame as LaTeX and as CSV (every column of comparison.tsv)."""
     write_text(latex_path, comparison_latex(frame, experiment))
-    frame.to_csv(csv_path, columns=[c for c in COLUMNS if c in frame.columns], index=False)
+    write_text(
+        csv_path, frame.to_csv(columns=[c for c in COLUMNS if c in frame.columns], index=False)
+    )
 
 
 def write_html_tables(tables: dict, experiment: str, path) -> None:

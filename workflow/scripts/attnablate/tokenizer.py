@@ -4,6 +4,7 @@ Joint, so that one embedding matrix serves source, target and the output layer. 
 the train split only. The ids of a split are encoded once and shared by every run.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import sentencepiece as spm
 
 from attnablate.errors import ConfigurationError
-from attnablate.io import write_npz
+from attnablate.io import temporary, write_npz
 
 # Fixed special ids: the model's pad_id is 0, decoding starts at BOS and ends at EOS.
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -19,7 +20,8 @@ PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
 def train_tokenizer(train_files: list, model_path, vocab_size: int, model_type: str) -> None:
     """Train sentencepiece on ``train_files`` and write ``model_path`` (a ``.model`` file)."""
-    prefix = str(Path(model_path).with_suffix(""))
+    model_path = Path(model_path)
+    prefix = str(temporary(model_path.with_suffix("")))  # written whole, then renamed
     try:
         _train(train_files, prefix, vocab_size, model_type)
     except RuntimeError as error:
@@ -31,6 +33,9 @@ def train_tokenizer(train_files: list, model_path, vocab_size: int, model_type: 
             f"{vocab_size} is fewer pieces than the training split has characters and special "
             f"pieces ({needed.group(1)}, every character being kept): give at least that",
         ) from None
+    finally:
+        Path(f"{prefix}.vocab").unlink(missing_ok=True)  # the model holds the pieces too
+    os.replace(f"{prefix}.model", model_path)
 
 
 def _train(train_files: list, prefix: str, vocab_size: int, model_type: str) -> None:
