@@ -209,3 +209,10 @@ def test_figures_tables_and_the_tokenizer_are_written_whole_or_not_at_all(tmp_pa
     files = [ROOT / "tests" / "data" / "john.de", ROOT / "tests" / "data" / "john.en"]
     train_tokenizer(files, tmp_path / "spm.model", 300, "unigram")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "spm.model"]
+
+
+def test_a_yte_config_is_refused_as_code(tmp_path, smoke_config):
+    (tmp_path / "mine.yaml").write_text("__use_yte__: true\nexperiment: mine\n")
+    result = snakemake(tmp_path, smoke_config, "--dry-run", "--configfile", "mine.yaml")
+    assert result.returncode != 0
+    assert "__use_yte__: Snakemake has evaluated this file" in result.stdout + result.stderr

@@ -4,7 +4,8 @@ dry run with the file and the line.
 Snakemake reads config files with PyYAML, which follows YAML 1.1: a key given twice keeps the
 last value (a second ``train:`` replaces the first whole), ``010`` is the octal 8, ``1:30`` is
 90, ``1_000`` is 1000 and ``no``, ``on``, ``off`` are booleans. Each of these is refused here,
-before Snakemake's own reading is used.
+before Snakemake's own reading is used. A file that sets ``__use_yte__`` is refused too, but
+only after Snakemake has evaluated it (its Python has run by then).
 """
 
 import re
@@ -15,6 +16,7 @@ from attnablate.errors import ConfigurationError
 
 DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")  # an integer as it reads
 BOOLEANS = ("true", "false")  # the spellings of a boolean that mean what they say
+YTE_KEY = "__use_yte__"  # makes Snakemake evaluate the file as a template, Python included
 
 
 class _CheckingLoader(yaml.SafeLoader):
@@ -77,9 +79,16 @@ def check(path) -> None:
     with open(path, encoding="utf-8") as stream:
         loader = _CheckingLoader(stream)
         try:
-            loader.get_single_data()
+            data = loader.get_single_data()
         finally:
             loader.dispose()
+    if isinstance(data, dict) and YTE_KEY in data:
+        raise ConfigurationError(
+            f"{path}",
+            f"{YTE_KEY}: Snakemake has evaluated this file as a YTE template (Python code) "
+            "while reading it; attn-ablate takes plain YAML only. Treat a config file from "
+            "someone else as you would their script",
+        )
     if loader.problems:
         line, problem = min(loader.problems)
         raise ConfigurationError(f"{path}, line {line}", problem)
