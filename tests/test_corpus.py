@@ -227,3 +227,27 @@ def test_a_dollar_in_a_piece_is_drawn_as_written():
     from attnablate.figures import literal
 
     assert literal("▁$5 und $x$") == r"▁\$5 und \$x\$"
+
+
+def test_a_huge_held_out_line_is_cut_for_the_model_and_the_reference_kept(tmp_path):
+    from attnablate.corpus import MAX_HELD_OUT_CHARS
+
+    files = {}
+    huge = ("wort " * 30_000).strip()  # 150 KB
+    for name, src, tgt in (
+        ("train", numbered(20, "satz"), numbered(20, "sentence")),
+        ("valid", f"{huge}\nkurz\n".encode(), f"{huge}\nshort\n".encode()),
+        ("test", f"{huge}\nkurz\n".encode(), f"{huge}\nshort\n".encode()),
+    ):
+        (tmp_path / f"{name}.de").write_bytes(src)
+        (tmp_path / f"{name}.en").write_bytes(tgt)
+        files[name] = {"src": str(tmp_path / f"{name}.de"), "tgt": str(tmp_path / f"{name}.en")}
+    result = prepare({"source": "files", "files": files, "valid_size": 1, "test_size": 1})
+    valid, test = result.splits["valid"][0], result.splits["test"][0]
+    assert len(valid.src) == len(valid.tgt) == len(test.src) == MAX_HELD_OUT_CHARS
+    assert test.tgt == huge  # scored as given
+    assert result.truncated == {
+        f"valid: src cut to {MAX_HELD_OUT_CHARS} characters": 1,
+        f"valid: tgt cut to {MAX_HELD_OUT_CHARS} characters": 1,
+        f"test: src cut to {MAX_HELD_OUT_CHARS} characters": 1,
+    }

