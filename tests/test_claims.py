@@ -245,3 +245,11 @@ def test_a_claims_text_is_shown_as_text_in_the_summary_and_its_page():
     page = summary_html("\n".join(lines), "summary.md", "t")
     assert "<img" not in page and "<script>" not in page and "<em>x</em>" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page and "a | b c" in page
+
+
+def test_a_corpus_name_from_a_path_is_literal_text():
+    """The test set's name comes from a Hugging Face path or subset: a folder may be named
+    anything."""
+    from attnablate.markup import text
+
+    assert text("corpora/<svg onload=alert(4)> | x") == "corpora/&lt;svg onload=alert(4)&gt; \\| x"

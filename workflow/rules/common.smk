@@ -36,9 +36,16 @@ validate(config, str(SCHEMA))
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
 experiment.check(config)
 
-# The config's digest: a rule whose output depends on the whole config (the report, which
-# carries it) takes this as its param, so that no free text of the config reaches a param.
-CONFIG_DIGEST = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+def digest(settings: dict) -> str:
+    """The param of a rule whose output depends on config settings that hold free text (a
+    claim, a path): their digest. Snakemake writes params into the HTML report unescaped, so
+    no free text of the config may reach one; the step reads the settings from the config.
+    """
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+CONFIG_DIGEST = digest(config)
 
 EXP = config["experiment"]
 CORPUS = experiment.corpus_name(config)

@@ -17,7 +17,7 @@ rule prepare:
         mem_mb=4000,
         runtime=20,
     params:
-        corpus=canonical(config["corpus"]),
+        corpus=digest(config["corpus"]),
     script:
         "../scripts/prepare.py"
 

@@ -6,4 +6,4 @@ sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
 from attnablate.corpus import run_prepare
 
-run_prepare(snakemake.params.corpus, snakemake.output)
+run_prepare(snakemake.config["corpus"], snakemake.output)
