@@ -208,7 +208,7 @@ def test_figures_tables_and_the_tokenizer_are_written_whole_or_not_at_all(tmp_pa
 
     files = [ROOT / "tests" / "data" / "john.de", ROOT / "tests" / "data" / "john.en"]
     train_tokenizer(files, tmp_path / "spm.model", 300, "unigram")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "spm.model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "spm.model", "spm.vocab"]
 
 
 def test_a_yte_config_is_refused_as_code(tmp_path, smoke_config):

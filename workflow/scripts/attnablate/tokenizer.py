@@ -33,9 +33,12 @@ def train_tokenizer(train_files: list, model_path, vocab_size: int, model_type: 
             f"{vocab_size} is fewer pieces than the training split has characters and special "
             f"pieces ({needed.group(1)}, every character being kept): give at least that",
         ) from None
-    finally:
-        Path(f"{prefix}.vocab").unlink(missing_ok=True)  # the model holds the pieces too
-    os.replace(f"{prefix}.model", model_path)
+    except BaseException:
+        for written in (f"{prefix}.model", f"{prefix}.vocab"):
+            Path(written).unlink(missing_ok=True)
+        raise
+    os.replace(f"{prefix}.vocab", model_path.with_suffix(".vocab"))  # the pieces, readable
+    os.replace(f"{prefix}.model", model_path)  # last: the model is what marks the step done
 
 
 def _train(train_files: list, prefix: str, vocab_size: int, model_type: str) -> None:
