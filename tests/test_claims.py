@@ -150,7 +150,7 @@ def test_quality_per_weight_cannot_be_tested_at_one_size():
     rows = runs_of({"qk": [20.0, 21.0, 22.0], "noo@enc": [20.5, 21.5, 22.0]})
     [row] = table([claim], rows).to_dict("records")
     assert row["verdict"] == "cannot be tested here"
-    assert "needs at least 3 sizes; this experiment has 1" in row["reason"]
+    assert "needs at least 3 model sizes; this experiment has 1" in row["reason"]
     assert "saves 2.3% of the weights" in row["reason"]
 
 

@@ -70,7 +70,22 @@ def test_the_learning_rate_check_asks_whether_the_verdict_survives_another_rate(
     assert lines[0].startswith("- `qq@enc` at peak rate 0.002 (preset `small-lr-half`; the")
     assert "the recipe's 0.004, where its Δ against qk is -1.83" in lines[0]
     verdict = lines[-1]
+    assert (
+        "So: `qq@enc` worse than qk holds" in verdict if holds else "So: `qq@enc` worse" in verdict
+    )
     if holds:
         assert "holds with `qq@enc` at every rate tried (0.002)" in verdict
     else:
         assert "is not called with `qq@enc` at 0.002: the verdict hinges" in verdict
+
+
+def test_without_a_call_at_the_recipes_rate_the_check_says_what_each_rate_gave():
+    rows = runs_of({"qk": BLEU["qk"], "qq@enc": [20.1, 20.8, 22.2]})
+    rows += runs_of(
+        {"qk": BLEU["qk"], "qq@enc": [10.0, 11.0, 12.5]}, size="small-lr-twice", lr=0.008
+    )
+    verdict = learning_rate_lines(pd.DataFrame(rows))[-1]
+    assert verdict == (
+        "- So: at the recipe's rate no difference between `qq@enc` and qk was detected; with "
+        "`qq@enc` at the other rates, against qk at the recipe's: at 0.008 worse than it."
+    )

@@ -90,7 +90,7 @@ def test_every_output_of_the_smoke_run(smoke):
     assert "(2 comparisons per family)" in summary
     assert "- `qk`: the learned bilinear form W_Qᵀ W_K goes from" in summary
     assert "symmetric by construction" in summary  # qq@enc's encoder, at step 0 already
-    assert "Scaling: no power law is fitted: the experiment has 1 size" in summary
+    assert "Scaling: no power law is fitted: the experiment has 1 model size" in summary
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
 
 

@@ -170,7 +170,7 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
     rows = []
     for budget, here in runs.groupby("budget", sort=True):
         samples = scaling.multiple_samples(here)
-        sizes = here["size"].nunique()
+        sizes = scaling.model_sizes(here)
         if not samples:
             rows.append(
                 {
@@ -208,9 +208,9 @@ def untestable_reason(runs: pd.DataFrame, label: str, sizes: int) -> str:
     saved = 1 - mine["params_total"].mean() / qk["params_total"].mean()
     return (
         f"quality per parameter is read off qk's scaling law, which needs at least "
-        f"{scaling.MIN_SIZES} sizes; this experiment has {sizes}. At one size `{label}` saves "
-        f"{saved:.1%} of the weights, worth little on any scaling curve, so its Δ BLEU against "
-        "qk does not test the claim"
+        f"{scaling.MIN_SIZES} model sizes; this experiment has {sizes}. At one size "
+        f"`{label}` saves {saved:.1%} of the weights, worth little on any scaling curve, so "
+        "its Δ BLEU against qk does not test the claim"
     )
 
 

@@ -140,9 +140,13 @@ def _rate_verdict(label: str, call: str, checked: list[tuple[float, str]]) -> st
     at every other rate, against that same qk."""
     rates = ", ".join(f"{lr:g}" for lr, _ in checked)
     if call == "none":
+        seen = "; ".join(
+            f"at {lr:g} {'no difference detected' if c == 'none' else c + ' than it'}"
+            for lr, c in checked
+        )
         return (
             f"- So: at the recipe's rate no difference between `{label}` and qk was detected; "
-            f"at {rates}: " + ", ".join(f"{lr:g} {c}" for lr, c in checked) + " (none: no call)."
+            f"with `{label}` at the other rates, against qk at the recipe's: {seen}."
         )
     broken = [f"{lr:g}" for lr, c in checked if c != call]
     if not broken:

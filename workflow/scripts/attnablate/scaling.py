@@ -33,6 +33,13 @@ COLUMNS = [
 ]
 
 
+def model_sizes(runs: pd.DataFrame) -> int:
+    """The distinct model sizes of qk (its non-embedding parameter counts): the points a law
+    is fitted through. Presets of one shape at another setting (a learning-rate check) are
+    one size."""
+    return int(runs.loc[runs["label"] == "qk", "params_non_embedding"].nunique())
+
+
 def fit_power_law(params, loss) -> tuple[float, float]:
     """(a, b) of loss = a · params^(−b); NaN with fewer than three distinct sizes."""
     x, y = np.log(np.asarray(params, float)), np.log(np.asarray(loss, float))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate import ladder, stats
+from attnablate import ladder, scaling, stats
 from attnablate.claims_summary import claims_markdown, ladder_claims_markdown
 from attnablate.controls import controls_section
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
@@ -325,7 +325,7 @@ def scaling_sentences(scale: pd.DataFrame, sizes: int) -> list[str]:
     fitted = scale.dropna(subset=["multiple"])
     if not len(fitted) or "qk" not in set(scale["label"]):
         return [
-            f"Scaling: no power law is fitted: the experiment has {sizes} size"
+            f"Scaling: no power law is fitted: the experiment has {sizes} model size"
             f"{'s' if sizes != 1 else ''}, and a fit needs at least three (a line through two "
             "points always fits)."
         ]
@@ -495,7 +495,7 @@ def summary_markdown(
         for row in comparison[comparison["size"] == size].itertuples():
             if row.label not in gone:
                 lines.append(comparison_sentence(row, annealed(runs)))
-    lines += ["", *scaling_sentences(tables["scaling"], runs["size"].nunique()), ""]
+    lines += ["", *scaling_sentences(tables["scaling"], scaling.model_sizes(runs)), ""]
     for size in runs["size"].unique():
         lines += size_table(comparison, runs, size)
     if diverged(runs).any():
