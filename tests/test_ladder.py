@@ -293,9 +293,10 @@ def test_the_ladder_report_opens_with_the_answer_over_the_budget(ladder_run):
     summary = (workdir / "reports" / "smoke" / "summary.md").read_text()
     assert summary.index("## The answer over the training budget") < summary.index("mechanism")
     assert summary.index("![budget_curves](budget_curves.png)") < summary.index("## Figures")
-    assert "**The answer over the training budget.**" in summary.splitlines()[2]
+    assert summary.splitlines()[2].startswith("Made by the pipeline from `config.yaml`")
+    assert "**The answer over the training budget.**" in summary.splitlines()[4]
     header = next(line for line in summary.splitlines() if line.startswith("| claim | cell |"))
-    assert header == "| claim | cell | 15 steps | 30 steps | sign of Δ BLEU, seed by seed |"
+    assert header == "| claim | cell | test | 15 steps | 30 steps | sign of Δ BLEU, seed by seed |"
     assert "- *QQᵀ does worse* (`qq@enc` at `micro`): Δ test BLEU 15 steps" in summary
     assert "## The claims, point by point at the largest budget, 30 steps" in summary
     assert (workdir / "reports" / "smoke" / "budget_curves.png").stat().st_size > 10_000

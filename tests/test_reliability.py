@@ -62,7 +62,7 @@ BAD_CONFIGS = [
     (
         "claims",
         [{"claim": "x", "variant": "qq@enc", "expect": "equal"}],
-        "'equal' is not one of ['worse', 'better', 'same']",
+        "'equal' is not one of ['worse', 'better', 'not_better', 'same']",
     ),
 ]
 

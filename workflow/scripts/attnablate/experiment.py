@@ -17,7 +17,6 @@ from attnablate.errors import ConfigurationError
 from attnablate.io import write_tsv
 from attnablate.modelconfig import ModelConfig
 from attnablate.params import count_params, matched_config
-from attnablate.tokenizer import vocabulary_size
 from attnablate.variants import BASELINE, parse_sites
 
 # What datasets' save_to_disk writes at the top of a DatasetDict (or a Dataset) folder.
@@ -424,9 +423,9 @@ def model_table(config: dict, vocab_size: int) -> list[dict]:
     return rows
 
 
-def write_model_table(config: dict, spm_model, path) -> None:
-    """Step ``model_table``: counted with the tokenizer's real vocabulary, as trained."""
-    vocab = vocabulary_size(spm_model)
+def write_model_table(config: dict, vocab: int, path) -> None:
+    """Step ``model_table``: counted with the tokenizer's real vocabulary, as trained (its
+    size ``vocab``, read by the step: this module needs no sentencepiece)."""
     rows = model_table(config, vocab)
     write_tsv(path, rows)
     print(f"{len(rows)} models ({vocab} pieces in the vocabulary) written to {path}")
