@@ -169,7 +169,7 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
     qk's scaling law, or one row per budget saying why it cannot be tested."""
     rows = []
     for budget, here in runs.groupby("budget", sort=True):
-        samples = scaling.multiple_samples(here)
+        table, samples = scaling.worth(here)
         sizes = scaling.model_sizes(here)
         if not samples:
             rows.append(
@@ -184,7 +184,7 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
                 }
             )
             continue
-        table = scaling.scaling_table(here).set_index(["label", "size"])
+        table = table.set_index(["label", "size"])
         for size in here.loc[here["label"] == label, "size"].unique():
             if (label, size) not in samples:
                 continue

@@ -60,6 +60,14 @@ def scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (variant label, size): mean loss over seeds, the variant's fit, and its
     worth in qk parameters with a bootstrap interval. ``runs`` needs label, size, seed,
     params_non_embedding, best_valid_loss and diverged."""
+    return worth(runs)[0]
+
+
+def worth(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], np.ndarray]]:
+    """The scaling table, and (label, size) -> the bootstrap resamples of its multiple (what
+    its runs are worth in qk parameters, over its own count): the distribution a claim about
+    quality per parameter is tested on, empty where qk's law cannot be fitted (fewer than
+    three sizes). One fit and one bootstrap for both."""
     cells, fits, samples = _fitted(runs)
     a_qk, b_qk = fits.get("qk", (float("nan"), float("nan")))
     rows = []
@@ -83,18 +91,10 @@ def scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "multiple_high": high,
             }
         )
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def multiple_samples(runs: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
-    """(label, size) -> the bootstrap resamples of its multiple (what its runs are worth in
-    qk parameters, over its own count): the distribution a claim about quality per
-    parameter is tested on. Empty where qk's law cannot be fitted (fewer than three
-    sizes)."""
-    cells, _, samples = _fitted(runs)
-    if samples is None:
-        return {}
-    return {(c[0], c[1]): samples[:, i] / c[2] for i, c in enumerate(cells)}
+    resampled = (
+        {} if samples is None else {(c[0], c[1]): samples[:, i] / c[2] for i, c in enumerate(cells)}
+    )
+    return pd.DataFrame(rows, columns=COLUMNS), resampled
 
 
 def _fitted(runs: pd.DataFrame):
