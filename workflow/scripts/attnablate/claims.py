@@ -36,15 +36,10 @@ from attnablate.figures import diverged
 from attnablate.io import flag
 from attnablate.significance import holm
 from attnablate.variants import BASELINE, cell_label
+from attnablate.verdict import Verdict
 
 EXPECTATIONS = ("worse", "better", "not_better", "same")
 MEASURES = ("bleu", "params")
-# outcomes of a tested claim, besides "replicated"
-OPPOSITE = "opposite"
-OUTSIDE = "outside the margin"
-UNRESOLVED = "not resolved"
-UNTESTABLE = "cannot be tested here"
-NOT_RUN = "not run in this experiment"
 COLUMNS = [
     "claim",
     "expect",
@@ -114,7 +109,7 @@ def _claim_rows(claim: dict, runs: pd.DataFrame) -> list[dict]:
     mine = runs[runs["label"] == label]
     theirs = runs[runs["label"] == against]
     if not len(mine) or not len(theirs):
-        return [{**base, "size": "-", "seeds": 0, "converged": True, "verdict": NOT_RUN}]
+        return [{**base, "size": "-", "seeds": 0, "converged": True, "verdict": Verdict.NOT_RUN}]
     if base["measure"] == "params":
         return _params_rows(base, runs, label)
     rows = []
@@ -155,11 +150,7 @@ def _bleu_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame) -> dict:
         "detectable": detectable,
         "converged": bool(len(converged)) and bool(converged.all()),
         "verdict": (
-            math.nan
-            if n >= 2
-            else "no verdict (one seed)"
-            if n == 1
-            else "no verdict (no finished pair)"
+            math.nan if n >= 2 else Verdict.CLAIM_ONE_SEED if n == 1 else Verdict.CLAIM_NO_PAIR
         ),
     }
 
@@ -179,7 +170,7 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
                     "budget": budget,
                     "seeds": int(here.loc[here["label"] == label, "seed"].nunique()),
                     "converged": bool(flag(here["converged"]).all()),
-                    "verdict": UNTESTABLE,
+                    "verdict": Verdict.UNTESTABLE,
                     "reason": untestable_reason(here, label, sizes),
                 }
             )
@@ -241,18 +232,18 @@ def _bootstrap_test(claim: dict, row: pd.Series, samples: np.ndarray) -> dict:
     }
 
 
-def _verdict(row: dict) -> str:
+def _verdict(row: dict) -> Verdict:
     """A tested claim's outcome from its Holm-corrected p-value and its 95% interval."""
     centre = 1.0 if row["measure"] == "params" else 0.0
     low, high = row["low"] - centre, row["high"] - centre
     if row["p_holm"] < stats.ALPHA:
         if row["expect"] in ("worse", "better"):
             sign_ok = (row["estimate"] - centre < 0) == (row["expect"] == "worse")
-            return "replicated" if sign_ok else OPPOSITE
-        return "replicated"
+            return Verdict.REPLICATED if sign_ok else Verdict.OPPOSITE
+        return Verdict.REPLICATED
     if row["expect"] == "not_better" and low > 0:
-        return OPPOSITE
+        return Verdict.OPPOSITE
     margin = row["margin"]
     if row["expect"] == "same" and (low > margin or high < -margin):
-        return OUTSIDE
-    return UNRESOLVED
+        return Verdict.OUTSIDE
+    return Verdict.UNRESOLVED

@@ -9,6 +9,7 @@ import pandas as pd
 from attnablate import claims, ladder, stats
 from attnablate.markup import text
 from attnablate.variants import BASELINE
+from attnablate.verdict import Verdict
 
 
 def _number(value: float, measure: str, signed: bool = True) -> str:
@@ -68,16 +69,16 @@ def claim_verdict(row: dict) -> str:
     seen and where, or what these seeds could have decided."""
     verdict, budget = row["verdict"], int(row["budget"]) if pd.notna(row["budget"]) else 0
     holm = f"Holm p = {row['p_holm']:.3g}" if pd.notna(row.get("p_holm")) else ""
-    if verdict == "replicated":
+    if verdict == Verdict.REPLICATED:
         return f"replicated ({holm})"
-    if verdict == claims.OPPOSITE:
+    if verdict == Verdict.OPPOSITE:
         return f"opposite at {budget:,} steps: {_seen(row)}"
-    if verdict == claims.OUTSIDE:
+    if verdict == Verdict.OUTSIDE:
         unit = "" if row["measure"] == "params" else " BLEU"
         return f"outside ±{row['margin']:g}{unit} at {budget:,} steps: {_seen(row)}"
-    if verdict == claims.UNTESTABLE:
+    if verdict == Verdict.UNTESTABLE:
         return f"{verdict}: {row['reason']}"
-    if verdict != claims.UNRESOLVED:
+    if verdict != Verdict.UNRESOLVED:
         return verdict
     if row["p"] < stats.ALPHA:
         return (
@@ -213,7 +214,7 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]
             + f" | {sign} |"
         )
         rows = [at[b] for b in budgets if b in at]
-        if first["verdict"] != claims.UNTESTABLE:
+        if first["verdict"] != Verdict.UNTESTABLE:
             trends.append(_trend_sentence(claim, label, size, rows, sign))
     return [
         *lines,
@@ -230,10 +231,10 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]
 def _ladder_cell(row: dict) -> str:
     """One budget's cell: the estimate and the verdict (whose words carry the estimate
     where the claim did not hold)."""
-    if row["verdict"] == claims.UNTESTABLE:
-        return f"{claims.UNTESTABLE} (why: the next table)"
+    if row["verdict"] == Verdict.UNTESTABLE:
+        return f"{Verdict.UNTESTABLE} (why: the next table)"
     verdict = claim_verdict(row)
-    if row["verdict"] in (claims.OPPOSITE, claims.OUTSIDE) or not estimate_text(row):
+    if row["verdict"] in (Verdict.OPPOSITE, Verdict.OUTSIDE) or not estimate_text(row):
         return verdict
     return f"{estimate_text(row)}: {verdict}"
 
@@ -242,7 +243,7 @@ def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: s
     """What a claim's estimate does over the budgets, in numbers: each budget's and verdict."""
     values = "; ".join(f"{int(r['budget']):,} steps {estimate_text(r)}" for r in rows)
     verdicts = " → ".join(r["verdict"] for r in rows)
-    called = sum(r["verdict"] in ("replicated", claims.OPPOSITE, claims.OUTSIDE) for r in rows)
+    called = sum(Verdict(r["verdict"]).called for r in rows)
     what = "worth in qk parameters" if rows[0]["measure"] == "params" else "Δ test BLEU"
     line = (
         f"- *{text(claim)}* (`{label}` at `{size}`): {what} {values}. Decided at {called} of "

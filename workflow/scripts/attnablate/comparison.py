@@ -19,6 +19,7 @@ import pandas as pd
 from attnablate import stats
 from attnablate.io import flag
 from attnablate.variants import BASELINE, cell_label
+from attnablate.verdict import Verdict
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [
@@ -93,13 +94,13 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
     loss = stats.mean_interval(paired["best_valid_loss"] - paired["best_valid_loss_qk"])
     n = len(deltas)
     if n == 0:
-        verdict = "no finished pair"
+        verdict = Verdict.NO_PAIR
     elif n == 1:
-        verdict = "one seed"
+        verdict = Verdict.ONE_SEED
     elif stats.excludes_zero(low, high):
-        verdict = "better" if low > 0 else "worse"
+        verdict = Verdict.BETTER if low > 0 else Verdict.WORSE
     else:
-        verdict = "no difference detected"
+        verdict = Verdict.NO_DIFFERENCE
     tested = tests[tests["seed"].astype(str).isin(paired["seed"].astype(str))]
     tested = tested.assign(seed=tested["seed"].astype(int)).sort_values("seed")
     p_holm = pd.to_numeric(tested["p_ar_holm"])

@@ -21,6 +21,7 @@ import pandas as pd
 from attnablate import stats
 from attnablate.figures import diverged
 from attnablate.variants import BASELINE, CONTROLS
+from attnablate.verdict import Verdict
 
 
 def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[float]:
@@ -129,20 +130,19 @@ def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _call(deltas: list[float]) -> str:
-    """``better``, ``worse`` or ``none``: what the 95% interval of the deltas calls."""
+def _call(deltas: list[float]) -> Verdict:
+    """What the 95% interval of the deltas calls: better, worse or no difference detected."""
     _, low, high = stats.mean_interval(deltas)
-    return "better" if low > 0 else "worse" if high < 0 else "none"
+    return Verdict.BETTER if low > 0 else Verdict.WORSE if high < 0 else Verdict.NO_DIFFERENCE
 
 
-def _rate_verdict(label: str, call: str, checked: list[tuple[float, str]]) -> str:
+def _rate_verdict(label: str, call: Verdict, checked: list[tuple[float, Verdict]]) -> str:
     """Whether a variant's verdict against qk at the recipe's rate holds with the variant
     at every other rate, against that same qk."""
     rates = ", ".join(f"{lr:g}" for lr, _ in checked)
-    if call == "none":
+    if call == Verdict.NO_DIFFERENCE:
         seen = "; ".join(
-            f"at {lr:g} {'no difference detected' if c == 'none' else c + ' than it'}"
-            for lr, c in checked
+            f"at {lr:g} {c if c == Verdict.NO_DIFFERENCE else f'{c} than it'}" for lr, c in checked
         )
         return (
             f"- So: at the recipe's rate no difference between `{label}` and qk was detected; "

@@ -16,6 +16,7 @@ from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
 from attnablate.markup import text
 from attnablate.variants import BASELINE, build_spec, describe, parse_sites
+from attnablate.verdict import Verdict
 
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "
@@ -147,10 +148,10 @@ def comparison_sentence(row, budgeted: bool = False) -> str:
     head = f"- At size `{row.size}`, `{row.label}` ({size_words})"
     if not row.converged and row.seeds and not budgeted:
         head += f" [{int(row.unconverged_runs)} of {2 * int(row.seeds)} runs not converged]"
-    if row.verdict == "no finished pair":
+    if row.verdict == Verdict.NO_PAIR:
         return f"{head}: no seed where both it and qk finished (diverged: {row.diverged_seeds})."
     scores = f"{row.bleu:.2f} vs {row.baseline_bleu:.2f} BLEU for qk"
-    if row.verdict == "one seed":
+    if row.verdict == Verdict.ONE_SEED:
         on_test = (
             "significantly better"
             if row.better_seeds
@@ -168,7 +169,7 @@ def comparison_sentence(row, budgeted: bool = False) -> str:
         f"Δ {row.delta_bleu:+.2f}, 95% interval over {int(row.seeds)} seeds "
         f"{row.delta_low:+.2f} to {row.delta_high:+.2f}"
     )
-    if row.verdict in ("better", "worse"):
+    if row.verdict in (Verdict.BETTER, Verdict.WORSE):
         verdict = f"**{row.verdict}** than qk: {scores}, {interval}"
         if row.seeds == 2:
             verdict += (
@@ -373,7 +374,7 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
         )
         verdict = row.verdict + (
             f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
-            if row.verdict == "no difference detected"
+            if row.verdict == Verdict.NO_DIFFERENCE
             else ""
         )
         converged = (
