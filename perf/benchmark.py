@@ -1,5 +1,5 @@
 """Benchmark: every speed and memory figure of the pipeline against its reference, measured in
-one run on one machine (see README, Performance).
+one run on one machine (see docs/performance).
 
     ./benchmark.sh                  short mode (CI: a few minutes on a laptop CPU)
     ./benchmark.sh --mode full      more rounds, the d_model 512 preset throughout

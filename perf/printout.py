@@ -1,7 +1,7 @@
 """One line of the benchmark's printed table, written and read back.
 
 The printed table is what docs/performance keeps of every run (the JSON stays with the run), so
-tools/perf_tables.py reads the README's tables back from these lines. Both directions live
+tools/perf_tables.py reads docs/performance's tables back from these lines. Both directions live
 here so that the layout has one home:
 
     figure (44, left)  ours (12, right)  reference (12, right)  unit (9)  ratio (7, right)

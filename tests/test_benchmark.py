@@ -1,7 +1,7 @@
 """The benchmark's short mode (what CI runs): every figure of the performance issue printed,
 with the machine, and the checks it makes on the way (equal parameter counts, the cached beam
 search equal to recomputing the prefix) passing. Targets are not asserted here: timings
-belong to the benchmark's output, not to a test (README, Performance)."""
+belong to the benchmark's output, not to a test (docs/performance)."""
 
 import json
 import subprocess
@@ -29,6 +29,7 @@ FIGURES = (
 
 
 @pytest.mark.workflow
+@pytest.mark.slow
 def test_short_benchmark_prints_every_figure(tmp_path):
     out = tmp_path / "benchmark.json"
     done = subprocess.run(
@@ -49,7 +50,7 @@ def test_short_benchmark_prints_every_figure(tmp_path):
             assert f["ours"] > 0, f
         if f["target"]:
             assert f["holds"] in (True, False), f
-    # the printout is what docs/performance keeps and the README's tables are read from: every
+    # the printout is what docs/performance keeps and its tables are read from: every
     # figure of the JSON reads back from it, with the date and command beside it
     printed = [fields for fields in map(printout.parse_row, done.stdout.splitlines()) if fields]
     assert [p["figure"] for p in printed] == [f["figure"].strip() for f in result["figures"]]

@@ -41,6 +41,7 @@ def run(folder, data, processes):
     return read_tsv(outputs["curves"])
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, data):
     one = run(tmp_path / "one", data, 1)
     two = run(tmp_path / "two", data, 2)

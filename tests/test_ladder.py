@@ -349,6 +349,7 @@ def test_one_budget_has_no_doubling_to_judge_convergence_by():
     assert [(r["doubling_gain"], r["converged"]) for r in judged] == [(None, False)]
 
 
+@pytest.mark.slow
 def test_a_ladder_under_two_processes_ends_as_one_two_process_wsd_run(tmp_path, data):
     """DDP (gloo): every rank keeps stepping to the stable run's end, where rank 0 keeps the
     branch state with every rank's random state; the cooldown from it ends as one run does."""

@@ -1,6 +1,7 @@
-"""The README's performance tables come from the raw printouts in docs/performance: a printed
-figure reads back as printed, and a study's or packing run's printout gives the figures a user
-looks for (wall time against the window, runs converged, packing against one alone)."""
+"""docs/performance's tables come from the raw printouts there: a printed figure reads back
+as printed, and a study's, packing run's or timed pipeline run's printout gives the figures a
+user looks for (wall time against the window, runs converged, packing against one alone, what
+the default run costs)."""
 
 import sys
 
@@ -161,7 +162,8 @@ def test_every_printout_in_docs_performance_gives_figures_with_machine_and_date(
     names = {m.name for m in found}
     for path in (ROOT / "docs" / "performance").glob("*.txt"):
         text = path.read_text()
-        if printout.HEADER in text or "study: exit" in text or "packing" in text.split("\n")[0]:
+        kinds = (printout.HEADER, "study: exit", "whole run: ")
+        if any(kind in text for kind in kinds) or "packing" in text.split("\n")[0]:
             assert path.name in names, f"{path.name}: no figure read"
     for m in found:
         assert m.date and m.machine, f"{m.name}: no date or machine"
@@ -169,7 +171,46 @@ def test_every_printout_in_docs_performance_gives_figures_with_machine_and_date(
             assert r["met"] in ("yes", "NO", ""), (m.name, r)
 
 
-def test_the_readme_shows_the_tables_of_docs_performance():
-    readme = (ROOT / "README.md").read_text()
-    shown = readme.split(tables.BEGIN)[1].split(tables.END)[0].strip("\n")
+def test_docs_performance_shows_the_tables_of_its_printouts():
+    page = tables.PAGE.read_text()
+    shown = page.split(tables.BEGIN)[1].split(tables.END)[0].strip("\n")
     assert shown == "\n".join(tables.tables(tables.measurements())).strip("\n")
+
+
+def test_the_readme_says_what_the_default_run_costs_from_its_printout():
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(tables.COST_BEGIN)[1].split(tables.COST_END)[0].strip("\n")
+    assert shown == "\n".join(tables.cost(tables.measurements()))
+    assert tables.DEFAULT_RUN in shown
+
+
+RUN = """# /usr/bin/time -v ./run.sh in a fresh clone, 2026-12-02, on a 2-core machine
+platform: Linux | cpu: AMD EPYC | cores: 2 | python: 3.11.7 | torch: 2.13.0+cpu | device: cpu
+
+whole run: 45:57.94 wall (/usr/bin/time), exit 0; venv and data preparation 64 s of it
+job stable               n=15 mean  166.3 s  min  148.5  max  189.3
+job steps1000/train      n=15 mean   48.5 s  min   40.1  max   62.4
+
+variant  match  seed  budget  steps  epochs_seen  best valid loss  test BLEU  doubling_gain
+qk       none      1     500    500        0.862         3.647710     7.3247       0.201059
+qk       none      1    1000   1000        1.733         2.914305    17.4741            nan
+qk       none      2    1000   1000        1.727         2.931420    17.1073            nan
+qq@enc   total     1    1000   1000        1.733         2.845347    30.0000            nan
+"""
+
+
+def test_a_timed_run_gives_its_wall_time_jobs_and_the_baselines_bleu(tmp_path):
+    path = tmp_path / "cpu-2core-run.txt"
+    path.write_text(RUN)
+    found = tables.read(path)
+    assert (found.date, found.machine) == (
+        "2026-12-02",
+        "AMD EPYC, 2 cores, torch 2.13.0+cpu, Python 3.11.7",
+    )
+    rows = {r["figure"]: r for r in found.rows}
+    assert rows["whole run (./run.sh, from an empty checkout)"]["ours"] == "45:57.94"
+    assert rows["job stable"]["ours"] == "166.3" and rows["job stable"]["indent"]
+    bleu = rows["qk test BLEU at 1,000 steps"]  # the baseline unmatched, its largest budget
+    assert (bleu["ours"], bleu["note"]) == ("17.29", "mean of 2 seeds: 17.47, 17.11")
+    # the table's lines are not figures of a benchmark
+    assert len(rows) == 4

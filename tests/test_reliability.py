@@ -147,7 +147,7 @@ def _without_seconds(path: Path) -> list:
 @pytest.fixture(scope="module")
 def killed_and_rerun(tmp_path_factory):
     """The smoke experiment killed with SIGKILL while a training job runs (Snakemake and its
-    jobs, as a scheduler's kill or a closed laptop would), then rerun as the README says."""
+    jobs, as a scheduler's kill or a closed laptop would), then rerun as docs/pipeline.md says."""
     workdir = tmp_path_factory.mktemp("killed")
     config = smoke_experiment()
     config["train"]["save_every"] = 5  # resume states while it trains (not a result setting)
@@ -182,6 +182,7 @@ def killed_and_rerun(tmp_path_factory):
     return workdir, config, rerun.stdout + rerun.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_workflow_reruns_to_the_results_of_an_uninterrupted_one(
     killed_and_rerun, smoke_run
 ):
@@ -202,6 +203,7 @@ def test_a_killed_workflow_reruns_to_the_results_of_an_uninterrupted_one(
     assert any("resuming from" in log.read_text() for log in resumed)
 
 
+@pytest.mark.slow
 def test_a_second_experiment_shares_the_data_and_leaves_the_first_alone(killed_and_rerun):
     workdir, config, _ = killed_and_rerun
     before = _digests(workdir / "runs" / "smoke") | _digests(workdir / "results" / "smoke")

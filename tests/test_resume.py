@@ -65,6 +65,7 @@ def weights(out):
     return torch.load(out / "checkpoint.pt")["model"]
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data):
     whole = tmp_path / "whole"
     assert start(whole, data).wait() == 0
@@ -92,6 +93,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data):
     assert not (broken / "resume").exists()  # a finished run leaves nothing to resume
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [1, 2])
 @pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
 def test_a_signalled_run_stops_at_once_and_resumes_bit_identically(
@@ -129,6 +131,7 @@ def test_a_signalled_run_stops_at_once_and_resumes_bit_identically(
     assert all(torch.equal(expected[name], got[name]) for name in expected)
 
 
+@pytest.mark.slow
 def test_a_longer_budget_continues_a_run(tmp_path, data):
     """Killed at its budget's end, a run asked for more steps goes on rather than restart."""
     out = tmp_path / "run"

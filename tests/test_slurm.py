@@ -1,6 +1,6 @@
 """The smoke experiment through a real Slurm shaped like a cluster (tools/local-slurm.sh: a CPU
 default partition and a `gpu` partition with two fake GPUs), submitted with
-`snakemake --profile slurm` after the README's install and EDIT steps. Checked from what Slurm
+`snakemake --profile slurm` after docs/cluster.md's install and EDIT steps. Checked from what Slurm
 recorded for every job: partition, account, GPUs, CPUs and nodes; and the results must equal
 a local run's. Needs root and Debian's Slurm packages (`tools/local-slurm.sh install`; CI
 installs them first): without the packages the tests skip, except under CI, where they fail."""
@@ -18,7 +18,7 @@ from conftest import ROOT, SNAKEMAKE, snakemake
 
 from attnablate.io import read_tsv
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 LOCAL_SLURM = ROOT / "tools" / "local-slurm.sh"
 JOB_RECORDS = "/run/attnablate-slurm/jobs"  # written by the test cluster's prolog
 RUNS = ["qk/micro/none", "qq@enc/micro/none"]
@@ -83,7 +83,7 @@ def slurm(tmp_path_factory):
 
 
 def install_profile(xdg) -> None:
-    """The README's one-liner, then the EDIT keys for the test cluster."""
+    """docs/cluster.md's one-liner, then the EDIT keys for the test cluster."""
     subprocess.run(
         f"mkdir -p {xdg}/snakemake && cp -r profiles/slurm {xdg}/snakemake/",
         shell=True,

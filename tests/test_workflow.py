@@ -243,10 +243,11 @@ def test_the_paper_config_plans_every_cell_with_gpu_resources(tmp_path):
     assert len(translate) == cells * budgets and all(r["gpu"] == "1" for r in translate)
 
 
+@pytest.mark.slow
 def test_the_readme_commands_pass_in_sequence(tmp_path):
     """A fresh clone, then the README's two commands in that order: the run regenerates
     reports/default/ with this machine's numbers (here the smoke experiment's, under the
-    default's name), and the test suite must still pass its check of the README's answer."""
+    default's name), and the test suite must still pass its check of the README's answer table."""
     listed = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
     files = subprocess.run(listed, cwd=ROOT, capture_output=True, text=True, check=True)
     files = files.stdout.split()
@@ -317,7 +318,7 @@ def placeholder_corpus(workdir, config) -> None:
 
 
 def test_the_readme_cluster_command_plans_exactly_the_paper_config(tmp_path):
-    """`snakemake --configfile configs/paper.yaml`, as the README's cluster section has it:
+    """`snakemake --configfile configs/paper.yaml`, as docs/cluster.md has it:
     its sizes, variants and seeds only (the default's sizes are not merged in)."""
     paper = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     placeholder_corpus(tmp_path, paper)
@@ -473,7 +474,7 @@ GPU_STUDY = ROOT / "configs" / "gpu.yaml"
 def test_the_gpu_study_and_its_next_language_pairs_plan_the_eight_cells(
     tmp_path, overrides, experiment
 ):
-    """configs/gpu.yaml as the README runs it, and with the other language pairs of the
+    """configs/gpu.yaml as docs/gpu.md runs it, and with the other language pairs of the
     bundled corpus: the default experiment's five cells and the three initialisation
     controls, six seeds each."""
     runs = planned_runs(tmp_path, "--configfile", str(GPU_STUDY), *overrides)

@@ -10,7 +10,7 @@
 #
 # Each phase writes its printout as OUT/<gpu>-<what>-<date>.txt, the machine, versions and
 # command included: copied into docs/performance/ unchanged, `tools/perf_tables.py` makes the
-# README's tables from it.
+# tables of docs/performance/README.md from it.
 #
 # The machine needs PyTorch with CUDA, sentencepiece, sacrebleu, seaborn (a GPU image has
 # them); Snakemake and its dependencies come as wheels in .whl/ (tools/gpu-wheels.sh), the

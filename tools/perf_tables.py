@@ -1,18 +1,21 @@
-"""The README's tables of measured figures, made from the raw output in docs/performance/:
+"""The tables of measured figures in docs/performance/README.md, made from the raw output in
+that folder, and the README's line on what the default run costs:
 
     .venv/bin/python tools/perf_tables.py      # after adding a measurement there
 
 Each .txt file there is one measurement as it was printed, with its machine, versions and
 command (a '#' line says what the printout does not: the command, the date, what was unusual).
-Three kinds of printout hold figures:
+Four kinds of printout hold figures:
 
 - the benchmark's table (perf/benchmark.py; perf/printout.py reads its lines back);
 - packing lines (tools/gpu_pack.py): N runs sharing one GPU against one alone;
-- a study (tools/gpu-check.sh study): the whole DAG's wall time, and its runs.tsv.
+- a study (tools/gpu-check.sh study): the whole DAG's wall time, and its runs.tsv;
+- a pipeline run (a 'whole run:' line, its jobs' times and its runs): ./run.sh timed.
 
-A file with none of them (a diagnosis) is quoted by the prose only. The tables go between the
-README's perf markers, one per file, newest first; tests/test_perf_tables.py checks that they
-are what this script makes of the committed files.
+A file with none of them (a diagnosis, a tuning table) is cited by the docs only. The tables
+go between the perf markers of docs/performance/README.md, one per file, newest first; the
+default run's file (DEFAULT_RUN) also gives the README's cost line. tests/test_perf_tables.py
+checks that both are what this script makes of the committed files.
 """
 
 import collections
@@ -20,6 +23,7 @@ import csv
 import re
 import statistics
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +34,13 @@ import gpu_pack  # noqa: E402
 import printout  # noqa: E402
 import readme_answer  # noqa: E402
 from attnablate.convergence import CONVERGENCE_GAIN  # noqa: E402
+from attnablate.variants import BASELINE  # noqa: E402
 
 FOLDER = ROOT / "docs" / "performance"
+PAGE = FOLDER / "README.md"
 BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
+COST_BEGIN, COST_END = "<!-- cost:begin -->", "<!-- cost:end -->"  # in the README
+DEFAULT_RUN = "cpu-2core-ladder-default.txt"  # ./run.sh of config.yaml, timed
 STUDY_SECONDS = 8 * 60  # a study's whole DAG must fit a GPU window: 8 minutes on one H100
 
 _DATE = re.compile(r"\b(20\d\d-\d\d-\d\d)\b")
@@ -44,6 +52,8 @@ _PACKING = re.compile(
     r"= (?P<ratio>[\d.]+)x one alone$"
 )
 _STUDY = re.compile(r"^study: exit (?P<status>\d+) after (?P<seconds>\d+) s wall$")
+_WHOLE = re.compile(r"^whole run: (?P<wall>[\d:.]+) wall .*exit (?P<status>\d+)")
+_JOB = re.compile(r"^job (?P<job>\S+) +n=(?P<n>\d+) mean +(?P<mean>[\d.]+) s")
 
 
 @dataclass
@@ -168,6 +178,71 @@ def study_rows(lines: list[str]) -> list[dict]:
     return rows
 
 
+def benchmark_rows(lines: list[str]) -> list[dict]:
+    """The figure lines of a benchmark table (those after its header line)."""
+    rows, inside = [], False
+    for line in lines:
+        if line.startswith(printout.HEADER.rstrip()):
+            inside = True
+            continue
+        found = printout.parse_row(line) if inside else None
+        if found:
+            rows.append(found)
+    return rows
+
+
+def run_table(lines: list[str]) -> list[dict]:
+    """The runs of a pipeline run's printout: the space-aligned table after its 'variant' head."""
+    start = next((i for i, line in enumerate(lines) if line.startswith("variant ")), None)
+    if start is None:
+        return []
+    head = re.split(r"\s{2,}", lines[start].strip())
+    return [dict(zip(head, line.split(), strict=False)) for line in lines[start + 1 :] if line]
+
+
+def run_rows(lines: list[str]) -> list[dict]:
+    """A timed ./run.sh: its wall time, each job's mean, and the baseline's test BLEU at the
+    largest budget (mean over its seeds)."""
+    whole = next(filter(None, map(_WHOLE.match, lines)), None)
+    if not whole:
+        return []
+    rows = [row("whole run (./run.sh, from an empty checkout)", whole["wall"], unit="wall")]
+    rows[-1]["note"] = f"exit status {whole['status']}"
+    for match in filter(None, map(_JOB.match, lines)):
+        rows.append(
+            row(f"job {match['job']}", match["mean"], unit="s", note=f"mean of {match['n']}")
+        )
+        rows[-1]["indent"] = True
+    runs = [
+        r for r in run_table(lines) if r.get("variant") == BASELINE and r.get("match") == "none"
+    ]
+    if runs:
+        top = max(int(r["budget"]) for r in runs)
+        bleu = [float(r["test BLEU"]) for r in runs if int(r["budget"]) == top]
+        rows.append(
+            row(
+                f"{BASELINE} test BLEU at {top:,} steps",
+                f"{statistics.mean(bleu):.2f}",
+                unit="BLEU",
+                note=f"mean of {len(bleu)} seeds: " + ", ".join(f"{b:.2f}" for b in bleu),
+            )
+        )
+    return rows
+
+
+def cost(found: list[Measurement]) -> list[str]:
+    """The README's line on what the default run costs and gives, from DEFAULT_RUN."""
+    run = next(m for m in found if m.name == DEFAULT_RUN)
+    figures = {r["figure"]: r for r in run.rows}
+    wall = figures["whole run (./run.sh, from an empty checkout)"]["ours"]
+    bleu = next(r for name, r in figures.items() if name.startswith(f"{BASELINE} test BLEU"))
+    line = (
+        f"Measured ([{run.name}](docs/performance/{run.name}), {run.machine}): {wall} wall "
+        f"from an empty checkout; {bleu['figure']}: {bleu['ours']} ({bleu['note']})."
+    )
+    return textwrap.wrap(line, readme_answer.WIDTH, break_on_hyphens=False)
+
+
 def ended(runs: list[dict]) -> str:
     """What ended the runs, counted (runs.tsv's stopped_by; older tables lack it)."""
     if "stopped_by" not in runs[0]:
@@ -182,8 +257,7 @@ def read(path: Path) -> Measurement:
     notes = [line[2:].strip() for line in lines if line.startswith("# ")]
     dates = [_DATE.search(line) for line in lines if line.startswith(("# ", "date: "))]
     dated = [m[1] for m in dates if m]
-    rows = [r for r in map(printout.parse_row, lines) if r]
-    rows += packing_rows(lines) + study_rows(lines)
+    rows = benchmark_rows(lines) + packing_rows(lines) + study_rows(lines) + run_rows(lines)
     return Measurement(path.name, dated[0] if dated else "", machine(lines), notes, rows)
 
 
@@ -199,7 +273,7 @@ def _cell(text: str) -> str:
 
 
 def table(measurement: Measurement) -> list[str]:
-    link = f"[{measurement.name}](docs/performance/{measurement.name})"
+    link = f"[{measurement.name}]({measurement.name})"
     lines = [f"**{link}**, {measurement.date or 'undated'}: {measurement.machine}."]
     lines += ["", "> " + " ".join(measurement.notes)] if measurement.notes else []
     lines += [
@@ -224,11 +298,15 @@ def tables(found: list[Measurement]) -> list[str]:
 
 
 def main() -> None:
-    readme_path = ROOT / "README.md"
     found = measurements()
-    readme = readme_answer.fill(readme_path.read_text(encoding="utf-8"), BEGIN, END, tables(found))
+    page = readme_answer.fill(PAGE.read_text(encoding="utf-8"), BEGIN, END, tables(found))
+    PAGE.write_text(page, encoding="utf-8")
+    readme_path = ROOT / "README.md"
+    readme = readme_answer.fill(
+        readme_path.read_text(encoding="utf-8"), COST_BEGIN, COST_END, cost(found)
+    )
     readme_path.write_text(readme, encoding="utf-8")
-    print(f"README: {len(found)} tables from docs/performance")
+    print(f"docs/performance/README.md: {len(found)} tables; README: the default run's cost")
 
 
 if __name__ == "__main__":

@@ -1,49 +1,43 @@
-"""Copy the answer from the committed reports into the README, between its markers:
-
-- answer: reports/default/summary.md's budget line, its answer over the training budget (or,
-  from a report of one budget, its claims table) and its mechanism, as written, figures left
-  out (the README shows the ladder's figure itself);
-- sides: each claim's estimate and verdict in every report of REPORTS side by side, each
-  column labelled with where it ran, and each report's first line (its budget or convergence);
-- controls: reports/controls/summary.md's first line and its section on the controls.
+"""Copy the answer from the committed reports into the README, between its sides markers:
+each claim's estimate and verdict in every report of REPORTS side by side, each column
+labelled with where it ran, then per report how its verdicts fall and its first line (its
+budget or convergence).
 
     .venv/bin/python tools/readme_answer.py      # after a run has regenerated a report
 
-Nothing in these sections is written by hand; tests/test_style.py checks that they are what
+Nothing between the markers is written by hand; tests/test_style.py checks that it is what
 this script makes of the committed reports.
 """
 
 import re
+import sys
+import textwrap
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- answer:begin -->", "<!-- answer:end -->"
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+from attnablate.verdict import Verdict  # noqa: E402
+
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
-CONTROLS_BEGIN, CONTROLS_END = "<!-- controls:begin -->", "<!-- controls:end -->"
-CONTROLS_REPORT, CONTROLS_SECTION = "controls", "## The controls"  # configs/controls.yaml's
-SECTIONS = ("## The claims, point by point", "## The mechanism")
-LADDER = "## The answer over the training budget"  # taken instead of the claims where present
+CLAIMS_SECTION = "## The claims, point by point"
+WIDTH = 100  # the README's prose is wrapped here; its tables cannot be
 # The reports shown side by side: experiment, and where its committed report was made (the
 # machine is not in the report itself; docs/performance holds each run's raw output).
 REPORTS = (
     ("default", "laptop: 2-core CPU, `config.yaml`, at its largest budget"),
-    ("gpu", "one GPU: NVIDIA H200, `configs/gpu.yaml` as first run (dropout 0.3, 4 min)"),
+    ("gpu", "one GPU: NVIDIA H200, an earlier `configs/gpu.yaml`"),
 )
-
-
-def answer(summary: str) -> list[str]:
-    """The first paragraph after the title, then the bodies of the sections named in
-    SECTIONS, a ladder's answer over the budget replacing its claims (their headings are the
-    summary's, not the README's), without their figures."""
-    blocks = summary.split("\n## ")
-    lines = [first_line(summary), ""]
-    wanted = (LADDER, SECTIONS[1]) if f"\n{LADDER}\n" in summary else SECTIONS
-    for block in blocks[1:]:
-        heading, _, body = block.partition("\n")
-        if f"## {heading}" in wanted:
-            kept = [line for line in body.strip("\n").splitlines() if not line.startswith("![")]
-            lines += [*"\n".join(kept).strip("\n").splitlines(), ""]
-    return lines
+# the outcomes a claim's cell can open with, in the order the tally gives them
+OUTCOMES = (
+    Verdict.REPLICATED,
+    Verdict.OPPOSITE,
+    Verdict.OUTSIDE,
+    Verdict.UNRESOLVED,
+    Verdict.UNTESTABLE,
+)
+SAID = {Verdict.OUTSIDE: "outside "}  # the summary says "outside ±1 BLEU at 1,000 steps: ..."
 
 
 PROVENANCE = "Made by the pipeline from `config.yaml`"  # how a summary names its config
@@ -60,9 +54,9 @@ def first_line(summary: str) -> str:
 def claim_cells(summary: str) -> dict[str, str]:
     """claim -> "estimate (95% interval): verdict", from the summary's claims table (none in
     an experiment without claims)."""
-    if SECTIONS[0] not in summary:
+    if CLAIMS_SECTION not in summary:
         return {}
-    section = summary.split(SECTIONS[0])[1].split("\n## ")[0]
+    section = summary.split(CLAIMS_SECTION)[1].split("\n## ")[0]
     cells = {}
     table = [line for line in section.strip().splitlines() if line.startswith("|")]
     split = lambda line: [f.strip() for f in re.split(r"(?<!\\)\|", line)[1:-1]]  # noqa: E731
@@ -106,18 +100,29 @@ def sides(summaries: dict[str, str]) -> list[str]:
             + " | ".join(c.get(claim, "not in this report") for _, c in columns)
             + " |"
         )
-    for name, label in REPORTS:
-        lines += [
-            "",
-            f"*{label}* ([report](reports/{name}/summary.md)): {first_line(summaries[name])}",
-        ]
+    for (name, label), (_, cells) in zip(REPORTS, columns, strict=True):
+        paragraph = (
+            f"*{label}* ([report](reports/{name}/summary.md)): {tally(cells)} "
+            f"{first_line(summaries[name])}"
+        )
+        lines += ["", *textwrap.wrap(paragraph, WIDTH, break_on_hyphens=False)]
     return lines
 
 
-def controls(summary: str) -> list[str]:
-    """The controls report's first line and its section on the controls, as written."""
-    section = summary.split(f"\n{CONTROLS_SECTION}\n")[1].split("\n## ")[0]
-    return [first_line(summary), "", *section.strip("\n").splitlines()]
+def tally(cells: dict[str, str]) -> str:
+    """How the claims of one report fall, counted by the outcome their verdict opens with."""
+    counts = Counter(outcome(cell) for cell in cells.values())
+    told = [f"{counts[o]} {o}" for o in OUTCOMES if counts[o]]
+    return f"{len(cells)} claims: {', '.join(told)}." if cells else "no claims."
+
+
+def outcome(cell: str) -> str:
+    """The outcome a claim's cell gives: its verdict's first words, after any estimate."""
+    for text in (cell, cell.partition(": ")[2]):
+        found = next((o for o in OUTCOMES if text.startswith(SAID.get(o, o))), None)
+        if found:
+            return found
+    return "other"
 
 
 def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
@@ -135,15 +140,12 @@ def summaries(root: Path = ROOT) -> dict[str, str]:
 
 
 def main() -> None:
-    found = summaries()
     readme_path = ROOT / "README.md"
-    readme = readme_path.read_text(encoding="utf-8")
-    readme = fill(readme, BEGIN, END, answer(found["default"]))
-    readme = fill(readme, SIDES_BEGIN, SIDES_END, sides(found))
-    made = ROOT / "reports" / CONTROLS_REPORT / "summary.md"
-    readme = fill(readme, CONTROLS_BEGIN, CONTROLS_END, controls(made.read_text(encoding="utf-8")))
+    readme = fill(
+        readme_path.read_text(encoding="utf-8"), SIDES_BEGIN, SIDES_END, sides(summaries())
+    )
     readme_path.write_text(readme, encoding="utf-8")
-    print(f"README: answer and sides from {', '.join(f'reports/{n}' for n, _ in REPORTS)}")
+    print(f"README: the claims of {', '.join(f'reports/{n}' for n, _ in REPORTS)}")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ class AttentionSpec:
     key_diagonal: bool = False  # keys are D·q with a learned diagonal D (scores Q D Qᵀ)
     key_l2norm: bool = False  # keys scaled to unit length per head (Reformer's shared-QK)
     self_mask: bool = False  # a position attends to itself only if it has no other target
-    # the controls for what tied keys impose at initialisation (README: the controls):
+    # the controls for what tied keys impose at initialisation (docs/method.md: the controls):
     # "own": W_K is drawn on its own; "query": W_K starts as a copy of W_Q, then trains freely
     key_init: str = "own"
     # a learned score per head added where a position meets itself, started at minus the
