@@ -36,6 +36,7 @@ from attnablate.runtime import (  # noqa: E402
     pick_device,
     training_precision,
 )
+from attnablate.variants import BASELINE  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 SPLITS = ("train", "valid", "test")
@@ -140,7 +141,7 @@ def ensure_data(data: Path) -> None:
     )
 
 
-def model_config(size: str, vocab: int, variant: str = "qk") -> ModelConfig:
+def model_config(size: str, vocab: int, variant: str = BASELINE) -> ModelConfig:
     fields = {k: v for k, v in presets()[size].items() if k not in SIZE_TRAINING_KEYS}
     return ModelConfig(vocab_size=vocab, variant=variant, **fields)
 
@@ -243,13 +244,13 @@ def cpu_paths(report, data, vocab, size, count, rounds, threads, ladder):
 def qq_saving(report, device, data, vocab, size, batch_tokens, count, rounds):
     batches = measures.training_batches(data / "train.ids.npz", batch_tokens, count)
     trainees, flops = {}, {}
-    for variant in ("qk", "qq@all"):
+    for variant in (BASELINE, "qq@all"):
         model = measures.build(model_config(size, vocab, variant), "ours", device)
         flops[variant] = sum(measures.step_flops(model, b, device) for b in batches)
         trainees[variant] = measures.Trainee(model, device)
     seconds = measures.best_step_seconds(trainees, batches, rounds, device)
-    flop_saved = 1 - flops["qq@all"] / flops["qk"]
-    time_saved = 1 - seconds["qq@all"] / seconds["qk"]
+    flop_saved = 1 - flops["qq@all"] / flops[BASELINE]
+    time_saved = 1 - seconds["qq@all"] / seconds[BASELINE]
     report.add(
         f"qq@all vs qk step, {size}: time saved",
         time_saved,

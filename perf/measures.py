@@ -39,6 +39,7 @@ from attnablate.params import count_params
 from attnablate.runtime import configure_kernels, optimizer_options, to_device
 from attnablate.tokenizer import load_split
 from attnablate.train import TrainConfig, target_tokens, token_loss, train, train_step
+from attnablate.variants import BASELINE
 from reference import ReferenceTransformer
 
 
@@ -418,7 +419,7 @@ def grid_config(config_file, runs: int) -> dict:
     config["sizes"] = {name: size, f"{name}_half": half}
     per_seed = runs // seeds // len(config["sizes"])
     config["experiment"] = f"grid{runs}"
-    config["variants"] = ["qk", *GRID_VARIANTS][:per_seed]
+    config["variants"] = [BASELINE, *GRID_VARIANTS][:per_seed]
     config["seeds"] = list(range(1, seeds + 1))
     config["match_params"], config["matched_variants"] = ["none"], []
     config["claims"] = []  # the grid times the DAG; the default's claims name its own cells

@@ -29,6 +29,7 @@ from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model import ModelConfig, Transformer  # noqa: E402
 from attnablate.runtime import configure_kernels, optimizer_options  # noqa: E402
 from attnablate.train import TrainConfig, target_tokens, train_step  # noqa: E402
+from attnablate.variants import BASELINE  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 
@@ -116,7 +117,7 @@ def main() -> None:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     size = config["sizes"]["small"]
     fields = {k: v for k, v in size.items() if k not in SIZE_TRAINING_KEYS}
-    cfg = ModelConfig(vocab_size=4000, variant="qk", **fields)
+    cfg = ModelConfig(vocab_size=4000, variant=BASELINE, **fields)
     batch_tokens = config["train"]["batch_tokens"]
     batches = measures.training_batches(DATA / "train.ids.npz", batch_tokens, args.steps + 5)
     info = measures.machine(torch.device("cpu"), args.threads)

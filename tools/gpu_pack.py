@@ -19,6 +19,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+from attnablate.variants import BASELINE  # noqa: E402
+
 DATA = ROOT / "data" / "bible-de-en"
 TOK = DATA / "unigram4000"
 
@@ -116,7 +120,9 @@ def main() -> None:
     config = {**config, "train": {**config["train"], **short}}
     results = {}
     for n in [int(c) for c in args.counts.split(",")]:
-        runs = [{"variant": "qk", "size": size, "match": "none", "seed": s + 1} for s in range(n)]
+        runs = [
+            {"variant": BASELINE, "size": size, "match": "none", "seed": s + 1} for s in range(n)
+        ]
         wall, rates = launch(config, runs, args.out / f"packing{args.label}-{n}", args.device)
         results[n] = {
             "wall_seconds": round(wall, 1),

@@ -24,6 +24,7 @@ from attnablate import config_file, experiment, overrides  # noqa: E402
 from attnablate.io import remove_stale_temporaries  # noqa: E402
 from attnablate.outputs import FIGURES  # noqa: E402
 from attnablate.params import count_params  # noqa: E402
+from attnablate.variants import BASELINE  # noqa: E402
 
 # --config values typed as the schema says (Snakemake passes nested ones as strings), then
 # validated: the schema fills every default.
@@ -60,6 +61,10 @@ RUN_ID = f"{CELL_ID}/steps{{budget}}"
 RUN = f"runs/{RUN_ID}"
 RUN_LOG = f"logs/{RUN_ID}"
 RUN_BENCH = f"benchmarks/{RUN_ID}"
+# the baseline's run that a compare job of (size, seed, budget) tests the others against
+BASELINE_RUN = (
+    f"runs/{{experiment}}/{BASELINE}/{{size}}/none/seed{{seed}}/steps{{budget}}"
+)
 # Cluster jobs ask for GPUs only where the experiment runs on them.
 GPUS = 1 if config["device"] == "cuda" else 0
 
@@ -209,7 +214,7 @@ COMPARED = ("size", "match", "seed", "budget")  # what one compare job holds fix
 def compare_cells():
     """(size, match, seed, budget) with at least one variant to compare against qk."""
     runs = experiment.runs(config)
-    cells = {tuple(r[k] for k in COMPARED) for r in runs if r["variant"] != "qk"}
+    cells = {tuple(r[k] for k in COMPARED) for r in runs if r["variant"] != BASELINE}
     return sorted(cells, key=str)
 
 
@@ -218,7 +223,7 @@ def compared_variants(wildcards):
     return [
         r["variant"]
         for r in experiment.runs(config)
-        if r["variant"] != "qk"
+        if r["variant"] != BASELINE
         and tuple(str(r[k]) for k in COMPARED) == tuple(wildcards[k] for k in COMPARED)
     ]
 

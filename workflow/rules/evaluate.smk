@@ -45,9 +45,9 @@ rule score:
 
 rule compare:
     input:
-        baseline="runs/{experiment}/qk/{size}/none/seed{seed}/steps{budget}/test.hyp",
+        baseline=f"{BASELINE_RUN}/test.hyp",
         systems=compared_runs("test.hyp"),
-        baseline_scores="runs/{experiment}/qk/{size}/none/seed{seed}/steps{budget}/scores.json",
+        baseline_scores=f"{BASELINE_RUN}/scores.json",
         system_scores=compared_runs("scores.json"),
         ref=f"{DATA}/test.tgt",
     output:

@@ -39,7 +39,7 @@ def claim_test(row: dict) -> str:
         if expect == "not_better":
             return f"{subject} < {1 + margin:.2f}×"
         return f"{subject} {'<' if expect == 'worse' else '>'} 1×"
-    against = "qk" if row["against"] == BASELINE else f"`{row['against']}`"
+    against = BASELINE if row["against"] == BASELINE else f"`{row['against']}`"
     subject = f"Δ BLEU vs {against}"
     if expect == "same":
         return f"{subject} within ±{margin:g}"

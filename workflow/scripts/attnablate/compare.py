@@ -16,6 +16,7 @@ from sacrebleu.significance import PairedTest
 from attnablate.io import write_tsv
 from attnablate.score import read_text_lines
 from attnablate.significance import CELL_COLUMNS
+from attnablate.variants import BASELINE
 
 BOOTSTRAP_RESAMPLES = 1000
 AR_TRIALS = 10000
@@ -82,7 +83,7 @@ def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, ou
         name for name, path in scores.items() if json.loads(Path(path).read_text()).get("diverged")
     }
     refs = read_text_lines(reference)
-    live = {} if "qk" in diverged else {n: p for n, p in systems.items() if n not in diverged}
+    live = {} if BASELINE in diverged else {n: p for n, p in systems.items() if n not in diverged}
     hyps = {name: read_text_lines(path) for name, path in live.items()}
     rows_tested = paired_tests(read_text_lines(baseline), hyps, refs) if hyps else []
     tested = {row["variant"]: row for row in rows_tested}
@@ -91,7 +92,7 @@ def run_compare(cell: dict, baseline, systems: dict, scores: dict, reference, ou
         if name in tested:
             rows.append({**cell, **tested[name], "diverged_sides": ""})
         else:
-            sides = " and ".join(side for side in ("qk", name) if side in diverged)
+            sides = " and ".join(side for side in (BASELINE, name) if side in diverged)
             rows.append({**cell, "variant": name, "diverged_sides": sides})
             print(f"{name}: not compared, {sides} diverged")
     write_tsv(output, rows, CELL_COLUMNS)

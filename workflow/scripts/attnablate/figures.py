@@ -11,6 +11,7 @@ import seaborn as sns  # noqa: E402
 
 from attnablate import ladder, stats  # noqa: E402
 from attnablate.io import flag, replace_atomically  # noqa: E402
+from attnablate.variants import BASELINE  # noqa: E402
 
 DYNAMICS_MEASURES = ["symmetry", "diag_mass", "entropy"]
 
@@ -204,7 +205,7 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
     validation loss at every budget (mean and 95% interval over seeds, each seed a dot), and
     along the stable runs (the peak rate, not annealed) the validation loss with its band."""
     here = runs[runs["size"] == size]
-    labels = [label for label in here["label"].unique() if label != "qk"]
+    labels = [label for label in here["label"].unique() if label != BASELINE]
     palette = dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     panels = (

@@ -10,7 +10,7 @@ import functools
 
 from attnablate.errors import ConfigurationError
 from attnablate.modelconfig import ModelConfig
-from attnablate.variants import AttentionSpec, site_specs
+from attnablate.variants import BASELINE, AttentionSpec, site_specs
 
 COUNTS = ("total", "non_embedding")
 TOLERANCE = 0.005  # matched counts agree within 0.5%
@@ -76,7 +76,7 @@ def matched_config(variant: str, base: ModelConfig, which: str = "total") -> Mod
     """``base`` (a size's config) with ``variant``, re-spending what the variant saves on a
     wider MLP (d_ff, in every layer) until its parameter count equals that of ``base`` as
     ``qk`` within 0.5%."""
-    target = count_params(dataclasses.replace(base, variant="qk"), which)
+    target = count_params(dataclasses.replace(base, variant=BASELINE), which)
     cfg = dataclasses.replace(base, variant=variant)
     cfg = dataclasses.replace(cfg, d_ff=_solve_d_ff(cfg, target, which))
     gap = abs(count_params(cfg, which) - target) / target

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from attnablate.io import flag
+from attnablate.variants import BASELINE
 
 MIN_SIZES = 3  # sizes a power law needs
 RESAMPLES = 1000  # bootstrap resamples of the seeds
@@ -37,7 +38,7 @@ def model_sizes(runs: pd.DataFrame) -> int:
     """The distinct model sizes of qk (its non-embedding parameter counts): the points a law
     is fitted through. Presets of one shape at another setting (a learning-rate check) are
     one size."""
-    return int(runs.loc[runs["label"] == "qk", "params_non_embedding"].nunique())
+    return int(runs.loc[runs["label"] == BASELINE, "params_non_embedding"].nunique())
 
 
 def fit_power_law(params, loss) -> tuple[float, float]:
@@ -69,7 +70,7 @@ def worth(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], np.nd
     quality per parameter is tested on, empty where qk's law cannot be fitted (fewer than
     three sizes). One fit and one bootstrap for both."""
     cells, fits, samples = _fitted(runs)
-    a_qk, b_qk = fits.get("qk", (float("nan"), float("nan")))
+    a_qk, b_qk = fits.get(BASELINE, (float("nan"), float("nan")))
     rows = []
     for i, (label, size, params, losses) in enumerate(cells):
         qk_params = float(qk_equivalent(losses.mean(), a_qk, b_qk))
@@ -109,14 +110,14 @@ def _fitted(runs: pd.DataFrame):
     for label in dict.fromkeys(c[0] for c in cells):
         mine = [c for c in cells if c[0] == label]
         fits[label] = fit_power_law([c[2] for c in mine], [c[3].mean() for c in mine])
-    a_qk, _ = fits.get("qk", (float("nan"), float("nan")))
+    a_qk, _ = fits.get(BASELINE, (float("nan"), float("nan")))
     return cells, fits, _bootstrap(cells) if np.isfinite(a_qk) else None
 
 
 def _bootstrap(cells: list) -> np.ndarray:
     """(RESAMPLES, cells): each cell's qk-parameter equivalent under resampled seeds."""
     rng = np.random.default_rng(SEED)
-    qk = [i for i, c in enumerate(cells) if c[0] == "qk"]
+    qk = [i for i, c in enumerate(cells) if c[0] == BASELINE]
     out = np.empty((RESAMPLES, len(cells)))
     for r in range(RESAMPLES):
         means = np.array([rng.choice(c[3], size=len(c[3])).mean() for c in cells])

@@ -254,9 +254,9 @@ def dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
         "",
     ]
     by_label = {row["label"]: row for row in enc.to_dict("records")}
-    qk = by_label.pop("qk", None)
+    qk = by_label.pop(BASELINE, None)
     dec, dec_seeds = dynamics_values(dyn, size, "dec")
-    dec_qk = dec[dec["label"] == "qk"].to_dict("records")
+    dec_qk = dec[dec["label"] == BASELINE].to_dict("records")
     if qk and dec_qk:
         lines.append(_qk_symmetry_sentence(qk, dec_qk[0], enc_seeds, dec_seeds))
     for row in by_label.values():
@@ -276,7 +276,7 @@ def _qk_symmetry_sentence(enc, dec, enc_seeds, dec_seeds) -> str:
     """Published work predicts encoders learn more symmetric forms than causal decoders:
     called only where the per-seed difference's interval excludes zero."""
     symmetry = {
-        site: seeds.xs("qk", level="label")["symmetry"]
+        site: seeds.xs(BASELINE, level="label")["symmetry"]
         for site, seeds in (("enc", enc_seeds), ("dec", dec_seeds))
     }
     diff = (symmetry["enc"] - symmetry["dec"]).dropna()
@@ -324,20 +324,20 @@ def _variant_dynamics_sentence(row, qk) -> str:
 def scaling_sentences(scale: pd.DataFrame, sizes: int) -> list[str]:
     """What each variant is worth in qk parameters, where a power law could be fitted."""
     fitted = scale.dropna(subset=["multiple"])
-    if not len(fitted) or "qk" not in set(scale["label"]):
+    if not len(fitted) or BASELINE not in set(scale["label"]):
         return [
             f"Scaling: no power law is fitted: the experiment has {sizes} model size"
             f"{'s' if sizes != 1 else ''}, and a fit needs at least three (a line through two "
             "points always fits)."
         ]
-    qk = scale[scale["label"] == "qk"].iloc[0]
+    qk = scale[scale["label"] == BASELINE].iloc[0]
     lines = [
         f"Scaling: `qk`'s best validation loss falls as N^(−{qk['b']:.3f}) in non-embedding "
         "parameters N. In qk parameters, each variant's runs are worth (95% bootstrap interval "
         "over seeds):",
         "",
     ]
-    for _, row in fitted[fitted["label"] != "qk"].iterrows():
+    for _, row in fitted[fitted["label"] != BASELINE].iterrows():
         lines.append(
             f"- `{row['label']}` at size `{row['size']}` ({row['params_non_embedding']:,.0f} "
             f"non-embedding parameters) reaches loss {row['loss']:.4f}, which qk reaches with "
@@ -351,7 +351,7 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
     """The table of every variant against qk at one size; runs annealed to a stated budget
     say "at budget" where others say whether they converged."""
     here = runs[runs["size"] == size]
-    base = here[here["label"] == "qk"]
+    base = here[here["label"] == BASELINE]
     finished = base[~diverged(base)]
     budgeted = annealed(runs)
     base_converged = int(flag(finished["converged"]).sum())
