@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,49 +52,126 @@ COMPILE_TARGET, MFU_TARGET = 1.3, 0.40
 CPU_SPEEDUP_TARGET = 2.0
 JOB_THREADS = 1  # the threads of a pipeline job (the train rule's): the CPU paths' setting
 
-# What each mode measures: (preset, batch tokens, batches, rounds) per figure (cpu_paths:
-# preset, batches, rounds, at the default experiment's batch tokens). Presets are the
-# default experiment's `small` and configs/paper.yaml's d512 and d1024.
+
+# What each figure is measured on, one record per figure (their fields are the measuring
+# functions' own arguments). Presets are the default experiment's `small` and
+# configs/paper.yaml's d512 and d1024; `--sizes` keeps the records of the presets it names.
+@dataclass(frozen=True)
+class Throughput:
+    size: str
+    batch_tokens: int
+    count: int  # batches
+    rounds: int
+
+
+@dataclass(frozen=True)
+class CpuPaths:  # at the default experiment's batch tokens
+    size: str
+    count: int
+    rounds: int
+
+
+@dataclass(frozen=True)
+class QqSaving:
+    size: str
+    batch_tokens: int
+    count: int
+    rounds: int
+
+
+@dataclass(frozen=True)
+class Beam:
+    size: str
+    count: int  # sentences
+    rounds: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    size: str
+    batch_tokens: int
+
+
+@dataclass(frozen=True)
+class DataWait:
+    size: str
+    batch_tokens: int
+    steps: int
+
+
+@dataclass(frozen=True)
+class Snakemake:  # the workflow's own overhead: no preset
+    runs: int  # the grid's training runs
+
+
 MODES = {
-    "short": {
-        "cpu_paths": [("small", 10, 3)],
-        "throughput": [("small", 4000, 3, 2)],
-        "qq_saving": ("d512", 2000, 3, 3),
-        "beam": [("small", 32, 2)],
-        "memory": [("small", 4000)],
-        "data_wait": ("small", 4000, 30),
-        "grid_runs": 100,
-    },
-    "full": {
-        "cpu_paths": [("small", 15, 4)],
-        "throughput": [("small", 4000, 4, 3), ("d512", 4000, 3, 3)],
-        "qq_saving": ("d512", 4000, 4, 4),
-        "beam": [("small", 64, 3), ("d512", 64, 2)],
-        "memory": [("small", 4000), ("d512", 4000)],
-        "data_wait": ("small", 4000, 100),
-        "grid_runs": 100,
-    },
+    "short": [
+        Throughput("small", 4000, 3, 2),
+        CpuPaths("small", 10, 3),
+        QqSaving("d512", 2000, 3, 3),
+        Beam("small", 32, 2),
+        Memory("small", 4000),
+        DataWait("small", 4000, 30),
+        Snakemake(100),
+    ],
+    "full": [
+        Throughput("small", 4000, 4, 3),
+        Throughput("d512", 4000, 3, 3),
+        CpuPaths("small", 15, 4),
+        QqSaving("d512", 4000, 4, 4),
+        Beam("small", 64, 3),
+        Beam("d512", 64, 2),
+        Memory("small", 4000),
+        Memory("d512", 4000),
+        DataWait("small", 4000, 100),
+        Snakemake(100),
+    ],
 }
 # On a GPU: the presets of the cluster experiment, with batches that fill the card.
 GPU_MODES = {
-    "short": {
+    "short": [
         # d1024 first: its figures are the ones a short GPU window must not lose
-        "throughput": [("d1024", 16000, 4, 2), ("d512", 16000, 4, 2)],
-        "qq_saving": ("d512", 16000, 4, 3),
-        "beam": [("d512", 128, 2)],
-        "memory": [("d512", 16000)],
-        "data_wait": ("d512", 16000, 60),
-        "grid_runs": 100,
-    },
-    "full": {
-        "throughput": [("d512", 16000, 8, 3), ("d1024", 16000, 8, 3)],
-        "qq_saving": ("d512", 16000, 8, 5),
-        "beam": [("small", 128, 2), ("d512", 128, 2)],
-        "memory": [("d512", 16000), ("d1024", 16000)],
-        "data_wait": ("d512", 16000, 200),
-        "grid_runs": 100,
-    },
+        Throughput("d1024", 16000, 4, 2),
+        Throughput("d512", 16000, 4, 2),
+        QqSaving("d512", 16000, 4, 3),
+        Beam("d512", 128, 2),
+        Memory("d512", 16000),
+        DataWait("d512", 16000, 60),
+        Snakemake(100),
+    ],
+    "full": [
+        Throughput("d512", 16000, 8, 3),
+        Throughput("d1024", 16000, 8, 3),
+        QqSaving("d512", 16000, 8, 5),
+        Beam("small", 128, 2),
+        Beam("d512", 128, 2),
+        Memory("d512", 16000),
+        Memory("d1024", 16000),
+        DataWait("d512", 16000, 200),
+        Snakemake(100),
+    ],
 }
+# --skip's names for the kinds of figure
+KINDS = {
+    "throughput": Throughput,
+    "cpu_paths": CpuPaths,
+    "qq_saving": QqSaving,
+    "beam": Beam,
+    "memory": Memory,
+    "data_wait": DataWait,
+    "snakemake": Snakemake,
+}
+
+
+def select(plan: list, sizes: list[str] | None = None, skip: list[str] = ()) -> list:
+    """The plan's records of the presets named (all without ``sizes``; the workflow's own
+    figures have no preset and stay), less the kinds skipped."""
+    skipped = tuple(KINDS[name] for name in skip)
+    return [
+        p
+        for p in plan
+        if not isinstance(p, skipped) and (not sizes or getattr(p, "size", None) in (*sizes, None))
+    ]
 
 
 def presets() -> dict:
@@ -412,13 +490,6 @@ def snakemake_times(report, runs: int):
         )
 
 
-def _only(entries, sizes):
-    """A plan entry (or list of them) kept only for the given presets."""
-    if isinstance(entries, list):
-        return [e for e in entries if e[0] in sizes]
-    return entries
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=MODES, default="short")
@@ -432,17 +503,17 @@ def main() -> None:
         default=0.0,
         help="train.bucket_ladder of the throughput batches (0: none)",
     )
-    parser.add_argument("--skip", nargs="*", default=[], help="figures to leave out")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=KINDS, help="kinds of figure to leave out"
+    )
     parser.add_argument("--sizes", nargs="*", help="only these presets (e.g. d1024)")
     parser.add_argument("--out", type=Path, help="JSON file (default results/benchmark/...)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    plan = (GPU_MODES if device.type == "cuda" else MODES)[args.mode]
+    plan = select((GPU_MODES if device.type == "cuda" else MODES)[args.mode], args.sizes, args.skip)
     configure_kernels(device)  # what training does: the same kernels for ours and the reference
-    if args.sizes:
-        plan = {k: _only(v, args.sizes) for k, v in plan.items()}
     ensure_data(args.data)
     vocab = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model")).get_piece_size()
     info = measures.machine(device, args.threads)
@@ -454,24 +525,21 @@ def main() -> None:
     out = args.out or ROOT / "results" / "benchmark" / f"{args.mode}-{device.type}.json"
     report, d = Report(out, {"machine": info, "mode": args.mode}), args.data
     began = time.perf_counter()
-    steps = {
-        "throughput": lambda: [
-            throughput(report, device, d, vocab, *p, args.compile, args.bucket_ladder)
-            for p in plan["throughput"]
-        ],
-        "cpu_paths": lambda: [
-            cpu_paths(report, d, vocab, *p, JOB_THREADS, args.bucket_ladder)
-            for p in plan.get("cpu_paths", [])
-        ],
-        "qq_saving": lambda: qq_saving(report, device, d, vocab, *plan["qq_saving"]),
-        "beam": lambda: [beam(report, device, d, vocab, *p) for p in plan["beam"]],
-        "memory": lambda: [memory(report, device, d, vocab, *p) for p in plan["memory"]],
-        "data_wait": lambda: data_wait(report, device, d, vocab, *plan["data_wait"], args.threads),
-        "snakemake": lambda: snakemake_times(report, plan["grid_runs"]),
+    measure = {
+        Throughput: lambda p: throughput(
+            report, device, d, vocab, **vars(p), compile_=args.compile, ladder=args.bucket_ladder
+        ),
+        CpuPaths: lambda p: cpu_paths(
+            report, d, vocab, **vars(p), threads=JOB_THREADS, ladder=args.bucket_ladder
+        ),
+        QqSaving: lambda p: qq_saving(report, device, d, vocab, **vars(p)),
+        Beam: lambda p: beam(report, device, d, vocab, **vars(p)),
+        Memory: lambda p: memory(report, device, d, vocab, **vars(p)),
+        DataWait: lambda p: data_wait(report, device, d, vocab, **vars(p), threads=args.threads),
+        Snakemake: lambda p: snakemake_times(report, **vars(p)),
     }
-    for name, step in steps.items():
-        if name not in args.skip:
-            step()
+    for p in plan:
+        measure[type(p)](p)
     seconds = time.perf_counter() - began
     print(f"\n{len(report.figures)} figures in {seconds:.0f} s")
     report.write(seconds=seconds)

@@ -56,3 +56,17 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     assert [p["figure"] for p in printed] == [f["figure"].strip() for f in result["figures"]]
     assert [p["ours"] for p in printed] == [printout.number(f["ours"]) for f in result["figures"]]
     assert "; command: python3 perf/benchmark.py --out " in done.stdout
+
+
+def test_sizes_keep_only_the_figures_of_the_presets_named():
+    """`--sizes d1024` measures d1024 alone (and the workflow's own overhead, which has no
+    preset); `--skip` leaves out whole kinds of figure."""
+    sys.path.insert(0, str(ROOT / "perf"))
+    import benchmark
+
+    plan = benchmark.select(benchmark.GPU_MODES["short"], ["d1024"])
+    assert plan == [benchmark.Throughput("d1024", 16000, 4, 2), benchmark.Snakemake(100)]
+    kept = benchmark.select(benchmark.MODES["full"], ["d512"], skip=["beam", "snakemake"])
+    assert {type(p).__name__ for p in kept} == {"Throughput", "QqSaving", "Memory"}
+    assert all(p.size == "d512" for p in kept)
+    assert benchmark.select(benchmark.MODES["short"]) == benchmark.MODES["short"]
