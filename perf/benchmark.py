@@ -28,16 +28,16 @@ import yaml  # noqa: E402
 
 import measures  # noqa: E402
 import printout  # noqa: E402
-from attnablate import experiment  # noqa: E402
-from attnablate.experiment import SIZE_TRAINING_KEYS  # noqa: E402
-from attnablate.model import ModelConfig, Transformer  # noqa: E402
-from attnablate.runtime import (  # noqa: E402
+from attnablate.config import experiment  # noqa: E402
+from attnablate.config.experiment import SIZE_TRAINING_KEYS  # noqa: E402
+from attnablate.model.transformer import ModelConfig, Transformer  # noqa: E402
+from attnablate.model.variants import BASELINE  # noqa: E402
+from attnablate.train.runtime import (  # noqa: E402
     configure_kernels,
     peak_flops,
     pick_device,
     training_precision,
 )
-from attnablate.variants import BASELINE  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 SPLITS = ("train", "valid", "test")

@@ -32,14 +32,14 @@ import torch.nn as nn
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from attnablate.data import TokenBatches, length_filter, padded_width
-from attnablate.decode import DecodeConfig, translate
-from attnablate.model import ModelConfig, Transformer
-from attnablate.params import count_params
-from attnablate.runtime import configure_kernels, optimizer_options, to_device
-from attnablate.tokenizer import load_split
-from attnablate.train import TrainConfig, target_tokens, token_loss, train, train_step
-from attnablate.variants import BASELINE
+from attnablate.data.batches import TokenBatches, length_filter, padded_width
+from attnablate.data.tokenizer import load_split
+from attnablate.evaluate.decode import DecodeConfig, translate
+from attnablate.model.params import count_params
+from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.model.variants import BASELINE
+from attnablate.train.loop import TrainConfig, target_tokens, token_loss, train, train_step
+from attnablate.train.runtime import configure_kernels, optimizer_options, to_device
 from reference import ReferenceTransformer
 
 
@@ -248,7 +248,7 @@ def cpu_peak_step_memory(model_cfg: ModelConfig, kind: str, train_ids, batch_tok
     allocator keeps no peak counter of its own."""
     code = (
         "import measures; "
-        "from attnablate.model import ModelConfig; "
+        "from attnablate.model.transformer import ModelConfig; "
         f"cfg = ModelConfig(**{dict(model_cfg.__dict__)!r}); "
         f"print(measures._cpu_peak_child(cfg, {kind!r}, {str(train_ids)!r}, {batch_tokens}))"
     )

@@ -5,7 +5,7 @@ import warnings
 
 import torch.nn as nn
 
-from attnablate.model import ModelConfig, positional_encoding, sinusoid_frequencies
+from attnablate.model.transformer import ModelConfig, positional_encoding, sinusoid_frequencies
 
 
 class ReferenceTransformer(nn.Module):

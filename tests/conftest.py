@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from attnablate.experiment import rooted
-from attnablate.tokenizer import encode_split, train_tokenizer
+from attnablate.config.experiment import rooted
+from attnablate.data.tokenizer import encode_split, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"

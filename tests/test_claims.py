@@ -12,11 +12,11 @@ import yaml
 from conftest import ROOT
 from scipy import stats as scipy_stats
 
-from attnablate import stats
-from attnablate.claims import claims_table
-from attnablate.claims_summary import claim_verdict, claims_markdown, ladder_claims_markdown
+from attnablate.config.experiment import check
 from attnablate.errors import ConfigurationError
-from attnablate.experiment import check
+from attnablate.report import stats
+from attnablate.report.claims import claims_table
+from attnablate.report.claims_summary import claim_verdict, claims_markdown, ladder_claims_markdown
 
 PARAMS = {"qk": 1000, "qq@enc": 950, "nov@enc": 950, "noo@enc": 977}
 
@@ -234,7 +234,7 @@ def test_a_claim_seen_the_other_way_says_what_was_seen_and_where():
 def test_a_claims_text_is_shown_as_text_in_the_summary_and_its_page():
     """A claim holding markup, a table's cell separator and a newline: the Markdown keeps one
     row per claim and the HTML page has no element the claim made."""
-    from attnablate.report import summary_html
+    from attnablate.report.build import summary_html
 
     hostile = "</script><img src=x onerror=alert(1)> a | b\nc <script>window.pwned=1</script> *x*"
     claim = {"claim": hostile, "variant": "qq@enc", "expect": "worse"}
@@ -250,6 +250,6 @@ def test_a_claims_text_is_shown_as_text_in_the_summary_and_its_page():
 def test_a_corpus_name_from_a_path_is_literal_text():
     """The test set's name comes from a Hugging Face path or subset: a folder may be named
     anything."""
-    from attnablate.markup import text
+    from attnablate.report.markup import text
 
     assert text("corpora/<svg onload=alert(4)> | x") == "corpora/&lt;svg onload=alert(4)&gt; \\| x"

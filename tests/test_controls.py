@@ -5,8 +5,8 @@ Runs are made up to the per-seed numbers each case needs."""
 import pandas as pd
 import pytest
 
-from attnablate.controls import controlled, controls_section, learning_rate_lines
-from attnablate.variants import CONTROLS, VARIANTS
+from attnablate.model.variants import CONTROLS, VARIANTS
+from attnablate.report.controls import controlled, controls_section, learning_rate_lines
 
 BLEU = {
     "qk": [20.0, 21.0, 22.0],

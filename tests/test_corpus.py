@@ -3,7 +3,7 @@
 import pytest
 from conftest import ROOT, saved_dataset
 
-from attnablate.corpus import (
+from attnablate.data.corpus import (
     ConfigurationError,
     CorpusError,
     Segment,
@@ -224,13 +224,13 @@ def test_a_file_with_cr_alone_line_ends_says_so(tmp_path):
 
 
 def test_a_dollar_in_a_piece_is_drawn_as_written():
-    from attnablate.figures import literal
+    from attnablate.report.figures import literal
 
     assert literal("▁$5 und $x$") == r"▁\$5 und \$x\$"
 
 
 def test_a_huge_held_out_line_is_cut_for_the_model_and_the_reference_kept(tmp_path):
-    from attnablate.corpus import MAX_HELD_OUT_CHARS
+    from attnablate.data.corpus import MAX_HELD_OUT_CHARS
 
     files = {}
     huge = ("wort " * 30_000).strip()  # 150 KB

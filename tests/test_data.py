@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 
-from attnablate.data import TokenBatches, collate, length_filter
-from attnablate.tokenizer import BOS, EOS, PAD, encode_split, load_split, train_tokenizer
+from attnablate.data.batches import TokenBatches, collate, length_filter
+from attnablate.data.tokenizer import BOS, EOS, PAD, encode_split, load_split, train_tokenizer
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,10 +5,10 @@ import itertools
 import numpy as np
 import torch
 
-from attnablate.data import collate
-from attnablate.decode import DecodeConfig, beam_search, beam_search_static, translate
-from attnablate.model import ModelConfig, Transformer
-from attnablate.tokenizer import BOS, EOS
+from attnablate.data.batches import collate
+from attnablate.data.tokenizer import BOS, EOS
+from attnablate.evaluate.decode import DecodeConfig, beam_search, beam_search_static, translate
+from attnablate.model.transformer import ModelConfig, Transformer
 
 V = 6  # PAD, UNK, BOS, EOS and two real tokens: UNK, 4 and 5 may be emitted
 

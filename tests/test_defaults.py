@@ -7,9 +7,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from attnablate.decode import DecodeConfig
-from attnablate.model import ModelConfig
-from attnablate.train import TrainConfig
+from attnablate.evaluate.decode import DecodeConfig
+from attnablate.model.transformer import ModelConfig
+from attnablate.train.loop import TrainConfig
 
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 SECTIONS = [

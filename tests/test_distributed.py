@@ -3,10 +3,10 @@ same global batches, within float-summation tolerance."""
 
 import pytest
 
-from attnablate.distributed import launch
 from attnablate.io import read_tsv
-from attnablate.model import ModelConfig
-from attnablate.train import TrainConfig, train
+from attnablate.model.transformer import ModelConfig
+from attnablate.train.distributed import launch
+from attnablate.train.loop import TrainConfig, train
 
 # dropout 0: with dropout the ranks draw their own masks, and the runs may differ legitimately
 MODEL = ModelConfig(

@@ -2,13 +2,13 @@
 
 import torch
 
-from attnablate.dynamics import (
+from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.train.dynamics import (
     diagnose,
     form_statistics,
     head_factors,
     symmetric_part_eigenvalues,
 )
-from attnablate.model import ModelConfig, Transformer
 
 
 def test_symmetry_score_of_constructed_forms():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from attnablate import experiment
+from attnablate.config import experiment
 from attnablate.errors import ConfigurationError
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"

@@ -9,9 +9,9 @@ import pytest
 from conftest import ROOT, SNAKEMAKE, smoke_experiment, snakemake
 from snakemake.utils import validate
 
+from attnablate.config.experiment import check
 from attnablate.errors import ConfigurationError
-from attnablate.experiment import check
-from attnablate.runtime import pick_device
+from attnablate.train.runtime import pick_device
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -78,7 +78,7 @@ def test_the_dry_run_names_the_missing_splits(tmp_path, smoke_config):
 
 
 def test_a_vocabulary_smaller_than_the_corpus_characters_names_its_key_and_minimum(tmp_path):
-    from attnablate.tokenizer import train_tokenizer
+    from attnablate.data.tokenizer import train_tokenizer
 
     files = [ROOT / "tests" / "data" / "john.de", ROOT / "tests" / "data" / "john.en"]
     with pytest.raises(ConfigurationError) as error:
@@ -195,7 +195,7 @@ def test_figures_tables_and_the_tokenizer_are_written_whole_or_not_at_all(tmp_pa
     """A write that fails midway leaves the old file and no temporary."""
     import matplotlib.pyplot as plt
 
-    from attnablate.figures import save
+    from attnablate.report.figures import save
 
     target = tmp_path / "figure.png"
     target.write_bytes(b"old")
@@ -204,7 +204,7 @@ def test_figures_tables_and_the_tokenizer_are_written_whole_or_not_at_all(tmp_pa
     with pytest.raises(OSError):
         save(fig, target)
     assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
-    from attnablate.tokenizer import train_tokenizer
+    from attnablate.data.tokenizer import train_tokenizer
 
     files = [ROOT / "tests" / "data" / "john.de", ROOT / "tests" / "data" / "john.en"]
     train_tokenizer(files, tmp_path / "spm.model", 300, "unigram")

@@ -11,15 +11,16 @@ import pytest
 import torch
 from conftest import planned_jobs, smoke_experiment, snakemake
 
-from attnablate import experiment, ladder, stats
-from attnablate import train as training
-from attnablate.aggregate import with_ladder_convergence
-from attnablate.distributed import launch
+from attnablate.config import experiment
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
-from attnablate.model import ModelConfig
-from attnablate.summary import ladder_line
-from attnablate.train import RESUME_EXIT, Branches, TrainConfig, learning_rate, train
+from attnablate.model.transformer import ModelConfig
+from attnablate.report import ladder, stats
+from attnablate.report.aggregate import with_ladder_convergence
+from attnablate.report.summary import ladder_line
+from attnablate.train import loop as training
+from attnablate.train.distributed import launch
+from attnablate.train.loop import RESUME_EXIT, Branches, TrainConfig, learning_rate, train
 
 BUDGETS = (20, 40)  # branch points 16 and 32 (cooldown_fraction 0.2)
 MODEL = ModelConfig(

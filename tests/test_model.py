@@ -7,11 +7,11 @@ import torch
 import torch.nn as nn
 from torch.testing import assert_close
 
-from attnablate.checkpoint import load_checkpoint, save_checkpoint
 from attnablate.errors import ConfigurationError
-from attnablate.model import Attention, ModelConfig, Transformer
-from attnablate.params import count_params
-from attnablate.variants import SITES, AttentionSpec, build_spec, parse_sites
+from attnablate.model.params import count_params
+from attnablate.model.transformer import Attention, ModelConfig, Transformer
+from attnablate.model.variants import SITES, AttentionSpec, build_spec, parse_sites
+from attnablate.train.checkpoint import load_checkpoint, save_checkpoint
 
 D, H, V = 16, 4, 50
 BASE = ModelConfig(
@@ -263,7 +263,7 @@ def test_qq_centred_starts_with_qks_attention_on_oneself():
     """Tied keys put ‖q‖²/√hd on the diagonal at step 0 (about √hd: half the attention of a
     token on itself at d_model 128, 4 heads); the learned offset starts at minus its
     expectation, so qq_centred starts where qk does and keeps qq's symmetric form."""
-    from attnablate.dynamics import attention_statistics
+    from attnablate.train.dynamics import attention_statistics
 
     cfg = dict(d_model=128, n_heads=4, d_ff=256, vocab_size=1000)
     src = torch.randint(4, 1000, (16, 30), generator=torch.Generator().manual_seed(0))

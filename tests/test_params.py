@@ -11,13 +11,13 @@ import torch
 import yaml
 from conftest import smoke_experiment
 
-from attnablate import experiment
+from attnablate.config import experiment
+from attnablate.config.experiment import model_config, write_model_table
+from attnablate.data.tokenizer import vocabulary_size
 from attnablate.errors import ConfigurationError
-from attnablate.experiment import model_config, write_model_table
 from attnablate.io import read_tsv
-from attnablate.model import ModelConfig, Transformer
-from attnablate.params import count_params, match_params, matched_config
-from attnablate.tokenizer import vocabulary_size
+from attnablate.model.params import count_params, match_params, matched_config
+from attnablate.model.transformer import ModelConfig, Transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [
@@ -116,8 +116,8 @@ def test_the_workflow_reads_configs_without_pytorch():
     """What the Snakefile imports at parse time (experiment, overrides, outputs, params)
     imports no torch: about 1.5 s saved on every Snakemake start and every cluster job."""
     code = (
-        "import sys; import attnablate.experiment, attnablate.overrides, "
-        "attnablate.outputs, attnablate.params; print('torch' in sys.modules)"
+        "import sys; import attnablate.config.experiment, attnablate.config.overrides, "
+        "attnablate.report.outputs, attnablate.model.params; print('torch' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts")}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

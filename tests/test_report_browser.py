@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import snakemake
 
-from attnablate.outputs import FIGURES
+from attnablate.report.outputs import FIGURES
 
 pytestmark = pytest.mark.workflow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")

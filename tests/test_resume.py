@@ -13,17 +13,17 @@ import pytest
 import torch
 from conftest import ROOT
 
-from attnablate.checkpoint import load_state, save_state
-from attnablate.train import RESUME_EXIT
+from attnablate.train.checkpoint import load_state, save_state
+from attnablate.train.loop import RESUME_EXIT
 
 STEPS, SAVE_EVERY = 240, 120
 
 # Runs one training job in a fresh process, as the train rule does.
 JOB = """
 import json, sys
-from attnablate import distributed
-from attnablate.model import ModelConfig
-from attnablate.train import STOP_SIGNALS, TrainConfig, train
+from attnablate.train import distributed
+from attnablate.model.transformer import ModelConfig
+from attnablate.train.loop import STOP_SIGNALS, TrainConfig, train
 out, data, max_steps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 processes = int(sys.argv[4])
 cfg = TrainConfig(max_steps=max_steps, batch_tokens=400, warmup_steps=10, eval_every=60,

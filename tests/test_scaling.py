@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from attnablate.scaling import fit_power_law, qk_equivalent, scaling_table
-from attnablate.summary import scaling_sentences
+from attnablate.report.scaling import fit_power_law, qk_equivalent, scaling_table
+from attnablate.report.summary import scaling_sentences
 
 
 def test_power_law_is_recovered_from_exact_points():

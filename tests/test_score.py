@@ -2,7 +2,7 @@
 
 import pytest
 
-from attnablate.score import score
+from attnablate.evaluate.score import score
 
 
 def test_identical_translations_score_100_and_carry_the_signature():

@@ -7,12 +7,12 @@ import math
 import pandas as pd
 import pytest
 
-from attnablate.comparison import comparison_table
-from attnablate.convergence import convergence
-from attnablate.paper_tables import write_tables
-from attnablate.report import with_labels
-from attnablate.significance import correct
-from attnablate.summary import (
+from attnablate.report.build import with_labels
+from attnablate.report.comparison import comparison_table
+from attnablate.report.convergence import convergence
+from attnablate.report.paper_tables import write_tables
+from attnablate.report.significance import correct
+from attnablate.report.summary import (
     comparison_sentence,
     convergence_line,
     dynamics_sentences,
@@ -222,8 +222,8 @@ def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
 
 
 def test_the_summary_says_what_each_variant_does_from_the_registry():
-    from attnablate.summary import variant_glossary
-    from attnablate.variants import DESCRIPTIONS, VARIANTS
+    from attnablate.model.variants import DESCRIPTIONS, VARIANTS
+    from attnablate.report.summary import variant_glossary
 
     assert set(DESCRIPTIONS) == {*VARIANTS, "gqa{G}"}  # every registered name is described
     lines = variant_glossary(["qk", "qq@enc", "gqa2@cross"])

@@ -8,14 +8,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from attnablate import runtime
-from attnablate.aggregate import stopped_by
-from attnablate.convergence import convergence
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
-from attnablate.model import ModelConfig
-from attnablate.runtime import training_precision
-from attnablate.train import TrainConfig, compiles, learning_rate, train
+from attnablate.model.transformer import ModelConfig
+from attnablate.report.aggregate import stopped_by
+from attnablate.report.convergence import convergence
+from attnablate.train.loop import TrainConfig, compiles, learning_rate, runtime, train
+from attnablate.train.runtime import training_precision
 
 
 def run(tmp_path, data, name, seed=1, **overrides):

@@ -451,7 +451,7 @@ def test_a_name_of_dots_alone_is_refused_before_it_leaves_its_folder(
 
 
 def test_a_name_pattern_matches_in_a_path_as_in_the_schema():
-    from attnablate.experiment import NAME_PATTERN
+    from attnablate.config.experiment import NAME_PATTERN
 
     for name in ("smoke", "a.b", "bible-de-en", ".hidden"):
         assert re.fullmatch(NAME_PATTERN, name) and re.match(f"{NAME_PATTERN}/", f"{name}/x")

@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from attnablate.variants import BASELINE  # noqa: E402
+from attnablate.model.variants import BASELINE  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en"
 TOK = DATA / "unigram4000"
@@ -33,9 +33,9 @@ TARGET_RUNS, TARGET_RATIO = 4, 2.5
 # One run in its own process, as the train rule runs it.
 RUN = """
 import json, sys
-from attnablate import experiment
-from attnablate.tokenizer import vocabulary_size
-from attnablate.train import TrainConfig, train
+from attnablate.config import experiment
+from attnablate.data.tokenizer import vocabulary_size
+from attnablate.train.loop import TrainConfig, train
 config, run, out, data, device = (json.loads(a) for a in sys.argv[1:6])
 vocab = vocabulary_size(data["spm"])
 model = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)

@@ -20,11 +20,11 @@ if "SLURM_STEP_ID" in os.environ:
     for signum in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
 
-from attnablate import config_file, experiment, overrides  # noqa: E402
+from attnablate.config import files as config_file, experiment, overrides  # noqa: E402
 from attnablate.io import remove_stale_temporaries  # noqa: E402
-from attnablate.outputs import FIGURES  # noqa: E402
-from attnablate.params import count_params  # noqa: E402
-from attnablate.variants import BASELINE  # noqa: E402
+from attnablate.report.outputs import FIGURES  # noqa: E402
+from attnablate.model.params import count_params  # noqa: E402
+from attnablate.model.variants import BASELINE  # noqa: E402
 
 # --config values typed as the schema says (Snakemake passes nested ones as strings), then
 # validated: the schema fills every default.

@@ -4,8 +4,8 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.compare import run_compare
-from attnablate.variants import BASELINE
+from attnablate.evaluate.compare import run_compare
+from attnablate.model.variants import BASELINE
 
 cell = {key: snakemake.wildcards[key] for key in ("experiment", "size", "match", "seed", "budget")}
 systems = dict(zip(snakemake.params.variants, snakemake.input.systems))

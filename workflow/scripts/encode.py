@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.tokenizer import run_encode
+from attnablate.data.tokenizer import run_encode
 
 run_encode(snakemake.input.model, snakemake.input.src, snakemake.input.tgt, snakemake.output.ids)

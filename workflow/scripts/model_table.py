@@ -4,8 +4,8 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.experiment import write_model_table
-from attnablate.tokenizer import vocabulary_size
+from attnablate.config.experiment import write_model_table
+from attnablate.data.tokenizer import vocabulary_size
 
 write_model_table(
     snakemake.params.models, vocabulary_size(snakemake.input.spm), snakemake.output.table

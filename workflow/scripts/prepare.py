@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.corpus import run_prepare
+from attnablate.data.corpus import run_prepare
 
 run_prepare(snakemake.config["corpus"], snakemake.output)

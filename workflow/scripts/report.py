@@ -4,7 +4,7 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.report import run_report
+from attnablate.report.build import run_report
 
 run_report(
     snakemake.input,

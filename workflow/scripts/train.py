@@ -14,8 +14,8 @@ def main():
     sys.stdout = sys.stderr = log
     os.environ["PYTHONUNBUFFERED"] = "1"
 
-    from attnablate import experiment
-    from attnablate.train import run_train
+    from attnablate.config import experiment
+    from attnablate.train.loop import run_train
 
     config, wildcards = snakemake.config, dict(snakemake.wildcards)
     neutral = {key: config["train"][key] for key in experiment.NEUTRAL_TRAIN_KEYS}

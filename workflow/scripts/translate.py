@@ -4,7 +4,7 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.decode import run_translate
+from attnablate.evaluate.decode import run_translate
 
 run_translate(
     snakemake.params.decode,

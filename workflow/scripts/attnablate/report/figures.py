@@ -9,9 +9,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from attnablate import ladder, stats  # noqa: E402
 from attnablate.io import flag, replace_atomically  # noqa: E402
-from attnablate.variants import BASELINE  # noqa: E402
+from attnablate.model.variants import BASELINE  # noqa: E402
+from attnablate.report import ladder, stats  # noqa: E402
 
 DYNAMICS_MEASURES = ["symmetry", "diag_mass", "entropy"]
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from attnablate.modelconfig import ModelConfig
-from attnablate.variants import AttentionSpec, site_specs
+from attnablate.model.config import ModelConfig
+from attnablate.model.variants import AttentionSpec, site_specs
 
 # Finite, so that a position whose only target is itself (the first decoder position) still
 # attends to itself; large enough that elsewhere its weight on itself is ~0 (Reformer).

@@ -8,8 +8,8 @@ seeds excludes zero. Everything else says what the seeds could have detected.
 
 import pandas as pd
 
-from attnablate.comparison import COLUMNS
 from attnablate.io import write_text
+from attnablate.report.comparison import COLUMNS
 
 MARK = r"$^{\dagger}$"  # the interval over seeds excludes zero: a difference is called
 UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its budget

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from attnablate import claims, figures, paper_tables, scaling
-from attnablate.experiment import unrun_matched_variants
+from attnablate.config.experiment import unrun_matched_variants
 from attnablate.io import write_text, write_tsv
-from attnablate.outputs import FIGURES
-from attnablate.summary import summary_markdown
-from attnablate.variants import BASELINE, cell_label
+from attnablate.model.variants import BASELINE, cell_label
+from attnablate.report import claims, figures, paper_tables, scaling
+from attnablate.report.outputs import FIGURES
+from attnablate.report.summary import summary_markdown
 
 
 def with_labels(frame: pd.DataFrame) -> pd.DataFrame:

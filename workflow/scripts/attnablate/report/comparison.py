@@ -16,10 +16,10 @@ import math
 
 import pandas as pd
 
-from attnablate import stats
 from attnablate.io import flag
-from attnablate.variants import BASELINE, cell_label
-from attnablate.verdict import Verdict
+from attnablate.model.variants import BASELINE, cell_label
+from attnablate.report import stats
+from attnablate.report.verdict import Verdict
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [

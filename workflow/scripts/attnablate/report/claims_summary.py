@@ -6,10 +6,10 @@ import math
 
 import pandas as pd
 
-from attnablate import claims, ladder, stats
-from attnablate.markup import text
-from attnablate.variants import BASELINE
-from attnablate.verdict import Verdict
+from attnablate.model.variants import BASELINE
+from attnablate.report import claims, ladder, stats
+from attnablate.report.markup import text
+from attnablate.report.verdict import Verdict
 
 
 def _number(value: float, measure: str, signed: bool = True) -> str:

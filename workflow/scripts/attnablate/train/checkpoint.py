@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from attnablate.io import write_bytes
-from attnablate.model import ModelConfig, Transformer
+from attnablate.model.transformer import ModelConfig, Transformer
 
 KEEP_STATES = 2  # resume states kept per run: the newest, and one to fall back to
 

@@ -22,11 +22,11 @@ import sentencepiece as spm
 import torch
 import torch.nn as nn
 
-from attnablate.checkpoint import load_checkpoint
-from attnablate.data import collate
+from attnablate.data.batches import collate
+from attnablate.data.tokenizer import load_split
 from attnablate.io import write_npz
-from attnablate.model import Attention, Transformer
-from attnablate.tokenizer import load_split
+from attnablate.model.transformer import Attention, Transformer
+from attnablate.train.checkpoint import load_checkpoint
 
 COLUMNS = [
     "step",

@@ -7,7 +7,7 @@ counts its parameters (params.py) each time Snakemake starts, on the login node 
 from dataclasses import dataclass
 
 from attnablate.errors import ConfigurationError
-from attnablate.variants import site_specs
+from attnablate.model.variants import site_specs
 
 
 @dataclass(frozen=True)

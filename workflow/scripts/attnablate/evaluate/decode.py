@@ -6,12 +6,12 @@ import numpy as np
 import sentencepiece as spm
 import torch
 
-from attnablate.checkpoint import load_checkpoint
-from attnablate.data import collate
+from attnablate.data.batches import collate
+from attnablate.data.tokenizer import BOS, EOS, PAD, load_split
 from attnablate.io import write_lines
-from attnablate.model import Transformer
-from attnablate.runtime import configure_kernels, pick_device
-from attnablate.tokenizer import BOS, EOS, PAD, load_split
+from attnablate.model.transformer import Transformer
+from attnablate.train.checkpoint import load_checkpoint
+from attnablate.train.runtime import configure_kernels, pick_device
 
 
 @dataclass

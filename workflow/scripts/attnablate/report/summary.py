@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate import ladder, scaling, stats
-from attnablate.claims_summary import claims_markdown, ladder_claims_markdown
-from attnablate.controls import controls_section
-from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
-from attnablate.figures import DYNAMICS_MEASURES, diverged, diverged_note
 from attnablate.io import flag
-from attnablate.markup import text
-from attnablate.variants import BASELINE, build_spec, describe, parse_sites
-from attnablate.verdict import Verdict
+from attnablate.model.variants import BASELINE, build_spec, describe, parse_sites
+from attnablate.report import ladder, scaling, stats
+from attnablate.report.claims_summary import claims_markdown, ladder_claims_markdown
+from attnablate.report.controls import controls_section
+from attnablate.report.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
+from attnablate.report.figures import DYNAMICS_MEASURES, diverged, diverged_note
+from attnablate.report.markup import text
+from attnablate.report.verdict import Verdict
 
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "

@@ -31,12 +31,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from attnablate import scaling, stats
-from attnablate.figures import diverged
 from attnablate.io import flag
-from attnablate.significance import holm
-from attnablate.variants import BASELINE, cell_label
-from attnablate.verdict import Verdict
+from attnablate.model.variants import BASELINE, cell_label
+from attnablate.report import scaling, stats
+from attnablate.report.figures import diverged
+from attnablate.report.significance import holm
+from attnablate.report.verdict import Verdict
 
 EXPECTATIONS = ("worse", "better", "not_better", "same")
 MEASURES = ("bleu", "params")

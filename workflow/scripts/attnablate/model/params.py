@@ -9,8 +9,8 @@ import dataclasses
 import functools
 
 from attnablate.errors import ConfigurationError
-from attnablate.modelconfig import ModelConfig
-from attnablate.variants import BASELINE, AttentionSpec, site_specs
+from attnablate.model.config import ModelConfig
+from attnablate.model.variants import BASELINE, AttentionSpec, site_specs
 
 COUNTS = ("total", "non_embedding")
 TOLERANCE = 0.005  # matched counts agree within 0.5%

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from attnablate.io import flag
-from attnablate.variants import BASELINE
+from attnablate.model.variants import BASELINE
 
 MIN_SIZES = 3  # sizes a power law needs
 RESAMPLES = 1000  # bootstrap resamples of the seeds

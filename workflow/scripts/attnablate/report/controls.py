@@ -18,10 +18,10 @@ import re
 
 import pandas as pd
 
-from attnablate import stats
-from attnablate.figures import diverged
-from attnablate.variants import BASELINE, CONTROLS
-from attnablate.verdict import Verdict
+from attnablate.model.variants import BASELINE, CONTROLS
+from attnablate.report import stats
+from attnablate.report.figures import diverged
+from attnablate.report.verdict import Verdict
 
 
 def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[float]:

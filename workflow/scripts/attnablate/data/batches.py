@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from attnablate.tokenizer import BOS, EOS, PAD
+from attnablate.data.tokenizer import BOS, EOS, PAD
 
 
 def length_filter(src: list, tgt: list, max_len: int) -> tuple[list, list, int]:

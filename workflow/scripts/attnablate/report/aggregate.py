@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate import comparison, ladder, significance
-from attnablate.convergence import ANNEALED_SCHEDULES, convergence
 from attnablate.io import read_tsv, write_tsv
+from attnablate.report import comparison, ladder, significance
+from attnablate.report.convergence import ANNEALED_SCHEDULES, convergence
 
 CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run
 RUN_KEYS = (*CELL_KEYS, "budget")

@@ -23,9 +23,18 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from attnablate import distributed as dist
-from attnablate import experiment, runtime
-from attnablate.checkpoint import (
+from attnablate.config import experiment
+from attnablate.data.batches import TokenBatches, length_filter
+from attnablate.data.tokenizer import PAD, load_split, vocabulary_size
+from attnablate.errors import ConfigurationError
+from attnablate.evaluate.decode import DecodeConfig, translate
+from attnablate.io import write_json, write_text, write_tsv
+from attnablate.model.params import count_params
+from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.report.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN, convergence
+from attnablate.train import distributed as dist
+from attnablate.train import runtime
+from attnablate.train.checkpoint import (
     KEEP_STATES,
     clear_states,
     restore,
@@ -34,18 +43,10 @@ from attnablate.checkpoint import (
     save_state,
     write_checkpoint,
 )
-from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN, convergence
-from attnablate.data import TokenBatches, length_filter
-from attnablate.decode import DecodeConfig, translate
-from attnablate.dynamics import COLUMNS as DYNAMICS_COLUMNS
-from attnablate.dynamics import diagnose
-from attnablate.errors import ConfigurationError
-from attnablate.io import write_json, write_text, write_tsv
-from attnablate.live import LiveCurves
-from attnablate.model import ModelConfig, Transformer
-from attnablate.params import count_params
-from attnablate.runtime import autocast
-from attnablate.tokenizer import PAD, load_split, vocabulary_size
+from attnablate.train.dynamics import COLUMNS as DYNAMICS_COLUMNS
+from attnablate.train.dynamics import diagnose
+from attnablate.train.live import LiveCurves
+from attnablate.train.runtime import autocast
 
 CURVE_COLUMNS = (
     "step",

@@ -1,0 +1,1 @@
+"""Reading and checking an experiment's config: what runs it plans."""

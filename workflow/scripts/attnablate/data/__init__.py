@@ -1,0 +1,1 @@
+"""The corpus, the tokenizer and batches."""

@@ -1,0 +1,1 @@
+"""Translating, scoring and the paired significance tests of one run."""

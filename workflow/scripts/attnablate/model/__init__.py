@@ -1,0 +1,1 @@
+"""The attention variants, the model's config and parameter counts, the Transformer."""

@@ -1,0 +1,1 @@
+"""Training one run: the loop, its state and records, devices and processes."""
