@@ -32,6 +32,7 @@ from attnablate.config import experiment  # noqa: E402
 from attnablate.config.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model.transformer import ModelConfig, Transformer  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
+from attnablate.train.files import DataFiles  # noqa: E402
 from attnablate.train.runtime import (  # noqa: E402
     configure_kernels,
     peak_flops,
@@ -408,16 +409,10 @@ def memory(report, device, data, vocab, size, batch_tokens):
 
 
 def data_wait(report, device, data, vocab, size, batch_tokens, steps, threads):
-    inputs = {
-        "spm": data / "spm.model",
-        "train": data / "train.ids.npz",
-        "valid": data / "valid.ids.npz",
-        "valid_ref": data.parent / "valid.tgt",
-    }
     with tempfile.TemporaryDirectory() as folder:
         result = measures.data_wait_share(
             model_config(size, vocab),
-            inputs,
+            DataFiles.of(data, data.parent),
             Path(folder),
             steps,
             batch_tokens,

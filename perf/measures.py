@@ -14,6 +14,7 @@ interleaved round by round, so that a machine's drift affects both sides alike:
 """
 
 import ctypes
+import json
 import math
 import multiprocessing
 import os
@@ -23,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,11 @@ from attnablate.evaluate.decode import DecodeConfig, translate
 from attnablate.model.params import count_params
 from attnablate.model.transformer import ModelConfig, Transformer
 from attnablate.model.variants import BASELINE
-from attnablate.train.loop import TrainConfig, target_tokens, token_loss, train, train_step
+from attnablate.train.config import JobConfig, TrainConfig
+from attnablate.train.files import DataFiles, RunFiles
+from attnablate.train.loop import Run, train
 from attnablate.train.runtime import configure_kernels, optimizer_options, to_device
+from attnablate.train.step import target_tokens, token_loss, train_step
 from reference import ReferenceTransformer
 
 
@@ -246,12 +250,7 @@ def cpu_peak_step_memory(model_cfg: ModelConfig, kind: str, train_ids, batch_tok
     """Bytes of resident memory a training step adds above the model and optimiser state,
     measured in a fresh process (Linux: VmHWM − VmRSS after one step), since the CPU
     allocator keeps no peak counter of its own."""
-    code = (
-        "import measures; "
-        "from attnablate.model.transformer import ModelConfig; "
-        f"cfg = ModelConfig(**{dict(model_cfg.__dict__)!r}); "
-        f"print(measures._cpu_peak_child(cfg, {kind!r}, {str(train_ids)!r}, {batch_tokens}))"
-    )
+    child = [__file__, "peak-step", json.dumps(asdict(model_cfg)), kind, str(train_ids)]
     # Large blocks straight from mmap and back to the system on free: resident memory then
     # follows live tensors instead of glibc's cache of freed blocks.
     env = {
@@ -261,7 +260,11 @@ def cpu_peak_step_memory(model_cfg: ModelConfig, kind: str, train_ids, batch_tok
         "MALLOC_TRIM_THRESHOLD_": "0",
     }
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, *child, str(batch_tokens)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return int(out.stdout.split()[-1])
 
@@ -342,7 +345,7 @@ def beam_rates(model: Transformer, sentences: list, beam: int, rounds: int, devi
 
 def data_wait_share(
     model_cfg: ModelConfig,
-    data: dict,
+    data: DataFiles,
     folder,
     steps: int,
     batch_tokens: int,
@@ -354,14 +357,13 @@ def data_wait_share(
     cfg = TrainConfig(
         max_steps=steps,
         eval_every=10**9,
-        log_every=max(1, steps // 2),
         batch_tokens=batch_tokens,
         valid_bleu_sentences=1,
+        job=JobConfig(log_every=max(1, steps // 2)),
         device=device,
     )
-    outputs = {name: folder / f"{name}.out" for name in ("checkpoint", "curves", "meta")}
-    meta = train(model_cfg, cfg, 1, data, outputs, {}, threads)
-    return {"share": meta["data_wait_share"], "tokens_per_second": meta["tokens_per_second"]}
+    meta = train(Run(model_cfg, cfg, 1, {}, threads), data, RunFiles(folder))
+    return {"share": meta.data_wait_share, "tokens_per_second": meta.tokens_per_second}
 
 
 def padding_share(
@@ -479,3 +481,10 @@ def slurm_probe_seconds() -> float | None:
     except subprocess.TimeoutExpired:
         pass
     return time.perf_counter() - began
+
+
+if __name__ == "__main__":
+    # the child process of cpu_peak_step_memory: one step's peak resident memory, printed
+    _, what, model, kind, train_ids, batch_tokens = sys.argv
+    assert what == "peak-step", what
+    print(_cpu_peak_child(ModelConfig(**json.loads(model)), kind, train_ids, int(batch_tokens)))

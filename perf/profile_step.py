@@ -28,8 +28,9 @@ import measures  # noqa: E402
 from attnablate.config.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model.transformer import ModelConfig, Transformer  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
-from attnablate.train.loop import TrainConfig, target_tokens, train_step  # noqa: E402
+from attnablate.train.config import TrainConfig  # noqa: E402
 from attnablate.train.runtime import configure_kernels, optimizer_options  # noqa: E402
+from attnablate.train.step import target_tokens, train_step  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en" / "unigram4000"
 

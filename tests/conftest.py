@@ -9,6 +9,7 @@ import yaml
 
 from attnablate.config.experiment import rooted
 from attnablate.data.tokenizer import encode_split, train_tokenizer
+from attnablate.train.files import DataFiles
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -69,12 +70,9 @@ def data(tmp_path_factory):
             folder / f"{split}.en",
             folder / f"{split}.npz",
         )
-    return {
-        "spm": folder / "spm.model",
-        "train": folder / "train.npz",
-        "valid": folder / "valid.npz",
-        "valid_ref": folder / "valid.en",
-    }
+    return DataFiles(
+        folder / "train.npz", folder / "valid.npz", folder / "spm.model", folder / "valid.en"
+    )
 
 
 def saved_dataset(tmp_path, splits=None, column="translation"):

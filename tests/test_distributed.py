@@ -5,8 +5,10 @@ import pytest
 
 from attnablate.io import read_tsv
 from attnablate.model.transformer import ModelConfig
+from attnablate.train.config import JobConfig, TrainConfig
 from attnablate.train.distributed import launch
-from attnablate.train.loop import TrainConfig, train
+from attnablate.train.files import RunFiles
+from attnablate.train.loop import Run, train
 
 # dropout 0: with dropout the ranks draw their own masks, and the runs may differ legitimately
 MODEL = ModelConfig(
@@ -25,7 +27,7 @@ TRAIN = TrainConfig(
     warmup_steps=10,
     eval_every=20,
     valid_bleu_sentences=10,
-    log_every=20,
+    job=JobConfig(log_every=20),
     device="cpu",
     # fp32: within float-summation tolerance needs fp32 sums; in bf16 a rank's half batch
     # rounds its products differently from the whole batch's
@@ -34,11 +36,9 @@ TRAIN = TrainConfig(
 
 
 def run(folder, data, processes):
-    folder.mkdir()
-    outputs = {name: folder / name for name in ("checkpoint.pt", "curves.tsv", "meta.json")}
-    outputs = dict(zip(("checkpoint", "curves", "meta"), outputs.values()))
-    launch(processes, train, MODEL, TRAIN, 3, data, outputs, {}, backend="gloo")
-    return read_tsv(outputs["curves"])
+    files = RunFiles(folder)
+    launch(processes, train, Run(MODEL, TRAIN, 3, {}), data, files, backend="gloo")
+    return read_tsv(files.curves)
 
 
 @pytest.mark.slow

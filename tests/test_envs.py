@@ -5,6 +5,7 @@ come with that environment."""
 import ast
 import re
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -30,9 +31,18 @@ def rule_steps() -> list[tuple[str, str, str]]:
     return steps
 
 
-def imported_modules(path) -> set[str]:
+def imported_modules(path, step: str | None = None) -> set[str]:
+    """What ``path`` imports; of attnablate.steps, the adapter, only what the one ``step``
+    function the script calls imports (each step function imports its own stage)."""
+    tree = ast.parse(path.read_text())
+    if step is not None:
+        tree.body = [
+            node
+            for node in tree.body
+            if not isinstance(node, ast.FunctionDef) or node.name in (step, "_agree")
+        ]
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
@@ -44,13 +54,16 @@ def imported_modules(path) -> set[str]:
 def third_party_imports(script) -> set[str]:
     """Top-level names of the non-standard modules ``script`` imports, following the
     attnablate modules it imports to the end."""
+    called = re.search(r"\bsteps\.(\w+)\(snakemake\)", Path(script).read_text())
+    step = called.group(1) if called else None
     seen, queue, found = set(), [script], set()
     while queue:
         path = queue.pop()
         if path in seen:
             continue
         seen.add(path)
-        for name in imported_modules(path):
+        adapter = path == SCRIPTS / "attnablate" / "steps.py"
+        for name in imported_modules(path, step if adapter else None):
             top = name.split(".")[0]
             if top == "attnablate":
                 module = SCRIPTS / (name.replace(".", "/") + ".py")

@@ -19,8 +19,11 @@ from attnablate.report import ladder, stats
 from attnablate.report.aggregate import with_ladder_convergence
 from attnablate.report.summary import ladder_line
 from attnablate.train import loop as training
+from attnablate.train.config import JobConfig, TrainConfig, learning_rate
 from attnablate.train.distributed import launch
-from attnablate.train.loop import RESUME_EXIT, Branches, TrainConfig, learning_rate, train
+from attnablate.train.files import RunFiles
+from attnablate.train.loop import RESUME_EXIT, Run, train
+from attnablate.train.state import Branches
 
 BUDGETS = (20, 40)  # branch points 16 and 32 (cooldown_fraction 0.2)
 MODEL = ModelConfig(
@@ -28,7 +31,7 @@ MODEL = ModelConfig(
 )
 
 
-def recipe(max_steps: int, **overrides) -> TrainConfig:
+def recipe(max_steps: int, save_every: int = 500, **overrides) -> TrainConfig:
     return TrainConfig(
         **overrides,
         max_steps=max_steps,
@@ -37,17 +40,13 @@ def recipe(max_steps: int, **overrides) -> TrainConfig:
         schedule="wsd",
         eval_every=20,
         valid_bleu_sentences=10,
-        log_every=10,
+        job=JobConfig(log_every=10, save_every=save_every),
         device="cpu",
     )
 
 
-def outputs(folder, checkpoint=True):
-    folder.mkdir(parents=True, exist_ok=True)
-    names = {"curves": "curves.tsv", "meta": "meta.json", "dynamics": "dynamics.tsv"}
-    if checkpoint:
-        names["checkpoint"] = "checkpoint.pt"
-    return {key: folder / name for key, name in names.items()}
+def run_of(cfg: TrainConfig) -> Run:
+    return Run(MODEL, cfg, 3, {})
 
 
 def stable(cell, data, budgets=BUDGETS):
@@ -58,26 +57,23 @@ def stable(cell, data, budgets=BUDGETS):
         end=experiment.stable_steps(config),
         keep=experiment.branch_points(config),
     )
-    return train(
-        MODEL, recipe(max(budgets)), 3, data, outputs(cell / "stable", False), {}, 1, branches
-    )
+    return train(run_of(recipe(max(budgets))), data, RunFiles(cell / "stable", False), branches)
 
 
 def cooldown(cell, data, budget, **overrides):
     """One budget's cooldown, as the train rule runs it on a ladder."""
-    out = outputs(cell / f"steps{budget}")
-    cfg = recipe(budget, **overrides)
-    meta = train(MODEL, cfg, 3, data, out, {}, 1, Branches(cell / "branches"))
+    out = RunFiles(cell / f"steps{budget}")
+    meta = train(run_of(recipe(budget, **overrides)), data, out, Branches(out.branches))
     return meta, out
 
 
 def weights(out):
-    return torch.load(out["checkpoint"])["model"]
+    return torch.load(out.checkpoint)["model"]
 
 
 def continuous(tmp_path, data, budget):
-    out = outputs(tmp_path / f"whole{budget}")
-    meta = train(MODEL, recipe(budget), 3, data, out, {})
+    out = RunFiles(tmp_path / f"whole{budget}")
+    meta = train(run_of(recipe(budget)), data, out)
     return meta, out
 
 
@@ -108,9 +104,9 @@ def test_a_cooldown_from_its_branch_state_ends_as_one_uninterrupted_wsd_run(tmp_
         whole_meta, whole = continuous(tmp_path, data, budget)
         for name, tensor in weights(whole).items():
             assert torch.equal(weights(out)[name], tensor), name
-        assert meta["steps"] == whole_meta["steps"] == budget
-        assert meta["tokens"] == whole_meta["tokens"]
-        assert meta["best_valid_loss"] == whole_meta["best_valid_loss"]
+        assert meta.steps == whole_meta.steps == budget
+        assert meta.tokens == whole_meta.tokens
+        assert meta.best_valid_loss == whole_meta.best_valid_loss
 
 
 def test_a_larger_top_budget_extends_the_stable_run_from_its_last_state(tmp_path, data, capsys):
@@ -119,7 +115,7 @@ def test_a_larger_top_budget_extends_the_stable_run_from_its_last_state(tmp_path
     capsys.readouterr()
     meta = stable(cell, data, budgets=(20, 40))  # to step 32, from 16
     assert "resumed at step 16" in capsys.readouterr().out
-    assert meta["steps"] == 32
+    assert meta.steps == 32
     whole = tmp_path / "whole"
     stable(whole, data, budgets=(20, 40))
     first = torch.load(cell / "branches" / "state-000000032.pt")["model"]
@@ -154,7 +150,7 @@ def test_a_stopped_cooldown_resumes_from_its_own_state_and_ends_identical(
     _, whole = continuous(tmp_path, data, 40)
     for name, tensor in weights(whole).items():
         assert torch.equal(weights(out)[name], tensor), name
-    assert meta["steps"] == 40
+    assert meta.steps == 40
 
 
 def test_a_killed_cooldown_resumes_from_its_last_state_and_ends_identical(
@@ -183,7 +179,7 @@ def test_a_killed_cooldown_resumes_from_its_last_state_and_ends_identical(
     _, whole = continuous(tmp_path, data, 40)
     for name, tensor in weights(whole).items():
         assert torch.equal(weights(out)[name], tensor), name
-    assert meta["steps"] == 40
+    assert meta.steps == 40
 
 
 def test_a_cooldown_without_its_stable_run_says_what_to_rerun(tmp_path, data):
@@ -340,7 +336,7 @@ def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldow
     meta = json.loads(
         (workdir / "runs" / "smoke" / CELLS[0] / "seed1" / "stable" / "meta.json").read_text()
     )
-    assert meta["steps"] == 48
+    assert meta.steps == 48
 
 
 def test_one_budget_has_no_doubling_to_judge_convergence_by():
@@ -357,23 +353,11 @@ def test_a_ladder_under_two_processes_ends_as_one_two_process_wsd_run(tmp_path, 
     config = {"train": {"budgets": [40], "max_steps": 0, "cooldown_fraction": 0.2}}
     cell, cfg = tmp_path / "cell", recipe(40)
     branches = Branches(cell / "branches", end=32, keep=experiment.branch_points(config))
-    launch(
-        2,
-        train,
-        MODEL,
-        cfg,
-        3,
-        data,
-        outputs(cell / "stable", False),
-        {},
-        1,
-        branches,
-        backend="gloo",
-    )
+    launch(2, train, run_of(cfg), data, RunFiles(cell / "stable", False), branches, backend="gloo")
     assert len(torch.load(cell / "branches" / "state-000000032.pt")["rng"]) == 2
-    out = outputs(cell / "steps40")
-    launch(2, train, MODEL, cfg, 3, data, out, {}, 1, Branches(cell / "branches"), backend="gloo")
-    whole = outputs(tmp_path / "whole")
-    launch(2, train, MODEL, cfg, 3, data, whole, {}, backend="gloo")
+    out = RunFiles(cell / "steps40")
+    launch(2, train, run_of(cfg), data, out, Branches(out.branches), backend="gloo")
+    whole = RunFiles(tmp_path / "whole")
+    launch(2, train, run_of(cfg), data, whole, backend="gloo")
     for name, tensor in weights(whole).items():
         assert torch.equal(weights(out)[name], tensor), name

@@ -80,9 +80,9 @@ def test_the_model_table_counts_with_the_tokenizers_real_vocabulary(tmp_path, da
     the real count, and so must models.tsv."""
     config = smoke_experiment()
     config["tokenizer"]["vocab_size"] = 8000  # far more than the test corpus supports
-    real = vocabulary_size(data["spm"])
+    real = vocabulary_size(data.spm)
     assert real < 8000
-    write_model_table(config, vocabulary_size(data["spm"]), tmp_path / "models.tsv")
+    write_model_table(config, vocabulary_size(data.spm), tmp_path / "models.tsv")
     rows = read_tsv(tmp_path / "models.tsv")
     for row in rows:
         cfg = model_config(config, row["variant"], row["size"], row["match"], real)

@@ -16,6 +16,7 @@ import yaml
 from conftest import ROOT, SNAKEMAKE, smoke_experiment, snakemake
 
 from attnablate.io import read_tsv
+from attnablate.report.meta import RunMeta
 
 pytestmark = pytest.mark.workflow
 
@@ -105,11 +106,11 @@ def test_a_diverging_size_is_a_result_and_the_other_runs_carry_on(tmp_path, smok
     assert result.returncode == 0, result.stderr[-3000:]
     for run in ("qk/hot/none", "qq@enc/hot/none", "qq@enc/hot/total"):
         folder = tmp_path / "runs" / "smoke" / run / "seed1" / "steps30"
-        meta = json.loads((folder / "meta.json").read_text())
-        assert meta["diverged"] and 1 <= meta["diverged_at"] <= 30, run
+        meta = RunMeta.read(folder / "meta.json")
+        assert meta.diverged and 1 <= meta.diverged_at <= 30, run
         scores = json.loads((folder / "scores.json").read_text())
         assert scores["diverged"] and scores["bleu"] is None
-        assert scores["diverged_at"] == meta["diverged_at"]
+        assert scores["diverged_at"] == meta.diverged_at
         assert len((folder / "test.hyp").read_text().splitlines()) == 40  # empty lines
     for run in RUNS:  # the well-behaved size is untouched by its neighbour's divergence
         scores = json.loads(
@@ -150,7 +151,7 @@ def killed_and_rerun(tmp_path_factory):
     jobs, as a scheduler's kill or a closed laptop would), then rerun as docs/pipeline.md says."""
     workdir = tmp_path_factory.mktemp("killed")
     config = smoke_experiment()
-    config["train"]["save_every"] = 5  # resume states while it trains (not a result setting)
+    config["train"]["job"]["save_every"] = 5  # resume states while it trains
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [
         str(SNAKEMAKE),

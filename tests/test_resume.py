@@ -2,7 +2,6 @@
 ends exactly where an uninterrupted run ends; corrupted resume states are detected and
 skipped."""
 
-import json
 import os
 import signal
 import subprocess
@@ -11,42 +10,23 @@ import time
 
 import pytest
 import torch
+import train_job
 from conftest import ROOT
 
+from attnablate.report.meta import RunMeta
 from attnablate.train.checkpoint import load_state, save_state
 from attnablate.train.loop import RESUME_EXIT
 
-STEPS, SAVE_EVERY = 240, 120
-
-# Runs one training job in a fresh process, as the train rule does.
-JOB = """
-import json, sys
-from attnablate.train import distributed
-from attnablate.model.transformer import ModelConfig
-from attnablate.train.loop import STOP_SIGNALS, TrainConfig, train
-out, data, max_steps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
-processes = int(sys.argv[4])
-cfg = TrainConfig(max_steps=max_steps, batch_tokens=400, warmup_steps=10, eval_every=60,
-                  valid_bleu_sentences=10, log_every=60, save_every=120, device="cpu")
-model = ModelConfig(vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64,
-                    variant="qq@enc")
-outputs = {"checkpoint": f"{out}/checkpoint.pt", "curves": f"{out}/curves.tsv",
-           "meta": f"{out}/meta.json"}
-if processes > 1:  # as run_train: the launcher outlives the signal and waits for its ranks
-    import signal
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, lambda *_: None)
-distributed.launch(processes, train, model, cfg, 7, data, outputs, {})
-"""
+STEPS, SAVE_EVERY = 240, train_job.SAVE_EVERY
 
 
 def start(out, data, steps=STEPS, processes=1):
     """The job in its own process group, as Slurm runs a job step."""
     out.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts"), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-c", JOB, str(out), json.dumps({k: str(v) for k, v in data.items()})]
+    script = ROOT / "tests" / "train_job.py"
     return subprocess.Popen(
-        [*args, str(steps), str(processes)],
+        [sys.executable, str(script), str(out), str(steps), str(processes), str(data.train.parent)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -88,8 +68,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data):
     assert curves_without_seconds(broken) == curves_without_seconds(whole)
     expected, got = weights(whole), weights(broken)
     assert all(torch.equal(expected[name], got[name]) for name in expected)
-    meta = json.loads((broken / "meta.json").read_text())
-    assert meta["steps"] == STEPS
+    assert RunMeta.read(broken / "meta.json").steps == STEPS
     assert not (broken / "resume").exists()  # a finished run leaves nothing to resume
 
 
@@ -144,7 +123,7 @@ def test_a_longer_budget_continues_a_run(tmp_path, data):
     longer = start(out, data, steps=STEPS + 60)
     log, _ = longer.communicate()
     assert f"resumed at step {SAVE_EVERY}" in log
-    assert json.loads((out / "meta.json").read_text())["steps"] == STEPS + 60
+    assert RunMeta.read(out / "meta.json").steps == STEPS + 60
 
 
 def test_a_corrupted_state_falls_back_to_the_one_before(tmp_path):

@@ -193,8 +193,7 @@ def test_a_training_job_signalled_by_slurm_resumes_where_it_stopped(slurm, tmp_p
         **smoke_config["train"],
         "max_steps": 1000,
         "eval_every": 500,
-        "log_every": 100,
-        "save_every": 5000,
+        "job": {"log_every": 100, "save_every": 5000},
     }
     local = tmp_path / "local"
     local.mkdir()

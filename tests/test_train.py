@@ -13,29 +13,25 @@ from attnablate.io import read_tsv
 from attnablate.model.transformer import ModelConfig
 from attnablate.report.aggregate import stopped_by
 from attnablate.report.convergence import convergence
-from attnablate.train.loop import TrainConfig, compiles, learning_rate, runtime, train
+from attnablate.train import runtime
+from attnablate.train.config import JobConfig, TrainConfig, compiles, learning_rate
+from attnablate.train.files import RunFiles
+from attnablate.train.loop import Run, train
 from attnablate.train.runtime import training_precision
 
 
-def run(tmp_path, data, name, seed=1, **overrides):
+def run(tmp_path, data, name, seed=1, tensorboard=True, **overrides):
     """Train the tiny qq@enc model on the test corpus for 40 steps in ``tmp_path/name``."""
-    out = tmp_path / name
-    out.mkdir()
-    files = (
-        ("checkpoint", "c.pt"),
-        ("curves", "curves.tsv"),
-        ("meta", "meta.json"),
-        ("dynamics", "dynamics.tsv"),
-    )
-    outputs = {key: out / f for key, f in files}
+    files = RunFiles(tmp_path / name)
+    job = JobConfig(log_every=10, tensorboard=tensorboard)
     settings = {"max_steps": 40, "batch_tokens": 400, "warmup_steps": 10, "eval_every": 20}
-    quick = {"valid_bleu_sentences": 10, "log_every": 10, "device": "cpu"}
-    cfg = TrainConfig(**{**settings, **quick, **overrides})
+    quick = {"valid_bleu_sentences": 10, "device": "cpu"}
+    cfg = TrainConfig(**{**settings, **quick, **overrides}, job=job)
     model = ModelConfig(
         vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
     )
-    meta = train(model, cfg, seed, data, outputs, {"variant": "qq@enc"})
-    return meta, outputs
+    meta = train(Run(model, cfg, seed, {"variant": "qq@enc"}), data, files)
+    return meta, files
 
 
 def without_seconds(path):
@@ -82,11 +78,11 @@ def test_the_wsd_schedule_holds_the_peak_then_cools_down_to_the_budget():
 
 def test_a_wsd_run_trains_to_an_annealed_end(tmp_path, data):
     meta, outputs = run(tmp_path, data, "wsd", schedule="wsd", cooldown_shape="1-sqrt")
-    rows = list(csv.DictReader(outputs["curves"].open(), delimiter="\t"))
-    assert meta["steps"] == 40 and not meta["diverged"]
+    rows = list(csv.DictReader(outputs.curves.open(), delimiter="\t"))
+    assert meta.steps == 40 and not meta.diverged
     assert float(rows[0]["lr"]) == pytest.approx(1e-3)  # step 20: stable, at the peak
     assert float(rows[-1]["lr"]) < 1e-3 / 8  # step 40: the cooldown's last step
-    assert json.loads(outputs["meta"].read_text())["train_config"]["schedule"] == "wsd"
+    assert json.loads(outputs.meta.read_text())["train_config"]["schedule"] == "wsd"
 
 
 def test_a_wsd_cooldown_may_not_start_before_warmup_ends(tmp_path, data):
@@ -104,20 +100,20 @@ def test_a_linear_schedule_needs_a_step_budget_beyond_warmup(tmp_path, data):
 def test_same_seed_same_numbers_and_the_loss_falls(tmp_path, data):
     meta_a, out_a = run(tmp_path, data, "a")
     meta_b, out_b = run(tmp_path, data, "b")
-    curves = without_seconds(out_a["curves"])
-    assert curves == without_seconds(out_b["curves"])
-    weights_a = torch.load(out_a["checkpoint"])["model"]
-    weights_b = torch.load(out_b["checkpoint"])["model"]
+    curves = without_seconds(out_a.curves)
+    assert curves == without_seconds(out_b.curves)
+    weights_a = torch.load(out_a.checkpoint)["model"]
+    weights_b = torch.load(out_b.checkpoint)["model"]
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
-    rows = list(csv.DictReader(out_a["curves"].open(), delimiter="\t"))
+    rows = list(csv.DictReader(out_a.curves.open(), delimiter="\t"))
     assert len(rows) == 2 and float(rows[1]["valid_loss"]) < float(rows[0]["valid_loss"])
-    assert meta_a["steps"] == 40 and not meta_a["diverged"]
-    assert meta_a["params_total"] > 0 and meta_a["tokens"] > 0
-    recorded = json.loads(out_a["meta"].read_text())
+    assert meta_a.steps == 40 and not meta_a.diverged
+    assert meta_a.params_total > 0 and meta_a.tokens > 0
+    recorded = json.loads(out_a.meta.read_text())
     assert recorded["model_config"]["variant"] == "qq@enc"
-    assert recorded["train_config"]["compile"] is False  # "auto" on the CPU: what was done
+    assert recorded["train_config"]["job"]["compile"] is False  # "auto" on the CPU: what was done
     meta_c, out_c = run(tmp_path, data, "c", seed=2)
-    assert without_seconds(out_c["curves"]) != curves
+    assert without_seconds(out_c.curves) != curves
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -126,14 +122,14 @@ def test_either_precision_is_deterministic_and_recorded(tmp_path, data, precisio
     precisions give different ones (the setting is applied); meta.json says which was used."""
     meta_a, out_a = run(tmp_path, data, "a", precision=precision)
     meta_b, out_b = run(tmp_path, data, "b", precision=precision)
-    weights_a = torch.load(out_a["checkpoint"])["model"]
-    weights_b = torch.load(out_b["checkpoint"])["model"]
+    weights_a = torch.load(out_a.checkpoint)["model"]
+    weights_b = torch.load(out_b.checkpoint)["model"]
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
-    assert without_seconds(out_a["curves"]) == without_seconds(out_b["curves"])
-    assert json.loads(out_a["meta"].read_text())["train_config"]["precision"] == precision
+    assert without_seconds(out_a.curves) == without_seconds(out_b.curves)
+    assert json.loads(out_a.meta.read_text())["train_config"]["precision"] == precision
     other = {"fp32": "bf16", "bf16": "fp32"}[precision]
     _, out_c = run(tmp_path, data, "c", precision=other)
-    weights_c = torch.load(out_c["checkpoint"])["model"]
+    weights_c = torch.load(out_c.checkpoint)["model"]
     assert not all(torch.equal(weights_a[k], weights_c[k]) for k in weights_a)
 
 
@@ -165,7 +161,7 @@ def test_the_cpu_allocator_keeps_freed_memory_on_glibc():
     ],
 )
 def test_compile_auto_compiles_where_it_was_measured_to_pay(setting, device, ladder, compiled):
-    cfg = TrainConfig(compile=setting, bucket_ladder=ladder)
+    cfg = TrainConfig(job=JobConfig(compile=setting), bucket_ladder=ladder)
     assert compiles(cfg, torch.device(device)) is compiled
 
 
@@ -183,9 +179,9 @@ def test_dynamics_start_at_step_0_before_any_training(tmp_path, data):
 
 def test_a_diverging_run_is_recorded_not_raised(tmp_path, data):
     meta, outputs = run(tmp_path, data, "diverge", lr=1e30, warmup_steps=1, clip_norm=0)
-    assert meta["diverged"] and meta["diverged_at"] <= 40
-    assert json.loads(outputs["meta"].read_text())["diverged_at"] == meta["diverged_at"]
-    assert outputs["checkpoint"].exists()
+    assert meta.diverged and meta.diverged_at <= 40
+    assert json.loads(outputs.meta.read_text())["diverged_at"] == meta.diverged_at
+    assert outputs.checkpoint.exists()
 
 
 def test_a_budget_is_required(tmp_path, data):
@@ -195,7 +191,7 @@ def test_a_budget_is_required(tmp_path, data):
 
 def test_pairs_longer_than_max_len_are_dropped_and_counted(tmp_path, data):
     meta, _ = run(tmp_path, data, "short", max_len=40)
-    assert meta["dropped_long_pairs"] > 0 and meta["steps"] == 40
+    assert meta.dropped_long_pairs > 0 and meta.steps == 40
 
 
 def test_nothing_within_max_len_is_a_clear_error_not_a_crash(tmp_path, data):
@@ -237,15 +233,15 @@ def test_a_run_stops_where_the_report_calls_it_converged(tmp_path, data):
     a run that no longer learns (a learning rate of ~0) stops at step 10, the first validation
     with an earlier one to compare with; one still learning runs to its cap."""
     flat, out = run(tmp_path, data, "flat", lr=1e-9, eval_every=5, stop_at_convergence=True)
-    assert (flat["steps"], flat["converged_at"], stopped_by(flat)) == (10, 10, "converged")
-    assert convergence(read_tsv(out["curves"]))["converged"]
+    assert (flat.steps, flat.converged_at, stopped_by(flat)) == (10, 10, "converged")
+    assert convergence(read_tsv(out.curves))["converged"]
     learning, out = run(tmp_path, data, "learning", eval_every=5, stop_at_convergence=True)
-    assert (learning["steps"], learning["converged_at"], stopped_by(learning)) == (
+    assert (learning.steps, learning.converged_at, stopped_by(learning)) == (
         40,
         None,
         "steps",
     )
-    assert not convergence(read_tsv(out["curves"]))["converged"]
+    assert not convergence(read_tsv(out.curves))["converged"]
 
 
 def test_stopping_at_convergence_refuses_a_schedule_that_ends_at_the_budget(tmp_path, data):

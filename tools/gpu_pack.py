@@ -21,40 +21,35 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
+from attnablate.config import experiment  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
+from attnablate.train.config import JobConfig, TrainConfig  # noqa: E402
+from attnablate.train.files import DataFiles, RunFiles  # noqa: E402
 
 DATA = ROOT / "data" / "bible-de-en"
-TOK = DATA / "unigram4000"
+DATA_FILES = DataFiles.of(DATA / "unigram4000", DATA)
 
 # What packing must give to pay: this many runs together at least this many times the
 # aggregate tokens/s of one alone.
 TARGET_RUNS, TARGET_RATIO = 4, 2.5
 
-# One run in its own process, as the train rule runs it.
-RUN = """
-import json, sys
-from attnablate.config import experiment
-from attnablate.data.tokenizer import vocabulary_size
-from attnablate.train.loop import TrainConfig, train
-config, run, out, data, device = (json.loads(a) for a in sys.argv[1:6])
-vocab = vocabulary_size(data["spm"])
-model = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)
-cfg = TrainConfig(**experiment.train_settings(config, run["size"]), device=device)
-outputs = {"checkpoint": f"{out}/checkpoint.pt", "curves": f"{out}/curves.tsv",
-           "meta": f"{out}/meta.json"}
-train(model, cfg, int(run["seed"]), data, outputs, run)
-"""
+
+def one_run(config: dict, run: dict, out: Path, device: str) -> None:
+    """One run of ``config`` in this process, as the train rule runs it (``--one-run``)."""
+    # here, not at the top: tools/perf_tables.py reads this file's targets without torch
+    from attnablate.data.tokenizer import vocabulary_size
+    from attnablate.train.loop import Run, train
+
+    vocab = vocabulary_size(DATA_FILES.spm)
+    model = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)
+    job = JobConfig(**config["train"]["job"])
+    cfg = TrainConfig(**experiment.train_settings(config, run["size"]), job=job, device=device)
+    train(Run(model, cfg, int(run["seed"]), run), DATA_FILES, RunFiles(out))
 
 
 def launch(config: dict, runs: list[dict], out: Path, device: str) -> tuple[float, list]:
     """Start every run at once; wait for all. Returns the wall seconds and each run's rate
     (the training loop's own tokens/s at its last progress line, before the final validation)."""
-    data = {
-        "spm": str(TOK / "spm.model"),
-        "train": str(TOK / "train.ids.npz"),
-        "valid": str(TOK / "valid.ids.npz"),
-        "valid_ref": str(DATA / "valid.tgt"),
-    }
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "workflow" / "scripts"),
@@ -66,13 +61,13 @@ def launch(config: dict, runs: list[dict], out: Path, device: str) -> tuple[floa
     for run in runs:
         folder = out / f"seed{run['seed']}"
         folder.mkdir(parents=True, exist_ok=True)
-        args = [json.dumps(x) for x in (config, run, str(folder), data, device)]
+        args = ["--one-run", json.dumps(config), json.dumps(run), str(folder), device]
         log = open(folder / "log.txt", "w")
         jobs.append(
             (
                 folder,
                 subprocess.Popen(
-                    [sys.executable, "-c", RUN, *args],
+                    [sys.executable, __file__, *args],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -94,6 +89,9 @@ def launch(config: dict, runs: list[dict], out: Path, device: str) -> tuple[floa
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--one-run"]:  # a child of launch()
+        config, run, out, device = sys.argv[2:]
+        return one_run(json.loads(config), json.loads(run), Path(out), device)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=600)
@@ -109,15 +107,18 @@ def main() -> None:
     short = {
         "max_steps": args.steps,
         "eval_every": args.steps,
+        "valid_bleu_sentences": 10,
+        "stop_at_convergence": False,
+        "budgets": [],  # one run to max_steps, not a ladder
+    }
+    job = {
         "log_every": args.steps // 4,
         "save_every": 10**9,
         "save_minutes": 10**6,
-        "valid_bleu_sentences": 10,
-        "stop_at_convergence": False,
         "tensorboard": False,
         "compile": args.compile,
     }
-    config = {**config, "train": {**config["train"], **short}}
+    config = {**config, "train": {**config["train"], **short, "job": job}}
     results = {}
     for n in [int(c) for c in args.counts.split(",")]:
         runs = [

@@ -152,13 +152,16 @@ def stable_paths(name):
 
 
 def run_model(wildcards):
-    """The model config of one run, as a dict: a params entry, so that changing another
-    size or variant leaves this run alone, while changing its own dimensions retrains it.
-    """
-    vocab = config["tokenizer"]["vocab_size"]
-    return experiment.model_config(
+    """The model config of one run but its vocabulary, as a dict: a params entry, so that
+    changing another size or variant leaves this run alone, while changing its own
+    dimensions retrains it. The vocabulary is the tokenizer's, an input of the run."""
+    vocab = config["tokenizer"][
+        "vocab_size"
+    ]  # matching counts the embedding at this size
+    cfg = experiment.model_config(
         config, wildcards.variant, wildcards.size, wildcards.match, vocab
-    ).__dict__
+    )
+    return {k: v for k, v in cfg.__dict__.items() if k != "vocab_size"}
 
 
 def size_params(size):
@@ -184,10 +187,10 @@ def train_runtime(wildcards):
 
 def train_settings(wildcards):
     """The train settings a run's numbers depend on (with its size's own lr and its budget):
-    its params, so that changing how it logs, saves or compiles retrains nothing."""
-    settings = experiment.train_settings(config, wildcards.size, int(wildcards.budget))
+    its params. train.job, how the job runs, is not among them: changing it retrains nothing.
+    """
     return canonical(
-        {k: v for k, v in settings.items() if k not in experiment.NEUTRAL_TRAIN_KEYS}
+        experiment.train_settings(config, wildcards.size, int(wildcards.budget))
     )
 
 
@@ -195,8 +198,9 @@ def stable_settings(wildcards):
     """A stable run's params: its train settings, less those of the cooldowns that branch
     off it, so that adding a budget or changing the cooldowns' shape leaves it alone."""
     settings = experiment.train_settings(config, wildcards.size)
-    ignored = (*experiment.NEUTRAL_TRAIN_KEYS, *experiment.COOLDOWN_KEYS)
-    return canonical({k: v for k, v in settings.items() if k not in ignored})
+    return canonical(
+        {k: v for k, v in settings.items() if k not in experiment.COOLDOWN_KEYS}
+    )
 
 
 def stable_run(wildcards):

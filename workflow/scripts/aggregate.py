@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.report.aggregate import run_aggregate
+from attnablate import steps
 
-run_aggregate(snakemake.input, snakemake.output)
+steps.aggregate(snakemake)

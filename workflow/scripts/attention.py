@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.train.dynamics import run_attention
+from attnablate import steps
 
-run_attention(snakemake.input, snakemake.output.maps)
+steps.attention(snakemake)

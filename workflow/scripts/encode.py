@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.data.tokenizer import run_encode
+from attnablate import steps
 
-run_encode(snakemake.input.model, snakemake.input.src, snakemake.input.tgt, snakemake.output.ids)
+steps.encode(snakemake)

@@ -4,9 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.config.experiment import write_model_table
-from attnablate.data.tokenizer import vocabulary_size
+from attnablate import steps
 
-write_model_table(
-    snakemake.params.models, vocabulary_size(snakemake.input.spm), snakemake.output.table
-)
+steps.model_table(snakemake)

@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.data.corpus import run_prepare
+from attnablate import steps
 
-run_prepare(snakemake.config["corpus"], snakemake.output)
+steps.prepare(snakemake)

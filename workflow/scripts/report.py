@@ -4,11 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.report.build import run_report
+from attnablate import steps
 
-run_report(
-    snakemake.input,
-    snakemake.output,
-    snakemake.wildcards.experiment,
-    dict(snakemake.config),
-)
+steps.report(snakemake)

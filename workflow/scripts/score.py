@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.evaluate.score import run_score
+from attnablate import steps
 
-run_score(snakemake.input.hyp, snakemake.input.ref, snakemake.input.meta, snakemake.output.scores)
+steps.score(snakemake)

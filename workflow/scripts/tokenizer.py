@@ -4,6 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.data.tokenizer import run_tokenizer
+from attnablate import steps
 
-run_tokenizer(snakemake.params.tokenizer, list(snakemake.input), snakemake.output.model)
+steps.tokenizer(snakemake)

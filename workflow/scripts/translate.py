@@ -4,12 +4,6 @@ import sys
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
 
-from attnablate.evaluate.decode import run_translate
+from attnablate import steps
 
-run_translate(
-    snakemake.params.decode,
-    snakemake.params.device,
-    snakemake.input,
-    snakemake.output.hyp,
-    snakemake.threads,
-)
+steps.translate(snakemake)

@@ -21,10 +21,6 @@ from attnablate.report.convergence import ANNEALED_SCHEDULES, never_converges
 
 # What datasets' save_to_disk writes at the top of a DatasetDict (or a Dataset) folder.
 SAVED_DATASET_FILES = ("dataset_dict.json", "state.json")
-# Train settings that never change a run's numbers (how often it logs and saves, whether it
-# compiles, whether it writes TensorBoard files): changing them reruns nothing and a resume
-# state written under other values is still resumed.
-NEUTRAL_TRAIN_KEYS = ("log_every", "save_every", "save_minutes", "compile", "tensorboard")
 # Train settings of a ladder's cooldowns only: its stable run, at the peak rate, does not
 # depend on them (the largest budget's cooldown start is its end, a setting of its own).
 COOLDOWN_KEYS = ("max_steps", "cooldown_fraction", "cooldown_shape")
@@ -79,9 +75,10 @@ def size_config(config: dict, size: str, vocab_size: int) -> ModelConfig:
 
 
 def train_settings(config: dict, size: str, budget: int | None = None) -> dict:
-    """The ``train`` section as it applies to one run (a TrainConfig's fields): its size's own
-    ``lr``, if it sets one, and on a ladder the ``budget`` as its ``max_steps``."""
-    settings = {k: v for k, v in config["train"].items() if k != "budgets"}
+    """The ``train`` section as it applies to one run's numbers (a TrainConfig's fields but
+    ``job``, how the job runs): its size's own ``lr``, if it sets one, and on a ladder the
+    ``budget`` as its ``max_steps``."""
+    settings = {k: v for k, v in config["train"].items() if k not in ("budgets", "job")}
     settings["lr"] = config["sizes"][size].get("lr", config["train"]["lr"])
     if budget is not None and ladder(config):
         settings["max_steps"] = budget

@@ -238,19 +238,22 @@ def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cp
     return results
 
 
-def run_translate(decode: dict, device_name: str, inputs: dict, output, threads: int) -> None:
-    """Step ``translate``: the test set with the run's best checkpoint, detokenised, by beam
-    search with the ``decode`` settings on ``device_name``."""
+def translate_test_set(
+    checkpoint, spm_model, test, output, decode: DecodeConfig, device_name: str, threads: int
+) -> None:
+    """The ``test`` split's sources (an id file) with a run's best ``checkpoint``,
+    detokenised with ``spm_model``, by beam search with the ``decode`` settings on
+    ``device_name``, to ``output``, one line a sentence."""
     torch.set_num_threads(threads)
     device = pick_device(device_name)
     configure_kernels(device)
-    model, extra = load_checkpoint(inputs["checkpoint"], map_location=device)
-    sp = spm.SentencePieceProcessor(model_file=str(inputs["spm"]))
-    src, _ = load_split(inputs["test"])
+    model, extra = load_checkpoint(checkpoint, map_location=device)
+    sp = spm.SentencePieceProcessor(model_file=str(spm_model))
+    src, _ = load_split(test)
     if extra.get("diverged_at") is not None:  # a diverged record: the file, and no output
         write_lines(output, [""] * len(src))
         print(f"the run diverged at step {extra['diverged_at']}: {len(src)} empty hypotheses")
         return
-    hyps = translate(model.to(device), src, DecodeConfig(**decode), device)
+    hyps = translate(model.to(device), src, decode, device)
     write_lines(output, (sp.decode(h) for h in hyps))
-    print(f"{len(hyps)} sentences translated with beam {decode['beam_size']}")
+    print(f"{len(hyps)} sentences translated with beam {decode.beam_size}")

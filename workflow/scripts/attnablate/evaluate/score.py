@@ -6,6 +6,7 @@ from pathlib import Path
 from sacrebleu.metrics import BLEU, CHRF
 
 from attnablate.io import write_json
+from attnablate.report.meta import RunMeta
 
 
 def read_text_lines(path) -> list[str]:
@@ -30,7 +31,7 @@ def score(hypotheses: list[str], references: list[str]) -> dict:
     }
 
 
-def diverged_record(meta: dict, sentences: int) -> dict:
+def diverged_record(meta: RunMeta, sentences: int) -> dict:
     """What a diverged run scores: no numbers, and the step where its loss broke."""
     return {
         "bleu": None,
@@ -39,14 +40,15 @@ def diverged_record(meta: dict, sentences: int) -> dict:
         "chrf_signature": None,
         "sentences": sentences,
         "diverged": True,
-        "diverged_at": meta["diverged_at"],
+        "diverged_at": meta.diverged_at,
     }
 
 
-def run_score(hyp, ref, meta, output) -> None:
-    """Step ``score``; a diverged run (meta.json) gets a diverged record."""
-    run = json.loads(Path(meta).read_text())
-    if run.get("diverged"):
+def score_run(hyp, ref, meta, output) -> None:
+    """A run's translations ``hyp`` against ``ref``, to ``output`` (scores.json); a diverged
+    run (its ``meta``, meta.json) gets a diverged record."""
+    run = RunMeta.read(meta)
+    if run.diverged:
         scores = diverged_record(run, len(read_text_lines(ref)))
     else:
         scores = {**score(read_text_lines(hyp), read_text_lines(ref)), "diverged": False}

@@ -13,50 +13,51 @@ import pandas as pd
 from attnablate.io import read_tsv, write_tsv
 from attnablate.report import comparison, ladder, significance
 from attnablate.report.convergence import ANNEALED_SCHEDULES, convergence
+from attnablate.report.meta import RunMeta
 
 CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run
 RUN_KEYS = (*CELL_KEYS, "budget")
 
 
-def stopped_by(meta: dict) -> str:
+def stopped_by(meta: RunMeta) -> str:
     """What ended a run: ``diverged``, ``converged`` (stop_at_convergence), ``steps``
     (max_steps) or ``minutes`` (max_minutes: then runs of one budget differ in steps)."""
-    if meta["diverged"]:
+    if meta.diverged:
         return "diverged"
-    if meta.get("converged_at") is not None:
+    if meta.converged_at is not None:
         return "converged"
-    cap = meta["train_config"].get("max_steps", 0)
-    return "steps" if cap and meta["steps"] >= cap else "minutes"
+    cap = meta.train_config.get("max_steps", 0)
+    return "steps" if cap and meta.steps >= cap else "minutes"
 
 
-def runs_table_row(meta: dict, scores: dict, curve_rows: list[dict]) -> dict:
+def runs_table_row(meta: RunMeta, scores: dict, curve_rows: list[dict]) -> dict:
     """One tidy row of runs.tsv from a run's meta.json, scores.json and curves.tsv."""
-    model = meta["model_config"]
-    schedule = meta["train_config"].get("schedule", "inverse_sqrt")
+    model = meta.model_config
+    schedule = meta.train_config.get("schedule", "inverse_sqrt")
     return {
-        **{key: meta[key] for key in RUN_KEYS},
+        **{key: meta.run[key] for key in RUN_KEYS},
         "d_model": model["d_model"],
         "d_ff": model["d_ff"],
-        "params_total": meta["params_total"],
-        "params_non_embedding": meta["params_non_embedding"],
-        "steps": meta["steps"],
-        "tokens": meta["tokens"],
-        "epochs_seen": meta.get("epochs_seen"),
+        "params_total": meta.params_total,
+        "params_non_embedding": meta.params_non_embedding,
+        "steps": meta.steps,
+        "tokens": meta.tokens,
+        "epochs_seen": meta.epochs_seen,
         "schedule": schedule,
-        "lr": meta["train_config"]["lr"],
+        "lr": meta.train_config["lr"],
         "stopped_by": stopped_by(meta),
-        "max_minutes": meta["train_config"].get("max_minutes", 0),
-        "train_seconds": meta["train_seconds"],
-        "tokens_per_second": meta["tokens_per_second"],
-        "best_step": meta["best_step"],
-        "best_valid_loss": meta["best_valid_loss"],
-        "best_valid_bleu": meta["best_valid_bleu"],
+        "max_minutes": meta.train_config.get("max_minutes", 0),
+        "train_seconds": meta.train_seconds,
+        "tokens_per_second": meta.tokens_per_second,
+        "best_step": meta.best_step,
+        "best_valid_loss": meta.best_valid_loss,
+        "best_valid_bleu": meta.best_valid_bleu,
         **convergence(curve_rows, annealed=schedule in ANNEALED_SCHEDULES),
         "test_bleu": scores["bleu"],
         "test_chrf": scores["chrf"],
-        "diverged": meta["diverged"],
-        "diverged_at": meta["diverged_at"],
-        "device": meta["device"],
+        "diverged": meta.diverged,
+        "diverged_at": meta.diverged_at,
+        "device": meta.device,
         "bleu_signature": scores["bleu_signature"],
     }
 
@@ -87,8 +88,8 @@ def run_aggregate(inputs, outputs) -> None:
     for meta_path, scores_path, curves_path, dynamics_path in zip(
         inputs["meta"], inputs["scores"], inputs["curves"], inputs["dynamics"]
     ):
-        meta = json.loads(Path(meta_path).read_text())
-        keys = {key: meta[key] for key in RUN_KEYS}
+        meta = RunMeta.read(meta_path)
+        keys = {key: meta.run[key] for key in RUN_KEYS}
         curves = read_tsv(curves_path)
         rows.append(runs_table_row(meta, json.loads(Path(scores_path).read_text()), curves))
         curve_rows += [{**keys, **point} for point in curves]
@@ -99,7 +100,7 @@ def run_aggregate(inputs, outputs) -> None:
     write_tsv(outputs["dynamics"], dynamics_rows)  # every run logs dynamics at step 0
     stable_rows = []
     for curves_path, meta_path in zip(inputs["stable"], inputs["stable_meta"]):
-        keys = {key: json.loads(Path(meta_path).read_text())[key] for key in CELL_KEYS}
+        keys = {key: RunMeta.read(meta_path).run[key] for key in CELL_KEYS}
         stable_rows += [{**keys, **point} for point in read_tsv(curves_path)]
     write_tsv(outputs["stable"], stable_rows, None if stable_rows else [*CELL_KEYS, "step"])
     tests = significance.correct([row for path in inputs["significance"] for row in read_tsv(path)])

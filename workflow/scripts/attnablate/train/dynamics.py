@@ -175,11 +175,12 @@ def attention_maps(model: Transformer, src_ids, tgt_ids) -> dict:
     return last
 
 
-def run_attention(inputs: dict, output) -> None:
-    """Step ``attention``: the attention maps of the best checkpoint on the probe sentence."""
-    model, _ = load_checkpoint(inputs["checkpoint"])
-    sp = spm.SentencePieceProcessor(model_file=str(inputs["spm"]))
-    src, tgt = load_split(inputs["test"])
+def write_attention_maps(checkpoint, spm_model, test, output) -> None:
+    """The attention maps of a run's best ``checkpoint`` on the probe sentence of the
+    ``test`` split (an id file), with its pieces, to ``output`` (.npz)."""
+    model, _ = load_checkpoint(checkpoint)
+    sp = spm.SentencePieceProcessor(model_file=str(spm_model))
+    src, tgt = load_split(test)
     i = probe_sentence(src, tgt)
     maps = attention_maps(model, src[i], tgt[i])
     src_pieces = [sp.id_to_piece(int(t)) for t in src[i]] + ["</s>"]

@@ -1,0 +1,52 @@
+"""meta.json: what one training run did. Training writes it at a run's end (train.loop); the
+score and aggregate steps read it. Its format lives here, beside the steps that read it.
+
+The file is flat: the run's keys (experiment, variant, size, match, seed, budget: the
+wildcards of its job, none in a run outside the workflow) and then the fields below.
+"""
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from attnablate.io import write_json
+
+
+@dataclass
+class RunMeta:
+    run: dict  # the run's keys, written at the top level of the file
+    params_total: int  # unique trainable parameters (a tied matrix once)
+    params_non_embedding: int  # the same without the shared embedding
+    steps: int  # optimiser steps done (a diverged run: the last finite one)
+    epochs: int  # epochs begun
+    epochs_seen: float  # target tokens trained on, in passes over the training targets
+    tokens: int  # target tokens trained on
+    train_seconds: float  # training time, resumed parts included
+    tokens_per_second: float | None
+    best_step: int | None  # the step of the best validation loss (the checkpoint's)
+    best_valid_loss: float | None
+    best_valid_bleu: float | None
+    diverged: bool  # the loss became NaN or infinite
+    diverged_at: int | None  # the step it did
+    converged_at: int | None  # the validation where stop_at_convergence ended the run
+    dropped_long_pairs: int  # training pairs longer than max_len, left out
+    mfu: float | None  # model FLOP utilisation, on a GPU whose peak is known
+    data_wait_share: float | None  # share of step time spent fetching batches
+    device: str
+    threads: int
+    versions: dict  # torch, python
+    cpu_capability: str  # the CPU kernels' instruction set: same seed, same bits only with it
+    platform: str
+    model_config: dict  # the ModelConfig, as the checkpoint stores it
+    train_config: dict  # the TrainConfig as run (compile and precision as resolved)
+
+    def write(self, path) -> None:
+        document = asdict(self)
+        write_json(path, {**document.pop("run"), **document})
+
+    @classmethod
+    def read(cls, path) -> "RunMeta":
+        document = json.loads(Path(path).read_text())
+        named = {f.name for f in fields(cls)} - {"run"}
+        run = {key: value for key, value in document.items() if key not in named}
+        return cls(run=run, **{key: document[key] for key in named})

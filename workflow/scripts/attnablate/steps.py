@@ -1,0 +1,160 @@
+"""The workflow's steps: the one module that knows the rules' input, output and params names
+(workflow/rules/*.smk). Each step script calls one function here with Snakemake's ``job``
+object; the function hands the library typed configs and paths, so that the library, the
+benchmark, the tools and the tests call the same functions the same way.
+"""
+
+import signal
+from pathlib import Path
+
+from attnablate.config import experiment
+from attnablate.model.config import ModelConfig
+
+
+def train(job) -> None:
+    """Rule ``train`` (a run, or on a ladder one budget's cooldown) or ``stable`` (a ladder
+    cell's run at the peak rate). Its params hold what the run's numbers depend on: ``model``
+    (the shape; the vocabulary is the tokenizer's, an input), ``train`` (the recipe at its
+    size, without ``train.job``: how the job runs changes none of its numbers, so it is read
+    from the config and changing it reruns nothing), ``device``, ``processes`` and, for a
+    stable run, ``end``."""
+    from attnablate.data.tokenizer import vocabulary_size
+    from attnablate.train import distributed as dist
+    from attnablate.train.config import JobConfig, TrainConfig
+    from attnablate.train.files import DataFiles, RunFiles
+    from attnablate.train.loop import STOP_SIGNALS, Run
+    from attnablate.train.loop import train as train_run
+    from attnablate.train.state import Branches
+
+    config, wildcards = job.config, dict(job.wildcards)
+    files = RunFiles(Path(job.output.meta).parent, keeps_model="checkpoint" in job.output.keys())
+    _agree(job.output, files, ("checkpoint", "curves", "dynamics", "meta"))
+    data = DataFiles(*(Path(job.input[name]) for name in ("train", "valid", "spm", "valid_ref")))
+    cooldown = {}
+    branches = None
+    if job.rule == "stable":
+        # the largest budget's cooldown settings put its cooldown's start at this run's end
+        top = experiment.train_settings(config, wildcards["size"], experiment.budgets(config)[-1])
+        cooldown = {key: top[key] for key in experiment.COOLDOWN_KEYS}
+        branches = Branches(files.branches, job.params.end, experiment.branch_points(config))
+    elif experiment.ladder(config):
+        branches = Branches(files.branches)
+    run = Run(
+        ModelConfig(**job.params.model, vocab_size=vocabulary_size(data.spm)),
+        TrainConfig(
+            **job.params.train,
+            **cooldown,
+            job=JobConfig(**config["train"]["job"]),
+            device=job.params.device,
+        ),
+        int(wildcards["seed"]),
+        {
+            **wildcards,
+            **{key: int(wildcards[key]) for key in ("seed", "budget") if key in wildcards},
+        },
+        job.threads,
+    )
+    if job.params.processes > 1:
+        # Slurm signals every process of the job: the launcher waits for its ranks to stop.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, lambda signum, frame: None)
+    dist.launch(job.params.processes, train_run, run, data, files, branches)
+
+
+def translate(job) -> None:
+    """Rule ``translate``: the test set with a run's best checkpoint."""
+    from attnablate.evaluate.decode import DecodeConfig, translate_test_set
+
+    translate_test_set(
+        Path(job.input.checkpoint),
+        Path(job.input.spm),
+        Path(job.input.test),
+        Path(job.output.hyp),
+        DecodeConfig(**job.params.decode),
+        job.params.device,
+        job.threads,
+    )
+
+
+def score(job) -> None:
+    """Rule ``score``: sacrebleu's BLEU and chrF of a run's translations."""
+    from attnablate.evaluate.score import score_run
+
+    score_run(Path(job.input.hyp), Path(job.input.ref), Path(job.input.meta), job.output.scores)
+
+
+def attention(job) -> None:
+    """Rule ``attention``: the attention maps of a run's best checkpoint."""
+    from attnablate.train.dynamics import write_attention_maps
+
+    write_attention_maps(
+        Path(job.input.checkpoint), Path(job.input.spm), Path(job.input.test), job.output.maps
+    )
+
+
+def compare(job) -> None:
+    """Rule ``compare``: the variants of one (size, match, seed, budget) against the
+    baseline, paired by test sentence."""
+    from attnablate.evaluate.compare import run_compare
+    from attnablate.model.variants import BASELINE
+
+    cell = {key: job.wildcards[key] for key in ("experiment", "size", "match", "seed", "budget")}
+    systems = dict(zip(job.params.variants, job.input.systems, strict=True))
+    scores = dict(zip(job.params.variants, job.input.system_scores, strict=True))
+    scores[BASELINE] = job.input.baseline_scores
+    run_compare(cell, job.input.baseline, systems, scores, job.input.ref, job.output.table)
+
+
+def prepare(job) -> None:
+    """Rule ``prepare``: the corpus cleaned and split (its outputs are named
+    ``{split}_{src,tgt}`` and ``stats``)."""
+    from attnablate.data.corpus import run_prepare
+
+    run_prepare(job.config["corpus"], job.output)
+
+
+def tokenizer(job) -> None:
+    """Rule ``tokenizer``: sentencepiece on the training split."""
+    from attnablate.data.tokenizer import run_tokenizer
+
+    run_tokenizer(job.params.tokenizer, list(job.input), job.output.model)
+
+
+def encode(job) -> None:
+    """Rule ``encode``: one split as token ids."""
+    from attnablate.data.tokenizer import run_encode
+
+    run_encode(job.input.model, job.input.src, job.input.tgt, job.output.ids)
+
+
+def model_table(job) -> None:
+    """Rule ``model_table``: every run's dimensions and parameter counts, with the
+    tokenizer's vocabulary."""
+    from attnablate.config.experiment import write_model_table
+    from attnablate.data.tokenizer import vocabulary_size
+
+    write_model_table(job.params.models, vocabulary_size(job.input.spm), job.output.table)
+
+
+def aggregate(job) -> None:
+    """Rule ``aggregate``: every run's files into the experiment's tables (named lists of
+    inputs and outputs: see report/aggregate.py)."""
+    from attnablate.report.aggregate import run_aggregate
+
+    run_aggregate(job.input, job.output)
+
+
+def report(job) -> None:
+    """Rule ``report``: the figures, summary and tables of an experiment."""
+    from attnablate.report.build import run_report
+
+    run_report(job.input, job.output, job.wildcards.experiment, dict(job.config))
+
+
+def _agree(output, files, names) -> None:
+    """The rule's outputs are where the library writes (a rule edited alone fails here)."""
+    for name in names:
+        if name in output.keys() and Path(output[name]) != getattr(files, name):
+            raise RuntimeError(
+                f"rule output {name}: {output[name]}, the library writes {getattr(files, name)}"
+            )
