@@ -163,8 +163,7 @@ class GraphedStep:
             self.logp = self._step()
 
     def _state(self) -> list:
-        caches = [layer["self"][name] for layer in self.cache.layers for name in ("k", "v")]
-        return [self.cache.position, *caches]
+        return self.cache.buffers()
 
     def __call__(self, token, rows) -> torch.Tensor:
         """The log-probabilities (N, V) of the next token after ``token`` (N, 1), each row's

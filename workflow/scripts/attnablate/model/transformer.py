@@ -10,7 +10,7 @@ layer (a joint sentencepiece vocabulary makes that possible).
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -149,17 +149,17 @@ class Attention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hd)
 
-    def project(self, x, source, cache: dict | None = None):
+    def project(self, x, source, cache: "KVCache | None" = None):
         """Queries from x (B, T, C); keys and values from source (B, S, C), or from the cache.
 
-        Self-attention passes ``source is x``; its cache grows by this call's keys and values.
-        Cross-attention's cache holds the source's keys and values after the first call.
-        Returns q (B, H, T, hd) and k, v (B, Hkv, S_total, hd).
+        Self-attention passes ``source is x``; its cache takes this call's keys and values and
+        gives back every position's. Cross-attention's cache holds the source's keys and
+        values after the first call. Returns q (B, H, T, hd) and k, v (B, Hkv, S_total, hd).
         """
         q_out = self.q_proj(x)  # (B, T, C)
         q = self.split_heads(q_out, self.n_heads)  # (B, H, T, hd)
-        if cache is not None and source is not x and "k" in cache:
-            return q, cache["k"], cache["v"]
+        if cache is not None and cache.filled:
+            return q, cache.k, cache.v
         v_out = self.v_proj(source)  # (B, S, Hkv*hd)
         if self.k_proj is self.q_proj and source is x:
             k_out = q_out  # tied to W_Q in self-attention: the same product
@@ -169,15 +169,8 @@ class Attention(nn.Module):
             k_out = self.k_proj(source)  # (B, S, Hkv*hd)
         k = self.key_norm(self.split_heads(self.key_scale(k_out), self.kv_heads))  # (B,Hkv,S,hd)
         v = self.split_heads(v_out, self.kv_heads)  # (B, Hkv, S, hd)
-        if cache is not None and "pos" in cache:  # a static cache: write this step in place
-            cache["k"].index_copy_(2, cache["pos"].view(1), k)  # (B, Hkv, L, hd)
-            cache["v"].index_copy_(2, cache["pos"].view(1), v)
-            return q, cache["k"], cache["v"]
         if cache is not None:
-            if "k" in cache:  # self-attention: append this step to the earlier positions
-                k = torch.cat([cache["k"], k], dim=2)  # (B, Hkv, S_total, hd)
-                v = torch.cat([cache["v"], v], dim=2)  # (B, Hkv, S_total, hd)
-            cache["k"], cache["v"] = k, v
+            k, v = cache.update(k, v)  # (B, Hkv, S_total, hd) each
         return q, k, v
 
     def mask(self, T: int, S: int, causal: bool, key_padding_mask, dtype, device):
@@ -229,14 +222,15 @@ class Attention(nn.Module):
     ):
         """x: (B, T, C) the queries' input; source: (B, S, C) the keys' and values' input
         (None: self-attention); key_padding_mask: (B, S), True at padding; causal: position t
-        sees only positions <= t; cache: a dict kept across decoding steps. Returns (B, T, C),
+        sees only positions <= t; cache: a KVCache kept across decoding steps. Returns (B, T, C),
         and with ``return_weights`` also the attention weights (B, H, T, S), computed on the
         reference path (the same numbers: tested).
         """
         q, k, v = self.project(x, x if source is None else source, cache)
         T, S = q.size(2), k.size(2)
-        if causal and cache is not None and "pos" in cache:  # static: positions past pos empty
-            mask, is_causal = self.position_mask(S, cache["pos"], q.dtype), False
+        position = None if cache is None else cache.position
+        if causal and position is not None:  # a static cache: positions past it hold nothing
+            mask, is_causal = self.position_mask(S, position, q.dtype), False
         else:
             mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device)
         dropout_p = self.dropout if self.training else 0.0
@@ -307,7 +301,7 @@ class DecoderLayer(nn.Module):
         """``weights``: a list to append the self- then cross-attention weights to. ``beam``:
         x holds ``beam`` consecutive rows per row of memory (beam search), whose queries then
         attend to their one memory row together, as one longer query sequence."""
-        self_cache, cross_cache = (None, None) if cache is None else (cache["self"], cache["cross"])
+        self_cache, cross_cache = (None, None) if cache is None else (cache.self_kv, cache.cross_kv)
         keep = weights is not None
         y = self.self_attn(self.ln_self(x), causal=True, cache=self_cache, return_weights=keep)
         if keep:
@@ -333,11 +327,93 @@ class DecoderLayer(nn.Module):
 # and counts parameters from it, every time Snakemake starts.
 
 
+class KVCache:
+    """The keys and values one attention site keeps across decoding steps. ``update`` takes a
+    step's keys and values (B, Hkv, T, hd) and returns every position's so far; ``filled``:
+    the keys are complete and need no projection (cross-attention after its first step);
+    ``position``: a static cache's next position (a 0-d device tensor), None where the
+    positions are the keys' own (a growing cache: the causal mask follows from them)."""
+
+    filled: bool = False
+    position: torch.Tensor | None = None
+
+    def update(self, k, v):
+        raise NotImplementedError
+
+    def reorder(self, index) -> None:
+        """Keep rows ``index`` (beam search: each hypothesis takes its parent's)."""
+
+
+class GrowingKV(KVCache):
+    """Decoder self-attention, step by step: each step's keys and values appended."""
+
+    def __init__(self):
+        self.k = self.v = None
+
+    def update(self, k, v):
+        if self.k is not None:
+            k = torch.cat([self.k, k], dim=2)  # (B, Hkv, S_total, hd)
+            v = torch.cat([self.v, v], dim=2)
+        self.k, self.v = k, v
+        return k, v
+
+    def reorder(self, index) -> None:
+        if self.k is not None:
+            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
+
+
+class SourceKV(KVCache):
+    """Cross-attention: the source's keys and values, projected at the first step, reused."""
+
+    def __init__(self):
+        self.k = self.v = None
+
+    @property
+    def filled(self) -> bool:
+        return self.k is not None
+
+    def update(self, k, v):
+        self.k, self.v = k, v
+        return k, v
+
+    def reorder(self, index) -> None:
+        if self.k is not None:
+            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
+
+
+class StaticKV(KVCache):
+    """Decoder self-attention on preallocated buffers of every position (B, Hkv, L, hd),
+    written in place at ``position``: every step has the same shapes, and reads its position
+    from the device, so a CUDA graph can replay it."""
+
+    def __init__(self, k, v, position):
+        self.k, self.v, self.position = k, v, position
+
+    def update(self, k, v):
+        self.k.index_copy_(2, self.position.view(1), k)  # (B, Hkv, L, hd)
+        self.v.index_copy_(2, self.position.view(1), v)
+        return self.k, self.v
+
+    def reorder(self, index) -> None:
+        """In place: a captured graph keeps reading these buffers."""
+        self.k.copy_(self.k.index_select(0, index))
+        self.v.copy_(self.v.index_select(0, index))
+
+
+@dataclass
+class LayerCache:
+    """One decoder layer's caches."""
+
+    self_kv: KVCache  # self-attention's: growing, or static
+    cross_kv: SourceKV  # cross-attention's
+
+
 @dataclass
 class DecoderCache:
-    """Keys and values kept across incremental decoding steps."""
+    """The caches of every decoder layer across incremental decoding steps (growing
+    self-attention caches: beam search drops finished sentences from them)."""
 
-    layers: list = field(default_factory=list)  # per decoder layer: {"self": {}, "cross": {}}
+    layers: list  # LayerCache per decoder layer
     length: int = 0  # target positions decoded so far (the next position's index)
 
     def advance(self, steps: int) -> None:
@@ -348,21 +424,17 @@ class DecoderCache:
         batch. The cross-attention cache has one row per source sentence (its keys and values
         depend on the source alone): ``sentences`` (n',) keeps those rows, None leaves it."""
         for layer in self.layers:
-            for site_name, site in layer.items():
-                keep = sentences if site_name == "cross" else index
-                if keep is None:
-                    continue
-                for name in site:
-                    site[name] = site[name].index_select(0, keep)
+            layer.self_kv.reorder(index)
+            if sentences is not None:
+                layer.cross_kv.reorder(sentences)
 
 
 @dataclass
 class StaticCache:
-    """Keys and values of ``L`` target positions preallocated for every row and written in
-    place at ``position``, a 0-d device tensor: every decoding step then has the same shapes
-    and reads its position from the device, so a CUDA graph can replay it."""
+    """The caches of every decoder layer with ``L`` target positions preallocated for every
+    row (StaticKV), all written at one ``position``."""
 
-    layers: list  # per decoder layer: {"self": {"k", "v", "pos"}, "cross": {"k", "v"}}
+    layers: list  # LayerCache per decoder layer, self-attention a StaticKV
     position: torch.Tensor  # 0-d long: the index of the next target position
 
     @property
@@ -376,8 +448,12 @@ class StaticCache:
         """Every self-attention cache follows its hypothesis to parent row ``index`` (N,), in
         place; cross-attention keys are the same for the k rows of one sentence."""
         for layer in self.layers:
-            for name in ("k", "v"):
-                layer["self"][name].copy_(layer["self"][name].index_select(0, index))
+            layer.self_kv.reorder(index)
+
+    def buffers(self) -> list:
+        """The tensors a decoding step writes: the position and every self-attention cache."""
+        kv = [t for layer in self.layers for t in (layer.self_kv.k, layer.self_kv.v)]
+        return [self.position, *kv]
 
 
 def positional_encoding(length: int, inv_freq: torch.Tensor, offset=0) -> torch.Tensor:
@@ -443,7 +519,7 @@ class Transformer(nn.Module):
         return self.enc_norm(x), src_pad
 
     def new_cache(self) -> DecoderCache:
-        return DecoderCache([{"self": {}, "cross": {}} for _ in self.decoder])
+        return DecoderCache([LayerCache(GrowingKV(), SourceKV()) for _ in self.decoder])
 
     def new_static_cache(self, memory, src_pad, length: int) -> StaticCache:
         """A StaticCache of ``length`` positions for memory's rows, cross-attention keys and
@@ -454,8 +530,8 @@ class Transformer(nn.Module):
         for layer in self.decoder:
             attn = layer.self_attn
             shape = (N, attn.kv_heads, length, attn.head_dim)
-            empty = {name: torch.zeros(shape, dtype=memory.dtype, device=device) for name in "kv"}
-            layers.append({"self": {**empty, "pos": position}, "cross": {}})
+            k, v = (torch.zeros(shape, dtype=memory.dtype, device=device) for _ in "kv")
+            layers.append(LayerCache(StaticKV(k, v, position), SourceKV()))
         cache = StaticCache(layers, position)
         self.decode(torch.zeros(N, 1, dtype=torch.long, device=device), memory, src_pad, cache)
         cache.position.zero_()  # the dummy pass wrote position 0: the first real step rewrites it
