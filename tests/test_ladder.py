@@ -336,7 +336,7 @@ def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldow
     meta = json.loads(
         (workdir / "runs" / "smoke" / CELLS[0] / "seed1" / "stable" / "meta.json").read_text()
     )
-    assert meta.steps == 48
+    assert meta["steps"] == 48
 
 
 def test_one_budget_has_no_doubling_to_judge_convergence_by():
