@@ -7,7 +7,7 @@ import torch
 
 from attnablate.data.batches import collate
 from attnablate.data.tokenizer import BOS, EOS
-from attnablate.evaluate.decode import DecodeConfig, beam_search, beam_search_static, translate
+from attnablate.evaluate.decode import DecodeConfig, GraphedStep, beam_search, translate
 from attnablate.model.transformer import ModelConfig, Transformer
 
 V = 6  # PAD, UNK, BOS, EOS and two real tokens: UNK, 4 and 5 may be emitted
@@ -112,8 +112,9 @@ def test_shared_source_decoding_equals_the_full_pass_per_beam():
 
 
 def test_the_static_search_gives_what_the_shrinking_search_gives():
-    """beam_search_static (fixed shapes, caches written in place: what a CUDA graph replays;
-    on the CPU it runs eagerly) finds the same hypotheses as beam_search, sentences of many
+    """The search with a GraphedStep (fixed shapes, caches written in place: what a CUDA graph
+    replays; on the CPU it runs eagerly) finds the hypotheses of the EagerStep's shrinking
+    batch, sentences of many
     lengths finishing at different steps, for variants that touch every site and the
     self-masked one whose mask depends on the position."""
     rng = np.random.default_rng(2)
@@ -123,7 +124,7 @@ def test_the_static_search_gives_what_the_shrinking_search_gives():
         model = tiny_model(variant)
         for beam in (1, 3):
             cfg = DecodeConfig(beam_size=beam)
-            static = beam_search_static(model, src, cfg, capture=False)
+            static = beam_search(model, src, cfg, GraphedStep)  # on the CPU: never captured
             assert static == beam_search(model, src, cfg), (variant, beam)
 
 

@@ -30,29 +30,25 @@ class DecodeConfig:
 
 
 @torch.no_grad()
-def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> list[list[int]]:
+def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig, stepper=None) -> list:
     """src: (B, S) ids ending in EOS, padded. Returns the best hypothesis of each sentence as
     token ids without BOS and EOS.
 
     Each step expands every live hypothesis, keeps the 2k best candidates per sentence, moves
     those ending in EOS (among the first k) to the finished list and continues with the k best
     others. A sentence is done when k hypotheses have finished or its length limit is reached
-    (where EOS is forced); done sentences leave the batch and the cache.
+    (where EOS is forced); done sentences leave the search.
 
-    The k rows of one sentence share its encoder output: memory, padding mask and the
-    cross-attention cache hold one row per sentence, which the k queries read together, and
-    are only re-selected when a sentence leaves the batch; the self-attention cache follows
-    each hypothesis to its parent row every step.
+    ``stepper`` makes what computes the decoder's steps: EagerStep (the default: a growing
+    cache, done sentences leave the batch) or GraphedStep (every shape fixed: a CUDA graph);
+    both give the same hypotheses.
     """
     model.eval()
     k, V = cfg.beam_size, model.cfg.vocab_size
     memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
     limits = ((~src_pad).sum(1).float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
-    share = k if cfg.share_source else 1  # target rows per memory row
-    if not cfg.share_source:
-        memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
-        src_pad = src_pad.repeat_interleave(k, dim=0)  # (B*k, S)
-    cache = model.new_cache()
+    length = int(limits.max())
+    step = (stepper or EagerStep)(model, memory, src_pad, length, cfg)
     B = src.size(0)
     tokens = torch.full((B * k, 1), BOS, dtype=torch.long, device=src.device)  # (B*k, 1)
     scores = torch.full((B, k), float("-inf"), device=src.device)  # (B, k) cumulative log-prob
@@ -60,15 +56,10 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
     alive = torch.arange(B, device=src.device)  # the sentence each block of k rows belongs to
     finished: list[list] = [[] for _ in range(B)]  # per sentence: (normalised score, ids)
     eos_only = only_eos(V, src.device)
-    for t in range(int(limits.max())):
+    for t in range(length):
         n = len(alive)
-        if cfg.use_cache:
-            step = model.decode(tokens[:, -1:], memory, src_pad, cache, beam=share)
-        else:
-            step = model.decode(tokens, memory, src_pad, beam=share)  # the whole prefix again
-        logits = step[:, -1]  # (n*k, V)
+        logp = step(tokens).view(n, k, V)  # (n, k, V) of the next token of every live row
         at_limit = t + 1 >= limits[alive]  # (n,): this token is the last one allowed
-        logp = logits.float().log_softmax(-1).view(n, k, V)  # (n, k, V)
         top, beam, token = expand(logp, scores, at_limit, eos_only)  # (n, 2k) each
         ends = (token == EOS) & top.isfinite()
         finish(ends, alive.tolist(), tokens, top, beam, t, cfg, finished)
@@ -80,13 +71,111 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig) -> lis
         scores, pos = top.masked_fill(token == EOS, float("-inf"))[keep].topk(k, dim=1)  # (n', k)
         rows = (keep[:, None] * k + beam[keep].gather(1, pos)).view(-1)  # (n'*k,) parent rows
         tokens = torch.cat([tokens[rows], token[keep].gather(1, pos).view(-1, 1)], dim=1)
-        shrunk = len(keep) < n  # a sentence's memory stays its own: select on shrink only
-        sources = (keep if cfg.share_source else rows) if shrunk else None  # memory rows kept
-        cache.reorder(rows, sentences=sources)
-        if shrunk:
-            memory, src_pad = memory[sources], src_pad[sources]
+        step.follow(rows, keep)
         alive = alive[keep]
     return [max(hyps)[1] if hyps else [] for hyps in finished]
+
+
+class EagerStep:
+    """The decoder's steps on a growing cache (DecoderCache): the live rows' logits of the
+    next token; done sentences leave the batch and the cache. The k rows of one sentence
+    share its encoder output: memory, padding mask and the cross-attention cache hold one row
+    per sentence, which the k queries read together, and are only re-selected when a
+    sentence leaves; the self-attention cache follows each hypothesis to its parent row.
+    Without ``cfg.use_cache`` every step decodes the whole prefix again (the benchmark's
+    reference)."""
+
+    def __init__(self, model: Transformer, memory, src_pad, length: int, cfg: DecodeConfig):
+        k = cfg.beam_size
+        self.model, self.cfg, self.share = model, cfg, k if cfg.share_source else 1
+        if not cfg.share_source:
+            memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
+            src_pad = src_pad.repeat_interleave(k, dim=0)  # (B*k, S)
+        self.memory, self.src_pad = memory, src_pad
+        self.cache = model.new_cache()
+        self.sentences = src_pad.size(0) // self.share  # live sentences
+
+    def __call__(self, tokens) -> torch.Tensor:
+        """tokens: (n*k, t) every live row's prefix. Returns log-probabilities (n*k, V)."""
+        if self.cfg.use_cache:
+            logits = self.model.decode(
+                tokens[:, -1:], self.memory, self.src_pad, self.cache, beam=self.share
+            )
+        else:
+            logits = self.model.decode(tokens, self.memory, self.src_pad, beam=self.share)
+        return logits[:, -1].float().log_softmax(-1)
+
+    def follow(self, rows, keep) -> None:
+        """Each live row continues from parent row ``rows`` (n'*k,) of the live rows before;
+        ``keep`` (n',): the sentences that go on, among the live ones before."""
+        shrunk = len(keep) < self.sentences
+        self.sentences = len(keep)
+        sources = (keep if self.cfg.share_source else rows) if shrunk else None  # memory rows
+        self.cache.reorder(rows, sentences=sources)
+        if shrunk:
+            self.memory, self.src_pad = self.memory[sources], self.src_pad[sources]
+
+
+class GraphedStep:
+    """The decoder's steps on static buffers of every row (B*k) and position (StaticCache):
+    reorder the self-attention caches to the parent rows, decode each row's token at the
+    cache's position, advance it. A done sentence's rows run on, ignored, so that every step
+    has the same shapes: on CUDA the step is captured once as a CUDA graph and replayed (one
+    launch instead of hundreds: a small decoder step is launch-bound); elsewhere, and with
+    ``capture=False``, it runs eagerly on the same buffers."""
+
+    def __init__(self, model, memory, src_pad, length: int, cfg: DecodeConfig, capture=True):
+        k = cfg.beam_size
+        memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
+        src_pad = src_pad.repeat_interleave(k, dim=0)  # (B*k, S)
+        N, device = memory.size(0), memory.device
+        self.model, self.memory, self.src_pad, self.k = model, memory, src_pad, k
+        self.cache = model.new_static_cache(memory, src_pad, length)
+        self.token = torch.full((N, 1), BOS, dtype=torch.long, device=device)  # (N, 1)
+        self.rows = torch.arange(N, device=device)  # (N,) parent row of each row
+        self.live = torch.arange(N, device=device)  # the rows of the sentences still searched
+        self.graph, self.logp = None, None  # logp: the captured step's output buffer
+        if capture and device.type == "cuda":
+            self._capture()
+
+    def _step(self) -> torch.Tensor:
+        self.cache.reorder_self(self.rows)
+        logits = self.model.decode(self.token, self.memory, self.src_pad, self.cache)[:, -1]
+        return logits.float().log_softmax(-1)  # (N, V)
+
+    def _capture(self) -> None:
+        """Warm up on a side stream (allocations, kernel choices), put the buffers back as
+        they were, then record one step."""
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        state = [self.token, self.rows, *self.cache.buffers()]
+        saved = [t.clone() for t in state]
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._step()
+        torch.cuda.current_stream().wait_stream(stream)
+        for tensor, value in zip(state, saved):
+            tensor.copy_(value)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logp = self._step()
+
+    def __call__(self, tokens) -> torch.Tensor:
+        """tokens: (n*k, t) the live rows' prefixes. Returns their log-probabilities (n*k, V)."""
+        self.token[self.live] = tokens[:, -1:]
+        logp = self._step() if self.graph is None else (self.graph.replay(), self.logp)[1]
+        self.rows.copy_(torch.arange(len(self.rows), device=self.rows.device))  # followed
+        return logp[self.live].clone()
+
+    def follow(self, rows, keep) -> None:
+        """The live rows continue from parent rows ``rows`` (n'*k,) of the live rows before;
+        every other row keeps its own."""
+        parents = self.live[rows]  # (n'*k,) buffer rows
+        sentences = self.live.view(-1, self.k)[keep, 0] // self.k  # (n',)
+        self.live = (sentences[:, None] * self.k + torch.arange(self.k, device=rows.device)).view(
+            -1
+        )
+        self.rows[self.live] = parents
 
 
 def only_eos(vocab_size: int, device) -> torch.Tensor:
@@ -124,103 +213,6 @@ def finish(ends, sentences: list, tokens, top, beam, t: int, cfg, finished: list
         finished[sentences[r]].append((score, hypothesis))
 
 
-class GraphedStep:
-    """One decoder step of beam search on static buffers: reorder the self-attention caches
-    to the parent ``rows``, decode ``token`` at the cache's position, advance it; ``logp``
-    (N, V) holds the result. On CUDA the step is captured once as a CUDA graph and replayed
-    (one launch instead of hundreds: a small decoder step is launch-bound); elsewhere, and with
-    ``capture=False``, it runs eagerly on the same buffers."""
-
-    def __init__(self, model: Transformer, memory, src_pad, length: int, capture: bool):
-        N, device = memory.size(0), memory.device
-        self.model, self.memory, self.src_pad = model, memory, src_pad
-        self.cache = model.new_static_cache(memory, src_pad, length)
-        self.token = torch.full((N, 1), BOS, dtype=torch.long, device=device)  # (N, 1)
-        self.rows = torch.arange(N, device=device)  # (N,) parent row of each hypothesis
-        self.graph, self.logp = None, None  # logp: the captured step's output buffer
-        if capture and device.type == "cuda":
-            self._capture()
-
-    def _step(self) -> torch.Tensor:
-        self.cache.reorder_self(self.rows)
-        logits = self.model.decode(self.token, self.memory, self.src_pad, self.cache)[:, -1]
-        return logits.float().log_softmax(-1)  # (N, V)
-
-    def _capture(self) -> None:
-        """Warm up on a side stream (allocations, kernel choices), put the buffers back as
-        they were, then record one step."""
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        saved = [t.clone() for t in self._state()]
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self._step()
-        torch.cuda.current_stream().wait_stream(stream)
-        for tensor, value in zip(self._state(), saved):
-            tensor.copy_(value)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.logp = self._step()
-
-    def _state(self) -> list:
-        return self.cache.buffers()
-
-    def __call__(self, token, rows) -> torch.Tensor:
-        """The log-probabilities (N, V) of the next token after ``token`` (N, 1), each row's
-        cache first taken from parent row ``rows`` (N,)."""
-        self.token.copy_(token)
-        self.rows.copy_(rows)
-        if self.graph is None:
-            return self._step()
-        self.graph.replay()
-        return self.logp
-
-
-@torch.no_grad()
-def beam_search_static(
-    model: Transformer, src: torch.Tensor, cfg: DecodeConfig, capture: bool = True
-) -> list[list[int]]:
-    """beam_search with every shape fixed, so that its decoder step can be a CUDA graph: the
-    batch keeps all B*k rows to the end (a finished sentence's rows run on, ignored), and the
-    cache holds every position from the start. Gives beam_search's hypotheses."""
-    model.eval()
-    k, V = cfg.beam_size, model.cfg.vocab_size
-    memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
-    B = src.size(0)
-    limits = ((~src_pad).sum(1).float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
-    length = int(limits.max())
-    step = GraphedStep(
-        model,
-        memory.repeat_interleave(k, dim=0),
-        src_pad.repeat_interleave(k, dim=0),
-        length,
-        capture,
-    )
-    tokens = torch.full((B * k, 1), BOS, dtype=torch.long, device=src.device)  # (B*k, 1)
-    rows = torch.arange(B * k, device=src.device)  # (B*k,)
-    scores = torch.full((B, k), float("-inf"), device=src.device)  # (B, k)
-    scores[:, 0] = 0.0
-    alive = torch.ones(B, dtype=torch.bool, device=src.device)  # (B,) sentences still searched
-    finished: list[list] = [[] for _ in range(B)]
-    eos_only = only_eos(V, src.device)
-    for t in range(length):
-        logp = step(tokens[:, -1:], rows).view(B, k, V).clone()  # (B, k, V)
-        at_limit = t + 1 >= limits  # (B,)
-        top, beam, token = expand(logp, scores, at_limit, eos_only)  # (B, 2k) each
-        ends = (token == EOS) & top.isfinite() & alive[:, None]
-        finish(ends, list(range(B)), tokens, top, beam, t, cfg, finished)
-        full = torch.tensor([len(f) >= k for f in finished], device=src.device)
-        alive &= ~(at_limit | full)
-        if not alive.any():
-            break
-        scores, pos = top.masked_fill(token == EOS, float("-inf")).topk(k, dim=1)  # (B, k)
-        parents = (torch.arange(B, device=src.device)[:, None] * k + beam.gather(1, pos)).view(-1)
-        own = torch.arange(B * k, device=src.device)
-        rows = torch.where(alive.repeat_interleave(k), parents, own)  # a done sentence stays
-        tokens = torch.cat([tokens[rows], token.gather(1, pos).view(-1, 1)], dim=1)
-    return [max(hyps)[1] if hyps else [] for hyps in finished]
-
-
 def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cpu") -> list:
     """Decode every sentence (arrays of source ids, without EOS); results in input order.
     Sentences are decoded in batches of similar length, so little compute goes to padding."""
@@ -231,7 +223,7 @@ def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cp
         src, _, _ = collate([sentences[i] for i in chunk], [np.zeros(0, np.int64)] * len(chunk))
         src = src.to(device)
         static = cfg.cuda_graph and cfg.use_cache and src.device.type == "cuda"
-        hyps = beam_search_static(model, src, cfg) if static else beam_search(model, src, cfg)
+        hyps = beam_search(model, src, cfg, GraphedStep if static else EagerStep)
         for i, hypothesis in zip(chunk, hyps):
             results[i] = hypothesis
     return results
