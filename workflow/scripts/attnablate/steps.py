@@ -5,10 +5,13 @@ benchmark, the tools and the tests call the same functions the same way.
 """
 
 import signal
+from dataclasses import fields
 from pathlib import Path
 
 from attnablate.config import experiment
 from attnablate.model.config import ModelConfig
+
+SPLITS = ("train", "valid", "test")  # the prepared corpus's
 
 
 def train(job) -> None:
@@ -28,7 +31,8 @@ def train(job) -> None:
 
     config, wildcards = job.config, dict(job.wildcards)
     files = RunFiles(Path(job.output.meta).parent, keeps_model="checkpoint" in job.output.keys())
-    _agree(job.output, files, ("checkpoint", "curves", "dynamics", "meta"))
+    for name in ("checkpoint", "curves", "dynamics", "meta"):
+        _agree_path(job.output, name, getattr(files, name))
     data = DataFiles(*(Path(job.input[name]) for name in ("train", "valid", "spm", "valid_ref")))
     cooldown = {}
     branches = None
@@ -106,11 +110,13 @@ def compare(job) -> None:
 
 
 def prepare(job) -> None:
-    """Rule ``prepare``: the corpus cleaned and split (its outputs are named
-    ``{split}_{src,tgt}`` and ``stats``)."""
-    from attnablate.data.corpus import run_prepare
+    """Rule ``prepare``: the corpus cleaned and split into its folder under data/."""
+    from attnablate.data.corpus import write_prepared
 
-    run_prepare(job.config["corpus"], job.output)
+    folder = Path(job.output.stats).parent
+    names = {f"{split}_{side}": f"{split}.{side}" for split in SPLITS for side in ("src", "tgt")}
+    _agree(job.output, {**names, "stats": "prepare.json"}, folder)
+    write_prepared(job.config["corpus"], folder)
 
 
 def tokenizer(job) -> None:
@@ -137,24 +143,57 @@ def model_table(job) -> None:
 
 
 def aggregate(job) -> None:
-    """Rule ``aggregate``: every run's files into the experiment's tables (named lists of
-    inputs and outputs: see report/aggregate.py)."""
-    from attnablate.report.aggregate import run_aggregate
+    """Rule ``aggregate``: every run's files into the experiment's tables."""
+    from attnablate.report.aggregate import aggregate as aggregate_runs
+    from attnablate.report.files import Tables
 
-    run_aggregate(job.input, job.output)
+    tables = Tables.of(Path(job.output.runs).parent)
+    _agree_files(job.output, tables)
+    runs = [Path(path).parent for path in job.input.meta]
+    for name in ("scores", "curves", "dynamics"):  # each run's files, in its folder
+        assert [Path(path).parent for path in job.input[name]] == runs, name
+    stable = [Path(path).parent for path in job.input.stable_meta]
+    aggregate_runs(runs, stable, list(job.input.significance), tables)
 
 
 def report(job) -> None:
     """Rule ``report``: the figures, summary and tables of an experiment."""
-    from attnablate.report.build import run_report
+    from attnablate.report.build import build_report
+    from attnablate.report.files import ReportFiles, Tables
 
-    run_report(job.input, job.output, job.wildcards.experiment, dict(job.config))
+    tables = Tables.of(Path(job.input.runs).parent)
+    report_files = ReportFiles.of(Path(job.output.summary).parent)
+    _agree_files(job.input, tables)
+    _agree_path(job.output, "scaling_table", tables.scaling)  # "scaling" is a figure there
+    _agree_path(job.output, "claims", tables.claims)
+    _agree_files(job.output, report_files)
+    for name, path in report_files.figures.items():
+        _agree_path(job.output, name, path)
+    build_report(
+        tables,
+        Path(job.input.corpus),
+        list(job.input.attention),
+        report_files,
+        job.wildcards.experiment,
+        dict(job.config),
+    )
 
 
-def _agree(output, files, names) -> None:
-    """The rule's outputs are where the library writes (a rule edited alone fails here)."""
-    for name in names:
-        if name in output.keys() and Path(output[name]) != getattr(files, name):
-            raise RuntimeError(
-                f"rule output {name}: {output[name]}, the library writes {getattr(files, name)}"
-            )
+def _agree(named, files: dict, folder) -> None:
+    """The rule's files of these names are ``folder``'s ``files`` (name -> file name)."""
+    for name, file in files.items():
+        _agree_path(named, name, Path(folder) / file)
+
+
+def _agree_files(named, files) -> None:
+    """The rule's files are where the library reads and writes them: each of the rule's
+    names that ``files`` (a dataclass of paths) also has (a rule edited alone fails here)."""
+    for field in fields(files):
+        value = getattr(files, field.name)
+        if isinstance(value, Path):
+            _agree_path(named, field.name, value)
+
+
+def _agree_path(named, name: str, path) -> None:
+    if name in named.keys() and Path(named[name]) != Path(path):
+        raise RuntimeError(f"rule file {name}: {named[name]}, the library's {path}")

@@ -373,12 +373,15 @@ def prepare(corpus: dict) -> Prepared:
     return result
 
 
-def run_prepare(corpus: dict, outputs: dict) -> None:
-    """Step ``prepare``: write ``{split}_{src,tgt}`` and ``stats``; log what was dropped."""
+def write_prepared(corpus: dict, folder) -> None:
+    """The ``corpus`` settings' corpus, cleaned and split, to ``folder``: ``{split}.src``,
+    ``{split}.tgt`` (one segment a line) and ``prepare.json`` (counts, what was dropped and
+    why, which test set); what was dropped also goes to the log."""
+    folder = Path(folder)
     result = prepare(corpus)
     for name, segments in result.splits.items():
         for side in ("src", "tgt"):
-            write_lines(outputs[f"{name}_{side}"], (getattr(s, side) for s in segments))
+            write_lines(folder / f"{name}.{side}", (getattr(s, side) for s in segments))
         print(f"{name}: {len(segments)} segments")
     for reason, count in sorted(result.dropped.items()):
         print(f"dropped {count}: {reason}")
@@ -387,4 +390,4 @@ def run_prepare(corpus: dict, outputs: dict) -> None:
     print(f"test set: {result.test_set}")
     splits = {name: len(segments) for name, segments in result.splits.items()}
     stats = {"splits": splits, "dropped": result.dropped, "test_set": result.test_set}
-    write_json(outputs["stats"], {**stats, "truncated": result.truncated})
+    write_json(folder / "prepare.json", {**stats, "truncated": result.truncated})

@@ -13,6 +13,7 @@ import pandas as pd
 from attnablate.io import read_tsv, write_tsv
 from attnablate.report import comparison, ladder, significance
 from attnablate.report.convergence import ANNEALED_SCHEDULES, convergence
+from attnablate.report.files import Tables
 from attnablate.report.meta import RunMeta
 
 CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run
@@ -78,37 +79,38 @@ def with_ladder_convergence(rows: list[dict]) -> list[dict]:
     return judged
 
 
-def run_aggregate(inputs, outputs) -> None:
-    """Step ``aggregate``: ``runs`` (one row per run), ``curves`` and ``dynamics`` (every
-    run's, with its keys), ``stable`` (a ladder's stable runs' curves, not annealed),
-    ``significance`` (every per-seed test against qk, Holm-corrected over its (size, seed,
-    budget) family) and ``comparison`` (one row per variant, size and budget: the verdict
-    over seeds)."""
+def aggregate(runs: list, stable: list, tests: list, tables: Tables) -> None:
+    """Every run's files into the experiment's ``tables``: ``runs`` (one row per run),
+    ``curves`` and ``dynamics`` (every run's, with its keys), ``stable`` (a ladder's stable
+    runs' curves, not annealed), ``significance`` (every per-seed test against qk,
+    Holm-corrected over its (size, seed, budget) family) and ``comparison`` (one row per
+    variant, size and budget: the verdict over seeds). ``runs``: each run's folder (its
+    meta.json, scores.json, curves.tsv, dynamics.tsv); ``stable``: a ladder's stable runs'
+    folders; ``tests``: the compare step's tables."""
     rows, curve_rows, dynamics_rows = [], [], []
-    for meta_path, scores_path, curves_path, dynamics_path in zip(
-        inputs["meta"], inputs["scores"], inputs["curves"], inputs["dynamics"]
-    ):
-        meta = RunMeta.read(meta_path)
+    for folder in map(Path, runs):
+        meta = RunMeta.read(folder / "meta.json")
         keys = {key: meta.run[key] for key in RUN_KEYS}
-        curves = read_tsv(curves_path)
-        rows.append(runs_table_row(meta, json.loads(Path(scores_path).read_text()), curves))
+        curves = read_tsv(folder / "curves.tsv")
+        scores = json.loads((folder / "scores.json").read_text())
+        rows.append(runs_table_row(meta, scores, curves))
         curve_rows += [{**keys, **point} for point in curves]
-        dynamics_rows += [{**keys, **point} for point in read_tsv(dynamics_path)]
+        dynamics_rows += [{**keys, **point} for point in read_tsv(folder / "dynamics.tsv")]
     rows = with_ladder_convergence(rows)
-    write_tsv(outputs["runs"], rows)
-    write_tsv(outputs["curves"], curve_rows)
-    write_tsv(outputs["dynamics"], dynamics_rows)  # every run logs dynamics at step 0
+    write_tsv(tables.runs, rows)
+    write_tsv(tables.curves, curve_rows)
+    write_tsv(tables.dynamics, dynamics_rows)  # every run logs dynamics at step 0
     stable_rows = []
-    for curves_path, meta_path in zip(inputs["stable"], inputs["stable_meta"]):
-        keys = {key: RunMeta.read(meta_path).run[key] for key in CELL_KEYS}
-        stable_rows += [{**keys, **point} for point in read_tsv(curves_path)]
-    write_tsv(outputs["stable"], stable_rows, None if stable_rows else [*CELL_KEYS, "step"])
-    tests = significance.correct([row for path in inputs["significance"] for row in read_tsv(path)])
-    write_tsv(outputs["significance"], tests, significance.COLUMNS)
+    for folder in map(Path, stable):
+        keys = {key: RunMeta.read(folder / "meta.json").run[key] for key in CELL_KEYS}
+        stable_rows += [{**keys, **point} for point in read_tsv(folder / "curves.tsv")]
+    write_tsv(tables.stable, stable_rows, None if stable_rows else [*CELL_KEYS, "step"])
+    tests = significance.correct([row for path in tests for row in read_tsv(path)])
+    write_tsv(tables.significance, tests, significance.COLUMNS)
     table = comparison.comparison_table(
         pd.DataFrame(rows), pd.DataFrame(tests, columns=significance.COLUMNS)
     )
-    write_tsv(outputs["comparison"], table.to_dict("records"), comparison.COLUMNS)
+    write_tsv(tables.comparison, table.to_dict("records"), comparison.COLUMNS)
     converged = sum(r["converged"] for r in rows)
     print(
         f"{len(rows)} runs ({converged} converged), {len(curve_rows)} curve points, "

@@ -19,7 +19,6 @@ from attnablate.config.experiment import unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import claims, figures, paper_tables, scaling
-from attnablate.report.outputs import FIGURES
 from attnablate.report.summary import summary_markdown
 
 
@@ -94,37 +93,42 @@ def write_config(config: dict, made_at: str, path) -> None:
     write_text(path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
-def run_report(inputs, outputs, experiment: str, config: dict) -> None:
-    """Step ``report``: the figures and summary.md of an experiment, and the ``config`` it
-    was made from."""
-    corpus = json.loads(Path(inputs["corpus"]).read_text())
+def build_report(
+    tables: Tables, corpus, attention: list, report: ReportFiles, experiment: str, config: dict
+) -> None:
+    """An experiment's report from its ``tables``: the figures, the summary, the tables for
+    papers, and the ``config`` it was made from; its own tables of scaling fits and claims
+    go beside the others. ``corpus``: the prepare step's prepare.json; ``attention``: the
+    attention maps (.npz) of the runs at the largest budget."""
+    corpus = json.loads(Path(corpus).read_text())
     test_set = corpus.get("test_set", "split here from the corpus")
     made_at = commit()
-    write_config(config, made_at, outputs["config"])
+    write_config(config, made_at, report.config)
     settings = {
         "test_set": f"{test_set}; {corpus['splits']['test']:,} segments",
         "provenance": f"Made by the pipeline from `config.yaml` beside this summary, at commit "
         f"`{made_at}`.",
         "unrun_matched": unrun_matched_variants(config),
     }
-    every_budget = with_labels(read_table(inputs["runs"]))
-    stable = read_table(inputs["stable"])
+    every_budget = with_labels(read_table(tables.runs))
+    stable = read_table(tables.stable)
     stable = with_labels(stable) if len(stable) else stable
     # the views of one budget (curves, sizes, mechanism) show the largest: its runs' curves
     # hold the whole stable phase and the longest cooldown
     top = every_budget["budget"].max()
     runs = every_budget[every_budget["budget"] == top]
-    curves, dyn = (with_labels(read_table(inputs[k])) for k in ("curves", "dynamics"))
+    curves, dyn = (with_labels(read_table(path)) for path in (tables.curves, tables.dynamics))
     curves, dyn = curves[curves["budget"] == top], dyn[dyn["budget"] == top]
-    comparison = read_table(inputs["comparison"])
+    comparison = read_table(tables.comparison)
     size = largest_size(runs)
     scale = scaling.scaling_table(runs)
-    write_tsv(outputs["scaling_table"], scale.to_dict("records"), scaling.COLUMNS)
+    write_tsv(tables.scaling, scale.to_dict("records"), scaling.COLUMNS)
     verdicts = claims.claims_table(config.get("claims", []), every_budget)
-    write_tsv(outputs["claims"], verdicts.to_dict("records"), claims.COLUMNS)
-    figures.plot_budget_curves(every_budget, stable, size, outputs["budget_curves"])
-    figures.plot_scaling(runs, scale, outputs["scaling"])
-    figures.plot_bleu_vs_params(runs, outputs["bleu_vs_params"])
+    write_tsv(tables.claims, verdicts.to_dict("records"), claims.COLUMNS)
+    drawn = report.figures
+    figures.plot_budget_curves(every_budget, stable, size, drawn["budget_curves"])
+    figures.plot_scaling(runs, scale, drawn["scaling"])
+    figures.plot_bleu_vs_params(runs, drawn["bleu_vs_params"])
     curves = figures.mark_diverged(curves, runs)
     figures.plot_curves(
         curves,
@@ -132,7 +136,7 @@ def run_report(inputs, outputs, experiment: str, config: dict) -> None:
         "valid_loss",
         "training step",
         "validation loss (NLL per token)",
-        outputs["valid_loss"],
+        drawn["valid_loss"],
     )
     figures.plot_curves(
         curves,
@@ -140,12 +144,10 @@ def run_report(inputs, outputs, experiment: str, config: dict) -> None:
         "valid_bleu",
         "target tokens seen",
         "valid BLEU (greedy)",
-        outputs["bleu_vs_tokens"],
+        drawn["bleu_vs_tokens"],
     )
-    figures.plot_dynamics(dyn, size, outputs["dynamics"])
-    figures.plot_attention_maps(
-        attention_maps(inputs["attention"], size), size, outputs["attention_maps"]
-    )
+    figures.plot_dynamics(dyn, size, drawn["dynamics"])
+    figures.plot_attention_maps(attention_maps(attention, size), size, drawn["attention_maps"])
     tables = {
         "comparison": comparison,
         "runs": runs,
@@ -154,19 +156,19 @@ def run_report(inputs, outputs, experiment: str, config: dict) -> None:
         "scaling": scale,
         "claims": verdicts,
     }
-    paper_tables.write_tables(comparison, experiment, outputs["latex"], outputs["csv"])
+    paper_tables.write_tables(comparison, experiment, report.latex, report.csv)
     paper_tables.write_html_tables(
         {
             "The claims": verdicts,
             "Each variant against qk (the comparison frame)": comparison,
             "Runs": every_budget.drop(columns=["label"]),
-            "Per-seed paired tests": read_table(inputs["significance"]),
+            "Per-seed paired tests": read_table(tables.significance),
         },
         experiment,
-        outputs["tables_html"],
+        report.tables_html,
     )
-    paths = [outputs[name] for name in FIGURES]
+    paths = list(drawn.values())
     markdown_text = summary_markdown(tables, settings, experiment, paths, size)
-    write_text(outputs["summary"], markdown_text)
-    write_text(outputs["summary_html"], summary_html(markdown_text, outputs["summary"], experiment))
+    write_text(report.summary, markdown_text)
+    write_text(report.summary_html, summary_html(markdown_text, report.summary, experiment))
     print(f"report of {len(runs)} runs written")

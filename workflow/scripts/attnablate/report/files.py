@@ -1,0 +1,53 @@
+"""Where an experiment's tables and report live: ``results/<experiment>/`` and
+``reports/<experiment>/``. The workflow's rules name the same files (workflow/rules/report.smk);
+attnablate.steps checks that they agree."""
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from attnablate.report.outputs import FIGURES
+
+
+@dataclass(frozen=True)
+class Tables:
+    """results/<experiment>/: the aggregate step's tables, then the report step's two."""
+
+    runs: Path  # a row per run
+    curves: Path  # every run's validations
+    stable: Path  # a ladder's stable runs' validations (the peak rate, not annealed)
+    dynamics: Path  # every run's attention diagnostics
+    significance: Path  # every paired test against the baseline, Holm-corrected
+    comparison: Path  # a row per variant, size and budget: the verdict over seeds
+    scaling: Path  # the power-law fits (the report step's)
+    claims: Path  # each claim at each budget (the report step's)
+
+    @classmethod
+    def of(cls, folder) -> "Tables":
+        return cls(**{f.name: Path(folder) / f"{f.name}.tsv" for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """reports/<experiment>/: the figures, the summary as Markdown and as HTML, the tables as
+    HTML, LaTeX and CSV, and the config the report was made from."""
+
+    figures: dict  # name (outputs.FIGURES) -> its .png
+    summary: Path
+    summary_html: Path
+    tables_html: Path
+    latex: Path
+    csv: Path
+    config: Path
+
+    @classmethod
+    def of(cls, folder) -> "ReportFiles":
+        folder = Path(folder)
+        return cls(
+            figures={name: folder / f"{name}.png" for name in FIGURES},
+            summary=folder / "summary.md",
+            summary_html=folder / "summary.html",
+            tables_html=folder / "tables.html",
+            latex=folder / "comparison.tex",
+            csv=folder / "comparison.csv",
+            config=folder / "config.yaml",
+        )
