@@ -19,6 +19,7 @@ from attnablate.config.experiment import unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import claims, figures, paper_tables, scaling
+from attnablate.report.files import ReportFiles, Tables
 from attnablate.report.summary import summary_markdown
 
 
