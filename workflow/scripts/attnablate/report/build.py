@@ -149,7 +149,7 @@ def build_report(
     )
     figures.plot_dynamics(dyn, size, drawn["dynamics"])
     figures.plot_attention_maps(attention_maps(attention, size), size, drawn["attention_maps"])
-    tables = {
+    frames = {
         "comparison": comparison,
         "runs": runs,
         "every_budget": every_budget,
@@ -169,7 +169,7 @@ def build_report(
         report.tables_html,
     )
     paths = list(drawn.values())
-    markdown_text = summary_markdown(tables, settings, experiment, paths, size)
+    markdown_text = summary_markdown(frames, settings, experiment, paths, size)
     write_text(report.summary, markdown_text)
     write_text(report.summary_html, summary_html(markdown_text, report.summary, experiment))
     print(f"report of {len(runs)} runs written")
