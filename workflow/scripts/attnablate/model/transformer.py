@@ -337,18 +337,20 @@ class KVCache:
     filled: bool = False
     position: torch.Tensor | None = None
 
+    def __init__(self):
+        self.k = self.v = None  # (B, Hkv, S, hd) each, once a step has run
+
     def update(self, k, v):
         raise NotImplementedError
 
     def reorder(self, index) -> None:
         """Keep rows ``index`` (beam search: each hypothesis takes its parent's)."""
+        if self.k is not None:
+            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
 
 
 class GrowingKV(KVCache):
     """Decoder self-attention, step by step: each step's keys and values appended."""
-
-    def __init__(self):
-        self.k = self.v = None
 
     def update(self, k, v):
         if self.k is not None:
@@ -357,16 +359,9 @@ class GrowingKV(KVCache):
         self.k, self.v = k, v
         return k, v
 
-    def reorder(self, index) -> None:
-        if self.k is not None:
-            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
-
 
 class SourceKV(KVCache):
     """Cross-attention: the source's keys and values, projected at the first step, reused."""
-
-    def __init__(self):
-        self.k = self.v = None
 
     @property
     def filled(self) -> bool:
@@ -375,10 +370,6 @@ class SourceKV(KVCache):
     def update(self, k, v):
         self.k, self.v = k, v
         return k, v
-
-    def reorder(self, index) -> None:
-        if self.k is not None:
-            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
 
 
 class StaticKV(KVCache):

@@ -17,6 +17,11 @@ POWER = 0.80  # of the smallest detectable difference
 ALPHA = 1 - CONFIDENCE  # of every test over seeds; one-sided tests (TOST) use it on each side
 
 
+def interval_columns(measure: str) -> tuple[str, str, str]:
+    """A table's columns of one measure's mean and 95% interval over seeds."""
+    return (measure, f"{measure}_low", f"{measure}_high")
+
+
 def mean_interval(values) -> tuple[float, float, float]:
     """Mean and two-sided 95% Student-t interval over seeds: (mean, low, high). With fewer
     than two values there is no interval: low and high are NaN."""
