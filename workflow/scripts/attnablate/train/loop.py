@@ -149,6 +149,34 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig, seed: int, device) -> 
     return Learner(model, ddp, optimizer)
 
 
+class Meter:
+    """How fast a run trains: the share of step time spent fetching batches, and on a GPU
+    whose peak is known the model FLOP utilisation (forward FLOPs counted once on the probe
+    batch, ×3 for forward and backward)."""
+
+    def __init__(self, model, probe: list, device):
+        self.peak = runtime.peak_flops(device)
+        self.flops_per_token = (
+            runtime.training_flops_per_token(model, probe[0], probe[1], target_tokens(probe[2]))
+            if self.peak
+            else None
+        )
+        self.data_seconds = 0.0  # fetching batches
+        self.step_seconds = 0.0  # whole steps, with the wait for the GPU
+
+    def data_share(self) -> float:
+        return self.data_seconds / self.step_seconds
+
+    def mfu(self, tokens_per_second: float) -> float | None:
+        if not self.flops_per_token:
+            return None
+        return self.flops_per_token * tokens_per_second / self.peak
+
+    def mfu_text(self, tokens_per_second: float) -> str:
+        mfu = self.mfu(tokens_per_second)
+        return "" if mfu is None else f" | MFU {mfu:.1%}"
+
+
 class Trainer:
     """One run's training, in the order it happens: ``run`` steps until the budget is spent,
     validating and saving resume states as they fall due; ``finish`` (rank 0) writes the last
@@ -164,7 +192,7 @@ class Trainer:
         state: dict | None,
         branches: Branches | None = None,
     ):
-        self.spec, self.cfg, self.data, self.learner = run, run.cfg, data, learner
+        self.spec, self.data, self.learner = run, data, learner
         self.files, self.branches = files, branches
         self.identity = identity_of(run.model_cfg, run.cfg, run.seed, branches)
         self.device = data.probe[0].device
@@ -192,20 +220,17 @@ class Trainer:
             else None
         )
         self.best_weights = state["best_model"] if state else None  # of the run's best step
-        probe = data.probe
-        self.peak = runtime.peak_flops(self.device)  # GPU runs print their MFU
-        self.flops_per_token = (
-            runtime.training_flops_per_token(model, probe[0], probe[1], target_tokens(probe[2]))
-            if self.peak
-            else None
-        )
+        self.meter = Meter(model, data.probe, self.device)
         self.start = time.monotonic() - self.p.seconds
         self.budget_seconds = self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
         self.last_save = time.monotonic()
         if state is not None:  # last: building the model above draws random numbers
             torch.set_rng_state(state["rng"][dist.rank()])
         self.pending = []  # (step, target tokens, loss tensor, grad-norm tensor) not yet read
-        self.timing = {"data": 0.0, "total": 0.0}  # seconds fetching batches; whole steps
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return self.spec.cfg
 
     def out_of_budget(self) -> bool:
         """The step or time budget is spent (a stable run: its end), the run converged, or
@@ -313,7 +338,7 @@ class Trainer:
     def run(self, stop_requested=lambda: False) -> bool:
         """Step until the budget is spent or the loss diverges; True if ``stop_requested()``
         (on rank 0) ended it first, with a resume state written at the step it reached."""
-        p, cfg, timing = self.p, self.cfg, self.timing
+        p, cfg = self.p, self.cfg
         model = self.learner.model
         if p.step == 0 and dist.is_main():
             # What the construction imposes before any training (tied keys: a symmetric form,
@@ -346,7 +371,7 @@ class Trainer:
             due_branch = self.due_branch()
             if (due_log or due_eval or due_save or due_branch) and self.settle():
                 break
-            timing["total"] += time.perf_counter() - began  # with the wait for the GPU
+            self.meter.step_seconds += time.perf_counter() - began  # with the wait for the GPU
             if due_log:
                 self.log_progress()
             if due_eval and dist.is_main():
@@ -367,7 +392,7 @@ class Trainer:
         src, tgt_in, tgt_out = self.data.batches.batch(shard)
         (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
         batch = runtime.to_device((src, tgt_in, tgt_out), self.device)
-        self.timing["data"] += time.perf_counter() - began
+        self.meter.data_seconds += time.perf_counter() - began
         loss, grad_norm = train_step(
             self.learner.model,
             self.learner.optimizer,
@@ -386,11 +411,10 @@ class Trainer:
         p, cfg = self.p, self.cfg
         elapsed = time.monotonic() - self.start
         left = _time_left(p.step, elapsed, cfg, self.budget_seconds)
-        data_share = self.timing["data"] / self.timing["total"]
         self.log(
             f"step {p.step}/{cfg.max_steps or '-'} | loss {p.window_loss / p.window_tokens:.4f}"
-            f" | {p.tokens / elapsed:,.0f} tok/s | data {data_share:.1%} of step time"
-            f"{_mfu(self.flops_per_token, p.tokens / elapsed, self.peak)}"
+            f" | {p.tokens / elapsed:,.0f} tok/s | data {self.meter.data_share():.1%} of step time"
+            f"{self.meter.mfu_text(p.tokens / elapsed)}"
             f" | {_clock(elapsed)} elapsed, ~{_clock(left)} left",
             flush=True,
         )
@@ -423,8 +447,8 @@ class Trainer:
         return meta
 
     def meta(self, seconds: float) -> RunMeta:
-        p, timing = self.p, self.timing
-        mfu = self.flops_per_token and self.flops_per_token * p.tokens / seconds / self.peak
+        p = self.p
+        mfu = self.meter.mfu(p.tokens / seconds) if seconds else None
         return RunMeta(
             run=self.spec.keys,
             params_total=self.params["total"],
@@ -444,7 +468,7 @@ class Trainer:
             dropped_long_pairs=self.data.dropped,
             mfu=round(mfu, 4) if mfu else None,
             data_wait_share=(
-                round(timing["data"] / timing["total"], 4) if timing["total"] else None
+                round(self.meter.data_share(), 4) if self.meter.step_seconds else None
             ),
             device=str(self.device),
             threads=self.spec.threads,
@@ -501,12 +525,6 @@ def train(run: Run, data: DataFiles, files: RunFiles, branches: Branches | None 
 
 def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-
-
-def _mfu(flops_per_token, tokens_per_second: float, peak) -> str:
-    if not flops_per_token:
-        return ""
-    return f" | MFU {flops_per_token * tokens_per_second / peak:.1%}"
 
 
 def _time_left(step: int, elapsed: float, cfg: TrainConfig, budget_seconds: float) -> float:
