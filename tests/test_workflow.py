@@ -11,6 +11,7 @@ import yaml
 from conftest import ROOT, SNAKEMAKE, planned_jobs, saved_dataset, snakemake
 
 from attnablate.io import read_tsv
+from attnablate.report.outputs import FIGURES
 
 pytestmark = pytest.mark.workflow
 
@@ -94,12 +95,19 @@ def test_every_output_of_the_smoke_run(smoke):
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
 
 
-def test_the_html_report_builds(smoke):
+def test_the_html_report_holds_every_figure_and_table_under_its_heading(smoke):
+    """`--report report.html` files every figure of outputs.FIGURES, the summary and the
+    tables under the report's three headings (the browser test reads it as a person would)."""
     workdir, config = smoke
     result = snakemake(workdir, config, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workdir / "report.html").read_text()
-    assert "bleu_vs_params.png" in html and "valid_loss.png" in html
+    for heading in ("1. Summary", "2. Figures", "3. Tables"):
+        assert heading in html, heading
+    for name in [*(f"{figure}.png" for figure in FIGURES), "summary.html", "tables.html"]:
+        assert name in html, name
+    for theme in set(FIGURES.values()):
+        assert theme in html, theme
 
 
 def test_a_finished_run_has_nothing_left_to_do(smoke):
