@@ -105,12 +105,12 @@ def load_split(path) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def run_tokenizer(tokenizer: dict, train_files: list, model_path) -> None:
-    """Step ``tokenizer``."""
+    """The ``tokenizer`` settings' sentencepiece model of ``train_files``, to ``model_path``."""
     train_tokenizer(train_files, model_path, tokenizer["vocab_size"], tokenizer["model_type"])
     size = vocabulary_size(model_path)
     print(f"sentencepiece {tokenizer['model_type']} model with {size} pieces: {model_path}")
 
 
 def run_encode(model_path, src, tgt, out) -> None:
-    """Step ``encode``."""
+    """One split's ``src`` and ``tgt`` text files as ids (``out``, .npz)."""
     print(f"{out}: {encode_split(model_path, src, tgt, out)}")

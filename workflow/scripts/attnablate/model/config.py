@@ -1,6 +1,6 @@
 """The model's config: everything needed to rebuild a model, saved in every checkpoint.
 
-Apart from model.py so that it needs no PyTorch: the workflow builds every run's config and
+Apart from transformer.py so that it needs no PyTorch: the workflow builds every run's config and
 counts its parameters (params.py) each time Snakemake starts, on the login node too.
 """
 

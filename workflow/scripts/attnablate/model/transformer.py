@@ -1,7 +1,7 @@
 """The encoder-decoder Transformer of the study, with pluggable attention.
 
 Read top to bottom: attention → MLP → encoder and decoder layers → caches → model (its
-config, ``ModelConfig``, is in modelconfig.py).
+config, ``ModelConfig``, is in model/config.py).
 Every attention site is built from an ``AttentionSpec`` (see variants.py): the spec decides
 which modules exist and which are shared; ``forward`` is the same for every variant.
 
@@ -323,7 +323,7 @@ class DecoderLayer(nn.Module):
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, T, C)
 
 
-# The config (ModelConfig) lives in modelconfig.py, without PyTorch: the workflow reads it,
+# The config (ModelConfig) lives in model/config.py, without PyTorch: the workflow reads it,
 # and counts parameters from it, every time Snakemake starts.
 
 
