@@ -163,9 +163,14 @@ class GraphedStep:
     def __call__(self, tokens) -> torch.Tensor:
         """tokens: (n*k, t) the live rows' prefixes. Returns their log-probabilities (n*k, V)."""
         self.token[self.live] = tokens[:, -1:]
-        logp = self._step() if self.graph is None else (self.graph.replay(), self.logp)[1]
-        self.rows.copy_(torch.arange(len(self.rows), device=self.rows.device))  # followed
-        return logp[self.live].clone()
+        if self.graph is None:
+            logp = self._step()
+        else:
+            self.graph.replay()
+            logp = self.logp
+        # the caches have followed the parents: until the next follow, each row keeps its own
+        self.rows.copy_(torch.arange(len(self.rows), device=self.rows.device))
+        return logp[self.live]  # (n*k, V), a copy: the search edits it in place
 
     def follow(self, rows, keep) -> None:
         """The live rows continue from parent rows ``rows`` (n'*k,) of the live rows before;
