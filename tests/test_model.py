@@ -463,3 +463,18 @@ def test_configuration_errors_name_the_key_and_what_is_allowed(changes, key, wor
     assert str(error.value).startswith(f"{key}: ")
     for word in words:
         assert word in str(error.value)
+
+
+def test_each_model_family_has_its_own_sites():
+    """A decoder-only model has one site, ``self``; ``all`` and a bare name mean it, and the
+    encoder-decoder's sites are refused there with the family's own (and the other way)."""
+    assert parse_sites("qq", family="decoder_only") == {"self": "qq"}
+    assert parse_sites("qq+noo@all", family="decoder_only") == {"self": "qq+noo"}
+    assert parse_sites("qq_selfmask@self", family="decoder_only") == {"self": "qq_selfmask"}
+    assert parse_sites("qq@enc") == {"enc": "qq", "dec": "qk", "cross": "qk"}
+    with pytest.raises(ConfigurationError, match="a site of the encoder_decoder model 'enc'"):
+        parse_sites("qq@enc", family="decoder_only")
+    with pytest.raises(ConfigurationError, match="decoder_only model's sites: self, all"):
+        parse_sites("qq@cross", family="decoder_only")
+    with pytest.raises(ConfigurationError, match="a site of the decoder_only model 'self'"):
+        parse_sites("qq@self")

@@ -13,7 +13,8 @@ An experiment names a variant per site with a spec string::
     qq@enc;nov@dec      different variants at different sites
 
 Sites: ``enc`` (encoder self-attention), ``dec`` (decoder self-attention), ``cross``
-(decoder-to-encoder attention). Sites a spec does not name keep the baseline ``qk``.
+(decoder-to-encoder attention) in an encoder-decoder model; ``self`` in a decoder-only one (one
+stack over the source and the target). Sites a spec does not name keep the baseline ``qk``.
 """
 
 import re
@@ -22,8 +23,13 @@ from dataclasses import dataclass
 from attnablate.errors import ConfigurationError
 
 BASELINE = "qk"  # the variant every other is compared with
-SITES = ("enc", "dec", "cross")
-SELF_ATTENTION_SITES = ("enc", "dec")
+# the attention sites of each model family; ``all`` in a spec means its family's
+FAMILY_SITES = {
+    "encoder_decoder": ("enc", "dec", "cross"),
+    "decoder_only": ("self",),
+}
+SITES = FAMILY_SITES["encoder_decoder"]  # the default family's
+SELF_ATTENTION_SITES = ("enc", "dec", "self")
 
 
 @dataclass(frozen=True)
@@ -190,20 +196,26 @@ def check_spec(spec: AttentionSpec, site: str, n_heads: int, key: str = "variant
         )
 
 
-def parse_sites(spec: str, key: str = "variant") -> dict[str, str]:
-    """Map every site to its variant combination: ``"qq@enc"`` -> enc=qq, dec=qk, cross=qk."""
+def parse_sites(spec: str, key: str = "variant", family: str = "encoder_decoder") -> dict[str, str]:
+    """Map every site of the model ``family`` to its variant combination: ``"qq@enc"`` ->
+    enc=qq, dec=qk, cross=qk."""
     if not spec or not spec.strip():
         raise ConfigurationError(key, "empty variant spec; e.g. 'qk', 'qq@enc', 'qq+noo@all'")
-    sites = dict.fromkeys(SITES, "qk")
+    own = FAMILY_SITES[family]
+    sites = dict.fromkeys(own, BASELINE)
     assigned: set[str] = set()
     for term in spec.split(";"):
         combo, _, where = term.strip().partition("@")
         build_spec(combo, key)  # fail early on unknown names and conflicts
-        names = SITES if where in ("", "all") else [s.strip() for s in where.split(",")]
+        names = own if where in ("", "all") else [s.strip() for s in where.split(",")]
         for site in names:
-            if site not in SITES:
+            if site not in own:
+                other = next((f for f, s in FAMILY_SITES.items() if site in s), None)
+                what = f"a site of the {other} model" if other else "unknown site"
                 raise ConfigurationError(
-                    key, f"unknown site {site!r} in {spec!r}; allowed: {', '.join(SITES)}, all"
+                    key,
+                    f"{what} {site!r} in {spec!r}; the {family} model's sites: "
+                    f"{', '.join(own)}, all",
                 )
             if site in assigned:
                 raise ConfigurationError(key, f"site {site!r} is given twice in {spec!r}")
@@ -212,10 +224,13 @@ def parse_sites(spec: str, key: str = "variant") -> dict[str, str]:
     return sites
 
 
-def site_specs(spec: str, n_heads: int, key: str = "variant") -> dict[str, AttentionSpec]:
-    """The AttentionSpec of every site, checked against the model's head count."""
+def site_specs(
+    spec: str, n_heads: int, key: str = "variant", family: str = "encoder_decoder"
+) -> dict[str, AttentionSpec]:
+    """The AttentionSpec of every site of the model ``family``, checked against its head
+    count."""
     specs = {}
-    for site, combo in parse_sites(spec, key).items():
+    for site, combo in parse_sites(spec, key, family).items():
         specs[site] = build_spec(combo, key)
         check_spec(specs[site], site, n_heads, key)
     return specs
