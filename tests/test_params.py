@@ -87,7 +87,8 @@ def test_the_model_table_counts_with_the_tokenizers_real_vocabulary(tmp_path, da
 
 
 @pytest.mark.parametrize(
-    "variant", ["qk", *VARIANTS, "qq@enc;nov@dec;kv@cross", "qq@cross", "qdq@enc,dec"]
+    "variant",
+    ["qk", *VARIANTS, "qq@enc;nov@dec;kv@cross", "qq@cross", "qdq@enc,dec", "qq_centred@enc,dec"],
 )
 @pytest.mark.parametrize("bias", [True, False])
 def test_the_count_from_a_config_is_the_built_models(variant, bias):

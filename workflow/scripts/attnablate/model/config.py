@@ -7,7 +7,9 @@ counts its parameters (params.py) each time Snakemake starts, on the login node 
 from dataclasses import dataclass
 
 from attnablate.errors import ConfigurationError
-from attnablate.model.variants import site_specs
+from attnablate.model.variants import FAMILY_SITES, site_specs
+
+PREFIXES = ("bidirectional", "causal")  # how a decoder-only model's source attends to itself
 
 
 @dataclass(frozen=True)
@@ -25,11 +27,25 @@ class ModelConfig:
     bias: bool = True  # biases in projections and MLPs, as in torch.nn.MultiheadAttention
     pad_id: int = 0  # padding token: never attended to as a source key
     variant: str = "qk"  # attention variant per site, e.g. "qq@enc" (see variants.py)
+    # encoder_decoder, or decoder_only: one stack of dec_layers over source ⟨EOS⟩ target
+    architecture: str = "encoder_decoder"
+    prefix: str = "bidirectional"  # decoder_only: the source sees all of itself, or causal
 
     def validate(self) -> None:
         """Raise ConfigurationError naming the first bad field and what it allows."""
-        positive = ("vocab_size", "d_model", "n_heads", "enc_layers", "dec_layers", "d_ff")
-        for name in positive:
+        if self.architecture not in FAMILY_SITES:
+            raise ConfigurationError(
+                "architecture", f"one of {', '.join(FAMILY_SITES)}, got {self.architecture!r}"
+            )
+        if self.prefix not in PREFIXES:
+            raise ConfigurationError("prefix", f"one of {', '.join(PREFIXES)}, got {self.prefix!r}")
+        decoder_only = self.architecture == "decoder_only"
+        if decoder_only and self.enc_layers != 0:
+            raise ConfigurationError(
+                "enc_layers", f"a decoder_only model has no encoder: 0, got {self.enc_layers!r}"
+            )
+        positive = ("vocab_size", "d_model", "n_heads", "dec_layers", "d_ff")
+        for name in positive if decoder_only else ("enc_layers", *positive):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigurationError(name, f"must be a positive integer, got {value!r}")
@@ -45,4 +61,4 @@ class ModelConfig:
             raise ConfigurationError("dropout", f"must be in [0, 1), got {self.dropout!r}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ConfigurationError("pad_id", f"must be in [0, vocab_size), got {self.pad_id}")
-        site_specs(self.variant, self.n_heads, key="variant")
+        site_specs(self.variant, self.n_heads, key="variant", family=self.architecture)

@@ -40,9 +40,12 @@ def _count_config(cfg: ModelConfig, which: str) -> int:
     """What model.Transformer(cfg) holds, layer by layer; cached, since matching and the DAG
     ask for the same configs many times."""
     cfg.validate()
-    d, specs = cfg.d_model, site_specs(cfg.variant, cfg.n_heads)
+    d, specs = cfg.d_model, site_specs(cfg.variant, cfg.n_heads, family=cfg.architecture)
     norm = 2 * d  # LayerNorm: weight and bias
     mlp = _linear(d, cfg.d_ff, cfg.bias) + _linear(cfg.d_ff, d, cfg.bias)
+    if cfg.architecture == "decoder_only":  # one stack, then its final norm
+        body = cfg.dec_layers * (2 * norm + _attention(specs["self"], cfg) + mlp) + norm
+        return body if which == "non_embedding" else body + cfg.vocab_size * d
     encoder = 2 * norm + _attention(specs["enc"], cfg) + mlp
     decoder = 3 * norm + _attention(specs["dec"], cfg) + _attention(specs["cross"], cfg) + mlp
     body = cfg.enc_layers * encoder + cfg.dec_layers * decoder + 2 * norm  # + final norms
@@ -55,14 +58,15 @@ def _linear(n_in: int, n_out: int, bias: bool) -> int:
 
 def _attention(spec: AttentionSpec, cfg: ModelConfig) -> int:
     """One site: learned projections only (identity and fixed random ones hold none, a tied
-    W_K is W_Q's or W_V's), and qdq's diagonal."""
+    W_K is W_Q's or W_V's), qdq's diagonal and qq_centred's score on oneself per head."""
     d = cfg.d_model
     kv_dim = (spec.kv_heads or cfg.n_heads) * (d // cfg.n_heads)
     widths = {"query": d, "key": kv_dim, "value": kv_dim, "output": d}
     count = sum(
         _linear(d, widths[name], cfg.bias) for name in widths if getattr(spec, name) == "linear"
     )
-    return count + (kv_dim if spec.key_diagonal else 0)
+    count += kv_dim if spec.key_diagonal else 0
+    return count + (cfg.n_heads if spec.self_offset else 0)
 
 
 def _solve_d_ff(cfg: ModelConfig, target: int, which: str) -> int:

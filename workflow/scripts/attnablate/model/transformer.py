@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from attnablate.errors import ConfigurationError
 from attnablate.model.config import ModelConfig
 from attnablate.model.variants import AttentionSpec, site_specs
 
@@ -173,15 +174,18 @@ class Attention(nn.Module):
             k, v = cache.update(k, v)  # (B, Hkv, S_total, hd) each
         return q, k, v
 
-    def mask(self, T: int, S: int, causal: bool, key_padding_mask, dtype, device):
+    def mask(self, T: int, S: int, causal: bool, key_padding_mask, dtype, device, hidden=None):
         """Additive mask (B|1, 1, T, S), or None; queries are the last T of S positions.
+        ``hidden``: (B, T, S), True where a key is hidden from a query besides the causal and
+        padding masks (a decoder-only model's prefix and padding).
 
         Returns (mask, is_causal): a plain causal mask is left to the kernel's is_causal flag.
         """
         causal = causal and T > 1  # one query, the last position, may see every key: no mask
-        if causal and T == S and key_padding_mask is None and not self.marks_self:
+        plain = key_padding_mask is None and hidden is None and not self.marks_self
+        if causal and T == S and plain:
             return None, True
-        if not causal and key_padding_mask is None and not self.marks_self:
+        if not causal and plain:
             return None, False
         q_pos = torch.arange(S - T, S, device=device)[:, None]  # (T, 1)
         k_pos = torch.arange(S, device=device)[None, :]  # (1, S)
@@ -195,6 +199,8 @@ class Attention(nn.Module):
             mask = mask + self.self_offset(k_pos == q_pos, dtype)  # (1, H, T, S)
         if key_padding_mask is not None:  # (B, 1 or H, T, S)
             mask = mask.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+        if hidden is not None:  # (B, 1 or H, T, S)
+            mask = mask.masked_fill(hidden[:, None], float("-inf"))
         return mask, False
 
     def position_mask(self, S: int, pos: torch.Tensor, dtype):
@@ -219,10 +225,12 @@ class Attention(nn.Module):
         causal=False,
         cache=None,
         return_weights: bool = False,
+        hidden=None,
     ):
         """x: (B, T, C) the queries' input; source: (B, S, C) the keys' and values' input
         (None: self-attention); key_padding_mask: (B, S), True at padding; causal: position t
-        sees only positions <= t; cache: a KVCache kept across decoding steps. Returns (B, T, C),
+        sees only positions <= t; hidden: (B, T, S), True where a key is hidden from a query
+        (see mask); cache: a KVCache kept across decoding steps. Returns (B, T, C),
         and with ``return_weights`` also the attention weights (B, H, T, S), computed on the
         reference path (the same numbers: tested).
         """
@@ -232,7 +240,7 @@ class Attention(nn.Module):
         if causal and position is not None:  # a static cache: positions past it hold nothing
             mask, is_causal = self.position_mask(S, position, q.dtype), False
         else:
-            mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device)
+            mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device, hidden)
         dropout_p = self.dropout if self.training else 0.0
         weights = None
         if return_weights:
@@ -447,6 +455,19 @@ class StaticCache:
         return [self.position, *kv]
 
 
+def init_weights(module, d_model: int) -> None:
+    """Xavier projections, zero biases, embeddings of std 1/√d_model, then each attention
+    site's own start (apply visits a site's projections before the site)."""
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=d_model**-0.5)
+    elif isinstance(module, Attention):
+        module.start()
+
+
 def positional_encoding(length: int, inv_freq: torch.Tensor, offset=0) -> torch.Tensor:
     """Sinusoidal positions offset .. offset + length - 1, sin and cos interleaved: (T, C).
     ``offset`` may be a 0-d tensor (a decoding step whose position lives on the device)."""
@@ -468,6 +489,8 @@ class Transformer(nn.Module):
         device only to count its parameters (initialising meta tensors costs a second)."""
         super().__init__()
         cfg.validate()
+        if cfg.architecture != "encoder_decoder":
+            raise ConfigurationError("architecture", "Transformer builds encoder_decoder (build)")
         self.cfg = cfg
         specs = site_specs(cfg.variant, cfg.n_heads)
         # shared by src, tgt and output; uninitialised, it skips nn.Embedding's own init
@@ -485,14 +508,7 @@ class Transformer(nn.Module):
             self.apply(self._init_weights)
 
     def _init_weights(self, module):
-        if isinstance(module, nn.Linear):
-            nn.init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=self.cfg.d_model**-0.5)
-        elif isinstance(module, Attention):  # after its projections: apply visits them first
-            module.start()
+        init_weights(module, self.cfg.d_model)
 
     def embed_tokens(self, ids, offset: int = 0):
         """Token embedding × √C plus sinusoidal positions offset, offset+1, ... : (B, T, C)."""
@@ -575,3 +591,94 @@ class Transformer(nn.Module):
         for i, layer in enumerate(self.decoder):
             yield "dec", i, layer.self_attn
             yield "cross", i, layer.cross_attn
+
+
+class DecoderOnlyLayer(nn.Module):
+    """Pre-LN self-attention and MLP over the joint source-and-target sequence."""
+
+    def __init__(self, cfg: "ModelConfig", spec: AttentionSpec):
+        super().__init__()
+        self.ln_attn = nn.LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg.d_model, cfg.n_heads, spec, cfg.dropout, cfg.bias)
+        self.ln_mlp = nn.LayerNorm(cfg.d_model)
+        self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, hidden, weights: list | None = None):
+        y = self.attn(self.ln_attn(x), hidden=hidden, return_weights=weights is not None)
+        if weights is not None:
+            y, w = y
+            weights.append(w)
+        x = x + self.dropout(y)
+        return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, L, C)
+
+
+class DecoderOnlyTransformer(nn.Module):
+    """One stack over ``source ⟨EOS⟩ ⟨BOS⟩ target`` (a prefix language model): the source part
+    attends to all of itself (``prefix: bidirectional``) or causally, the target part causally
+    to the source and to its own past; the loss is on target tokens only. ``forward`` takes
+    and returns what the encoder-decoder's does, so training and validation are the same for
+    both families. Each row is packed (its source, then its target, then padding), so that
+    padding never shifts a sentence's positions."""
+
+    def __init__(self, cfg: ModelConfig, init: bool = True):
+        super().__init__()
+        cfg.validate()
+        if cfg.architecture != "decoder_only":
+            raise ConfigurationError("architecture", "DecoderOnlyTransformer builds decoder_only")
+        self.cfg = cfg
+        spec = site_specs(cfg.variant, cfg.n_heads, family="decoder_only")["self"]
+        weight = None if init else torch.empty(cfg.vocab_size, cfg.d_model)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=weight)
+        self.layers = nn.ModuleList(DecoderOnlyLayer(cfg, spec) for _ in range(cfg.dec_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
+        if init:
+            self.apply(lambda module: init_weights(module, cfg.d_model))
+
+    def pack(self, src, tgt):
+        """src (B, S), tgt (B, T), each right-padded. Returns the packed ids (B, L), L = S + T,
+        the keys hidden from each query (B, L, L), and each target position's index in the
+        packed row (B, T)."""
+        pad = self.cfg.pad_id
+        S, T = src.size(1), tgt.size(1)
+        src_len = src.ne(pad).sum(1, keepdim=True)  # (B, 1)
+        tgt_len = tgt.ne(pad).sum(1, keepdim=True)  # (B, 1)
+        p = torch.arange(S + T, device=src.device)[None, :]  # (1, L)
+        from_src = src.gather(1, p.clamp(max=S - 1).expand(src.size(0), -1))  # (B, L)
+        from_tgt = tgt.gather(1, (p - src_len).clamp(0, T - 1))  # (B, L)
+        ids = torch.where(p < src_len, from_src, torch.where(p < src_len + tgt_len, from_tgt, pad))
+        real = p < src_len + tgt_len  # (B, L)
+        q, k = p[:, :, None], p[:, None, :]  # (1, L, 1), (1, 1, L)
+        visible = (k <= q) & real[:, None, :]  # causal, real keys: (B, L, L)
+        if self.cfg.prefix == "bidirectional":
+            in_prefix = p < src_len  # (B, L)
+            visible = visible | (in_prefix[:, :, None] & in_prefix[:, None, :])
+        visible = visible | (k == q)  # a padding query sees itself: no empty row, no NaN
+        targets = src_len + torch.arange(T, device=src.device)[None, :]  # (B, T)
+        return ids, ~visible, targets.clamp(max=S + T - 1)
+
+    def forward(self, src, tgt, weights: list | None = None):
+        """src: (B, S), tgt: (B, T) target input ids. Returns logits (B, T, V) of the next
+        target token at every target position; ``weights``: a list to append each layer's
+        attention weights (B, H, L, L) to."""
+        ids, hidden, targets = self.pack(src, tgt)
+        positions = positional_encoding(ids.size(1), self.inv_freq)  # (L, C)
+        x = self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)  # (B, L, C)
+        for layer in self.layers:
+            x = layer(x, hidden, weights)
+        x = x.gather(1, targets[:, :, None].expand(-1, -1, x.size(-1)))  # (B, T, C)
+        return self.norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
+
+    def attention_modules(self):
+        """(site, layer index, Attention) for every attention site."""
+        for i, layer in enumerate(self.layers):
+            yield "self", i, layer.attn
+
+
+def build(cfg: ModelConfig, init: bool = True) -> nn.Module:
+    """The model of ``cfg``'s family."""
+    if cfg.architecture == "decoder_only":
+        return DecoderOnlyTransformer(cfg, init)
+    return Transformer(cfg, init)
