@@ -284,9 +284,11 @@ class EncoderLayer(nn.Module):
         self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, src_pad, weights: list | None = None):
-        """``weights``: a list to append this layer's attention weights to (analysis)."""
-        y = self.attn(self.ln_attn(x), key_padding_mask=src_pad, return_weights=weights is not None)
+    def forward(self, x, src_pad, weights: list | None = None, hidden=None):
+        """``weights``: a list to append this layer's attention weights to (analysis);
+        ``hidden``: keys hidden per query (the decoder-only model's layers, which are these)."""
+        keep = weights is not None
+        y = self.attn(self.ln_attn(x), key_padding_mask=src_pad, return_weights=keep, hidden=hidden)
         if weights is not None:
             y, w = y
             weights.append(w)
@@ -593,26 +595,6 @@ class Transformer(nn.Module):
             yield "cross", i, layer.cross_attn
 
 
-class DecoderOnlyLayer(nn.Module):
-    """Pre-LN self-attention and MLP over the joint source-and-target sequence."""
-
-    def __init__(self, cfg: "ModelConfig", spec: AttentionSpec):
-        super().__init__()
-        self.ln_attn = nn.LayerNorm(cfg.d_model)
-        self.attn = Attention(cfg.d_model, cfg.n_heads, spec, cfg.dropout, cfg.bias)
-        self.ln_mlp = nn.LayerNorm(cfg.d_model)
-        self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
-        self.dropout = nn.Dropout(cfg.dropout)
-
-    def forward(self, x, hidden, weights: list | None = None):
-        y = self.attn(self.ln_attn(x), hidden=hidden, return_weights=weights is not None)
-        if weights is not None:
-            y, w = y
-            weights.append(w)
-        x = x + self.dropout(y)
-        return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, L, C)
-
-
 class DecoderOnlyTransformer(nn.Module):
     """One stack over ``source ⟨EOS⟩ ⟨BOS⟩ target`` (a prefix language model): the source part
     attends to all of itself (``prefix: bidirectional``) or causally, the target part causally
@@ -630,7 +612,8 @@ class DecoderOnlyTransformer(nn.Module):
         spec = site_specs(cfg.variant, cfg.n_heads, family="decoder_only")["self"]
         weight = None if init else torch.empty(cfg.vocab_size, cfg.d_model)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=weight)
-        self.layers = nn.ModuleList(DecoderOnlyLayer(cfg, spec) for _ in range(cfg.dec_layers))
+        # a layer is an encoder layer: self-attention and MLP, its keys hidden by the prefix mask
+        self.layers = nn.ModuleList(EncoderLayer(cfg, spec) for _ in range(cfg.dec_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
         self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
@@ -667,7 +650,7 @@ class DecoderOnlyTransformer(nn.Module):
         positions = positional_encoding(ids.size(1), self.inv_freq)  # (L, C)
         x = self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)  # (B, L, C)
         for layer in self.layers:
-            x = layer(x, hidden, weights)
+            x = layer(x, None, weights, hidden)
         x = x.gather(1, targets[:, :, None].expand(-1, -1, x.size(-1)))  # (B, T, C)
         return self.norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
 
