@@ -42,16 +42,19 @@ def presets():
 
 def _presets():
     for path in [ROOT / "config.yaml", *sorted((ROOT / "configs").glob("*.yaml"))]:
-        for name, size in yaml.safe_load(path.read_text())["sizes"].items():
+        config = yaml.safe_load(path.read_text())
+        for name, size in config["sizes"].items():
             dims = {k: v for k, v in size.items() if k not in experiment.SIZE_TRAINING_KEYS}
-            yield pytest.param(ModelConfig(vocab_size=8000, **dims), id=f"{path.stem}-{name}")
+            model = ModelConfig(vocab_size=8000, **dims, **config.get("model", {}))
+            yield pytest.param(model, id=f"{path.stem}-{name}")
 
 
 @pytest.mark.parametrize("size", presets())
 @pytest.mark.parametrize("which", ["total", "non_embedding"])
 def test_match_params_reaches_half_a_percent_for_every_variant(size, which):
     target = count_params(size, which)
-    for variant in VARIANTS:
+    decoder_only = size.architecture == "decoder_only"  # one site: every spec's @all form
+    for variant in dict.fromkeys(v.split("@")[0] + "@all" if decoder_only else v for v in VARIANTS):
         d_ff = match_params(variant, size, which)
         assert d_ff > size.d_ff  # every variant here saves parameters, so d_ff widens
         matched = count_params(dataclasses.replace(size, variant=variant, d_ff=d_ff), which)

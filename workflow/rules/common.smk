@@ -2,6 +2,7 @@
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -104,8 +105,10 @@ def train_cpus(wildcards):
     return config["cpus_per_process"] * experiment.processes(config, wildcards.size)
 
 
+# The workflow builds its own experiment only: another's report (a claim's reference) is an
+# input that experiment's own run committed, never something to rebuild here.
 wildcard_constraints:
-    experiment=experiment.NAME_PATTERN,
+    experiment=re.escape(EXP),
     corpus=experiment.NAME_PATTERN,
     tokenizer=r"(unigram|bpe)[0-9]+",
     split=r"train|valid|test",
@@ -140,6 +143,19 @@ def run_paths(name, largest_budget=False):
         f"{RUN}/{name}".format(experiment=EXP, **run)
         for run in experiment.runs(config)
         if run["budget"] == top or not largest_budget
+    ]
+
+
+def claim_references():
+    """The reports of other experiments that claims compare with (``reference.report``):
+    each one's comparison table and config."""
+    folders = dict.fromkeys(
+        c["reference"]["report"] for c in config["claims"] if "reference" in c
+    )
+    return [
+        f"{folder}/{name}"
+        for folder in folders
+        for name in ("comparison.csv", "config.yaml")
     ]
 
 

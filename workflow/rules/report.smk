@@ -50,6 +50,7 @@ rule report:
         stable="results/{experiment}/stable.tsv",
         corpus=f"{DATA}/prepare.json",
         attention=run_paths("attention.npz", largest_budget=True),
+        references=claim_references(),
     output:
         **{
             name: report(

@@ -59,6 +59,11 @@ def rooted(config: dict, root) -> dict:
     return config
 
 
+def family(config: dict) -> str:
+    """The model family every run of the experiment builds (``model.architecture``)."""
+    return config.get("model", {}).get("architecture", "encoder_decoder")
+
+
 def variants(config: dict) -> list[str]:
     """The experiment's variant specs, the baseline first and once."""
     return [BASELINE, *[v for v in dict.fromkeys(config["variants"]) if v != BASELINE]]
@@ -182,22 +187,22 @@ def check(config: dict) -> None:
     asked for: the tokenizer's real one is known only once it is trained."""
     _check_finite(config)
     _check_corpus(config["corpus"])
-    _check_variants(config["variants"])
+    _check_variants(config["variants"], family(config))
     if config["train"]["budgets"]:
         _check_ladder(config["train"])  # each budget is a run's max_steps
     else:
         check_train(config["train"])
     for i, claim in enumerate(config.get("claims", [])):
-        _check_claim(claim, f"claims[{i}]")
+        _check_claim(claim, f"claims[{i}]", family(config))
     for i, variant in enumerate(config.get("matched_variants") or []):
         # one the experiment does not run is not planned, and the summary says so (an
         # override such as --config variants=[...] may leave it out); a typo still fails here
-        parse_sites(variant, f"matched_variants[{i}]")
+        parse_sites(variant, f"matched_variants[{i}]", family(config))
     for size in config["sizes"]:
         _check_size(config, size)
 
 
-def _check_variants(specs: list[str]) -> None:
+def _check_variants(specs: list[str], family: str) -> None:
     """Every variant spec parses, and no two build the same model (``qq``, ``qq@all`` and
     ``qq@enc,dec,cross`` are one; ``qk@enc`` is the baseline, which always runs)."""
     built: dict[tuple, int] = {}
@@ -208,7 +213,7 @@ def _check_variants(specs: list[str]) -> None:
                 f"{variant!r}: a variant spec has letters, digits and _@,+; "
                 "only (no spaces), e.g. 'qq@enc' or 'qq+noo@enc,dec'",
             )
-        model = tuple(sorted(parse_sites(variant, f"variants[{i}]").items()))
+        model = tuple(sorted(parse_sites(variant, f"variants[{i}]", family).items()))
         if variant != BASELINE and all(combo == BASELINE for _, combo in model):
             raise ConfigurationError(
                 f"variants[{i}]", f"{variant!r} is the baseline {BASELINE}, which always runs"
@@ -227,17 +232,23 @@ def unrun_matched_variants(config: dict) -> list[str]:
     return [v for v in config.get("matched_variants") or [] if v not in config["variants"]]
 
 
-def _check_claim(claim: dict, key: str) -> None:
+def _check_claim(claim: dict, key: str, family: str) -> None:
     """A claim's cells parse (one this experiment does not run is reported as not run: an
     override such as --config variants=[...] may leave it out; a typo still fails here), and
     a test against a margin has one."""
-    parse_sites(claim["variant"], f"{key}.variant")
-    parse_sites(claim.get("against", BASELINE), f"{key}.against")
+    parse_sites(claim["variant"], f"{key}.variant", family)
+    parse_sites(claim.get("against", BASELINE), f"{key}.against", family)
     if claim["expect"] in ("same", "not_better") and "margin" not in claim:
         raise ConfigurationError(
             f"{key}.margin",
             f"expect {claim['expect']!r} is tested against a margin written before the runs: "
             "give one (in BLEU points; for measure params the band's half-width around 1×)",
+        )
+    if "reference" in claim and (claim["expect"] != "same" or claim.get("measure") == "params"):
+        raise ConfigurationError(
+            f"{key}.reference",
+            "a claim compared with another experiment's report tests that the two Δ BLEU "
+            "agree: expect 'same' with a margin, measure bleu",
         )
     if claim.get("measure") == "params" and claim.get("against", BASELINE) != BASELINE:
         raise ConfigurationError(

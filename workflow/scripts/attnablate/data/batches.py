@@ -8,6 +8,9 @@ With a width ladder (``bucket_ladder`` > 1), every batch is padded up to widths 
 ladder of multiples of 8, and sentences are batched within (source width, target width) cells:
 a GPU then sees a few hundred batch shapes an epoch instead of one per batch (kernels chosen
 and memory blocks reused per shape), with less padding than sorting by source length leaves.
+
+A row costs its longer side for an encoder-decoder, and its joint length (source plus target,
+one packed row) for a decoder-only model (``joint``): batches are bucketed and filled by that.
 """
 
 import math
@@ -73,15 +76,23 @@ def _pad(seqs: list, lengths: np.ndarray, width: int, offset: int) -> np.ndarray
 
 
 class TokenBatches:
-    """Batches of sentence indices, each of at most ``batch_tokens`` padded tokens per side;
-    ``bucket_ladder`` > 1: padded to a ladder of widths rising by that factor (see above)."""
+    """Batches of sentence indices, each of at most ``batch_tokens`` padded tokens per side
+    (``joint``: per packed source-and-target row); ``bucket_ladder`` > 1: padded to a ladder
+    of widths rising by that factor (see above)."""
 
     def __init__(
-        self, src: list, tgt: list, batch_tokens: int, seed: int, bucket_ladder: float = 0.0
+        self,
+        src: list,
+        tgt: list,
+        batch_tokens: int,
+        seed: int,
+        bucket_ladder: float = 0.0,
+        joint: bool = False,
     ):
         self.src, self.tgt = src, tgt
         self.batch_tokens = batch_tokens
         self.seed = seed
+        self.joint = joint
         self.src_len = np.array([len(s) + 1 for s in src])  # + EOS
         self.tgt_len = np.array([len(t) + 1 for t in tgt])  # + BOS or EOS
         longest = int(max(self.src_len.max(initial=1), self.tgt_len.max(initial=1)))
@@ -94,13 +105,15 @@ class TokenBatches:
         if self.ladder is not None:
             batches = self._cell_batches(ties)
             return [batches[i] for i in rng.permutation(len(batches))]
-        order = np.lexsort((ties, self.tgt_len, self.src_len))  # by length, random among equals
+        width = self.row_width(self.src_len, self.tgt_len)  # (N,) a row's cost
+        keys = (ties, self.tgt_len, self.src_len) + ((width,) if self.joint else ())
+        order = np.lexsort(keys)  # by length, random among equals
         batches, start, longest = [], 0, 0
         for i, idx in enumerate(order):
-            longest_with = max(longest, self.src_len[idx], self.tgt_len[idx])
+            longest_with = max(longest, width[idx])
             if i > start and longest_with * (i - start + 1) > self.batch_tokens:
                 batches.append(order[start:i])
-                start, longest_with = i, max(self.src_len[idx], self.tgt_len[idx])
+                start, longest_with = i, width[idx]
             longest = longest_with
         batches.append(order[start:])
         return [batches[i] for i in rng.permutation(len(batches))]
@@ -115,9 +128,14 @@ class TokenBatches:
         starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
         batches = []
         for begin, end in zip(starts, [*starts[1:], len(order)]):
-            rows = max(1, self.batch_tokens // int(max(src_w[order[begin]], tgt_w[order[begin]])))
+            first = order[begin]
+            rows = max(1, self.batch_tokens // int(self.row_width(src_w[first], tgt_w[first])))
             batches += [order[i : min(i + rows, end)] for i in range(begin, end, rows)]
         return batches
+
+    def row_width(self, src_len, tgt_len):
+        """The tokens one row of these lengths costs: its longer side, or (joint) both."""
+        return src_len + tgt_len if self.joint else np.maximum(src_len, tgt_len)
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         src, tgt = [self.src[i] for i in indices], [self.tgt[i] for i in indices]

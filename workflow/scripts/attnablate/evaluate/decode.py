@@ -1,4 +1,6 @@
-"""Batched beam search with the decoder's key/value cache (beam 1 is greedy decoding)."""
+"""Batched beam search with the model's key/value cache (beam 1 is greedy decoding), for
+either family: the encoder-decoder's steps (EagerStep, GraphedStep) read the encoded source,
+the decoder-only model's (PrefixStep) continue its source prefix."""
 
 from dataclasses import dataclass
 
@@ -9,7 +11,7 @@ import torch
 from attnablate.data.batches import collate
 from attnablate.data.tokenizer import BOS, EOS, PAD, load_split
 from attnablate.io import write_lines
-from attnablate.model.transformer import Transformer
+from attnablate.model.transformer import DecoderOnlyTransformer, Transformer
 from attnablate.train.checkpoint import load_checkpoint
 from attnablate.train.runtime import configure_kernels, pick_device
 
@@ -30,7 +32,7 @@ class DecodeConfig:
 
 
 @torch.no_grad()
-def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig, stepper=None) -> list:
+def beam_search(model, src: torch.Tensor, cfg: DecodeConfig, stepper=None) -> list:
     """src: (B, S) ids ending in EOS, padded. Returns the best hypothesis of each sentence as
     token ids without BOS and EOS.
 
@@ -39,16 +41,17 @@ def beam_search(model: Transformer, src: torch.Tensor, cfg: DecodeConfig, steppe
     others. A sentence is done when k hypotheses have finished or its length limit is reached
     (where EOS is forced); done sentences leave the search.
 
-    ``stepper`` makes what computes the decoder's steps: EagerStep (the default: a growing
-    cache, done sentences leave the batch) or GraphedStep (every shape fixed: a CUDA graph);
-    both give the same hypotheses.
+    ``stepper`` makes what computes the model's steps from the source: for an
+    encoder-decoder EagerStep (a growing cache, done sentences leave the batch) or
+    GraphedStep (every shape fixed: a CUDA graph), which give the same hypotheses; for a
+    decoder-only model PrefixStep (stepper_for picks).
     """
     model.eval()
     k, V = cfg.beam_size, model.cfg.vocab_size
-    memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
-    limits = ((~src_pad).sum(1).float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
+    src_len = src.ne(PAD).sum(1)  # (B,)
+    limits = (src_len.float() * cfg.max_len_a + cfg.max_len_b).long().clamp(min=1)
     length = int(limits.max())
-    step = (stepper or EagerStep)(model, memory, src_pad, length, cfg)
+    step = (stepper or stepper_for(model, src.device, cfg))(model, src, length, cfg)
     B = src.size(0)
     tokens = torch.full((B * k, 1), BOS, dtype=torch.long, device=src.device)  # (B*k, 1)
     scores = torch.full((B, k), float("-inf"), device=src.device)  # (B, k) cumulative log-prob
@@ -85,8 +88,9 @@ class EagerStep:
     Without ``cfg.use_cache`` every step decodes the whole prefix again (the benchmark's
     reference)."""
 
-    def __init__(self, model: Transformer, memory, src_pad, length: int, cfg: DecodeConfig):
+    def __init__(self, model: Transformer, src, length: int, cfg: DecodeConfig):
         k = cfg.beam_size
+        memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
         self.model, self.cfg, self.share = model, cfg, k if cfg.share_source else 1
         if not cfg.share_source:
             memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
@@ -124,8 +128,9 @@ class GraphedStep:
     launch instead of hundreds: a small decoder step is launch-bound); elsewhere, and with
     ``capture=False``, it runs eagerly on the same buffers."""
 
-    def __init__(self, model, memory, src_pad, length: int, cfg: DecodeConfig, capture=True):
+    def __init__(self, model: Transformer, src, length: int, cfg: DecodeConfig, capture=True):
         k = cfg.beam_size
+        memory, src_pad = model.encode(src)  # (B, S, C), (B, S)
         memory = memory.repeat_interleave(k, dim=0)  # (B*k, S, C)
         src_pad = src_pad.repeat_interleave(k, dim=0)  # (B*k, S)
         N, device = memory.size(0), memory.device
@@ -183,6 +188,41 @@ class GraphedStep:
         self.rows[self.live] = parents
 
 
+class PrefixStep:
+    """A decoder-only model's steps: the source prefix run once into a PrefixCache of every
+    beam row (B*k), then one target token per step; rows follow their parents and done
+    sentences leave, as in EagerStep. Without ``cfg.use_cache`` every step runs the whole
+    source and target prefix again (the reference the cache is tested against)."""
+
+    def __init__(self, model: DecoderOnlyTransformer, src, length: int, cfg: DecodeConfig):
+        self.model, self.cfg = model, cfg
+        self.src = src.repeat_interleave(cfg.beam_size, dim=0)  # (B*k, S)
+        self.cache = model.prefill(self.src) if cfg.use_cache else None
+
+    def __call__(self, tokens) -> torch.Tensor:
+        """tokens: (n*k, t) every live row's target so far. Returns log-probabilities (n*k, V)."""
+        if self.cache is not None:
+            logits = self.model.decode(tokens[:, -1:], self.cache)
+        else:
+            logits = self.model(self.src, tokens)
+        return logits[:, -1].float().log_softmax(-1)
+
+    def follow(self, rows, keep) -> None:
+        """Each live row continues from parent row ``rows`` (n'*k,) of the live rows before."""
+        if self.cache is not None:
+            self.cache.reorder(rows)
+        self.src = self.src[rows]
+
+
+def stepper_for(model, device, cfg: DecodeConfig):
+    """The step a model's search takes: the decoder-only model's PrefixStep; an
+    encoder-decoder's GraphedStep on CUDA (with the cache and cfg.cuda_graph), else EagerStep."""
+    if isinstance(model, DecoderOnlyTransformer):
+        return PrefixStep
+    static = cfg.cuda_graph and cfg.use_cache and device.type == "cuda"
+    return GraphedStep if static else EagerStep
+
+
 def only_eos(vocab_size: int, device) -> torch.Tensor:
     """(V,): 0 at EOS, -inf elsewhere: added where a hypothesis must end."""
     mask = torch.full((vocab_size,), float("-inf"), device=device)
@@ -218,7 +258,7 @@ def finish(ends, sentences: list, tokens, top, beam, t: int, cfg, finished: list
         finished[sentences[r]].append((score, hypothesis))
 
 
-def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cpu") -> list:
+def translate(model, sentences: list, cfg: DecodeConfig, device="cpu") -> list:
     """Decode every sentence (arrays of source ids, without EOS); results in input order.
     Sentences are decoded in batches of similar length, so little compute goes to padding."""
     order = np.argsort([len(s) for s in sentences], kind="stable")
@@ -227,8 +267,7 @@ def translate(model: Transformer, sentences: list, cfg: DecodeConfig, device="cp
         chunk = order[start : start + cfg.batch_sentences]
         src, _, _ = collate([sentences[i] for i in chunk], [np.zeros(0, np.int64)] * len(chunk))
         src = src.to(device)
-        static = cfg.cuda_graph and cfg.use_cache and src.device.type == "cuda"
-        hyps = beam_search(model, src, cfg, GraphedStep if static else EagerStep)
+        hyps = beam_search(model, src, cfg)
         for i, hypothesis in zip(chunk, hyps):
             results[i] = hypothesis
     return results

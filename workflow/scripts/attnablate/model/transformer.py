@@ -284,11 +284,18 @@ class EncoderLayer(nn.Module):
         self.mlp = MLP(cfg.d_model, cfg.d_ff, cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, src_pad, weights: list | None = None, hidden=None):
+    def forward(self, x, src_pad, weights: list | None = None, hidden=None, cache=None):
         """``weights``: a list to append this layer's attention weights to (analysis);
-        ``hidden``: keys hidden per query (the decoder-only model's layers, which are these)."""
+        ``hidden``: keys hidden per query, ``cache``: a GrowingKV (the decoder-only model's
+        layers, which are these)."""
         keep = weights is not None
-        y = self.attn(self.ln_attn(x), key_padding_mask=src_pad, return_weights=keep, hidden=hidden)
+        y = self.attn(
+            self.ln_attn(x),
+            key_padding_mask=src_pad,
+            return_weights=keep,
+            hidden=hidden,
+            cache=cache,
+        )
         if weights is not None:
             y, w = y
             weights.append(w)
@@ -472,10 +479,11 @@ def init_weights(module, d_model: int) -> None:
 
 def positional_encoding(length: int, inv_freq: torch.Tensor, offset=0) -> torch.Tensor:
     """Sinusoidal positions offset .. offset + length - 1, sin and cos interleaved: (T, C).
-    ``offset`` may be a 0-d tensor (a decoding step whose position lives on the device)."""
-    pos = torch.arange(length, device=inv_freq.device).float() + offset  # (T,)
-    angles = pos[:, None] * inv_freq[None, :]  # (T, C/2)
-    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (T, C)
+    ``offset`` may be a 0-d tensor (a decoding step whose position lives on the device), or
+    one per row (B, 1), which gives (B, T, C)."""
+    pos = torch.arange(length, device=inv_freq.device).float() + offset  # (T,) or (B, T)
+    angles = pos[..., None] * inv_freq  # (..., T, C/2)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # (..., T, C)
 
 
 def sinusoid_frequencies(d_model: int) -> torch.Tensor:
@@ -595,6 +603,29 @@ class Transformer(nn.Module):
             yield "cross", i, layer.cross_attn
 
 
+@dataclass
+class PrefixCache:
+    """A decoder-only model's state across decoding steps: every layer's keys and values of
+    the source prefix and of the target so far (growing), which of those keys are padding,
+    and each row's next position (its source length plus the target decoded so far)."""
+
+    layers: list  # GrowingKV per layer
+    padding: torch.Tensor  # (B, S + t) bool: True at the prefix's padding
+    position: torch.Tensor  # (B, 1) long: each row's next position
+
+    def advance(self, steps: int) -> None:
+        grown = self.padding.new_zeros(self.padding.size(0), steps)  # (B, steps)
+        self.padding = torch.cat([self.padding, grown], dim=1)  # (B, S + t + steps)
+        self.position = self.position + steps
+
+    def reorder(self, index, sentences=None) -> None:
+        """Keep rows ``index`` (beam search); the prefix lives in every row, so
+        ``sentences`` has nothing of its own to select."""
+        for kv in self.layers:
+            kv.reorder(index)
+        self.padding, self.position = self.padding[index], self.position[index]
+
+
 class DecoderOnlyTransformer(nn.Module):
     """One stack over ``source ⟨EOS⟩ ⟨BOS⟩ target`` (a prefix language model): the source part
     attends to all of itself (``prefix: bidirectional``) or causally, the target part causally
@@ -630,29 +661,73 @@ class DecoderOnlyTransformer(nn.Module):
         tgt_len = tgt.ne(pad).sum(1, keepdim=True)  # (B, 1)
         p = torch.arange(S + T, device=src.device)[None, :]  # (1, L)
         from_src = src.gather(1, p.clamp(max=S - 1).expand(src.size(0), -1))  # (B, L)
-        from_tgt = tgt.gather(1, (p - src_len).clamp(0, T - 1))  # (B, L)
+        from_tgt = tgt.gather(1, (p - src_len).clamp(0, max(T - 1, 0)))  # (B, L)
         ids = torch.where(p < src_len, from_src, torch.where(p < src_len + tgt_len, from_tgt, pad))
-        real = p < src_len + tgt_len  # (B, L)
+        targets = src_len + torch.arange(T, device=src.device)[None, :]  # (B, T)
+        hidden = self.hidden_keys(p, src_len, src_len + tgt_len)
+        return ids, hidden, targets.clamp(max=S + T - 1)
+
+    def hidden_keys(self, p, prefix_len, real_len):
+        """(B, L, L): True where a key is hidden from a query, for positions ``p`` (1, L),
+        the prefix's length and the real length of each row (B, 1) each."""
+        real = p < real_len  # (B, L)
         q, k = p[:, :, None], p[:, None, :]  # (1, L, 1), (1, 1, L)
         visible = (k <= q) & real[:, None, :]  # causal, real keys: (B, L, L)
         if self.cfg.prefix == "bidirectional":
-            in_prefix = p < src_len  # (B, L)
+            in_prefix = p < prefix_len  # (B, L)
             visible = visible | (in_prefix[:, :, None] & in_prefix[:, None, :])
-        visible = visible | (k == q)  # a padding query sees itself: no empty row, no NaN
-        targets = src_len + torch.arange(T, device=src.device)[None, :]  # (B, T)
-        return ids, ~visible, targets.clamp(max=S + T - 1)
+        return ~(visible | (k == q))  # a padding query sees itself: no empty row, no NaN
+
+    def embed_tokens(self, ids, offset=0):
+        """Token embedding × √C plus sinusoidal positions from ``offset`` (or (B, 1) per row)."""
+        positions = positional_encoding(ids.size(1), self.inv_freq, offset)  # (T|B,T, C)
+        return self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)
 
     def forward(self, src, tgt, weights: list | None = None):
         """src: (B, S), tgt: (B, T) target input ids. Returns logits (B, T, V) of the next
         target token at every target position; ``weights``: a list to append each layer's
         attention weights (B, H, L, L) to."""
         ids, hidden, targets = self.pack(src, tgt)
-        positions = positional_encoding(ids.size(1), self.inv_freq)  # (L, C)
-        x = self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)  # (B, L, C)
+        x = self.embed_tokens(ids)  # (B, L, C)
         for layer in self.layers:
             x = layer(x, None, weights, hidden)
         x = x.gather(1, targets[:, :, None].expand(-1, -1, x.size(-1)))  # (B, T, C)
         return self.norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
+
+    def attention_weights(self, src, tgt) -> dict:
+        """Every layer's attention weights on one batch, {("self", layer): (B, H, L, L)} over
+        the packed rows (pack); for analysis (the reference attention path)."""
+        weights: list = []
+        self(src, tgt, weights)
+        return {("self", i): w for i, w in enumerate(weights)}
+
+    def prefill(self, src) -> PrefixCache:
+        """Run the source prefix (B, S) through the stack into a new PrefixCache: its keys
+        and values, masked as in training (pack with an empty target)."""
+        src_len = src.ne(self.cfg.pad_id).sum(1, keepdim=True)  # (B, 1)
+        p = torch.arange(src.size(1), device=src.device)[None, :]  # (1, S)
+        hidden = self.hidden_keys(p, src_len, src_len)  # (B, S, S)
+        cache = PrefixCache([GrowingKV() for _ in self.layers], src.eq(self.cfg.pad_id), src_len)
+        x = self.embed_tokens(src)  # (B, S, C)
+        for layer, kv in zip(self.layers, cache.layers):
+            x = layer(x, None, hidden=hidden, cache=kv)
+        return cache
+
+    def decode(self, tgt, cache: PrefixCache):
+        """tgt: (B, T) the next target ids after the cache's positions. Returns logits
+        (B, T, V); the cache takes their keys and values. Each new position sees the real
+        prefix and the target before it, as in training."""
+        T = tgt.size(1)
+        x = self.embed_tokens(tgt, cache.position)  # (B, T, C)
+        S = cache.padding.size(1)
+        p = torch.arange(S + T, device=tgt.device)[None, :]  # (1, S + T)
+        causal = p[:, None, S:].transpose(1, 2) < p[:, None, :]  # (1, T, S + T): keys ahead
+        padding = torch.cat([cache.padding, cache.padding.new_zeros(tgt.size(0), T)], dim=1)
+        hidden = causal | padding[:, None, :]  # (B, T, S + T)
+        for layer, kv in zip(self.layers, cache.layers):
+            x = layer(x, None, hidden=hidden, cache=kv)
+        cache.advance(T)
+        return self.norm(x) @ self.embed.weight.T  # (B, T, V)
 
     def attention_modules(self):
         """(site, layer index, Attention) for every attention site."""

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from attnablate.config.experiment import unrun_matched_variants
+from attnablate.config.experiment import family, unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import claims, figures, paper_tables, scaling
@@ -94,6 +94,20 @@ def write_config(config: dict, made_at: str, path) -> None:
     write_text(path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
+def references(config: dict) -> dict:
+    """report folder -> (its comparison table, whether it was made on this experiment's
+    corpus and tokenizer), for every claim that compares with another experiment's report."""
+    found = {}
+    for claim in config.get("claims", []):
+        folder = claim.get("reference", {}).get("report")
+        if folder and folder not in found:
+            files = ReportFiles.of(folder)
+            theirs = yaml.safe_load(files.config.read_text(encoding="utf-8"))
+            same = all(theirs.get(key) == config[key] for key in ("corpus", "tokenizer"))
+            found[folder] = (pd.read_csv(files.csv, dtype={"size": str}), same)
+    return found
+
+
 def build_report(
     tables: Tables, corpus, attention: list, report: ReportFiles, experiment: str, config: dict
 ) -> None:
@@ -110,6 +124,7 @@ def build_report(
         "provenance": f"Made by the pipeline from `config.yaml` beside this summary, at commit "
         f"`{made_at}`.",
         "unrun_matched": unrun_matched_variants(config),
+        "family": family(config),
     }
     every_budget = with_labels(read_table(tables.runs))
     stable = read_table(tables.stable)
@@ -124,7 +139,7 @@ def build_report(
     size = largest_size(runs)
     scale = scaling.scaling_table(runs)
     write_tsv(tables.scaling, scale.to_dict("records"), scaling.COLUMNS)
-    verdicts = claims.claims_table(config.get("claims", []), every_budget)
+    verdicts = claims.claims_table(config.get("claims", []), every_budget, references(config))
     write_tsv(tables.claims, verdicts.to_dict("records"), claims.COLUMNS)
     drawn = report.figures
     figures.plot_budget_curves(every_budget, stable, size, drawn["budget_curves"])

@@ -24,6 +24,13 @@ about quality per parameter in an experiment with fewer than three sizes).
 A params claim reads the bootstrap over seeds of the scaling fit (scaling.py): its
 intervals are percentiles of the resampled multiples, its p-values the share of resamples on
 the null's side; its margin is relative, a band 1 ± margin around 1×.
+
+A claim with a ``reference`` compares this experiment's Δ (the cell against ``against``) with
+another experiment's Δ (its ``reference.variant`` against its qk), read from that experiment's
+committed report (its comparison.csv), at each budget both ran on the same corpus: "the
+conclusions carry over" tested as ``expect: same``, the two Δs within ±margin. The two
+experiments' models share no weights, so their seeds do not pair: the interval of the
+difference of the two mean Δs is Welch's, and the equivalence its two one-sided tests.
 """
 
 import math
@@ -49,6 +56,7 @@ COLUMNS = [
     "budget",
     "label",
     "against",
+    "reference",
     "seeds",
     "estimate",
     "low",
@@ -73,13 +81,17 @@ def test_level(expect: str) -> float:
     return stats.CONFIDENCE if expect in ("worse", "better") else 1 - 2 * stats.ALPHA
 
 
-def claims_table(claims: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
+def claims_table(
+    claims: list[dict], runs: pd.DataFrame, references: dict | None = None
+) -> pd.DataFrame:
     """One row per claim, size and budget at which its cells were run, Holm-corrected per
-    budget; ``runs``: every budget's runs (runs.tsv with labels). A claim whose cells this
-    experiment does not run gets one row that says so."""
+    budget; ``runs``: every budget's runs (runs.tsv with labels); ``references``: report
+    folder -> (its comparison table, whether its corpus and tokenizer are this experiment's),
+    for the claims with a ``reference``. A claim whose cells this experiment does not run
+    gets one row that says so."""
     rows = []
     for claim in claims:
-        rows += _claim_rows(claim, runs)
+        rows += _claim_rows(claim, runs, references or {})
     table = pd.DataFrame(rows, columns=COLUMNS)
     for _, family in table[table["p"].notna()].groupby("budget"):
         table.loc[family.index, "p_holm"] = holm(list(family["p"]))
@@ -91,9 +103,10 @@ def claims_table(claims: list[dict], runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _claim_rows(claim: dict, runs: pd.DataFrame) -> list[dict]:
+def _claim_rows(claim: dict, runs: pd.DataFrame, references: dict) -> list[dict]:
     label = cell_label(claim["variant"], claim.get("match", "none"))
     against = claim.get("against", BASELINE)
+    reference = claim.get("reference")
     base = {
         "claim": claim["claim"],
         "expect": claim["expect"],
@@ -101,6 +114,7 @@ def _claim_rows(claim: dict, runs: pd.DataFrame) -> list[dict]:
         "margin": claim.get("margin", math.nan),
         "label": label,
         "against": against,
+        "reference": reference_name(reference) if reference else "",
     }
     mine = runs[runs["label"] == label]
     theirs = runs[runs["label"] == against]
@@ -111,8 +125,67 @@ def _claim_rows(claim: dict, runs: pd.DataFrame) -> list[dict]:
     rows = []
     for (size, budget), here in mine.groupby(["size", "budget"], sort=False):
         other = theirs[(theirs["size"] == size) & (theirs["budget"] == budget)]
-        rows.append({**base, "size": size, "budget": budget, **_bleu_test(base, here, other)})
+        if reference:
+            test = _reference_test(base, here, other, reference, references, budget)
+        else:
+            test = _bleu_test(base, here, other)
+        rows.append({**base, "size": size, "budget": budget, **test})
     return rows
+
+
+def reference_name(reference: dict) -> str:
+    """How a claim's reference cell is named in the tables: ``report: label``."""
+    return (
+        f"{reference['report']}: {cell_label(reference['variant'], reference.get('match', 'none'))}"
+    )
+
+
+def seed_deltas(text: str) -> list[float]:
+    """A comparison table's ``seed_deltas`` (``1:+0.66;2:+0.99``) as the Δ per seed."""
+    return [float(part.split(":")[1]) for part in str(text).split(";") if ":" in part]
+
+
+def _reference_test(claim, mine, theirs, reference, references, budget) -> dict:
+    """This experiment's per-seed Δ at one size and budget against the reference report's
+    at the same budget: Welch's interval of the difference of their means, and the
+    equivalence of the two within ±margin."""
+    table, same_corpus = references[reference["report"]]
+    ref_label = cell_label(reference["variant"], reference.get("match", "none"))
+    there = table[(table["label"] == ref_label) & (table["budget"] == budget)]
+    paired = mine[~diverged(mine)].merge(theirs[~diverged(theirs)], on="seed", suffixes=("", "_b"))
+    here = list(paired["test_bleu"] - paired["test_bleu_b"])
+    converged = pd.concat([flag(paired["converged"]), flag(paired["converged_b"])])
+    untestable = None
+    if not same_corpus:
+        untestable = f"{reference['report']} was trained on another corpus or tokenizer"
+    elif len(there) != 1:
+        untestable = f"{reference['report']} has no one row of `{ref_label}` at {budget:,} steps"
+    if untestable:
+        return {
+            "seeds": len(here),
+            "converged": False,
+            "verdict": Verdict.UNTESTABLE,
+            "reason": untestable,
+        }
+    other = seed_deltas(there["seed_deltas"].iloc[0])
+    estimate, _, _ = stats.welch(here, other)
+    low, high = stats.difference_interval(here, other, stats.CONFIDENCE)
+    test_low, test_high = stats.difference_interval(here, other, test_level(claim["expect"]))
+    enough = len(here) >= 2 and len(other) >= 2
+    return {
+        "seeds": len(here),
+        "estimate": estimate,
+        "low": low,
+        "high": high,
+        "test_low": test_low,
+        "test_high": test_high,
+        "p": stats.difference_equivalence_p(here, other, claim["margin"]),
+        "detectable": stats.difference_detectable_margin(here, other),
+        "converged": bool(len(converged))
+        and bool(converged.all())
+        and bool(flag(there["converged"]).all()),
+        "verdict": math.nan if enough else Verdict.CLAIM_ONE_SEED,
+    }
 
 
 def _bleu_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame) -> dict:

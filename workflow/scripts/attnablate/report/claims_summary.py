@@ -41,6 +41,8 @@ def claim_test(row: dict) -> str:
         return f"{subject} {'<' if expect == 'worse' else '>'} 1×"
     against = BASELINE if row["against"] == BASELINE else f"`{row['against']}`"
     subject = f"Δ BLEU vs {against}"
+    if _reference(row):
+        return f"{subject} − Δ BLEU of `{text(row['reference'])}` within ±{margin:g}"
     if expect == "same":
         return f"{subject} within ±{margin:g}"
     if expect == "not_better":
@@ -51,6 +53,11 @@ def claim_test(row: dict) -> str:
 def _seen(row: dict) -> str:
     """What was seen where a claim did not hold: who was better, by how much."""
     label, measure = f"`{row['label']}`", row["measure"]
+    if _reference(row):
+        return (
+            f"{label}'s Δ BLEU differs from `{text(row['reference'])}`'s by "
+            f"{row['estimate']:+.2f} ({row['low']:+.2f} to {row['high']:+.2f})"
+        )
     if measure == "params":
         return (
             f"{label} worth {row['estimate']:.2f}× its parameters in qk's "
@@ -62,6 +69,11 @@ def _seen(row: dict) -> str:
         f"{label} {side}{than} by {abs(row['estimate']):.2f} "
         f"({row['low']:+.2f} to {row['high']:+.2f})"
     )
+
+
+def _reference(row: dict) -> bool:
+    """Whether a claim row compares with another experiment's report."""
+    return isinstance(row.get("reference"), str) and bool(row["reference"])
 
 
 def claim_verdict(row: dict) -> str:
@@ -145,6 +157,14 @@ def method_note(table: pd.DataFrame) -> str:
         "*not resolved* otherwise, with the smallest difference (or margin) these seeds could "
         "have decided with 80% power (exact, noncentral t). Δ is the cell − what it is "
         f"compared with: higher BLEU and chrF, lower loss are better. {rests}"
+        + (
+            " A claim compared with another experiment's report tests the difference of the "
+            "two experiments' mean Δ: their models share no weights, so their seeds do not "
+            "pair, and the interval is Welch's (its smallest decidable margin by the normal "
+            "approximation)."
+            if table["reference"].map(lambda r: isinstance(r, str) and bool(r)).any()
+            else ""
+        )
     )
 
 

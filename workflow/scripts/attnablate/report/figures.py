@@ -168,21 +168,29 @@ def literal(label: str) -> str:
     return str(label).replace("$", r"\$")
 
 
+# The attention maps a run writes (train.dynamics.attention_maps), in the order drawn, each
+# with the pieces along its rows (queries) and columns (keys): an encoder-decoder's sites, or
+# a decoder-only model's blocks of its packed row.
+MAP_AXES = {
+    "enc": ("src", "src"),
+    "dec": ("tgt", "tgt"),
+    "cross": ("tgt", "src"),
+    "prefix": ("src", "src"),
+    "target": ("tgt", "tgt"),
+    "target_prefix": ("tgt", "src"),
+}
+
+
 def plot_attention_maps(maps: dict, size: str, path) -> None:
     """One row per variant, one column per site: head-averaged weights on the probe sentence."""
-    sites = ["enc", "dec", "cross"]
     labels = list(maps)
+    sites = [site for site in MAP_AXES if site in maps[labels[0]]]
     fig, axes = plt.subplots(len(labels), 3, figsize=(10, 3.1 * len(labels)), squeeze=False)
     for row, label in enumerate(labels):
         data = maps[label]
-        axis_tokens = {
-            "enc": (data["src"], data["src"]),
-            "dec": (data["tgt"], data["tgt"]),
-            "cross": (data["tgt"], data["src"]),
-        }
         for col, site in enumerate(sites):
             ax = axes[row, col]
-            rows_tokens, cols_tokens = axis_tokens[site]
+            rows_tokens, cols_tokens = (data[side] for side in MAP_AXES[site])
             sns.heatmap(
                 data[site],
                 ax=ax,

@@ -212,8 +212,14 @@ def _per_seed_p(row) -> str:
     return f"approximate randomisation p = {row.seed_p_ar_holm.split(':')[-1]}, {family}"
 
 
-def _symmetric_by_construction(variant: str, site: str) -> bool:
-    return build_spec(parse_sites(variant)[site]).symmetric_form
+def _symmetric_by_construction(variant: str, site: str, family: str) -> bool:
+    return build_spec(parse_sites(variant, family=family)[site]).symmetric_form
+
+
+# Per family: the part of the dynamics table the mechanism reads first (the one the claims'
+# variants change: an encoder-decoder's encoder, a decoder-only model's source prefix), and
+# the site whose variant that part shows.
+PRIMARY_PART = {"encoder_decoder": ("enc", "enc"), "decoder_only": ("prefix", "self")}
 
 
 def dynamics_values(dyn: pd.DataFrame, size: str, site: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -230,20 +236,25 @@ def dynamics_values(dyn: pd.DataFrame, size: str, site: str) -> tuple[pd.DataFra
     return table.reset_index(), final
 
 
-def self_at_start(dyn: pd.DataFrame, size: str) -> dict[str, float]:
-    """label -> a token's attention on itself at step 0 in encoder self-attention, the mean
-    over layers, heads and seeds (where step 0 was logged)."""
+def self_at_start(
+    dyn: pd.DataFrame, size: str, family: str = "encoder_decoder"
+) -> dict[str, float]:
+    """label -> a token's attention on itself at step 0 in encoder self-attention (a
+    decoder-only model's source prefix), the mean over layers, heads and seeds (where step 0
+    was logged)."""
     if not len(dyn):
         return {}
-    table, _ = dynamics_values(dyn, size, "enc")
+    table, _ = dynamics_values(dyn, size, PRIMARY_PART[family][0])
     known = table.dropna(subset=["diag_mass_init"])
     return dict(zip(known["label"], known["diag_mass_init"]))
 
 
-def dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
+def dynamics_sentences(dyn: pd.DataFrame, size: str, family: str = "encoder_decoder") -> list[str]:
     """What the construction imposes at step 0 and what training changes, at one size."""
     if not len(dyn):
         return []
+    if family == "decoder_only":
+        return decoder_only_dynamics_sentences(dyn, size)
     enc, enc_seeds = dynamics_values(dyn, size, "enc")
     if enc.empty:
         return []
@@ -260,7 +271,44 @@ def dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
     if qk and dec_qk:
         lines.append(_qk_symmetry_sentence(qk, dec_qk[0], enc_seeds, dec_seeds))
     for row in by_label.values():
-        lines.append(_variant_dynamics_sentence(row, qk))
+        lines.append(_variant_dynamics_sentence(row, qk, "enc", "encoder_decoder"))
+    return lines
+
+
+def decoder_only_dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
+    """The decoder-only model's one self-attention: its form (one for both parts), and a
+    token's attention on itself and entropy in the source prefix and in the target."""
+    prefix, _ = dynamics_values(dyn, size, "prefix")
+    target, _ = dynamics_values(dyn, size, "target")
+    if prefix.empty or target.empty:
+        return []
+    lines = [
+        f"Attention in the decoder-only model's self-attention at size `{size}`, means over "
+        "layers, heads and seeds, as *at initialisation (step 0) → after training*: the first "
+        "value is what the construction imposes before any update, only the change from it "
+        "is learned. One form W_Qᵀ W_K serves both parts; a token's attention on itself and "
+        "the entropy are given for the source prefix's queries and for the target's.",
+        "",
+    ]
+    targets = {row["label"]: row for row in target.to_dict("records")}
+    for row in prefix.to_dict("records"):
+        if _symmetric_by_construction(row["variant"], "self", "decoder_only"):
+            form = (
+                f"the form is symmetric by construction (keys tied to queries: "
+                f"{row['symmetry_final']:.3f} here, before and after training), not by learning"
+            )
+        else:
+            form = (
+                f"form symmetry {_change(row, 'symmetry', 3)} (about 0.5 is what unrelated "
+                "random matrices give)"
+            )
+        tgt = targets[row["label"]]
+        lines.append(
+            f"- `{row['label']}`: {form}; a token's attention on itself "
+            f"{_change(row, 'diag_mass', 3)} in the prefix, {_change(tgt, 'diag_mass', 3)} in "
+            f"the target; attention entropy {_change(row, 'entropy', 2)} nats in the prefix, "
+            f"{_change(tgt, 'entropy', 2)} in the target."
+        )
     return lines
 
 
@@ -303,12 +351,12 @@ def _qk_symmetry_sentence(enc, dec, enc_seeds, dec_seeds) -> str:
     )
 
 
-def _variant_dynamics_sentence(row, qk) -> str:
+def _variant_dynamics_sentence(row, qk, site: str, family: str) -> str:
     def versus(measure: str, digits: int) -> str:
         base = "" if qk is None else f" (qk {_change(qk, measure, digits)})"
         return f"{_change(row, measure, digits)}{base}"
 
-    if _symmetric_by_construction(row["variant"], "enc"):
+    if _symmetric_by_construction(row["variant"], site, family):
         form = (
             f"the form is symmetric by construction (keys tied to queries: "
             f"{row['symmetry_final']:.3f} here, before and after training), not by learning"
@@ -399,16 +447,18 @@ SITE_NAMES = {
     "enc": "encoder self-attention",
     "dec": "decoder self-attention",
     "cross": "cross-attention",
+    "self": "self-attention (the source prefix and the target)",
 }
 
 
-def variant_glossary(variants) -> list[str]:
+def variant_glossary(variants, family: str = "encoder_decoder") -> list[str]:
     """What each compared variant does, site by site, from the registry's descriptions."""
     lines = []
     for variant in variants:
         if variant == BASELINE:
             continue
-        changed = {site: combo for site, combo in parse_sites(variant).items() if combo != BASELINE}
+        sites = parse_sites(variant, family=family)
+        changed = {site: combo for site, combo in sites.items() if combo != BASELINE}
         parts = [
             f"{SITE_NAMES[site]}: " + "; ".join(describe(name) for name in combo.split("+"))
             for site, combo in changed.items()
@@ -459,10 +509,12 @@ def summary_markdown(
         at_top = f" at the largest budget, {int(top):,} steps" if over_budgets else ""
         lines += [f"## The claims, point by point{at_top}", ""]
         lines += [*claims_markdown(claims, annealed(runs)), ""]
-    mechanism = dynamics_sentences(tables["dynamics"], dynamics_size)
+    model_family = settings.get("family", "encoder_decoder")
+    mechanism = dynamics_sentences(tables["dynamics"], dynamics_size, model_family)
     if mechanism:
         lines += ["## The mechanism", "", *mechanism, ""]
-    lines += controls_section(runs, dynamics_size, self_at_start(tables["dynamics"], dynamics_size))
+    at_start = self_at_start(tables["dynamics"], dynamics_size, model_family)
+    lines += controls_section(runs, dynamics_size, at_start)
     lines += [
         "## Every comparison",
         "",
@@ -483,7 +535,7 @@ def summary_markdown(
             else ""
         ),
         "",
-        *variant_glossary(runs["variant"].unique()),
+        *variant_glossary(runs["variant"].unique(), model_family),
         *[
             f"- `{variant}` is named in matched_variants but is not one of this experiment's "
             "variants: its matched run was not planned."

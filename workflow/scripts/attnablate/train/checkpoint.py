@@ -11,9 +11,10 @@ import io
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
 from attnablate.io import write_bytes
-from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.model.transformer import ModelConfig, build
 
 KEEP_STATES = 2  # resume states kept per run: the newest, and one to fall back to
 
@@ -24,7 +25,7 @@ def _serialise(obj) -> bytes:
     return buffer.getvalue()
 
 
-def save_checkpoint(path, model: Transformer, **extra) -> None:
+def save_checkpoint(path, model: nn.Module, **extra) -> None:
     """Write ``{"model_config", "model", **extra}``: a model that can be rebuilt anywhere."""
     write_checkpoint(path, model.cfg, model.state_dict(), **extra)
 
@@ -35,10 +36,10 @@ def write_checkpoint(path, model_cfg: ModelConfig, weights: dict, **extra) -> No
     write_bytes(Path(path), _serialise(state))
 
 
-def load_checkpoint(path, map_location="cpu") -> tuple[Transformer, dict]:
+def load_checkpoint(path, map_location="cpu") -> tuple[nn.Module, dict]:
     """Rebuild the model from the config stored in the checkpoint; return it and the rest."""
     state = torch.load(path, map_location=map_location, weights_only=True)
-    model = Transformer(ModelConfig(**state.pop("model_config")))
+    model = build(ModelConfig(**state.pop("model_config")))
     model.load_state_dict(state.pop("model"))
     return model, state
 

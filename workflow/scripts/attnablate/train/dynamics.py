@@ -15,6 +15,10 @@ Per attention site, layer and head:
 
 The bilinear form is computed in its low-rank factors (head_dim wide), so it stays cheap at
 d_model 2048. Unit-norm keys (``qq_selfmask``) rescale scores per key; the form leaves that out.
+
+A decoder-only model's one site, ``self``, is reported as two parts (PARTS): ``prefix``, the
+source's queries (bidirectional, or causal), and ``target``, the target's (causal). The form
+is the same for both; attention on self and entropy are each part's own.
 """
 
 import numpy as np
@@ -25,7 +29,7 @@ import torch.nn as nn
 from attnablate.data.batches import collate
 from attnablate.data.tokenizer import load_split
 from attnablate.io import write_npz
-from attnablate.model.transformer import Attention, Transformer
+from attnablate.model.transformer import Attention, DecoderOnlyTransformer
 from attnablate.train.checkpoint import load_checkpoint
 
 COLUMNS = [
@@ -106,48 +110,65 @@ def form_statistics(a: torch.Tensor, b: torch.Tensor) -> dict:
     }
 
 
+# The parts of a site reported on their own rows: a decoder-only model's self-attention
+# serves the source prefix and the target. A site not named here is one part, itself.
+PARTS = {"self": ("prefix", "target")}
+
+
+def query_masks(model, src, tgt_in) -> dict:
+    """site or part -> (B, T) bool: the real queries of its attention weights."""
+    pad = model.cfg.pad_id
+    src_real, tgt_real = src.ne(pad), tgt_in.ne(pad)  # (B, S), (B, T)
+    if not isinstance(model, DecoderOnlyTransformer):
+        return {"enc": src_real, "dec": tgt_real, "cross": tgt_real}
+    src_len = src_real.sum(1, keepdim=True)  # (B, 1)
+    p = torch.arange(src.size(1) + tgt_in.size(1), device=src.device)[None, :]  # (1, L)
+    in_target = (p >= src_len) & (p < src_len + tgt_real.sum(1, keepdim=True))  # (B, L)
+    return {"prefix": p < src_len, "target": in_target}
+
+
 @torch.no_grad()
-def attention_statistics(model: Transformer, src, tgt_in) -> dict:
-    """(site, layer) -> per head (diag_mass or None, entropy), on one fixed batch."""
+def attention_statistics(model, src, tgt_in) -> dict:
+    """(site or part, layer) -> per head (diag_mass or None, entropy), on one fixed batch."""
     was_training = model.training
     model.eval()
     weights = model.attention_weights(src, tgt_in)
     model.train(was_training)
-    src_real, tgt_real = src.ne(model.cfg.pad_id), tgt_in.ne(model.cfg.pad_id)  # (B, S|T)
+    masks = query_masks(model, src, tgt_in)
     stats = {}
     for (site, layer), w in weights.items():
         w = w.float()  # (B, H, T, S)
-        queries = src_real if site == "enc" else tgt_real  # (B, T)
-        q_mask = queries[:, None, :].float()  # (B, 1, T)
-        count = q_mask.sum((0, 2))  # (1,)
         entropy = -(w * w.clamp_min(1e-12).log()).sum(-1)  # (B, H, T)
-        entropy = (entropy * q_mask).sum((0, 2)) / count  # (H,)
-        diag = None
-        if site != "cross":
-            d = w.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
-            diag = (d * q_mask).sum((0, 2)) / count  # (H,)
-        stats[site, layer] = (diag, entropy)
+        d = w.diagonal(dim1=-2, dim2=-1) if site != "cross" else None  # (B, H, T)
+        for part in PARTS.get(site, (site,)):
+            q_mask = masks[part][:, None, :].float()  # (B, 1, T)
+            count = q_mask.sum((0, 2))  # (1,)
+            diag = None if d is None else (d * q_mask).sum((0, 2)) / count  # (H,)
+            stats[part, layer] = (diag, (entropy * q_mask).sum((0, 2)) / count)
     return stats
 
 
-def diagnose(model: Transformer, src, tgt_in, step: int) -> list[dict]:
-    """Every diagnostic of every head, as rows of dynamics.tsv."""
+def diagnose(model, src, tgt_in, step: int) -> list[dict]:
+    """Every diagnostic of every head, as rows of dynamics.tsv (a site's parts on rows of
+    their own, their form the site's)."""
     attention = attention_statistics(model, src, tgt_in)
     rows = []
     for site, layer, attn in model.attention_modules():
-        diag, entropy = attention[site, layer]
-        for head, (a, b) in enumerate(head_factors(attn, model.cfg.d_model)):
-            rows.append(
-                {
-                    "step": step,
-                    "site": site,
-                    "layer": layer,
-                    "head": head,
-                    **form_statistics(a, b),
-                    "diag_mass": None if diag is None else diag[head].item(),
-                    "entropy": entropy[head].item(),
-                }
-            )
+        forms = [form_statistics(a, b) for a, b in head_factors(attn, model.cfg.d_model)]
+        for part in PARTS.get(site, (site,)):
+            diag, entropy = attention[part, layer]
+            for head, form in enumerate(forms):
+                rows.append(
+                    {
+                        "step": step,
+                        "site": part,
+                        "layer": layer,
+                        "head": head,
+                        **form,
+                        "diag_mass": None if diag is None else diag[head].item(),
+                        "entropy": entropy[head].item(),
+                    }
+                )
     return rows
 
 
@@ -164,14 +185,19 @@ def probe_sentence(src: list, tgt: list) -> int:
 
 
 @torch.no_grad()
-def attention_maps(model: Transformer, src_ids, tgt_ids) -> dict:
+def attention_maps(model, src_ids, tgt_ids) -> dict:
     """Head-averaged attention weights of every site's last layer on one sentence pair,
-    teacher-forced with its reference: {"enc": (S, S), "dec": (T, T), "cross": (T, S)}."""
+    teacher-forced with its reference: {"enc": (S, S), "dec": (T, T), "cross": (T, S)}; a
+    decoder-only model's {"prefix": (S, S), "target": (T, T), "target_prefix": (T, S)}, the
+    blocks of its packed row."""
     src, tgt_in, _ = collate([src_ids], [tgt_ids])
     model.eval()
     last = {}
     for (site, _layer), w in model.attention_weights(src, tgt_in).items():
         last[site] = w[0].mean(0).float().numpy()  # the last layer of each site wins
+    if isinstance(model, DecoderOnlyTransformer):
+        S, w = src.size(1), last.pop("self")  # one sentence: its packed row has no padding
+        last.update(prefix=w[:S, :S], target=w[S:, S:], target_prefix=w[S:, :S])
     return last
 
 

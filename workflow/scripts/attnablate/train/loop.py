@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 
 import sentencepiece as spm
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from attnablate.config import experiment
@@ -27,7 +28,7 @@ from attnablate.data.tokenizer import load_split
 from attnablate.errors import ConfigurationError
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
-from attnablate.model.transformer import Transformer
+from attnablate.model.transformer import build
 from attnablate.report.convergence import CONVERGENCE_GAIN, convergence
 from attnablate.report.meta import RunMeta
 from attnablate.train import distributed as dist
@@ -85,7 +86,7 @@ class RunData:
 class Learner:
     """The model, its DDP wrapper under several processes (else the model) and Adam."""
 
-    model: Transformer
+    model: nn.Module  # either family's (model.transformer.build)
     ddp: torch.nn.Module
     optimizer: torch.optim.Optimizer
 
@@ -106,7 +107,9 @@ def training_device(cfg: TrainConfig, threads: int) -> torch.device:
     return device
 
 
-def load_data(cfg: TrainConfig, data: DataFiles, seed: int, device, log) -> RunData:
+def load_data(cfg: TrainConfig, data: DataFiles, seed: int, device, log, joint: bool) -> RunData:
+    """The run's batches (``joint``: filled by packed source-and-target length, for a
+    decoder-only model), validation data and probe batch."""
     train_src, train_tgt = load_split(data.train)
     train_src, train_tgt, dropped = length_filter(train_src, train_tgt, cfg.max_len)
     log(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
@@ -117,8 +120,8 @@ def load_data(cfg: TrainConfig, data: DataFiles, seed: int, device, log) -> RunD
             f"tokens (all {dropped} dropped): raise it",
         )
     valid_src, valid_tgt = load_split(data.valid)
-    batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
-    valid = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder)
+    batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder, joint)
+    valid = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder, joint)
     probe = valid.batch(range(min(PROBE_SENTENCES, len(valid_src))))
     return RunData(
         batches=batches,
@@ -135,7 +138,7 @@ def build_model(model_cfg: ModelConfig, cfg: TrainConfig, seed: int, device) -> 
     """The model from ``seed`` (every rank the same), its DDP wrapper under several processes,
     and Adam; each rank then draws its own dropout masks."""
     torch.manual_seed(seed)
-    model = Transformer(model_cfg).to(device)
+    model = build(model_cfg).to(device)
     if dist.rank() > 0:
         torch.manual_seed(seed + dist.rank())
     ddp = DistributedDataParallel(model) if dist.world() > 1 else model
@@ -500,7 +503,8 @@ def train(run: Run, data: DataFiles, files: RunFiles, branches: Branches | None 
     job = replace(run.cfg.job, compile=compiles(run.cfg, device))
     run = replace(run, cfg=replace(run.cfg, job=job, precision=precision))
     files.folder.mkdir(parents=True, exist_ok=True)
-    run_data = load_data(run.cfg, data, run.seed, device, log_main)
+    joint = run.model_cfg.architecture == "decoder_only"
+    run_data = load_data(run.cfg, data, run.seed, device, log_main, joint)
     learner = build_model(run.model_cfg, run.cfg, run.seed, device)
     state = state_to_continue(files, run.model_cfg, run.cfg, run.seed, branches, log_main)
     if state is not None:
