@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import ROOT
 from scipy import stats as scipy_stats
+from snakemake.utils import validate
 
 from attnablate.config.experiment import check
 from attnablate.errors import ConfigurationError
@@ -253,3 +254,71 @@ def test_a_corpus_name_from_a_path_is_literal_text():
     from attnablate.report.markup import text
 
     assert text("corpora/<svg onload=alert(4)> | x") == "corpora/&lt;svg onload=alert(4)&gt; \\| x"
+
+
+def reference_table(deltas: list, label="qq@enc", budget=1000, converged=False) -> dict:
+    """Another experiment's report as claims read it: its comparison table's row of one cell
+    (Δ per seed, as comparison.csv writes them), and whether its corpus is this one's."""
+    row = {
+        "label": label,
+        "budget": budget,
+        "seed_deltas": ";".join(f"{i}:{d:+.2f}" for i, d in enumerate(deltas, start=1)),
+        "converged": converged,
+    }
+    return {"reports/default": (pd.DataFrame([row]), True)}
+
+
+CARRIES = {
+    "claim": "the conclusions carry over",
+    "variant": "qq@enc",
+    "expect": "same",
+    "margin": 1.0,
+    "reference": {"report": "reports/default", "variant": "qq@enc"},
+}
+
+
+def test_a_claim_compared_with_another_experiment_tests_the_difference_of_the_two_deltas():
+    """Welch's interval of mean Δ here − mean Δ there: the seeds of two experiments do not
+    pair. Replicated where its 90% interval lies inside ±margin; outside where its 95%
+    interval lies wholly outside."""
+    rows = runs_of({"qk": [20.0, 21.0, 22.0], "qq@enc": [19.4, 20.6, 21.5]})  # Δ −0.6 −0.4 −0.5
+    here = [-0.6, -0.4, -0.5]
+    close = claims_table([CARRIES], pd.DataFrame(rows), reference_table([-0.3, -0.6, -0.5]))
+    [row] = close.to_dict("records")
+    diff, se, df = stats.welch(here, [-0.3, -0.6, -0.5])
+    assert row["estimate"] == pytest.approx(np.mean(here) - np.mean([-0.3, -0.6, -0.5]))
+    half = scipy_stats.t.ppf(0.975, df) * se
+    assert (row["low"], row["high"]) == pytest.approx((diff - half, diff + half))
+    assert row["verdict"] == "replicated"
+    assert row["reference"] == "reports/default: qq@enc"
+    assert not row["converged"]  # the reference's runs had not converged: the row says so
+    far = claims_table([CARRIES], pd.DataFrame(rows), reference_table([2.4, 2.6, 2.5]))
+    [row] = far.to_dict("records")
+    assert row["verdict"] == "outside the margin" and row["high"] < -1.0
+    assert "differs from `reports/default: qq@enc`'s by -3.00" in claim_verdict(row)
+    noisy = claims_table([CARRIES], pd.DataFrame(rows), reference_table([-3.0, 1.0, 2.0]))
+    [row] = noisy.to_dict("records")
+    assert row["verdict"] == "not resolved"
+    assert row["detectable"] > 1.0
+    assert f"equivalence could be shown only within ±{row['detectable']:.2f}" in claim_verdict(row)
+
+
+def test_a_reference_on_another_corpus_or_without_the_cell_cannot_be_tested():
+    rows = pd.DataFrame(runs_of({"qk": [20.0, 21.0, 22.0], "qq@enc": [19.4, 20.6, 21.5]}))
+    table_, _ = reference_table([-0.3, -0.6, -0.5])["reports/default"]
+    other = claims_table([CARRIES], rows, {"reports/default": (table_, False)})
+    assert other["verdict"].tolist() == ["cannot be tested here"]
+    assert "another corpus or tokenizer" in other["reason"].iloc[0]
+    missing = claims_table([CARRIES], rows, reference_table([-0.3, -0.6, -0.5], budget=500))
+    assert "has no one row of `qq@enc` at 1,000 steps" in missing["reason"].iloc[0]
+
+
+def test_a_reference_claim_tests_agreement_only():
+    config = yaml.safe_load((ROOT / "configs" / "decoder-only.yaml").read_text())
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))  # defaults
+    check(config)  # the shipped experiment is valid
+    bad = {**CARRIES, "variant": "qq", "expect": "worse"}
+    with pytest.raises(ConfigurationError, match=r"claims\[0\]\.reference: .*expect 'same'"):
+        check({**config, "claims": [bad]})
+    with pytest.raises(ConfigurationError, match="a site of the encoder_decoder model 'enc'"):
+        check({**config, "claims": [{**CARRIES, "variant": "qq@enc"}]})

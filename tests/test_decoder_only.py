@@ -1,6 +1,7 @@
 """The decoder-only family at tiny dimensions: one stack over source ⟨EOS⟩ target, the source
 part bidirectional or causal, the target causal; the same forward as the encoder-decoder's,
-so that training is shared; parameter counts from the config as from the built model."""
+so that training is shared; parameter counts from the config as from the built model; beam
+search over a prefix cache; batches by joint length; dynamics of the prefix and the target."""
 
 import dataclasses
 
@@ -8,10 +9,13 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from attnablate.data.batches import TokenBatches
 from attnablate.errors import ConfigurationError
+from attnablate.evaluate.decode import DecodeConfig, PrefixStep, beam_search, stepper_for
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.transformer import DecoderOnlyTransformer, Transformer, build
+from attnablate.train.dynamics import attention_maps, diagnose
 from attnablate.train.config import TrainConfig
 from attnablate.train.step import train_step
 
@@ -132,3 +136,95 @@ def test_each_family_builds_its_own_model_and_refuses_the_other_ones_settings():
         dataclasses.replace(BASE, variant="qq@enc").validate()
     with pytest.raises(ConfigurationError, match="prefix"):
         dataclasses.replace(BASE, prefix="sideways").validate()
+
+
+@pytest.mark.parametrize("prefix", ["bidirectional", "causal"])
+@pytest.mark.parametrize("variant", ["qk", "qq", "qq_centred", "qq_selfmask", "mqa", "noo"])
+def test_decoding_step_by_step_on_the_prefix_cache_gives_the_forward_logits(variant, prefix):
+    """The cache's path (the source once, then one target token a step, each row at its own
+    positions) is the training path: masks, positions and self scores included."""
+    m = model(variant, prefix=prefix)
+    src, tgt = batch()
+    cache = m.prefill(src)
+    steps = [m.decode(tgt[:, t : t + 1], cache) for t in range(tgt.size(1))]
+    real = tgt.ne(0)  # a padded target position's logits are never read
+    assert_close(torch.cat(steps, dim=1)[real], m(src, tgt)[real], atol=1e-5, rtol=1e-5)
+
+
+def test_beam_search_on_the_cache_finds_what_recomputing_every_prefix_finds():
+    m = model("qq")
+    src, _ = batch(seed=3)
+    assert stepper_for(m, src.device, DecodeConfig()) is PrefixStep
+    cached = beam_search(m, src, DecodeConfig(beam_size=3, max_len_b=6))
+    recomputed = beam_search(m, src, DecodeConfig(beam_size=3, max_len_b=6, use_cache=False))
+    assert cached == recomputed
+    assert len(cached) == 3 and all(len(h) <= 1.5 * 6 + 6 for h in cached)
+
+
+def test_a_reordered_cache_follows_its_rows():
+    """Beam search keeps rows by index: the cache's keys, padding and positions follow."""
+    m = model()
+    src, tgt = batch()
+    order = torch.tensor([2, 0, 0])
+    cache = m.prefill(src)
+    m.decode(tgt[:, :2], cache)
+    cache.reorder(order)
+    step = m.decode(tgt[order, 2:3], cache)
+    assert_close(step, m(src[order], tgt[order, :3])[:, 2:3], atol=1e-5, rtol=1e-5)
+
+
+def test_analysis_weights_are_those_of_the_training_path():
+    m = model("qq_centred")
+    src, tgt = batch()
+    weights: list = []
+    assert_close(m(src, tgt, weights), m(src, tgt))  # the reference path, the same logits
+    by_site = m.attention_weights(src, tgt)
+    assert list(by_site) == [("self", 0), ("self", 1)]
+    L = src.size(1) + tgt.size(1)
+    assert by_site["self", 0].shape == (3, 2, L, L)
+
+
+def test_dynamics_report_the_prefix_and_the_target_with_one_form():
+    m = model("qq")
+    src, tgt = batch()
+    rows = diagnose(m, src, tgt, step=0)
+    assert len(rows) == 2 * 2 * 2  # parts × layers × heads
+    by = {(r["site"], r["layer"], r["head"]): r for r in rows}
+    for layer in range(2):
+        for head in range(2):
+            prefix, target = by["prefix", layer, head], by["target", layer, head]
+            assert prefix["symmetry"] == target["symmetry"] == pytest.approx(1.0)
+    # a token's attention on itself: each part's own queries (sentence 0: 6 source tokens)
+    w = m.attention_weights(src, tgt)["self", 0][0]  # (H, L, L)
+    src_len = [6, 4, 6]
+    assert by["prefix", 0, 0]["diag_mass"] != by["target", 0, 0]["diag_mass"]
+    mean_prefix = sum(
+        m.attention_weights(src, tgt)["self", 0][b, 0].diagonal()[: src_len[b]].sum()
+        for b in range(3)
+    ) / sum(src_len)
+    assert by["prefix", 0, 0]["diag_mass"] == pytest.approx(mean_prefix.item(), rel=1e-5)
+    assert w.shape[-1] == 11
+
+
+def test_the_attention_maps_are_the_blocks_of_the_packed_row():
+    m = model()
+    src_ids, tgt_ids = torch.tensor([5, 6, 7]).numpy(), torch.tensor([8, 9]).numpy()
+    maps = attention_maps(m, src_ids, tgt_ids)
+    assert set(maps) == {"prefix", "target", "target_prefix"}
+    assert maps["prefix"].shape == (4, 4)  # 3 tokens and EOS
+    assert maps["target"].shape == (3, 3) and maps["target_prefix"].shape == (3, 4)
+    rows = maps["target"].sum(1) + maps["target_prefix"].sum(1)
+    assert_close(torch.tensor(rows), torch.ones(3))  # each target query's weights: all its keys
+
+
+def test_decoder_only_batches_are_filled_by_the_joint_length():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 30, (2, 300), generator=g).tolist()
+    src = [list(range(4, 4 + n)) for n in lengths[0]]
+    tgt = [list(range(4, 4 + n)) for n in lengths[1]]
+    joint = TokenBatches(src, tgt, batch_tokens=240, seed=1, joint=True)
+    sides = TokenBatches(src, tgt, batch_tokens=240, seed=1)
+    for indices in joint.epoch(0):
+        rows = [len(src[i]) + len(tgt[i]) + 2 for i in indices]  # + EOS and BOS
+        assert max(rows) * len(indices) <= 240 or len(indices) == 1
+    assert len(joint.epoch(0)) > len(sides.epoch(0))  # a packed row costs both sides

@@ -95,6 +95,80 @@ def test_every_output_of_the_smoke_run(smoke):
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
 
 
+def decoder_only(config: dict) -> dict:
+    """The smoke experiment as a decoder-only model of about its size, with the claim that
+    its Δ for QQᵀ is the encoder-decoder smoke run's Δ for QQᵀ at the encoder."""
+    config = copy.deepcopy(config)
+    config["experiment"] = "smoke-decoder"
+    config["model"] = {"architecture": "decoder_only"}
+    config["variants"], config["matched_variants"] = ["qk", "qq"], ["qq"]
+    config["sizes"] = {
+        "micro": {"d_model": 16, "n_heads": 2, "enc_layers": 0, "dec_layers": 2, "d_ff": 32}
+    }
+    config["claims"] = [
+        {"claim": "QQᵀ is worse", "variant": "qq", "expect": "worse"},
+        {
+            "claim": "the conclusions carry over",
+            "variant": "qq",
+            "expect": "same",
+            "margin": 1.0,
+            "reference": {"report": "reports/smoke", "variant": "qq@enc"},
+        },
+    ]
+    return config
+
+
+def test_a_decoder_only_experiment_runs_end_to_end_and_compares_with_the_encoder_decoder(
+    tmp_path, smoke
+):
+    """The same DAG for the other family: packed rows trained, translated by beam search on
+    the prefix cache, scored, its dynamics split into the prefix and the target, and a claim
+    read against another experiment's committed report."""
+    workdir, config = smoke
+    shutil.copytree(workdir / "reports" / "smoke", tmp_path / "reports" / "smoke")
+    shutil.copytree(workdir / "data", tmp_path / "data")  # the same corpus, prepared once
+    result = snakemake(tmp_path, decoder_only(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = tmp_path / "data" / "smoke-de-en"
+    for run in ("qk/micro/none", "qq/micro/none", "qq/micro/total"):
+        folder = tmp_path / "runs" / "smoke-decoder" / run / "seed1" / "steps30"
+        hyps = (folder / "test.hyp").read_text().split("\n")[:-1]
+        assert len(hyps) == len((data / "test.tgt").read_text().splitlines())
+        assert any(hyps), "beam search on the prefix cache translated nothing"
+        dynamics = read_tsv(folder / "dynamics.tsv")
+        assert {row["site"] for row in dynamics} == {"prefix", "target"}
+        assert len(dynamics) == 3 * 2 * 2 * 2  # steps 0, 15, 30; two parts, layers, heads
+    runs = {
+        (r["variant"], r["match"]): int(r["params_total"])
+        for r in read_tsv(tmp_path / "results" / "smoke-decoder" / "runs.tsv")
+    }
+    assert runs["qq", "none"] < runs["qk", "none"]
+    assert abs(runs["qq", "total"] - runs["qk", "none"]) <= 0.005 * runs["qk", "none"]
+    claims = read_tsv(tmp_path / "results" / "smoke-decoder" / "claims.tsv")
+    assert [c["reference"] for c in claims] == ["", "reports/smoke: qq@enc"]
+    assert claims[1]["verdict"] == "one seed"  # one seed each: no interval to judge by
+    summary = (tmp_path / "reports" / "smoke-decoder" / "summary.md").read_text()
+    assert "Δ BLEU vs qk − Δ BLEU of `reports/smoke: qq@enc` within ±1" in summary
+    assert "in the prefix" in summary and "in the target" in summary
+    assert "- `qq`: self-attention (the source prefix and the target): W_K is W_Q" in summary
+    # the reference's report is an input: a new one reruns the report alone
+    (tmp_path / "reports" / "smoke" / "comparison.csv").touch()
+    assert [rule for rule, _ in planned_jobs(tmp_path, decoder_only(config))] == ["report"]
+
+
+def test_the_decoder_only_experiment_plans_every_cell_against_the_default_report(tmp_path):
+    config = yaml.safe_load((ROOT / "configs" / "decoder-only.yaml").read_text())
+    result = snakemake(tmp_path, config, "--dry-run")
+    assert result.returncode != 0
+    assert "reports/default/comparison.csv" in result.stdout + result.stderr  # named, missing
+    shutil.copytree(ROOT / "reports" / "default", tmp_path / "reports" / "default")
+    jobs = planned_jobs(tmp_path, config)
+    stable = sorted(where.split("/")[2:4] for rule, where in jobs if rule == "stable")
+    cells = [[v, "small"] for v in ["qk", "qq", "nov", "noo", "qq"]]
+    assert stable == sorted(cells * 3)
+    assert [rule for rule, _ in jobs].count("translate") == 5 * 3 * 3
+
+
 def test_the_html_report_holds_every_figure_and_table_under_its_heading(smoke):
     """`--report report.html` files every figure of outputs.FIGURES, the summary and the
     tables under the report's three headings (the browser test reads it as a person would)."""

@@ -94,17 +94,21 @@ def write_config(config: dict, made_at: str, path) -> None:
     write_text(path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
+def reference_folders(config: dict) -> list[str]:
+    """The other experiments' report folders that claims compare with, each once."""
+    claims_ = config.get("claims", [])
+    return list(dict.fromkeys(c["reference"]["report"] for c in claims_ if "reference" in c))
+
+
 def references(config: dict) -> dict:
     """report folder -> (its comparison table, whether it was made on this experiment's
     corpus and tokenizer), for every claim that compares with another experiment's report."""
     found = {}
-    for claim in config.get("claims", []):
-        folder = claim.get("reference", {}).get("report")
-        if folder and folder not in found:
-            files = ReportFiles.of(folder)
-            theirs = yaml.safe_load(files.config.read_text(encoding="utf-8"))
-            same = all(theirs.get(key) == config[key] for key in ("corpus", "tokenizer"))
-            found[folder] = (pd.read_csv(files.csv, dtype={"size": str}), same)
+    for folder in reference_folders(config):
+        files = ReportFiles.of(folder)
+        theirs = yaml.safe_load(files.config.read_text(encoding="utf-8"))
+        same = all(theirs.get(key) == config[key] for key in ("corpus", "tokenizer"))
+        found[folder] = (pd.read_csv(files.csv, dtype={"size": str}), same)
     return found
 
 
