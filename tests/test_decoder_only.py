@@ -15,8 +15,8 @@ from attnablate.evaluate.decode import DecodeConfig, PrefixStep, beam_search, st
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.transformer import DecoderOnlyTransformer, Transformer, build
-from attnablate.train.dynamics import attention_maps, diagnose
 from attnablate.train.config import TrainConfig
+from attnablate.train.dynamics import attention_maps, diagnose
 from attnablate.train.step import train_step
 
 V, D = 23, 16

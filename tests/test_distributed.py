@@ -1,5 +1,7 @@
 """Data-parallel training: two processes (gloo, on the CPU) follow one process that sees the
-same global batches, within float-summation tolerance."""
+same global batches, within float-summation tolerance, in each model family."""
+
+import dataclasses
 
 import pytest
 
@@ -35,16 +37,22 @@ TRAIN = TrainConfig(
 )
 
 
-def run(folder, data, processes):
+DECODER_ONLY = dataclasses.replace(
+    MODEL, architecture="decoder_only", enc_layers=0, dec_layers=2, variant="qq@self"
+)
+
+
+def run(folder, data, processes, model):
     files = RunFiles(folder)
-    launch(processes, train, Run(MODEL, TRAIN, 3, {}), data, files, backend="gloo")
+    launch(processes, train, Run(model, TRAIN, 3, {}), data, files, backend="gloo")
     return read_tsv(files.curves)
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path, data):
-    one = run(tmp_path / "one", data, 1)
-    two = run(tmp_path / "two", data, 2)
+@pytest.mark.parametrize("model", [MODEL, DECODER_ONLY], ids=["encoder_decoder", "decoder_only"])
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, data, model):
+    one = run(tmp_path / "one", data, 1, model)
+    two = run(tmp_path / "two", data, 2, model)
     assert [row["step"] for row in two] == [row["step"] for row in one] == ["20", "40", "60"]
     assert [row["tokens"] for row in two] == [row["tokens"] for row in one]  # same batches
     for a, b in zip(one, two):

@@ -20,13 +20,13 @@ from attnablate.train.loop import RESUME_EXIT
 STEPS, SAVE_EVERY = 240, train_job.SAVE_EVERY
 
 
-def start(out, data, steps=STEPS, processes=1):
+def start(out, data, steps=STEPS, processes=1, architecture="encoder_decoder"):
     """The job in its own process group, as Slurm runs a job step."""
     out.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts"), "PYTHONUNBUFFERED": "1"}
     script = ROOT / "tests" / "train_job.py"
     return subprocess.Popen(
-        [sys.executable, str(script), str(out), str(steps), str(processes), str(data.train.parent)],
+        [sys.executable, script, out, str(steps), str(processes), data.train.parent, architecture],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -46,12 +46,13 @@ def weights(out):
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data):
+@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
+def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data, architecture):
     whole = tmp_path / "whole"
-    assert start(whole, data).wait() == 0
+    assert start(whole, data, architecture=architecture).wait() == 0
 
     broken = tmp_path / "broken"
-    job = start(broken, data)
+    job = start(broken, data, architecture=architecture)
     state = broken / "resume" / f"state-{SAVE_EVERY:09d}.sha256"
     while not state.exists() and job.poll() is None:
         time.sleep(0.002)
@@ -61,7 +62,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data):
     (broken / "curves.tsv").unlink()  # as Snakemake clears an incomplete job's outputs
     (broken / "checkpoint.pt").unlink(missing_ok=True)
 
-    rerun = start(broken, data)
+    rerun = start(broken, data, architecture=architecture)
     log, _ = rerun.communicate()
     assert rerun.returncode == 0
     assert f"resumed at step {SAVE_EVERY}" in log

@@ -1,7 +1,7 @@
 """One training job in a process of its own, as the train rule runs it: the resume tests start
 it, signal or kill it, and start it again.
 
-    python tests/train_job.py OUT STEPS PROCESSES DATA_FOLDER
+    python tests/train_job.py OUT STEPS PROCESSES DATA_FOLDER [ARCHITECTURE]
 """
 
 import signal
@@ -17,7 +17,27 @@ from attnablate.train.loop import STOP_SIGNALS, Run, train
 SAVE_EVERY = 120  # steps between resume states
 
 
-def main(out: str, steps: str, processes: str, data: str) -> None:
+# the same small model in each family: 1 + 1 layers, or 2 layers over the packed row
+MODELS = {
+    "encoder_decoder": ModelConfig(
+        vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
+    ),
+    "decoder_only": ModelConfig(
+        vocab_size=200,
+        d_model=32,
+        n_heads=2,
+        enc_layers=0,
+        dec_layers=2,
+        d_ff=64,
+        variant="qq@self",
+        architecture="decoder_only",
+    ),
+}
+
+
+def main(
+    out: str, steps: str, processes: str, data: str, architecture: str = "encoder_decoder"
+) -> None:
     cfg = TrainConfig(
         max_steps=int(steps),
         batch_tokens=400,
@@ -27,9 +47,7 @@ def main(out: str, steps: str, processes: str, data: str) -> None:
         job=JobConfig(log_every=60, save_every=SAVE_EVERY),
         device="cpu",
     )
-    model = ModelConfig(
-        vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
-    )
+    model = MODELS[architecture]
     folder = Path(data)
     files = DataFiles(
         folder / "train.npz", folder / "valid.npz", folder / "spm.model", folder / "valid.en"
