@@ -23,6 +23,7 @@ if "SLURM_STEP_ID" in os.environ:
 
 from attnablate.config import files as config_file, experiment, overrides  # noqa: E402
 from attnablate.io import remove_stale_temporaries  # noqa: E402
+from attnablate.report.files import reference_inputs  # noqa: E402
 from attnablate.report.outputs import FIGURES  # noqa: E402
 from attnablate.model.params import count_params  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
@@ -149,14 +150,7 @@ def run_paths(name, largest_budget=False):
 def claim_references():
     """The reports of other experiments that claims compare with (``reference.report``):
     each one's comparison table and config."""
-    folders = dict.fromkeys(
-        c["reference"]["report"] for c in config["claims"] if "reference" in c
-    )
-    return [
-        f"{folder}/{name}"
-        for folder in folders
-        for name in ("comparison.csv", "config.yaml")
-    ]
+    return [str(path) for path in reference_inputs(config)]
 
 
 def stable_paths(name):

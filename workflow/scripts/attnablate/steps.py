@@ -158,8 +158,8 @@ def aggregate(job) -> None:
 
 def report(job) -> None:
     """Rule ``report``: the figures, summary and tables of an experiment."""
-    from attnablate.report.build import build_report, reference_folders
-    from attnablate.report.files import ReportFiles, Tables
+    from attnablate.report.build import build_report
+    from attnablate.report.files import ReportFiles, Tables, reference_inputs
 
     tables = Tables.of(Path(job.input.runs).parent)
     report_files = ReportFiles.of(Path(job.output.summary).parent)
@@ -169,7 +169,7 @@ def report(job) -> None:
     _agree_files(job.output, report_files)
     for name, path in report_files.figures.items():
         _agree_path(job.output, name, path)
-    read = [p for folder in reference_folders(job.config) for p in _report_inputs(folder)]
+    read = reference_inputs(job.config)
     if [Path(path) for path in job.input.references] != read:
         raise RuntimeError(f"rule files references: {list(job.input.references)}, read: {read}")
     build_report(
@@ -186,14 +186,6 @@ def _agree(named, files: dict, folder) -> None:
     """The rule's files of these names are ``folder``'s ``files`` (name -> file name)."""
     for name, file in files.items():
         _agree_path(named, name, Path(folder) / file)
-
-
-def _report_inputs(folder) -> list:
-    """What a claim reads of another experiment's report (report.build.references)."""
-    from attnablate.report.files import ReportFiles
-
-    files = ReportFiles.of(folder)
-    return [files.csv, files.config]
 
 
 def _agree_files(named, files) -> None:

@@ -19,7 +19,7 @@ from attnablate.config.experiment import family, unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import claims, figures, paper_tables, scaling
-from attnablate.report.files import ReportFiles, Tables
+from attnablate.report.files import ReportFiles, Tables, reference_folders
 from attnablate.report.summary import summary_markdown
 
 
@@ -92,12 +92,6 @@ def write_config(config: dict, made_at: str, path) -> None:
         f"filled in), at commit {made_at}.\n"
     )
     write_text(path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-
-
-def reference_folders(config: dict) -> list[str]:
-    """The other experiments' report folders that claims compare with, each once."""
-    claims_ = config.get("claims", [])
-    return list(dict.fromkeys(c["reference"]["report"] for c in claims_ if "reference" in c))
 
 
 def references(config: dict) -> dict:

@@ -51,3 +51,18 @@ class ReportFiles:
             csv=folder / "comparison.csv",
             config=folder / "config.yaml",
         )
+
+
+def reference_folders(config: dict) -> list[str]:
+    """The other experiments' report folders that claims compare with, each once."""
+    claims = config.get("claims", [])
+    return list(dict.fromkeys(c["reference"]["report"] for c in claims if "reference" in c))
+
+
+def reference_inputs(config: dict) -> list[Path]:
+    """What the report step reads of those reports: each one's comparison table and config."""
+    return [
+        path
+        for folder in reference_folders(config)
+        for path in (ReportFiles.of(folder).csv, ReportFiles.of(folder).config)
+    ]
