@@ -292,6 +292,9 @@ def test_a_claim_compared_with_another_experiment_tests_the_difference_of_the_tw
     assert row["verdict"] == "replicated"
     assert row["reference"] == "reports/default: qq@enc"
     assert not row["converged"]  # the reference's runs had not converged: the row says so
+    trend = ladder_claims_markdown(close, pd.DataFrame(rows))[-1]
+    assert "Δ test BLEU − `reports/default: qq@enc`'s Δ 1,000 steps -0.03" in trend
+    assert "nan" not in trend and "validation loss" not in trend  # theirs is not read
     far = claims_table([CARRIES], pd.DataFrame(rows), reference_table([2.4, 2.6, 2.5]))
     [row] = far.to_dict("records")
     assert row["verdict"] == "outside the margin" and row["high"] < -1.0

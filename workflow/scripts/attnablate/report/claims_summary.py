@@ -264,12 +264,18 @@ def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: s
     values = "; ".join(f"{int(r['budget']):,} steps {estimate_text(r)}" for r in rows)
     verdicts = " → ".join(r["verdict"] for r in rows)
     called = sum(Verdict(r["verdict"]).called for r in rows)
-    what = "worth in qk parameters" if rows[0]["measure"] == "params" else "Δ test BLEU"
+    reference = _reference(rows[0])
+    if reference:  # the other experiment's loss is not read: only its Δ BLEU is compared
+        what = f"Δ test BLEU − `{text(rows[0]['reference'])}`'s Δ"
+    else:
+        what = "worth in qk parameters" if rows[0]["measure"] == "params" else "Δ test BLEU"
     line = (
         f"- *{text(claim)}* (`{label}` at `{size}`): {what} {values}. Decided at {called} of "
         f"{len(rows)} budgets; verdicts {verdicts}."
     )
     if rows[0]["measure"] == "bleu":
-        loss = " → ".join(f"{r['delta_loss']:+.3f}" for r in rows)
-        line += f" Δ annealed validation loss {loss} nats. Sign of Δ BLEU, seed by seed: {sign}."
+        if not reference:
+            loss = " → ".join(f"{r['delta_loss']:+.3f}" for r in rows)
+            line += f" Δ annealed validation loss {loss} nats."
+        line += f" Sign of Δ BLEU, seed by seed: {sign}."
     return line
