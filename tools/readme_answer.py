@@ -28,6 +28,10 @@ WIDTH = 100  # the README's prose is wrapped here; its tables cannot be
 REPORTS = (
     ("default", "laptop: 2-core CPU, `config.yaml`, at its largest budget"),
     ("gpu", "one GPU: NVIDIA H200, an earlier `configs/gpu.yaml`"),
+    (
+        "decoder-only",
+        "laptop: 2-core CPU, decoder-only, `configs/decoder-only.yaml`, at its largest budget",
+    ),
 )
 # the outcomes a claim's cell can open with, in the order the tally gives them
 OUTCOMES = (
