@@ -61,8 +61,5 @@ def reference_folders(config: dict) -> list[str]:
 
 def reference_inputs(config: dict) -> list[Path]:
     """What the report step reads of those reports: each one's comparison table and config."""
-    return [
-        path
-        for folder in reference_folders(config)
-        for path in (ReportFiles.of(folder).csv, ReportFiles.of(folder).config)
-    ]
+    reports = [ReportFiles.of(folder) for folder in reference_folders(config)]
+    return [path for files in reports for path in (files.csv, files.config)]
