@@ -1,6 +1,7 @@
 """The budget ladder: one stable run per cell at the peak rate, and from its branch states one
 cooldown per budget that ends exactly where one uninterrupted WSD run to that budget ends."""
 
+import copy
 import json
 import os
 import shutil
@@ -9,14 +10,16 @@ import signal
 import pandas as pd
 import pytest
 import torch
-from conftest import planned_jobs, smoke_experiment, snakemake
+import yaml
+from conftest import ROOT, planned_jobs, smoke_experiment, snakemake
+from snakemake.utils import validate
 
 from attnablate.config import experiment
-from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
 from attnablate.model.transformer import ModelConfig
 from attnablate.report import ladder, stats
 from attnablate.report.aggregate import with_ladder_convergence
+from attnablate.report.meta import RunMeta
 from attnablate.report.summary import ladder_line
 from attnablate.train import loop as training
 from attnablate.train.config import JobConfig, TrainConfig, learning_rate
@@ -182,9 +185,34 @@ def test_a_killed_cooldown_resumes_from_its_last_state_and_ends_identical(
     assert meta.steps == 40
 
 
-def test_a_cooldown_without_its_stable_run_says_what_to_rerun(tmp_path, data):
-    with pytest.raises(ConfigurationError, match="stable run at step 32 or before"):
-        cooldown(tmp_path / "cell", data, 40)
+@pytest.mark.parametrize("damage", ["deleted", "corrupted"])
+def test_a_cooldown_whose_branch_state_is_lost_trains_the_stable_phase_itself(
+    tmp_path, data, damage, capsys
+):
+    """No dead end: a cooldown whose state at its start is missing or corrupted continues from
+    the newest intact state before it (here step 16), or from step 0, and still ends as one
+    uninterrupted WSD run does; its log says so."""
+    cell = tmp_path / "cell"
+    stable(cell, data)
+    state = cell / "branches" / "state-000000032.pt"
+    if damage == "deleted":
+        state.unlink()
+    else:
+        state.write_bytes(state.read_bytes()[:1000])
+    capsys.readouterr()
+    meta, out = cooldown(cell, data, 40)
+    log = capsys.readouterr().out
+    assert "no intact state of this cell's stable run at step 32" in log
+    assert "from the stable run's state at step 16" in log
+    _, whole = continuous(tmp_path, data, 40)
+    for name, tensor in weights(whole).items():
+        assert torch.equal(weights(out)[name], tensor), name
+    assert meta.steps == 40
+    shutil.rmtree(cell / "branches")  # none at all: from step 0
+    meta, out = cooldown(cell, data, 20)
+    _, whole = continuous(tmp_path, data, 20)
+    for name, tensor in weights(whole).items():
+        assert torch.equal(weights(out)[name], tensor), name
 
 
 def ladder_runs(bleu: dict, loss: dict | None = None) -> pd.DataFrame:
@@ -300,22 +328,26 @@ def test_the_ladder_report_opens_with_the_answer_over_the_budget(ladder_run):
 
 
 @pytest.mark.workflow
-def test_adding_a_budget_plans_only_its_cooldown_and_evaluation(ladder_run):
+def test_adding_a_budget_plans_its_segment_and_redoes_only_the_cooldowns_above_it(ladder_run):
+    """Budget 20 (branch point 16) between 15 and 30: its stable segment, and the segment after
+    it, whose input changed (it finds its state and trains nothing); so the cooldowns of 20
+    and 30 and their evaluations, never the budget below."""
     workdir, _ = ladder_run
     jobs = planned_jobs(workdir, ladder_config([15, 20, 30]))
-    cell = "runs/smoke/{}/seed1/steps20"
-    assert sorted(where for rule, where in jobs if rule == "train") == sorted(
-        cell.format(c) for c in CELLS
-    )
+    planned = lambda rule: sorted(where for r, where in jobs if r == rule)  # noqa: E731
+    cells = lambda runs: sorted(f"runs/smoke/{c}/seed1/{r}" for c in CELLS for r in runs)  # noqa: E731
+    assert planned("stable") == cells(["stable16", "stable24"])
+    assert planned("train") == planned("translate") == cells(["steps20", "steps30"])
     assert {rule for rule, _ in jobs} == {
+        "stable",
         "train",
         "translate",
         "score",
+        "attention",  # of the largest budget's runs
         "compare",
         "aggregate",
         "report",
     }
-    assert all("steps20" in where for rule, where in jobs if rule in ("translate", "compare"))
 
 
 @pytest.mark.workflow
@@ -327,16 +359,17 @@ def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldow
     config = ladder_config([15, 30, 60])
     jobs = planned_jobs(workdir, config)
     trained = sorted(where for rule, where in jobs if rule in ("stable", "train"))
-    stable = [f"runs/smoke/{c}/seed1/stable" for c in CELLS]
-    assert trained == sorted([*stable, *(f"runs/smoke/{c}/seed1/steps60" for c in CELLS)])
+    new = [f"runs/smoke/{c}/seed1/{run}" for c in CELLS for run in ("stable48", "steps60")]
+    assert trained == sorted(new)  # one segment more; no cooldown of 15 or 30 steps again
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
-    log = workdir / "logs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "stable.log"
+    log = workdir / "logs" / "smoke" / CELLS[0] / "seed1" / "stable48" / "train.log"
     assert "resumed at step 24" in log.read_text()  # from the last branch state, not from 0
     meta = json.loads(
-        (workdir / "runs" / "smoke" / CELLS[0] / "seed1" / "stable" / "meta.json").read_text()
+        (workdir / "runs" / "smoke" / CELLS[0] / "seed1" / "stable48" / "meta.json").read_text()
     )
     assert meta["steps"] == 48
+    assert planned_jobs(workdir, config) == []
 
 
 def test_one_budget_has_no_doubling_to_judge_convergence_by():
@@ -361,3 +394,85 @@ def test_a_ladder_under_two_processes_ends_as_one_two_process_wsd_run(tmp_path, 
     launch(2, train, run_of(cfg), data, whole, backend="gloo")
     for name, tensor in weights(whole).items():
         assert torch.equal(weights(out)[name], tensor), name
+
+
+# A change of each recipe setting after a smoke ladder, and whether the stable run's numbers
+# depend on it (the cooldowns' always do).
+RECIPE_CHANGES = {
+    "lr": (lambda c: c["train"].update(lr=0.002), True),
+    "warmup_steps": (lambda c: c["train"].update(warmup_steps=8), True),
+    "d_ff": (lambda c: c["sizes"]["micro"].update(d_ff=48), True),
+    "dropout": (lambda c: c.setdefault("model", {}).update(dropout=0.2), True),
+    "cooldown_fraction": (lambda c: c["train"].update(cooldown_fraction=0.3), True),
+    "cooldown_shape": (lambda c: c["train"].update(cooldown_shape="1-sqrt"), False),
+}
+
+
+def validated(config: dict) -> dict:
+    """The config with the schema's defaults filled in, as the workflow reads it."""
+    config = copy.deepcopy(config)
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def changed(setting: str, budgets=LADDER["budgets"]) -> dict:
+    config = ladder_config(budgets)
+    RECIPE_CHANGES[setting][0](config)
+    return config
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("setting", RECIPE_CHANGES)
+def test_a_changed_recipe_reruns_every_run_it_touches_in_one_plan(ladder_run, setting):
+    """The plan after a change holds every job whose numbers depend on it: the stable run's
+    segments (unless only the cooldowns' shape changed), every budget's cooldown, its
+    translation and score, the tests and the report, so that one invocation ends with every
+    output made by the new recipe."""
+    workdir, _ = ladder_run
+    config = changed(setting)
+    jobs = planned_jobs(workdir, config)
+    points = experiment.branch_points(validated(config))
+    stable = [f"runs/smoke/{c}/seed1/stable{p}" for c in CELLS for p in points]
+    runs = [f"runs/smoke/{c}/seed1/steps{b}" for c in CELLS for b in LADDER["budgets"]]
+    planned = lambda rule: sorted(where for r, where in jobs if r == rule)  # noqa: E731
+    assert planned("stable") == (sorted(stable) if RECIPE_CHANGES[setting][1] else [])
+    assert planned("train") == planned("translate") == planned("score") == sorted(runs)
+    assert {"compare", "aggregate", "report"} <= {rule for rule, _ in jobs}
+
+
+@pytest.mark.workflow
+def test_one_invocation_after_a_changed_rate_leaves_every_output_of_the_new_rate(
+    ladder_run, tmp_path
+):
+    workdir = tmp_path / "copy"
+    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    before = (workdir / "reports" / "smoke" / "summary.md").read_text()
+    config = changed("lr")
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for cell in CELLS:
+        for run in (*(f"steps{b}" for b in LADDER["budgets"]), "stable12", "stable24"):
+            meta = RunMeta.read(workdir / "runs" / "smoke" / cell / "seed1" / run / "meta.json")
+            assert meta.train_config["lr"] == 0.002, (cell, run)
+    assert {r["lr"] for r in read_tsv(workdir / "results" / "smoke" / "runs.tsv")} == {"0.002"}
+    assert (workdir / "reports" / "smoke" / "summary.md").read_text() != before
+    reported = yaml.safe_load((workdir / "reports" / "smoke" / "config.yaml").read_text())
+    assert reported["train"]["lr"] == 0.002
+    assert planned_jobs(workdir, config) == []  # nothing left for a second invocation
+
+
+@pytest.mark.workflow
+def test_a_budget_below_the_smallest_runs_in_one_invocation(ladder_run, tmp_path):
+    """A new first branch point (11, before 12): its segment trains from step 0, and the
+    segments after it, whose input changed, find their states and train nothing again."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    config = ladder_config([14, *LADDER["budgets"]])
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = workdir / "logs" / "smoke" / CELLS[0] / "seed1"
+    log = (logs / "stable12" / "train.log").read_text()
+    assert "branches/state-000000012.pt" in log and "done: 12 steps" in log
+    runs = read_tsv(workdir / "results" / "smoke" / "runs.tsv")
+    assert sorted({int(r["budget"]) for r in runs}) == [14, 15, 30]
+    assert planned_jobs(workdir, config) == []

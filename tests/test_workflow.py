@@ -168,7 +168,7 @@ def test_the_decoder_only_experiment_plans_every_cell_against_the_default_report
     jobs = planned_jobs(tmp_path, config)
     stable = sorted(where.split("/")[2:4] for rule, where in jobs if rule == "stable")
     cells = [[v, "small"] for v in ["qk", "qq", "nov", "noo", "qq"]]
-    assert stable == sorted(cells * 3)
+    assert stable == sorted(cells * 3 * 3)  # three seeds, a stable segment per budget
     assert [rule for rule, _ in jobs].count("translate") == 5 * 3 * 3
 
 
@@ -254,7 +254,7 @@ def test_the_default_experiment_plans_every_stage(tmp_path):
     cells = len(config["variants"]) + len(config.get("matched_variants", []))
     cells *= len(config["sizes"]) * len(config["seeds"])
     runs = cells * len(config["train"]["budgets"])  # a ladder: a cooldown per budget
-    assert jobs.count("stable") == cells
+    assert jobs.count("stable") == runs  # a stable segment per budget's branch point
     assert jobs.count("train") == jobs.count("translate") == jobs.count("score") == runs
     assert {"prepare", "tokenizer", "encode", "aggregate", "report"} <= set(jobs)
 
@@ -268,7 +268,7 @@ def test_the_controls_plan_every_control_and_the_learning_rate_check(tmp_path):
     stable = sorted(where.split("/")[2:4] for rule, where in jobs if rule == "stable")
     cells = [[v, "small"] for v in config["variants"]]
     cells += [[v, size] for v in ("qk", "qq@enc") for size in ("small-lr-half", "small-lr-twice")]
-    assert stable == sorted(cells * 3)  # three seeds
+    assert stable == sorted(cells * 3 * 3)  # three seeds, a stable segment per budget
     lrs = {
         size: preset.get("lr", config["train"]["lr"]) for size, preset in config["sizes"].items()
     }

@@ -59,6 +59,9 @@ TOK = f"{DATA}/{TOKENIZER}"
 # stable run (CELL/stable) and a cooldown per budget, otherwise by one run to max_steps.
 CELL_ID = "{experiment}/{variant}/{size}/{match}/seed{seed}"
 CELL = f"runs/{CELL_ID}"
+# a ladder cell's stable run, one job per branch point: the segment that ends at {point}
+STABLE_ID = f"{CELL_ID}/stable{{point}}"
+STABLE = f"runs/{STABLE_ID}"
 RUN_ID = f"{CELL_ID}/steps{{budget}}"
 RUN = f"runs/{RUN_ID}"
 RUN_LOG = f"logs/{RUN_ID}"
@@ -118,6 +121,7 @@ wildcard_constraints:
     match=r"none|total|non_embedding",
     seed=r"[0-9]+",
     budget=r"[0-9]+",
+    point=r"[0-9]+",
 
 
 def canonical(settings: dict) -> dict:
@@ -154,11 +158,13 @@ def claim_references():
 
 
 def stable_paths(name):
-    """``name`` in the stable-run folder of every cell, on a ladder (none otherwise)."""
+    """``name`` in the last stable segment of every cell, on a ladder (none otherwise): it
+    carries the stable run's records from step 0."""
     if not experiment.ladder(config):
         return []
+    end = experiment.stable_steps(config)
     cells = experiment.cells(config)
-    return [f"{CELL}/stable/{name}".format(experiment=EXP, **cell) for cell in cells]
+    return [f"{STABLE}/{name}".format(experiment=EXP, point=end, **cell) for cell in cells]
 
 
 def run_model(wildcards):
@@ -214,12 +220,22 @@ def stable_settings(wildcards):
 
 
 def stable_run(wildcards):
-    """A cooldown's input: its cell's stable run, marked ancient, so that extending the
-    stable run to a larger budget reruns no cooldown of the budgets it already served.
-    """
+    """A cooldown's input: the stable segment that ends at its branch point. An ordinary
+    input: a segment reruns when the stable run's recipe changes, and so then does every
+    cooldown after it; a larger top budget adds a segment and reruns none of the others."""
     if not experiment.ladder(config):
         return []
-    return ancient(f"{CELL}/stable/meta.json".format(**wildcards))
+    point = experiment.branch_point(config, int(wildcards.budget))
+    return f"{STABLE}/meta.json".format(point=point, **wildcards)
+
+
+def previous_segment(wildcards):
+    """A stable segment's input: the segment before it (none for the first), whose state
+    it continues from."""
+    earlier = [p for p in experiment.branch_points(config) if p < int(wildcards.point)]
+    if not earlier:
+        return []
+    return f"{STABLE}/meta.json".format(**{**wildcards, "point": earlier[-1]})
 
 
 COMPARED = ("size", "match", "seed", "budget")  # what one compare job holds fixed

@@ -36,26 +36,27 @@ rule train:
         "../scripts/train.py"
 
 
-# A ladder cell's run at the peak rate, to the largest budget's branch point: it keeps a
-# state at every budget's branch point in CELL/branches, which no job declares, so that a
-# rerun (a larger budget) continues from its last state rather than from scratch.
+# A ladder cell's run at the peak rate, as one segment per branch point: the segment that
+# ends at {point} continues from the one before it and keeps its last state in CELL/branches,
+# where no job declares it (a rerun job loses its declared outputs, and the states must
+# outlive it: a rerun segment whose state is there, of the same recipe, trains nothing).
 use rule train as stable with:
     input:
         spm=f"{TOK}/spm.model",
         train=f"{TOK}/train.ids.npz",
         valid=f"{TOK}/valid.ids.npz",
         valid_ref=f"{DATA}/valid.tgt",
+        previous=previous_segment,
     output:
-        curves=f"{CELL}/stable/curves.tsv",
-        meta=f"{CELL}/stable/meta.json",
-        dynamics=f"{CELL}/stable/dynamics.tsv",
+        curves=f"{STABLE}/curves.tsv",
+        meta=f"{STABLE}/meta.json",
+        dynamics=f"{STABLE}/dynamics.tsv",
     log:
-        f"logs/{CELL_ID}/stable.log",
+        f"logs/{STABLE_ID}/train.log",
     benchmark:
-        f"benchmarks/{CELL_ID}/stable.tsv"
+        f"benchmarks/{STABLE_ID}/train.tsv"
     params:
         model=run_model,
         train=stable_settings,
-        end=experiment.stable_steps(config),
         device=config["device"],
         processes=lambda wildcards: experiment.processes(config, wildcards.size),

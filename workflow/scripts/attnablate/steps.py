@@ -19,8 +19,8 @@ def train(job) -> None:
     cell's run at the peak rate). Its params hold what the run's numbers depend on: ``model``
     (the shape; the vocabulary is the tokenizer's, an input), ``train`` (the recipe at its
     size, without ``train.job``: how the job runs changes none of its numbers, so it is read
-    from the config and changing it reruns nothing), ``device``, ``processes`` and, for a
-    stable run, ``end``."""
+    from the config and changing it reruns nothing), ``device`` and ``processes``. A stable
+    segment trains to its ``point`` (a wildcard): the branch point it ends at."""
     from attnablate.data.tokenizer import vocabulary_size
     from attnablate.train import distributed as dist
     from attnablate.train.config import JobConfig, TrainConfig
@@ -40,7 +40,9 @@ def train(job) -> None:
         # the largest budget's cooldown settings put its cooldown's start at this run's end
         top = experiment.train_settings(config, wildcards["size"], experiment.budgets(config)[-1])
         cooldown = {key: top[key] for key in experiment.COOLDOWN_KEYS}
-        branches = Branches(files.branches, job.params.end, experiment.branch_points(config))
+        branches = Branches(
+            files.branches, int(wildcards["point"]), experiment.branch_points(config)
+        )
     elif experiment.ladder(config):
         branches = Branches(files.branches)
     run = Run(
@@ -54,7 +56,7 @@ def train(job) -> None:
         int(wildcards["seed"]),
         {
             **wildcards,
-            **{key: int(wildcards[key]) for key in ("seed", "budget") if key in wildcards},
+            **{key: int(wildcards[key]) for key in ("seed", "budget", "point") if key in wildcards},
         },
         job.threads,
     )

@@ -316,6 +316,13 @@ def check_train(train: dict) -> None:
             f"train.warmup_steps ({train['warmup_steps']}), got {train['max_steps']}",
         )
     start = cooldown_start(train["max_steps"], train.get("cooldown_fraction", 0))
+    if schedule == "wsd" and train["max_steps"] > 0 and start >= train["max_steps"]:
+        raise ConfigurationError(
+            "train.cooldown_fraction",
+            f"{train.get('cooldown_fraction', 0)} of {train['max_steps']} steps rounds to a "
+            "cooldown of no step: the run would end at its peak rate, not annealed; raise it "
+            f"to at least {0.5 / train['max_steps']:.3g} (or raise train.max_steps)",
+        )
     if schedule == "wsd" and start < train["warmup_steps"]:
         raise ConfigurationError(
             "train.cooldown_fraction",

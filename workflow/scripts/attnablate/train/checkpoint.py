@@ -89,10 +89,15 @@ def restore_branch(folder, identity: dict, at_most: int, log=print) -> dict | No
     return None
 
 
-def clear_states(folder) -> None:
-    """Remove every state of a folder (a fresh start: they belong to another configuration)."""
-    for path in Path(folder).glob("state-*"):
-        path.unlink()
+def clear_other_states(folder, identity: dict, log=print) -> None:
+    """Remove the states of a folder that belong to another configuration (their
+    ``fingerprint`` is not ``identity``) or are corrupted; those of this one stay (a stable
+    segment's later states, which a rerun of the segment after it continues from)."""
+    for path in sorted(Path(folder).glob("state-*.pt")):
+        state = load_state(folder, log, only=path)
+        if state is None or state["fingerprint"] != identity:
+            path.unlink()
+            path.with_suffix(".sha256").unlink(missing_ok=True)
 
 
 def load_state(folder, log=print, only=None) -> dict | None:

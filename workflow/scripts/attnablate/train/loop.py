@@ -429,7 +429,8 @@ class Trainer:
         p, model = self.p, self.learner.model
         rows = self.records.curves.rows
         validated_last_step = bool(rows) and rows[-1]["step"] == str(p.step)
-        if p.diverged_at is None and not validated_last_step:
+        inner = self.branches is not None and self.branches.inner
+        if p.diverged_at is None and not validated_last_step and not inner:
             self.validate()
         if p.diverged_at is not None:
             # The checkpoint says so, for translate: a diverged run is a result, not a model

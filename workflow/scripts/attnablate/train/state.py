@@ -9,11 +9,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from attnablate.config import experiment
-from attnablate.errors import ConfigurationError
 from attnablate.model.config import ModelConfig
 from attnablate.report.convergence import ANNEALED_SCHEDULES
 from attnablate.train import distributed as dist
-from attnablate.train.checkpoint import clear_states, restore, restore_branch, write_checkpoint
+from attnablate.train.checkpoint import (
+    clear_other_states,
+    restore,
+    restore_branch,
+    write_checkpoint,
+)
 from attnablate.train.config import TrainConfig
 from attnablate.train.files import RunFiles
 
@@ -38,9 +42,9 @@ class Progress:
 @dataclass
 class Branches:
     """A ladder cell's branch states: states of its stable run kept at the steps its budgets'
-    cooldowns start from. The stable run writes them (``end``: the step it trains to;
-    ``keep``: the steps it keeps, its end among them); a cooldown (``end`` 0) starts from the
-    newest one at or before its cooldown's start."""
+    cooldowns start from. The stable run's segments write them (``end``: the step a segment
+    trains to; ``keep``: the steps kept, its end among them); a cooldown (``end`` 0) starts
+    from the newest one at or before its cooldown's start."""
 
     folder: Path
     end: int = 0
@@ -49,6 +53,12 @@ class Branches:
     @property
     def stable(self) -> bool:
         return self.end > 0
+
+    @property
+    def inner(self) -> bool:
+        """A stable segment that another follows: it ends where the grid of validations
+        puts no validation of its own, so that the curves do not depend on the ladder."""
+        return self.stable and self.end < max(self.keep, default=self.end)
 
 
 def resume_identity(model_cfg: ModelConfig, cfg: TrainConfig, seed: int) -> dict:
@@ -93,25 +103,28 @@ def state_to_continue(
 
 
 def start_of_branch(branches: Branches, identity: dict, cfg: TrainConfig, log) -> dict | None:
-    """The branch state a ladder run starts from: for the stable run, its newest (none: a
-    fresh start, and states of another configuration go); for a cooldown, the newest at or
-    before its cooldown's start, which must exist (the stable run is its input)."""
+    """The branch state a ladder run starts from: for a stable segment, the newest at or
+    before its end (none: a fresh start, and states of another configuration go); for a
+    cooldown, the newest intact one at or before its cooldown's start. A cooldown whose
+    state at its start is missing or corrupted trains the rest of the stable phase itself,
+    from an earlier state or from step 0: the same numbers (a run resumed is the run
+    uninterrupted), in more time."""
     if branches.stable:
         state = restore_branch(branches.folder, identity, branches.end, log)
         if state is None and branches.folder.exists():
-            clear_states(branches.folder)
+            clear_other_states(branches.folder, identity, log)
         return state
     start = experiment.cooldown_start(cfg.max_steps, cfg.cooldown_fraction)
     state = restore_branch(branches.folder, identity, start, log)
-    if state is None:
-        raise ConfigurationError(
-            "train.budgets",
-            f"no state of this cell's stable run at step {start} or before in "
-            f"{branches.folder}: rerun it (snakemake --forcerun stable)",
+    found = state["progress"]["step"] if state is not None else 0
+    if found < start:
+        log(
+            f"warning: no intact state of this cell's stable run at step {start} in "
+            f"{branches.folder}: training the stable phase from step {found} in this job"
         )
     log(
-        f"cooldown to step {cfg.max_steps} from the stable run's state at step "
-        f"{state['progress']['step']} (cooldown from step {start})"
+        f"cooldown to step {cfg.max_steps} from the stable run's state at step {found} "
+        f"(cooldown from step {start})"
     )
     return state
 
