@@ -23,6 +23,7 @@ if "SLURM_STEP_ID" in os.environ:
 
 from attnablate.config import files as config_file, experiment, overrides  # noqa: E402
 from attnablate.io import remove_stale_temporaries  # noqa: E402
+from attnablate.report import reference  # noqa: E402
 from attnablate.report.files import reference_inputs  # noqa: E402
 from attnablate.report.outputs import FIGURES  # noqa: E402
 from attnablate.model.params import count_params  # noqa: E402
@@ -35,9 +36,11 @@ for path in dict.fromkeys([*workflow.configfiles, *workflow.overwrite_configfile
     config_file.check(path)  # what YAML 1.1 would reinterpret in silence: file and line
 # only --config values are retyped: a --configfile is YAML, typed as config.yaml is
 overrides.apply(config, dict(workflow.config_settings.config), SCHEMA)
+overrides.integers(config, SCHEMA)  # seeds: [1.0] is seed 1, never a folder "seed1.0"
 validate(config, str(SCHEMA))
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
 experiment.check(config)
+reference.check(config)  # other experiments' reports that claims compare with
 
 
 def digest(settings: dict) -> str:

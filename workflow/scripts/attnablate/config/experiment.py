@@ -7,6 +7,7 @@ re-spent to equal the ``qk`` model of that size.
 
 import dataclasses
 import itertools
+import json
 import math
 import os
 import re
@@ -192,8 +193,7 @@ def check(config: dict) -> None:
         _check_ladder(config["train"])  # each budget is a run's max_steps
     else:
         check_train(config["train"])
-    for i, claim in enumerate(config.get("claims", [])):
-        _check_claim(claim, f"claims[{i}]", family(config))
+    _check_claims(config.get("claims", []), family(config))
     for i, variant in enumerate(config.get("matched_variants") or []):
         # one the experiment does not run is not planned, and the summary says so (an
         # override such as --config variants=[...] may leave it out); a typo still fails here
@@ -232,19 +232,71 @@ def unrun_matched_variants(config: dict) -> list[str]:
     return [v for v in config.get("matched_variants") or [] if v not in config["variants"]]
 
 
+# What a claim tests: two claims that agree on these test the same thing (their text aside).
+CLAIM_TEST_KEYS = ("variant", "match", "against", "measure", "expect", "margin", "reference")
+# the tests that read a margin (a difference, ``worse`` or ``better``, is a test of Δ = 0)
+MARGIN_TESTS = ("same", "not_better")
+
+
+def _check_claims(claims: list[dict], family: str) -> None:
+    """Every claim tests something, and no two test the same thing (a copy would only raise
+    the others' Holm-corrected p-values)."""
+    tested: dict[str, int] = {}
+    for i, claim in enumerate(claims):
+        _check_claim(claim, f"claims[{i}]", family)
+        test = {key: claim.get(key) for key in CLAIM_TEST_KEYS}
+        for key in ("variant", "against"):  # qq, qq@all and qq@enc,dec,cross are one cell
+            test[key] = sorted(parse_sites(claim.get(key) or BASELINE, key, family).items())
+        signature = json.dumps(test, sort_keys=True, default=str)
+        if signature in tested:
+            raise ConfigurationError(
+                f"claims[{i}]",
+                f"tests what claims[{tested[signature]}] tests (the same cells, measure, "
+                "expectation and margin): a copy would only weaken the others' Holm correction",
+            )
+        tested[signature] = i
+
+
 def _check_claim(claim: dict, key: str, family: str) -> None:
     """A claim's cells parse (one this experiment does not run is reported as not run: an
-    override such as --config variants=[...] may leave it out; a typo still fails here), and
-    a test against a margin has one."""
-    parse_sites(claim["variant"], f"{key}.variant", family)
-    parse_sites(claim.get("against", BASELINE), f"{key}.against", family)
-    if claim["expect"] in ("same", "not_better") and "margin" not in claim:
+    override such as --config variants=[...] may leave it out; a typo still fails here), it
+    compares two different cells, and a margin is given exactly where its test reads one,
+    within the range that test allows."""
+    if not claim["claim"].strip():
+        raise ConfigurationError(f"{key}.claim", "is empty: say the claim in words")
+    cell = parse_sites(claim["variant"], f"{key}.variant", family)
+    against = parse_sites(claim.get("against", BASELINE), f"{key}.against", family)
+    match = claim.get("match", "none")
+    if all(combo == BASELINE for combo in cell.values()) and match != "none":
+        raise ConfigurationError(
+            f"{key}.match", f"{BASELINE} is the baseline: it has no cell matched to itself"
+        )
+    if cell == against and match == "none":
+        raise ConfigurationError(
+            f"{key}.against",
+            f"compares {claim['variant']!r} with itself: its Δ is 0 by construction",
+        )
+    expect, margin = claim["expect"], claim.get("margin")
+    if expect in MARGIN_TESTS and margin is None:
         raise ConfigurationError(
             f"{key}.margin",
-            f"expect {claim['expect']!r} is tested against a margin written before the runs: "
+            f"expect {expect!r} is tested against a margin written before the runs: "
             "give one (in BLEU points; for measure params the band's half-width around 1×)",
         )
-    if "reference" in claim and (claim["expect"] != "same" or claim.get("measure") == "params"):
+    if expect not in MARGIN_TESTS and margin is not None:
+        raise ConfigurationError(
+            f"{key}.margin",
+            f"expect {expect!r} is a test of Δ = 0, which reads no margin: drop it (or "
+            f"expect {' or '.join(MARGIN_TESTS)}, which do)",
+        )
+    if claim.get("measure") == "params" and margin is not None and margin >= 1:
+        raise ConfigurationError(
+            f"{key}.margin",
+            f"{margin}: the band 1 ± margin of qk's parameters must stay above 0×: below 1",
+        )
+    if claim.get("measure", "bleu") == "bleu" and margin is not None and margin > 100:
+        raise ConfigurationError(f"{key}.margin", f"{margin} BLEU: BLEU runs from 0 to 100")
+    if "reference" in claim and (expect != "same" or claim.get("measure") == "params"):
         raise ConfigurationError(
             f"{key}.reference",
             "a claim compared with another experiment's report tests that the two Δ BLEU "
@@ -386,7 +438,8 @@ def _check_size(config: dict, size: str) -> None:
     try:
         size_config(config, size, vocab_size).validate()
     except ConfigurationError as error:
-        section = "model" if error.key in ("dropout", "bias") else f"sizes.{size}"
+        shared = ("dropout", "bias", "architecture", "prefix")  # model: keys of every size
+        section = "model" if error.key in shared else f"sizes.{size}"
         raise ConfigurationError(f"{section}.{error.key}", _reason(error)) from None
     for i, variant in enumerate(config["variants"]):
         for match in config["match_params"]:

@@ -5,6 +5,11 @@ string: ``seeds=[1,2]`` arrives as ``["1", "2"]`` and ``train={max_steps: 100}``
 ``{"max_steps": "100"}``, which the schema would then reject with a type the user never wrote.
 Each overridden scalar the schema types as a number or boolean is read again as YAML here;
 anything else is left for the schema to judge.
+
+Whole numbers written as floats (``seeds: [1.0]``, ``budgets: [20.0]``) where the schema asks for
+an integer are integers here, in every config (the schema's integer type lets them through, and
+they would name folders and keys as ``seed1.0``); other floats there are left for the schema to
+refuse.
 """
 
 import yaml
@@ -66,3 +71,24 @@ def _merge(merged, typed):
     if isinstance(merged, dict) and isinstance(typed, dict):
         return {**merged, **{k: _merge(merged.get(k), v) for k, v in typed.items()}}
     return typed
+
+
+def _integers(value, schema: dict, defs: dict):
+    if "$ref" in schema:
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if isinstance(value, dict):
+        return {k: _integers(v, _child(schema, k), defs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v, _child(schema, i), defs) for i, v in enumerate(value)]
+    types = _types(schema)
+    whole = isinstance(value, float) and value.is_integer()
+    return int(value) if whole and "integer" in types and "number" not in types else value
+
+
+def integers(config: dict, schema_path) -> None:
+    """Whole-number floats as integers in ``config``, wherever the schema types an integer."""
+    with open(schema_path, encoding="utf-8") as f:
+        schema = yaml.safe_load(f)
+    typed = _integers(config, schema, schema.get("$defs", {}))
+    config.clear()
+    config.update(typed)

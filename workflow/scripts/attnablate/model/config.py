@@ -40,6 +40,12 @@ class ModelConfig:
         if self.prefix not in PREFIXES:
             raise ConfigurationError("prefix", f"one of {', '.join(PREFIXES)}, got {self.prefix!r}")
         decoder_only = self.architecture == "decoder_only"
+        if not decoder_only and self.prefix != PREFIXES[0]:
+            raise ConfigurationError(
+                "prefix",
+                f"{self.prefix!r} applies to a decoder_only model's source prefix; an "
+                f"{self.architecture} has none: drop it",
+            )
         if decoder_only and self.enc_layers != 0:
             raise ConfigurationError(
                 "enc_layers", f"a decoder_only model has no encoder: 0, got {self.enc_layers!r}"

@@ -18,7 +18,7 @@ import yaml
 from attnablate.config.experiment import family, unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
-from attnablate.report import claims, figures, paper_tables, scaling
+from attnablate.report import claims, figures, paper_tables, reference, scaling
 from attnablate.report.files import ReportFiles, Tables, reference_folders
 from attnablate.report.summary import summary_markdown
 
@@ -99,10 +99,10 @@ def references(config: dict) -> dict:
     corpus and tokenizer), for every claim that compares with another experiment's report."""
     found = {}
     for folder in reference_folders(config):
-        files = ReportFiles.of(folder)
-        theirs = yaml.safe_load(files.config.read_text(encoding="utf-8"))
-        same = all(theirs.get(key) == config[key] for key in ("corpus", "tokenizer"))
-        found[folder] = (pd.read_csv(files.csv, dtype={"size": str}), same)
+        theirs = reference.read(folder, "claims.reference", config["experiment"])
+        same = all(theirs.config.get(key) == config[key] for key in ("corpus", "tokenizer"))
+        table = pd.read_csv(ReportFiles.of(folder).csv, dtype={"size": str})
+        found[folder] = (table, same)
     return found
 
 

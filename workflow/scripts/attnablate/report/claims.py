@@ -34,6 +34,7 @@ difference of the two mean Δs is Welch's, and the equivalence its two one-sided
 """
 
 import math
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -103,12 +104,22 @@ def claims_table(
     return table
 
 
+def visible(text: str) -> str:
+    """A claim's text as a reader may trust it: control and format characters (the
+    bidirectional overrides that reorder what is shown, zero-width characters) as visible
+    escapes such as ``\\u202e``; line breaks and tabs stay."""
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf") and c not in "\n\t" else c
+        for c in text
+    )
+
+
 def _claim_rows(claim: dict, runs: pd.DataFrame, references: dict) -> list[dict]:
     label = cell_label(claim["variant"], claim.get("match", "none"))
     against = claim.get("against", BASELINE)
     reference = claim.get("reference")
     base = {
-        "claim": claim["claim"],
+        "claim": visible(claim["claim"]),
         "expect": claim["expect"],
         "measure": claim.get("measure", "bleu"),
         "margin": claim.get("margin", math.nan),

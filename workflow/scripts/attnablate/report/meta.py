@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from attnablate.errors import DamagedFileError
 from attnablate.io import write_json
 
 
@@ -46,7 +47,13 @@ class RunMeta:
 
     @classmethod
     def read(cls, path) -> "RunMeta":
-        document = json.loads(Path(path).read_text())
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise DamagedFileError(path, f"not JSON ({error})") from None
         named = {f.name for f in fields(cls)} - {"run"}
+        missing = sorted(named - set(document)) if isinstance(document, dict) else ["all"]
+        if missing:
+            raise DamagedFileError(path, f"not a run's meta.json (missing: {', '.join(missing)})")
         run = {key: value for key, value in document.items() if key not in named}
         return cls(run=run, **{key: document[key] for key in named})

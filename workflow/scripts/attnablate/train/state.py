@@ -56,8 +56,9 @@ class Branches:
 
     @property
     def inner(self) -> bool:
-        """A stable segment that another follows: it ends where the grid of validations
-        puts no validation of its own, so that the curves do not depend on the ladder."""
+        """A stable segment that another follows: it adds no validation at its end beyond
+        the ``eval_every`` grid, so that the stable curves hold the same steps whichever
+        budgets cut the run into segments."""
         return self.stable and self.end < max(self.keep, default=self.end)
 
 
