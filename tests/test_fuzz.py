@@ -1,7 +1,8 @@
 """The dry run's validation under mutated configs (Hypothesis): the default and smoke configs
-with a key removed, a value of another type or range, an odd string, an extra key or a
-duplicated entry. Every mutation ends in a plan or in an error that names a key (the schema's,
-or a ConfigurationError); never in another exception."""
+(and the decoder-only config, whose claim compares with reports/default) with a key removed, a
+value of another type or range (whole numbers written as floats among them), an odd string or
+report folder, an extra key or a duplicated entry. Every mutation ends in a plan or in an error
+that names a key (the schema's, or a ConfigurationError); never in another exception."""
 
 import copy
 
@@ -13,21 +14,27 @@ from hypothesis import strategies as st
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from attnablate.config import experiment
+from attnablate.config import experiment, overrides
 from attnablate.errors import ConfigurationError
+from attnablate.report import reference
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 BASES = {
     "default": yaml.safe_load((ROOT / "config.yaml").read_text()),
     "smoke": smoke_experiment(),
+    "decoder-only": yaml.safe_load((ROOT / "configs" / "decoder-only.yaml").read_text()),
 }
 ODD = ["", " ", "..", ".", "<script>alert(1)</script>", "a|b\nc", "qq@nowhere", "💥", "0" * 300]
+# report folders a claim's reference may name: outside reports/, missing, itself, a sibling
+FOLDERS = ["/tmp", "reports/../reports/default", "reports/nowhere", "reports/decoder-only"]
 VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-3, max_value=10**4).map(float),  # 40.0 where 40 is meant
     st.sampled_from(ODD),
+    st.sampled_from(FOLDERS),
     st.text(max_size=12),
     st.lists(st.integers(-3, 3), max_size=3),
     st.just({}),
@@ -68,13 +75,15 @@ def mutated(draw):
 def dry_run_validation(config: dict) -> None:
     """What workflow/rules/common.smk does with a config before it plans: the schema (filling
     defaults), the experiment's checks, and the runs it would plan."""
+    overrides.integers(config, SCHEMA)
     validate(config, str(SCHEMA))
     experiment.check(config)
+    reference.check(config)
     experiment.runs(config)
 
 
 @settings(
-    max_examples=120,
+    max_examples=180,
     deadline=None,
     derandomize=True,  # the same examples on every run: a failure reproduces
     suppress_health_check=[HealthCheck.too_slow],

@@ -11,12 +11,13 @@ class ConfigurationError(ValueError):
 
 class DamagedFileError(ValueError):
     """A file a job wrote no longer reads as what it was (cut short, edited by hand). The
-    message names the file and the way out: delete it, and the next invocation redoes the job
-    that writes it."""
+    message names the file and the way out: the job that writes it redone by ``--forcerun``
+    (deleting the file alone is not enough: Snakemake does not redo a job whose outputs'
+    readers are up to date)."""
 
     def __init__(self, path, problem: str):
         self.path = path
         super().__init__(
-            f"{path}: {problem}. Delete it and run the same command again: the job that "
-            "writes it is redone"
+            f"{path}: {problem}. Redo the job that writes it: add --forcerun {path} to the "
+            "command (./run.sh or snakemake)"
         )

@@ -371,9 +371,10 @@ def check_train(train: dict) -> None:
     if schedule == "wsd" and train["max_steps"] > 0 and start >= train["max_steps"]:
         raise ConfigurationError(
             "train.cooldown_fraction",
-            f"{train.get('cooldown_fraction', 0)} of {train['max_steps']} steps rounds to a "
-            "cooldown of no step: the run would end at its peak rate, not annealed; raise it "
-            f"to at least {0.5 / train['max_steps']:.3g} (or raise train.max_steps)",
+            f"a cooldown of train.cooldown_fraction {train.get('cooldown_fraction', 0)} × "
+            f"{train['max_steps']} steps rounds to no step: the run would end at its peak "
+            f"rate, not annealed; raise train.cooldown_fraction to at least "
+            f"{0.5 / train['max_steps']:.3g}",
         )
     if schedule == "wsd" and start < train["warmup_steps"]:
         raise ConfigurationError(

@@ -46,6 +46,8 @@ def _typed(value, schema: dict, defs: dict):
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:
             return value
+        if isinstance(parsed, float) and parsed.is_integer() and int in wanted:
+            parsed = int(parsed)  # seeds=[2.0]: seed 2, as in a config file
         if isinstance(parsed, wanted) and (bool in wanted or not isinstance(parsed, bool)):
             return parsed
     return value

@@ -102,15 +102,15 @@ def _rows(path: Path, key: str) -> list[dict]:
     try:
         with open(path, encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            columns = reader.fieldnames or []
+            missing = [c for c in COLUMNS if c not in columns]
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as error:
         raise ConfigurationError(f"{key}.report", f"{path}: not a CSV table: {error}") from None
     if missing:
         raise ConfigurationError(
             f"{key}.report",
-            f"{path}: no column {', '.join(missing)} (it has: "
-            f"{', '.join(reader.fieldnames or []) or 'none'})",
+            f"{path}: no column {', '.join(missing)} (it has: {', '.join(columns) or 'none'})",
         )
     if not rows:
         raise ConfigurationError(f"{key}.report", f"{path}: the table has no row")
