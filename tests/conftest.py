@@ -28,7 +28,7 @@ def planned_jobs(workdir, config) -> list[tuple[str, str]]:
     """(rule, where) of the jobs Snakemake would run, sorted: read from its --summary table (an
     output whose plan is an update), not from its dry-run text. ``where`` is the run folder
     (runs/<experiment>/<variant>/<size>/<match>/seed<n>/steps<budget>, or a ladder cell's
-    .../seed<n>/stable: one job per rule and run) for a run's outputs, else the output file
+    .../seed<n>/stable<point>: one job per rule and run) for a run's outputs, else the output file
     (a job with several such outputs appears once for each)."""
     result = snakemake(workdir, config, "--summary")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

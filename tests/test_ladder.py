@@ -440,24 +440,49 @@ def test_a_changed_recipe_reruns_every_run_it_touches_in_one_plan(ladder_run, se
     assert {"compare", "aggregate", "report"} <= {rule for rule, _ in jobs}
 
 
+# Where each recipe setting shows in a run's meta.json, and its changed value.
+RECORDED = {
+    "lr": (lambda m: m.train_config["lr"], 0.002),
+    "warmup_steps": (lambda m: m.train_config["warmup_steps"], 8),
+    "d_ff": (lambda m: m.model_config["d_ff"], 48),  # qk's; the matched cell widens its own
+    "dropout": (lambda m: m.model_config["dropout"], 0.2),
+    "cooldown_fraction": (lambda m: m.train_config["cooldown_fraction"], 0.3),
+    "cooldown_shape": (lambda m: m.train_config["cooldown_shape"], "1-sqrt"),
+}
+
+
 @pytest.mark.workflow
-def test_one_invocation_after_a_changed_rate_leaves_every_output_of_the_new_rate(
-    ladder_run, tmp_path
+@pytest.mark.parametrize("settings", [["lr"], list(RECORDED)], ids=["lr", "all"])
+def test_one_invocation_after_a_changed_recipe_leaves_every_output_of_the_new_one(
+    ladder_run, tmp_path, settings
 ):
+    """The red team's case (the rate changed) and every recipe setting changed at once: one
+    invocation, and every cooldown's and stable segment's meta.json, the runs table, the
+    summary and the report's config are of the new recipe; a second plans nothing."""
     workdir = tmp_path / "copy"
     shutil.copytree(ladder_run[0], workdir, symlinks=True)
     before = (workdir / "reports" / "smoke" / "summary.md").read_text()
-    config = changed("lr")
+    config = ladder_config(LADDER["budgets"])
+    for setting in settings:
+        RECIPE_CHANGES[setting][0](config)
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
+    points = experiment.branch_points(validated(config))
+    runs = [*(f"steps{b}" for b in LADDER["budgets"]), *(f"stable{p}" for p in points)]
     for cell in CELLS:
-        for run in (*(f"steps{b}" for b in LADDER["budgets"]), "stable12", "stable24"):
+        for run in runs:
             meta = RunMeta.read(workdir / "runs" / "smoke" / cell / "seed1" / run / "meta.json")
-            assert meta.train_config["lr"] == 0.002, (cell, run)
-    assert {r["lr"] for r in read_tsv(workdir / "results" / "smoke" / "runs.tsv")} == {"0.002"}
+            for setting in settings:
+                read, value = RECORDED[setting]
+                if cell.endswith("total") and setting == "d_ff":
+                    assert read(meta) > value, (cell, run)  # re-widened from the new d_ff
+                elif not (run.startswith("stable") and setting.startswith("cooldown")):
+                    assert read(meta) == value, (cell, run, setting)
+    table = read_tsv(workdir / "results" / "smoke" / "runs.tsv")
+    assert {r["lr"] for r in table} == {str(RECORDED["lr"][1])}
     assert (workdir / "reports" / "smoke" / "summary.md").read_text() != before
     reported = yaml.safe_load((workdir / "reports" / "smoke" / "config.yaml").read_text())
-    assert reported["train"]["lr"] == 0.002
+    assert reported["train"]["lr"] == RECORDED["lr"][1]
     assert planned_jobs(workdir, config) == []  # nothing left for a second invocation
 
 
