@@ -302,6 +302,7 @@ def cpu_paths(report, data, vocab, size, count, rounds, threads, ladder):
     rates = measures.cpu_paths_throughput(cfg, measures.CPU_PATHS, batches, rounds, threads)
     reference = rates["fp32 eager"]
     precision = training_precision("auto", torch.device("cpu"))
+    cpu_mfu(report, cfg, batches[0], rates["pipeline"], threads, precision)
     for name, rate in rates.items():
         if name == "fp32 eager":
             continue
@@ -317,6 +318,33 @@ def cpu_paths(report, data, vocab, size, count, rounds, threads, ladder):
             rate / reference >= 2.0 if main else None,
             f"vs fp32 eager, {threads} thread(s)"
             + (f"; precision auto = {precision}" if main else ""),
+        )
+
+
+def cpu_mfu(report, cfg, batch, rate: float, threads: int, precision: str) -> None:
+    """The pipeline's CPU path as a share of this core's matrix-product limit in the precision
+    it trains in (bf16 where the CPU multiplies bf16 natively, else fp32), measured here at
+    ``threads`` threads: at the step's own product shapes, and at a large square. The step's
+    FLOPs are counted as the GPU figures count them (matrix products and attention, forward
+    and backward)."""
+    cpu = torch.device("cpu")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    flops = measures.step_flops(measures.build(cfg, "ours", cpu), batch, cpu)
+    achieved = flops / measures.target_tokens(batch[2]) * rate
+    tokens = batch[0].numel()  # the rows of the encoder's products (the decoder's alike)
+    shapes = {"its own shapes": measures.step_shapes(cfg, tokens), "2048²": [(2048,) * 3]}
+    for name, products in shapes.items():
+        limit = measures.cpu_matmul_limit(products, threads, dtype)
+        main = name == "its own shapes"
+        report.add(
+            f"CPU MFU pipeline {cfg.d_model}d" if main else "  of a large square's limit",
+            achieved / limit,
+            None,
+            "of limit",
+            target=">=0.65" if main else None,
+            holds=achieved / limit >= 0.65 if main else None,
+            note=f"{achieved / 1e9:.1f} GFLOP/s of {limit / 1e9:.1f} ({precision} products at "
+            f"{name}, {threads} thread(s))",
         )
 
 

@@ -401,6 +401,38 @@ def matmul_peak(device, size: int = 8192, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - began)
 
 
+def cpu_matmul_limit(
+    shapes: list[tuple[int, int, int]], threads: int, dtype=torch.bfloat16, seconds=0.5
+) -> float:
+    """FLOP/s of the CPU's matrix products in ``dtype`` at ``threads`` threads: over ``shapes``
+    (m, k, n: an (m×k)·(k×n) product each), the FLOPs of one of each over the time of one of
+    each, each product timed at its fastest of the repeats that fit in ``seconds``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        flops, best = 0, 0.0
+        for m, k, n in shapes:
+            a = torch.randn(m, k, dtype=dtype)
+            b = torch.randn(k, n, dtype=dtype)
+            a @ b  # warm-up: the kernel chosen and its buffers made
+            fastest, began = math.inf, time.perf_counter()
+            while time.perf_counter() - began < seconds or fastest == math.inf:
+                start = time.perf_counter()
+                a @ b
+                fastest = min(fastest, time.perf_counter() - start)
+            flops, best = flops + 2 * m * k * n, best + fastest
+        return flops / best
+    finally:
+        torch.set_num_threads(before)
+
+
+def step_shapes(model_cfg: ModelConfig, tokens: int) -> list[tuple[int, int, int]]:
+    """The shapes of a training step's weight products over ``tokens`` rows: the projections
+    (d×d), the MLP (d×d_ff, d_ff×d) and the output layer (d×vocab)."""
+    d, ff, vocab = model_cfg.d_model, model_cfg.d_ff, model_cfg.vocab_size
+    return [(tokens, d, d), (tokens, d, ff), (tokens, ff, d), (tokens, d, vocab)]
+
+
 def same_parameters(model_cfg: ModelConfig) -> tuple[int, int]:
     """Parameter counts of ours and the reference, built on the meta device."""
     with torch.device("meta"):

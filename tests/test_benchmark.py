@@ -19,6 +19,8 @@ FIGURES = (
     "CPU train tok/s small",  # the pipeline's CPU path against eager fp32
     "  bf16 alone",
     "  allocator and caches alone",
+    "CPU MFU pipeline",  # of the core's matrix-product limit, measured in the same run
+    "  of a large square's limit",
     "qq@all vs qk step, d512",
     "beam 5 sentences/s small",
     "  beams sharing their source vs per-row copies",

@@ -277,6 +277,12 @@ def _check_claim(claim: dict, key: str, family: str) -> None:
             f"compares {claim['variant']!r} with itself: its Δ is 0 by construction",
         )
     expect, margin = claim["expect"], claim.get("margin")
+    if "reference" in claim and (expect != "same" or claim.get("measure") == "params"):
+        raise ConfigurationError(
+            f"{key}.reference",
+            "a claim compared with another experiment's report tests that the two Δ BLEU "
+            "agree: expect 'same' with a margin, measure bleu",
+        )
     if expect in MARGIN_TESTS and margin is None:
         raise ConfigurationError(
             f"{key}.margin",
@@ -296,12 +302,6 @@ def _check_claim(claim: dict, key: str, family: str) -> None:
         )
     if claim.get("measure", "bleu") == "bleu" and margin is not None and margin > 100:
         raise ConfigurationError(f"{key}.margin", f"{margin} BLEU: BLEU runs from 0 to 100")
-    if "reference" in claim and (expect != "same" or claim.get("measure") == "params"):
-        raise ConfigurationError(
-            f"{key}.reference",
-            "a claim compared with another experiment's report tests that the two Δ BLEU "
-            "agree: expect 'same' with a margin, measure bleu",
-        )
     if claim.get("measure") == "params" and claim.get("against", BASELINE) != BASELINE:
         raise ConfigurationError(
             f"{key}.against", "a claim about quality per parameter is read off qk's scaling law"
