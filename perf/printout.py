@@ -16,14 +16,14 @@ HEADER = (
 )
 MARKS = {True: "yes", False: "NO", None: ""}
 
-# A number as number() prints it, or "-" for none.
-_NUMBER = r"-|\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?"
+# A number as number() prints it (a saving may be negative), or "-" for none.
+_NUMBER = r"-|-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?"
 # The figure's name may hold numbers itself ("ladder 1.1"): the unit after the two numbers (9
 # characters, letters only) is what anchors them. Columns are padded with spaces, never tabs
 # (a tab-separated table beside the printout is not a figure).
 _ROW = re.compile(
     rf"^(?P<figure> *[^ \t][^\t]*?) +(?P<ours>{_NUMBER}) +(?P<reference>{_NUMBER}) "
-    r"(?P<unit>[A-Za-z/ ]{9}) (?P<ratio>[ \d.x]{7}) (?P<target>.{8}) (?P<met>yes |NO  |    )"
+    r"(?P<unit>[A-Za-z/ ]{9}) (?P<ratio>[ \d.x-]{7}) (?P<target>.{8}) (?P<met>yes |NO  |    )"
     r"(?: (?P<note>.*))?$"
 )
 

@@ -73,3 +73,21 @@ def test_sizes_keep_only_the_figures_of_the_presets_named():
     assert {type(p).__name__ for p in kept} == {"Throughput", "QqSaving", "Memory"}
     assert all(p.size == "d512" for p in kept)
     assert benchmark.select(benchmark.MODES["short"]) == benchmark.MODES["short"]
+
+
+def test_a_negative_figure_reads_back_from_its_printed_line():
+    """A time saving measured under load can come out below zero: its line still reads back
+    (docs/performance's tables are read from the printout)."""
+    figure = {
+        "figure": "qq@all vs qk step, d512: time saved",
+        "ours": -0.010771659938633382,
+        "reference": 0.067,
+        "unit": "share",
+        "ratio": -0.16,
+        "target": ">=0.70",
+        "holds": False,
+        "note": "reference column: FLOP share saved",
+    }
+    fields = printout.parse_row(printout.format_row(figure))
+    assert fields["figure"] == figure["figure"]
+    assert (fields["ours"], fields["ratio"], fields["met"]) == ("-0.0108", "-0.16x", "NO")

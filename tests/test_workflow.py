@@ -310,7 +310,7 @@ def planned_resources(workdir, config, *args) -> list[tuple[str, dict]]:
 
 
 def test_the_paper_config_plans_every_cell_with_gpu_resources(tmp_path):
-    """configs/paper.yaml, dry-run: every (variant, size, match, seed) trains one stable run and
+    """configs/paper.yaml, dry-run: every (variant, size, match, seed) trains a stable segment and
     a cooldown per budget, each on as many GPUs as its size asks for."""
     config = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     placeholder_corpus(tmp_path, config)
@@ -319,7 +319,7 @@ def test_the_paper_config_plans_every_cell_with_gpu_resources(tmp_path):
     variants, sizes, seeds = len(config["variants"]), len(config["sizes"]), len(config["seeds"])
     cells = (2 * variants - 1) * sizes * seeds  # matched: every variant but qk
     budgets = len(config["train"]["budgets"])
-    assert len(train) == cells * (1 + budgets)
+    assert len(train) == cells * 2 * budgets  # a stable segment and a cooldown per budget
     gpus = {size: str(preset.get("gpus", 1)) for size, preset in config["sizes"].items()}
     assert sorted(r["gpu"] for r in train) == sorted(
         gpus[size] for size in config["sizes"] for _ in range(len(train) // sizes)
@@ -593,7 +593,7 @@ def test_packed_jobs_ask_their_share_of_a_gpu(tmp_path, size, runs_per_gpu, shar
     jobs = planned_resources(tmp_path, config, "--resources", "gpu_share=100")
     packed = [r for rule, r in jobs if rule in ("stable", "train", "translate")]
     budgets = len(config["train"]["budgets"])
-    assert len(packed) == 48 * (1 + 2 * budgets)  # a stable run, a cooldown and a translation
+    assert len(packed) == 48 * 3 * budgets  # per budget: a stable segment, cooldown, translation
     assert all(resources["gpu_share"] == str(share) for resources in packed)
     # on a Slurm cluster: a share of one GPU as shards, not a whole GPU
     assert all((r["gres"], r["gpu"]) == (f"shard:{share}", "0") for r in packed)

@@ -167,7 +167,9 @@ def stable_paths(name):
         return []
     end = experiment.stable_steps(config)
     cells = experiment.cells(config)
-    return [f"{STABLE}/{name}".format(experiment=EXP, point=end, **cell) for cell in cells]
+    return [
+        f"{STABLE}/{name}".format(experiment=EXP, point=end, **cell) for cell in cells
+    ]
 
 
 def run_model(wildcards):
@@ -225,7 +227,8 @@ def stable_settings(wildcards):
 def stable_run(wildcards):
     """A cooldown's input: the stable segment that ends at its branch point. An ordinary
     input: a segment reruns when the stable run's recipe changes, and so then does every
-    cooldown after it; a larger top budget adds a segment and reruns none of the others."""
+    cooldown after it; a larger top budget adds a segment and reruns none of the others.
+    """
     if not experiment.ladder(config):
         return []
     point = experiment.branch_point(config, int(wildcards.budget))
