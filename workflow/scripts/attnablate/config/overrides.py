@@ -33,13 +33,19 @@ def _child(schema: dict, key) -> dict:
     return extra if isinstance(extra, dict) else {}
 
 
-def _typed(value, schema: dict, defs: dict):
+def _walk(value, schema: dict, defs: dict, leaf):
+    """``value`` with each scalar replaced by ``leaf(scalar, its schema)``."""
     if "$ref" in schema:
         schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
     if isinstance(value, dict):
-        return {k: _typed(v, _child(schema, k), defs) for k, v in value.items()}
+        return {k: _walk(v, _child(schema, k), defs, leaf) for k, v in value.items()}
     if isinstance(value, list):
-        return [_typed(v, _child(schema, i), defs) for i, v in enumerate(value)]
+        return [_walk(v, _child(schema, i), defs, leaf) for i, v in enumerate(value)]
+    return leaf(value, schema)
+
+
+def _typed(value, schema: dict):
+    """A command-line string read again as the number or boolean the schema asks for."""
     wanted = tuple(SCALAR_TYPES[t] for t in _types(schema) if t in SCALAR_TYPES)
     if isinstance(value, str) and wanted:
         try:
@@ -53,6 +59,13 @@ def _typed(value, schema: dict, defs: dict):
     return value
 
 
+def _integer(value, schema: dict):
+    """A whole-number float as the integer the schema asks for."""
+    types = _types(schema)
+    whole = isinstance(value, float) and value.is_integer()
+    return int(value) if whole and "integer" in types and "number" not in types else value
+
+
 def apply(config: dict, overrides: dict, schema_path) -> None:
     """Retype in ``config`` (already merged with ``overrides``) the values that came from the
     command line."""
@@ -64,7 +77,7 @@ def apply(config: dict, overrides: dict, schema_path) -> None:
     for key, value in overrides.items():
         if key in config:
             merged = config[key]
-            typed = _typed(value, _child(schema, key), defs)
+            typed = _walk(value, _child(schema, key), defs, _typed)
             config[key] = _merge(merged, typed)
 
 
@@ -75,22 +88,10 @@ def _merge(merged, typed):
     return typed
 
 
-def _integers(value, schema: dict, defs: dict):
-    if "$ref" in schema:
-        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
-    if isinstance(value, dict):
-        return {k: _integers(v, _child(schema, k), defs) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integers(v, _child(schema, i), defs) for i, v in enumerate(value)]
-    types = _types(schema)
-    whole = isinstance(value, float) and value.is_integer()
-    return int(value) if whole and "integer" in types and "number" not in types else value
-
-
 def integers(config: dict, schema_path) -> None:
     """Whole-number floats as integers in ``config``, wherever the schema types an integer."""
     with open(schema_path, encoding="utf-8") as f:
         schema = yaml.safe_load(f)
-    typed = _integers(config, schema, schema.get("$defs", {}))
+    typed = _walk(config, schema, schema.get("$defs", {}), _integer)
     config.clear()
     config.update(typed)
