@@ -170,7 +170,9 @@ def killed_and_rerun(tmp_path_factory):
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while not list(workdir.glob("runs/smoke/*/*/*/seed1/steps30/resume/state-*.pt")):
+    # a whole resume state: its checksum is written after it (a kill between the two leaves a
+    # state that the rerun rightly skips, and nothing to resume from)
+    while not list(workdir.glob("runs/smoke/*/*/*/seed1/steps30/resume/state-*.sha256")):
         assert process.poll() is None, "the workflow ended before a training job was caught"
         assert time.monotonic() < deadline, "no training job wrote a resume state in 5 minutes"
         time.sleep(0.05)
