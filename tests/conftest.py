@@ -1,18 +1,35 @@
 """Shared helpers: run the real Snakemake workflow of this repository in a scratch folder."""
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from snakemake.utils import validate
 
-from attnablate.config.experiment import rooted
+from attnablate.config import overrides
+from attnablate.config.experiment import check, rooted
 from attnablate.data.tokenizer import encode_split, train_tokenizer
+from attnablate.report import reference
 from attnablate.train.files import DataFiles
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def dry_check(config: dict) -> dict:
+    """What the dry run checks of a config, in workflow/rules/common.smk's order (whole
+    numbers, the schema filling defaults, the experiment, the references), on a copy: the
+    config as the workflow would read it."""
+    config = copy.deepcopy(config)
+    overrides.integers(config, SCHEMA)
+    validate(config, str(SCHEMA))
+    check(config)
+    reference.check(config)
+    return config
 
 
 def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:

@@ -8,15 +8,13 @@ import copy
 
 import pytest
 import yaml
-from conftest import ROOT, smoke_experiment
+from conftest import ROOT, dry_check, smoke_experiment
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from attnablate.config import experiment, overrides
+from attnablate.config import experiment
 from attnablate.errors import ConfigurationError
-from attnablate.report import reference
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 BASES = {
@@ -73,13 +71,9 @@ def mutated(draw):
 
 
 def dry_run_validation(config: dict) -> None:
-    """What workflow/rules/common.smk does with a config before it plans: the schema (filling
-    defaults), the experiment's checks, and the runs it would plan."""
-    overrides.integers(config, SCHEMA)
-    validate(config, str(SCHEMA))
-    experiment.check(config)
-    reference.check(config)
-    experiment.runs(config)
+    """What workflow/rules/common.smk does with a config before it plans: its checks, and the
+    runs it would plan."""
+    experiment.runs(dry_check(config))
 
 
 @settings(

@@ -2,26 +2,15 @@
 experiment.check, as workflow/rules/common.smk runs them) with the key it concerns, or a
 job with a message that names it; nothing is reinterpreted in silence."""
 
-import copy
 import subprocess
 
 import pytest
-from conftest import ROOT, SNAKEMAKE, smoke_experiment, snakemake
-from snakemake.utils import validate
+from conftest import ROOT, SNAKEMAKE, dry_check, smoke_experiment, snakemake
 
-from attnablate.config.experiment import check
 from attnablate.errors import ConfigurationError
 from attnablate.train.runtime import pick_device
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def dry_check(config: dict) -> None:
-    """What the dry run checks of a config: the schema (defaults filled in), then the
-    experiment."""
-    config = copy.deepcopy(config)
-    validate(config, str(SCHEMA))
-    check(config)
 
 
 @pytest.mark.parametrize(

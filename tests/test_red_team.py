@@ -3,34 +3,17 @@ reports/ or malformed, whole numbers written as floats, budgets without bound, k
 family ignores, and a damaged meta.json. Each stops the dry run (or the job) with the key or
 the file it concerns and a way out."""
 
-import copy
 import csv
 import json
 import shutil
 
 import pytest
-from conftest import ROOT, planned_jobs, smoke_experiment, snakemake
+from conftest import ROOT, dry_check, planned_jobs, smoke_experiment, snakemake
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from attnablate.config import overrides
-from attnablate.config.experiment import check
 from attnablate.errors import ConfigurationError, DamagedFileError
-from attnablate.report import reference
 from attnablate.report.claims import visible
 from attnablate.report.meta import RunMeta
-
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def dry_check(config: dict) -> dict:
-    """What the dry run checks of a config (workflow/rules/common.smk), in its order."""
-    config = copy.deepcopy(config)
-    overrides.integers(config, SCHEMA)
-    validate(config, str(SCHEMA))
-    check(config)
-    reference.check(config)
-    return config
 
 
 def with_claims(*claims) -> dict:

@@ -243,10 +243,9 @@ def _check_claims(claims: list[dict], family: str) -> None:
     the others' Holm-corrected p-values)."""
     tested: dict[str, int] = {}
     for i, claim in enumerate(claims):
-        _check_claim(claim, f"claims[{i}]", family)
-        test = {key: claim.get(key) for key in CLAIM_TEST_KEYS}
-        for key in ("variant", "against"):  # qq, qq@all and qq@enc,dec,cross are one cell
-            test[key] = sorted(parse_sites(claim.get(key) or BASELINE, key, family).items())
+        cells = _check_claim(claim, f"claims[{i}]", family)
+        # qq, qq@all and qq@enc,dec,cross are one cell: compared as parsed
+        test = {**{key: claim.get(key) for key in CLAIM_TEST_KEYS}, **cells}
         signature = json.dumps(test, sort_keys=True, default=str)
         if signature in tested:
             raise ConfigurationError(
@@ -257,11 +256,11 @@ def _check_claims(claims: list[dict], family: str) -> None:
         tested[signature] = i
 
 
-def _check_claim(claim: dict, key: str, family: str) -> None:
+def _check_claim(claim: dict, key: str, family: str) -> dict:
     """A claim's cells parse (one this experiment does not run is reported as not run: an
     override such as --config variants=[...] may leave it out; a typo still fails here), it
     compares two different cells, and a margin is given exactly where its test reads one,
-    within the range that test allows."""
+    within the range that test allows. Returns its two cells as parsed (site -> variant)."""
     if not claim["claim"].strip():
         raise ConfigurationError(f"{key}.claim", "is empty: say the claim in words")
     cell = parse_sites(claim["variant"], f"{key}.variant", family)
@@ -306,6 +305,7 @@ def _check_claim(claim: dict, key: str, family: str) -> None:
         raise ConfigurationError(
             f"{key}.against", "a claim about quality per parameter is read off qk's scaling law"
         )
+    return {"variant": sorted(cell.items()), "against": sorted(against.items())}
 
 
 def _check_file_splits(files: dict) -> None:

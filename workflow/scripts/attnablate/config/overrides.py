@@ -12,9 +12,18 @@ they would name folders and keys as ``seed1.0``); other floats there are left fo
 refuse.
 """
 
+import functools
+
 import yaml
 
 SCALAR_TYPES = {"integer": int, "number": (int, float), "boolean": bool}
+
+
+@functools.cache
+def _schema(path: str) -> dict:
+    """The config schema, read once however many passes use it."""
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
 
 
 def _types(schema: dict) -> set:
@@ -71,8 +80,7 @@ def apply(config: dict, overrides: dict, schema_path) -> None:
     command line."""
     if not overrides:  # the usual start: no --config, no second read of the schema
         return
-    with open(schema_path, encoding="utf-8") as f:
-        schema = yaml.safe_load(f)
+    schema = _schema(str(schema_path))
     defs = schema.get("$defs", {})
     for key, value in overrides.items():
         if key in config:
@@ -90,8 +98,7 @@ def _merge(merged, typed):
 
 def integers(config: dict, schema_path) -> None:
     """Whole-number floats as integers in ``config``, wherever the schema types an integer."""
-    with open(schema_path, encoding="utf-8") as f:
-        schema = yaml.safe_load(f)
+    schema = _schema(str(schema_path))
     typed = _walk(config, schema, schema.get("$defs", {}), _integer)
     config.clear()
     config.update(typed)
