@@ -372,6 +372,79 @@ def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldow
     assert planned_jobs(workdir, config) == []
 
 
+def continuation(budgets, seeds=(1, 2)) -> dict:
+    """An experiment that continues the ladder run's runs (``runs: smoke``) to more budgets,
+    on more seeds for qk and qq@enc, its matched cell on the first seed only."""
+    config = ladder_config(budgets)
+    config.update(experiment="smoke-long", runs="smoke", seeds=list(seeds))
+    config["cell_seeds"] = [{"variant": "qq@enc", "match": "total", "seeds": [1]}]
+    return config
+
+
+@pytest.mark.workflow
+def test_a_longer_experiment_continues_anothers_runs_and_trains_nothing_twice(ladder_run, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    config = continuation([15, 30, 60])
+    jobs = planned_jobs(workdir, config)
+    trained = sorted(where for rule, where in jobs if rule in ("stable", "train"))
+    seed1 = [f"runs/smoke/{c}/seed1/{run}" for c in CELLS for run in ("stable48", "steps60")]
+    runs = ("stable12", "stable24", "stable48", "steps15", "steps30", "steps60")
+    seed2 = [f"runs/smoke/{c}/seed2/{run}" for c in CELLS[:2] for run in runs]
+    assert trained == sorted(seed1 + seed2)
+    result = snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = workdir / "logs" / "smoke" / CELLS[0] / "seed1" / "stable48" / "train.log"
+    assert "resumed at step 24" in log.read_text()
+    runs_table = read_tsv(workdir / "results" / "smoke-long" / "runs.tsv")
+    assert sorted({(r["variant"], r["match"], r["seed"]) for r in runs_table}) == [
+        ("qk", "none", "1"), ("qk", "none", "2"), ("qq@enc", "none", "1"),
+        ("qq@enc", "none", "2"), ("qq@enc", "total", "1"),
+    ]  # fmt: skip
+    assert (workdir / "reports" / "smoke-long" / "summary.md").is_file()
+    # the experiment whose runs were continued has nothing to redo
+    assert planned_jobs(workdir, ladder_config(LADDER["budgets"])) == []
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda c: c["train"].update(lr=0.002), "train.lr"),
+        (lambda c: c["decode"].update(beam_size=3), "decode"),
+        (lambda c: c["train"].update(budgets=[20, 60]), "train.budgets"),
+    ],
+)
+def test_continuing_another_experiments_runs_needs_its_recipe(tmp_path, monkeypatch, change, named):
+    from conftest import dry_check
+
+    from attnablate.errors import ConfigurationError
+
+    monkeypatch.chdir(tmp_path)
+    theirs = dry_check(ladder_config(LADDER["budgets"]))
+    (tmp_path / "reports" / "smoke").mkdir(parents=True)
+    (tmp_path / "reports" / "smoke" / "config.yaml").write_text(yaml.safe_dump(theirs))
+    config = continuation([15, 30, 60])
+    dry_check(config)  # the same recipe, a longer ladder: accepted
+    change(config)
+    with pytest.raises(ConfigurationError, match=rf"runs: 'smoke'.*{named}"):
+        dry_check(config)
+
+
+def test_a_cell_of_cell_seeds_trains_its_own_seeds_and_must_be_run():
+    from conftest import dry_check
+
+    from attnablate.errors import ConfigurationError
+
+    config = dry_check({**continuation([15, 30]), "runs": "smoke-long"})
+    seeds = {(c["variant"], c["match"]): [] for c in experiment.cells(config)}
+    for cell in experiment.cells(config):
+        seeds[(cell["variant"], cell["match"])].append(cell["seed"])
+    assert seeds == {("qk", "none"): [1, 2], ("qq@enc", "none"): [1, 2], ("qq@enc", "total"): [1]}
+    config["cell_seeds"] = [{"variant": "nov@enc", "seeds": [1]}]
+    with pytest.raises(ConfigurationError, match=r"cell_seeds\[0\]\.variant: 'nov@enc'"):
+        dry_check(config)
+
+
 def test_one_budget_has_no_doubling_to_judge_convergence_by():
     runs = ladder_runs({("qk", 1): [10.0, 20.0]})
     one = runs[runs["budget"] == 20].assign(converged=False).to_dict("records")

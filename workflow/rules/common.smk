@@ -59,8 +59,10 @@ TOKENIZER = "{model_type}{vocab_size}".format(**config["tokenizer"])
 DATA = f"data/{CORPUS}"
 TOK = f"{DATA}/{TOKENIZER}"
 # A cell (one seed of a variant at a size) is trained to each budget: on a ladder by one
-# stable run (CELL/stable) and a cooldown per budget, otherwise by one run to max_steps.
-CELL_ID = "{experiment}/{variant}/{size}/{match}/seed{seed}"
+# stable run (CELL/stable) and a cooldown per budget, otherwise by one run to max_steps. Its
+# folder is under the experiment's own name, or another's whose runs it continues (runs).
+RUNS = experiment.runs_folder(config)
+CELL_ID = f"{RUNS}/{{variant}}/{{size}}/{{match}}/seed{{seed}}"
 CELL = f"runs/{CELL_ID}"
 # a ladder cell's stable run, one job per branch point: the segment that ends at {point}
 STABLE_ID = f"{CELL_ID}/stable{{point}}"
@@ -70,9 +72,7 @@ RUN = f"runs/{RUN_ID}"
 RUN_LOG = f"logs/{RUN_ID}"
 RUN_BENCH = f"benchmarks/{RUN_ID}"
 # the baseline's run that a compare job of (size, seed, budget) tests the others against
-BASELINE_RUN = (
-    f"runs/{{experiment}}/{BASELINE}/{{size}}/none/seed{{seed}}/steps{{budget}}"
-)
+BASELINE_RUN = f"runs/{RUNS}/{BASELINE}/{{size}}/none/seed{{seed}}/steps{{budget}}"
 # Cluster jobs ask for GPUs only where the experiment runs on them.
 GPUS = 1 if config["device"] == "cuda" else 0
 
@@ -148,7 +148,7 @@ def run_paths(name, largest_budget=False):
     run at its largest budget)."""
     top = experiment.budgets(config)[-1]
     return [
-        f"{RUN}/{name}".format(experiment=EXP, **run)
+        f"{RUN}/{name}".format(**run)
         for run in experiment.runs(config)
         if run["budget"] == top or not largest_budget
     ]
@@ -168,7 +168,7 @@ def stable_paths(name):
     end = experiment.stable_steps(config)
     cells = experiment.cells(config)
     return [
-        f"{STABLE}/{name}".format(experiment=EXP, point=end, **cell) for cell in cells
+        f"{STABLE}/{name}".format(point=end, **cell) for cell in cells
     ]
 
 
@@ -270,7 +270,6 @@ def compared_runs(name):
     def paths(wildcards):
         return [
             f"{RUN}/{name}".format(
-                experiment=wildcards.experiment,
                 variant=v,
                 size=wildcards.size,
                 match=wildcards.match,

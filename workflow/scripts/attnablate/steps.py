@@ -55,6 +55,7 @@ def train(job) -> None:
         ),
         int(wildcards["seed"]),
         {
+            "experiment": experiment.runs_folder(config),  # whose runs folder holds it
             **wildcards,
             **{key: int(wildcards[key]) for key in ("seed", "budget", "point") if key in wildcards},
         },
