@@ -281,6 +281,47 @@ def test_a_cell_has_converged_where_doubling_its_budget_gains_under_one_percent(
     assert "median 5.3%" in line and "1 of 2 runs converged" in line
 
 
+def test_the_interval_changes_sign_only_where_it_lies_wholly_across_zero():
+    """qq ahead at 20 steps (+2 on average); at 40 steps behind on every seed by 1 to 3:
+    the interval (−4.48, +0.48 at 3 seeds) still holds zero, so the sign change is only seen
+    seed by seed; with every seed 1 behind it lies wholly below zero."""
+    bleu = {("qk", s): [10.0, 20.0] for s in (1, 2, 3)}
+    bleu |= {("qq", 1): [11.0, 19.0], ("qq", 2): [12.0, 18.0], ("qq", 3): [13.0, 17.0]}
+    deltas = ladder.seed_deltas(ladder_runs(bleu), "qq", "s", "test_bleu")
+    assert ladder.interval_sign_change(deltas) is None
+    assert ladder.interval_sign_text(deltas) == "no change of sign up to 40 steps"
+    deltas[40] = -1.0
+    assert ladder.interval_sign_change(deltas) == 40
+    assert ladder.interval_sign_text(deltas).startswith("on the other side of zero from 40 steps")
+
+
+def test_an_answer_has_settled_where_its_change_over_a_doubling_lies_within_the_margin():
+    """Δ(40) − Δ(20) per seed: −0.1, 0, +0.1 lies within ±1 by two one-sided tests; −3, −4,
+    −5 is still moving, and the summary gives the change with its interval."""
+    bleu = {("qk", s): [10.0, 20.0] for s in (1, 2, 3)}
+    bleu |= {("qq", 1): [11.0, 20.9], ("qq", 2): [12.0, 22.0], ("qq", 3): [13.0, 23.1]}
+    deltas = ladder.seed_deltas(ladder_runs(bleu), "qq", "s", "test_bleu")
+    (row,) = ladder.settling(deltas, margin=1.0)
+    assert (row["budget"], row["half"], row["seeds"]) == (40, 20, 3)
+    assert row["mean"] == pytest.approx(0.0) and row["settled"]
+    assert ladder.settling_text([row]).startswith("settled: Δ(40) − Δ(20) = +0.00")
+    deltas[40] = deltas[20] - [3.0, 4.0, 5.0]
+    (row,) = ladder.settling(deltas, margin=1.0)
+    assert row["mean"] == pytest.approx(-4.0) and not row["settled"]
+    assert ladder.settling_text([row]).startswith("still moving: Δ(40) − Δ(20) = -4.00 [")
+
+
+def test_a_doubling_that_makes_the_loss_worse_is_overfitting_not_convergence():
+    loss = {("qk", 1): [3.00, 3.10], ("qk", 2): [3.00, 3.05]}
+    runs = ladder_runs({("qk", 1): [10.0, 9.0], ("qk", 2): [10.0, 9.5]}, loss)
+    gains = ladder.doubling_gains(runs)
+    assert gains[0] < 0 and ladder.overfitting(gains[0]) and not ladder.converged(gains[0])
+    judged = with_ladder_convergence(runs.assign(converged=False).to_dict("records"))
+    line = ladder_line(pd.DataFrame(judged))
+    assert "**Overfitting in 2 of 2 runs:** doubling 20 to 40 steps" in line
+    assert "**Converged**" not in line
+
+
 LADDER = {"schedule": "wsd", "budgets": [15, 30]}  # branch points 12 and 24
 CELLS = ["qk/micro/none", "qq@enc/micro/none", "qq@enc/micro/total"]
 
@@ -321,7 +362,10 @@ def test_the_ladder_report_opens_with_the_answer_over_the_budget(ladder_run):
     assert summary.splitlines()[2].startswith("Made by the pipeline from `config.yaml`")
     assert "**The answer over the training budget.**" in summary.splitlines()[4]
     header = next(line for line in summary.splitlines() if line.startswith("| claim | cell |"))
-    assert header == "| claim | cell | test | 15 steps | 30 steps | sign of Δ BLEU, seed by seed |"
+    assert header == (
+        "| claim | cell | test | 15 steps | 30 steps | sign of Δ BLEU: its interval; seed by "
+        "seed | settled? |"
+    )
     assert "- *QQᵀ does worse* (`qq@enc` at `micro`): Δ test BLEU 15 steps" in summary
     assert "## The claims, point by point at the largest budget, 30 steps" in summary
     assert (workdir / "reports" / "smoke" / "budget_curves.png").stat().st_size > 10_000

@@ -123,6 +123,7 @@ def build_report(
         f"`{made_at}`.",
         "unrun_matched": unrun_matched_variants(config),
         "family": family(config),
+        "settle_margin": config["settle_margin"],
     }
     every_budget = with_labels(read_table(tables.runs))
     stable = read_table(tables.stable)

@@ -202,17 +202,20 @@ def _with_interval(row: dict, key: str, digits: int) -> str:
     return f"{mean:+.{digits}f} ({low:+.{digits}f} to {high:+.{digits}f})"
 
 
-def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+def ladder_claims_markdown(
+    table: pd.DataFrame, runs: pd.DataFrame, settle_margin: float = 1.0
+) -> list[str]:
     """The claims over the budgets: one row per claim (and size), a column per budget with
-    the estimate, its interval and the verdict there, and where a BLEU claim's Δ changes
-    sign seed by seed; then one sentence per claim with the trend as the numbers give it.
-    ``runs``: every budget's."""
+    the estimate, its interval and the verdict there, where a BLEU claim's Δ changes sign
+    (its interval over seeds, and seed by seed), and whether its answer has settled by the
+    largest budget (ladder.settling, within its margin, else ``settle_margin``); then one
+    sentence per claim with the trend as the numbers give it. ``runs``: every budget's."""
     budgets = sorted(int(b) for b in table["budget"].dropna().unique())
     lines = [
         "| claim | cell | test | "
         + " | ".join(f"{b:,} steps" for b in budgets)
-        + " | sign of Δ BLEU, seed by seed |",
-        "|---|---|---|" + "---|" * len(budgets) + "---|",
+        + " | sign of Δ BLEU: its interval; seed by seed | settled? |",
+        "|---|---|---|" + "---|" * len(budgets) + "---|---|",
     ]
     trends = []
     for (claim, size), group in table.groupby(["claim", "size"], sort=False):
@@ -220,29 +223,39 @@ def ladder_claims_markdown(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]
         label = first["label"]
         if size == "-":
             empty = " | " * len(budgets)
-            lines.append(f"| {text(claim)} | `{label}` | {claim_test(first)} | {empty}not run |")
+            lines.append(
+                f"| {text(claim)} | `{label}` | {claim_test(first)} | {empty}not run | — |"
+            )
             continue
         at = {int(r["budget"]): r for r in group.to_dict("records")}
         cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
-        sign = "—"
+        sign, settled = "—", "—"
         if first["measure"] == "bleu":
             deltas = ladder.seed_deltas(runs, label, size, "test_bleu", first["against"])
-            sign = ladder.sign_change_text(ladder.sign_changes(deltas))
+            seeds = ladder.sign_change_text(ladder.sign_changes(deltas))
+            sign = f"{ladder.interval_sign_text(deltas)}; seed by seed: {seeds}"
+        if first["measure"] == "bleu" and not _reference(first):
+            margin = first["margin"] if pd.notna(first["margin"]) else settle_margin
+            settled = ladder.settling_text(ladder.settling(deltas, margin))
         lines.append(
             f"| {text(claim)} | `{label}` at `{size}` | {claim_test(first)} | "
             + " | ".join(cells)
-            + f" | {sign} |"
+            + f" | {sign} | {settled} |"
         )
         rows = [at[b] for b in budgets if b in at]
         if first["verdict"] != Verdict.UNTESTABLE:
-            trends.append(_trend_sentence(claim, label, size, rows, sign))
+            trends.append(_trend_sentence(claim, label, size, rows, sign, settled))
     return [
         *lines,
         "",
         "Each cell: the estimate (Δ test BLEU, or the worth in qk parameters) with its 95% "
         "interval over seeds, and the verdict at that budget, from the test in the third "
         "column (see below the next table). The sign column gives, per seed, the first budget "
-        "at which Δ has the opposite sign of its Δ at the smallest budget.",
+        "at which Δ has the opposite sign of its Δ at the smallest budget, first for the 95% "
+        "interval of the mean Δ (wholly across zero), then for each seed. An answer has "
+        "settled at the largest budget B where the change Δ(B) − Δ(B/2) lies within ±the "
+        "claim's margin (for a claim without one, ±the config's settle_margin) by two "
+        "one-sided tests over seeds at 5% each; otherwise it is still moving.",
         "",
         *trends,
     ]
@@ -259,7 +272,9 @@ def _ladder_cell(row: dict) -> str:
     return f"{estimate_text(row)}: {verdict}"
 
 
-def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: str) -> str:
+def _trend_sentence(
+    claim: str, label: str, size: str, rows: list[dict], sign: str, settled: str
+) -> str:
     """What a claim's estimate does over the budgets, in numbers: each budget's and verdict."""
     values = "; ".join(f"{int(r['budget']):,} steps {estimate_text(r)}" for r in rows)
     verdicts = " → ".join(r["verdict"] for r in rows)
@@ -277,5 +292,7 @@ def _trend_sentence(claim: str, label: str, size: str, rows: list[dict], sign: s
         if not reference:
             loss = " → ".join(f"{r['delta_loss']:+.3f}" for r in rows)
             line += f" Δ annealed validation loss {loss} nats."
-        line += f" Sign of Δ BLEU, seed by seed: {sign}."
+        line += f" Sign of Δ BLEU: {sign}."
+        if not reference:
+            line += f" Over the last doubling the answer is {settled}."
     return line

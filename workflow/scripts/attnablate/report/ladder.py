@@ -38,8 +38,14 @@ def doubling_gains(runs: pd.DataFrame) -> pd.Series:
 
 def converged(gain: float) -> bool:
     """The convergence rule on a ladder: doubling the budget improved the annealed
-    validation loss by less than CONVERGENCE_GAIN."""
-    return bool(gain < CONVERGENCE_GAIN)
+    validation loss, by less than CONVERGENCE_GAIN. A doubling that made it worse is
+    overfitting, not convergence."""
+    return bool(0 <= gain < CONVERGENCE_GAIN)
+
+
+def overfitting(gain: float) -> bool:
+    """Doubling the budget made the annealed validation loss worse."""
+    return bool(gain < 0)
 
 
 def budget_axis(runs: pd.DataFrame) -> pd.DataFrame:
@@ -90,6 +96,78 @@ def sign_change_text(changes: dict) -> str:
     )
     spread = f"{found[0]:,}" if found[0] == found[-1] else f"{found[0]:,} to {found[-1]:,}"
     return f"changes sign by {spread} steps in {len(found)} of {len(changes)} seeds ({per_seed})"
+
+
+def interval_sign_change(deltas: pd.DataFrame) -> int | None:
+    """The first budget at which the 95% interval over seeds of Δ lies wholly on the other
+    side of zero from the mean Δ at the smallest budget, or None. ``deltas``: seed_deltas'."""
+    budgets = [b for b in deltas.columns if deltas[b].notna().any()]
+    if not budgets or deltas[budgets[0]].mean() == 0:
+        return None
+    first = math.copysign(1, deltas[budgets[0]].mean())
+    for budget in budgets[1:]:
+        _, low, high = stats.mean_interval(list(deltas[budget].dropna()))
+        if (first > 0 and high < 0) or (first < 0 and low > 0):
+            return int(budget)
+    return None
+
+
+def interval_sign_text(deltas: pd.DataFrame) -> str:
+    """Where the interval of Δ crosses to the other side of zero, in words."""
+    budgets = [int(b) for b in deltas.columns if deltas[b].notna().any()]
+    if len(budgets) < 2:
+        return "one budget: no change of sign to see"
+    found = interval_sign_change(deltas)
+    if found is None:
+        return f"no change of sign up to {budgets[-1]:,} steps"
+    return f"on the other side of zero from {found:,} steps (its sign at {budgets[0]:,})"
+
+
+def settling(deltas: pd.DataFrame, margin: float) -> list[dict]:
+    """The rule on Δ itself: per budget B whose half B/2 is on the ladder (within 1%), the
+    change Δ(B) − Δ(B/2) seed by seed, its mean and 95% interval, and the two one-sided tests
+    of it lying within ±``margin``: the answer has settled at B where they pass (p < ALPHA),
+    otherwise it is still moving. ``deltas``: seed_deltas'."""
+    rows = []
+    budgets = [int(b) for b in deltas.columns]
+    for budget in budgets:
+        halves = [b for b in budgets if 0.99 * budget <= 2 * b <= budget]
+        if not halves:
+            continue
+        change = (deltas[budget] - deltas[max(halves)]).dropna()
+        mean, low, high = stats.mean_interval(list(change))
+        p = stats.equivalence_p_value(list(change), margin) if len(change) > 1 else math.nan
+        rows.append(
+            {
+                "budget": budget,
+                "half": max(halves),
+                "mean": mean,
+                "low": low,
+                "high": high,
+                "seeds": len(change),
+                "margin": margin,
+                "p": p,
+                "settled": bool(p < stats.ALPHA),
+            }
+        )
+    return rows
+
+
+def settling_text(rows: list[dict]) -> str:
+    """Whether the answer has settled at the largest budget, with the change and its
+    interval."""
+    if not rows:
+        return "no budget twice another: not judged"
+    last = rows[-1]
+    change = (
+        f"Δ({last['budget']:,}) − Δ({last['half']:,}) = {last['mean']:+.2f} "
+        f"[{last['low']:+.2f}, {last['high']:+.2f}] over {last['seeds']} seeds"
+    )
+    if last["settled"]:
+        return f"settled: {change}, within ±{last['margin']:g} (TOST p = {last['p']:.3f})"
+    return (
+        f"still moving: {change}, not shown within ±{last['margin']:g} (TOST p = {last['p']:.3f})"
+    )
 
 
 def stable_deltas(stable: pd.DataFrame, label: str, size: str) -> pd.DataFrame:

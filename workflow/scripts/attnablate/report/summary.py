@@ -67,6 +67,13 @@ def ladder_line(runs: pd.DataFrame) -> str:
     done = int(flag(last["converged"]).sum())
     qk = pd.to_numeric(last.loc[last["label"] == BASELINE, "doubling_gain"]).median()
     rule = f"converged: a doubling improves it by less than {CONVERGENCE_GAIN:.0%}"
+    worse = int((gain < 0).sum())
+    if worse:
+        line += (
+            f" **Overfitting in {worse} of {len(last)} runs:** doubling {doubled:,} to "
+            f"{2 * doubled:,} steps made their annealed validation loss worse (not "
+            "convergence: the larger budget trained past the best length for them)."
+        )
     if done == len(last):
         return line + (
             f" **Converged** by {doubled:,} steps: doubling to {2 * doubled:,} improved "
@@ -502,7 +509,8 @@ def summary_markdown(
         lines += ["## The answer over the training budget", ""]
         lines += [f"![{Path(answer).stem}]({Path(answer).name})", ""]
         if len(tables["claims"]):
-            lines += [*ladder_claims_markdown(tables["claims"], every_budget), ""]
+            settle = settings.get("settle_margin", 1.0)
+            lines += [*ladder_claims_markdown(tables["claims"], every_budget, settle), ""]
     if len(tables["claims"]):
         claims = tables["claims"]
         claims = claims[(claims["budget"] == top) | claims["budget"].isna()]
