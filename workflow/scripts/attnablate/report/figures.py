@@ -124,9 +124,10 @@ def plot_scaling(runs: pd.DataFrame, table: pd.DataFrame, path) -> None:
 
 
 def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
-    """Symmetry, self-attention mass and entropy over training, per site, at one size. The
-    lines start at step 0, before any training: what a variant has there is its construction,
-    not something learned."""
+    """Symmetry, self-attention mass and entropy over training, per site, at one size: the
+    mean over seeds with a 95% band, at every validation of the largest budget's runs (its
+    stable phase included). The lines start at step 0, before any training: what a variant
+    has there is its construction, not something learned."""
     frame = frame[frame["size"] == size]
     long = frame.melt(
         id_vars=["label", "site", "step"],
@@ -148,7 +149,8 @@ def plot_dynamics(frame: pd.DataFrame, size: str, path) -> None:
         row="measure",
         col="site",
         kind="line",
-        errorbar=None,
+        errorbar=("ci", 95),  # a band over seeds
+        seed=0,
         marker="o",
         markersize=3,
         height=2.6,
