@@ -1,7 +1,8 @@
 """Benchmark: every speed and memory figure of the pipeline against its reference, measured in
 one run on one machine (see docs/performance).
 
-    ./benchmark.sh                  short mode (CI: a few minutes on a laptop CPU)
+    ./benchmark.sh                  short mode (about 9 minutes on a 2-core laptop CPU)
+    ./benchmark.sh --mode check     every figure at the least work (the test suite's)
     ./benchmark.sh --mode full      more rounds, the d_model 512 preset throughout
     python perf/benchmark.py --device cuda --mode full --compile   (GPU)
 
@@ -106,6 +107,17 @@ class Snakemake:  # the workflow's own overhead: no preset
 
 
 MODES = {
+    # every figure at the least work that still measures it: what the test suite runs (the
+    # figures are well-formed, their sizes are not meant to be read)
+    "check": [
+        Throughput("small", 1000, 1, 1),
+        CpuPaths("small", 2, 1),
+        QqSaving("d512", 500, 1, 1),
+        Beam("small", 4, 1),
+        Memory("small", 1000),
+        DataWait("small", 1000, 4),
+        Snakemake(10),
+    ],
     "short": [
         Throughput("small", 4000, 3, 2),
         CpuPaths("small", 10, 3),
@@ -130,6 +142,7 @@ MODES = {
 }
 # On a GPU: the presets of the cluster experiment, with batches that fill the card.
 GPU_MODES = {
+    "check": MODES["check"],
     "short": [
         # d1024 first: its figures are the ones a short GPU window must not lose
         Throughput("d1024", 16000, 4, 2),

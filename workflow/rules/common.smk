@@ -167,9 +167,7 @@ def stable_paths(name):
         return []
     end = experiment.stable_steps(config)
     cells = experiment.cells(config)
-    return [
-        f"{STABLE}/{name}".format(point=end, **cell) for cell in cells
-    ]
+    return [f"{STABLE}/{name}".format(point=end, **cell) for cell in cells]
 
 
 def run_model(wildcards):
