@@ -91,3 +91,55 @@ def test_a_negative_figure_reads_back_from_its_printed_line():
     fields = printout.parse_row(printout.format_row(figure))
     assert fields["figure"] == figure["figure"]
     assert (fields["ours"], fields["ratio"], fields["met"]) == ("-0.0108", "-0.16x", "NO")
+
+
+SNAKEMAKE_LOG = """\
+[Thu Dec  3 13:07:17 2026]
+localrule stable:
+    output: runs/x/stable200/meta.json
+    log: logs/x/stable200/train.log
+    jobid: 7
+    reason: Missing output files
+
+[Thu Dec  3 13:07:18 2026]
+rule score:
+    log: logs/x/steps250/score.log
+    jobid: 9
+
+[Thu Dec  3 13:07:21 2026]
+Finished jobid: 9 (Rule: score)
+[Thu Dec  3 13:09:57 2026]
+Finished jobid: 7 (Rule: stable)
+"""
+
+
+def test_outside_the_work_is_each_jobs_time_besides_the_parts_its_log_gives(tmp_path):
+    """A training job of 160 s whose log gives 150 s of steps, evaluation and states has 10 s
+    outside the work; a scoring job without a job-time line is outside the work whole."""
+    import outside_work
+
+    from attnablate.timing import JobClock, read_line
+
+    clock = JobClock()
+    clock.begin()
+    clock.add("steps", 140.0)
+    clock.add("evaluation", 9.5)
+    assert list(read_line(f"step 10\n{clock.line()}\n")) == [
+        "before",
+        "steps",
+        "evaluation",
+        "other",
+    ]
+    log = tmp_path / "logs" / "x" / "stable200" / "train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        "done\njob time: before 6.0 s | steps 140.0 s | evaluation 9.5 s | states 0.5 s | "
+        "other 4.0 s\n"
+    )
+    (tmp_path / "run.log").write_text(SNAKEMAKE_LOG)
+    jobs = outside_work.jobs_of(tmp_path / "run.log")
+    assert [(j["rule"], j["end"] - j["start"]) for j in jobs] == [("score", 3.0), ("stable", 160.0)]
+    rows, wall = outside_work.table(jobs, tmp_path)
+    by_rule = {r["rule"]: r for r in rows}
+    assert by_rule["stable"]["work"] == 150.0 and by_rule["stable"]["timed"] == 1
+    assert by_rule["score"]["work"] == 0.0 and wall == 160.0

@@ -21,6 +21,7 @@ from attnablate.report import ladder, stats
 from attnablate.report.aggregate import with_ladder_convergence
 from attnablate.report.meta import RunMeta
 from attnablate.report.summary import ladder_line
+from attnablate.timing import read_line
 from attnablate.train import loop as training
 from attnablate.train.config import JobConfig, TrainConfig, learning_rate
 from attnablate.train.distributed import launch
@@ -354,6 +355,8 @@ def test_the_ladder_report_opens_with_the_answer_over_the_budget(ladder_run):
     assert {int(r["steps"]) for r in runs} == {15, 30}
     stable = read_tsv(workdir / "results" / "smoke" / "stable.tsv")
     assert sorted({int(r["step"]) for r in stable}) == [15, 24]  # validations, and its end
+    log = (workdir / "logs" / "smoke" / CELLS[0] / "seed1" / "steps30" / "train.log").read_text()
+    assert read_line(log)["steps"] > 0  # the job's time by part, for perf/outside_work.py
     kept = workdir / "runs" / "smoke" / "qk" / "micro" / "none" / "seed1" / "branches"
     assert sorted(p.name for p in kept.glob("*.pt")) == ["state-000000012.pt", "state-000000024.pt"]
     summary = (workdir / "reports" / "smoke" / "summary.md").read_text()

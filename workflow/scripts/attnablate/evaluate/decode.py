@@ -2,6 +2,7 @@
 either family: the encoder-decoder's steps (EagerStep, GraphedStep) read the encoded source,
 the decoder-only model's (PrefixStep) continue its source prefix."""
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ from attnablate.data.batches import collate
 from attnablate.data.tokenizer import BOS, EOS, PAD, load_split
 from attnablate.io import write_lines
 from attnablate.model.transformer import DecoderOnlyTransformer, Transformer
+from attnablate.timing import JobClock
 from attnablate.train.checkpoint import load_checkpoint
 from attnablate.train.runtime import configure_kernels, pick_device
 
@@ -279,6 +281,7 @@ def translate_test_set(
     """The ``test`` split's sources (an id file) with a run's best ``checkpoint``,
     detokenised with ``spm_model``, by beam search with the ``decode`` settings on
     ``device_name``, to ``output``, one line a sentence."""
+    clock = JobClock()  # where the job's time goes, for its log's last line
     torch.set_num_threads(threads)
     device = pick_device(device_name)
     configure_kernels(device)
@@ -289,6 +292,11 @@ def translate_test_set(
         write_lines(output, [""] * len(src))
         print(f"the run diverged at step {extra['diverged_at']}: {len(src)} empty hypotheses")
         return
-    hyps = translate(model.to(device), src, decode, device)
+    model = model.to(device)
+    clock.begin()
+    began = time.perf_counter()
+    hyps = translate(model, src, decode, device)
+    clock.add("decoding", time.perf_counter() - began)
     write_lines(output, (sp.decode(h) for h in hyps))
     print(f"{len(hyps)} sentences translated with beam {decode.beam_size}")
+    print(clock.line(), flush=True)

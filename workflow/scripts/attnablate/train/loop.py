@@ -31,6 +31,7 @@ from attnablate.model.params import count_params
 from attnablate.model.transformer import build
 from attnablate.report.convergence import CONVERGENCE_GAIN, convergence
 from attnablate.report.meta import RunMeta
+from attnablate.timing import JobClock
 from attnablate.train import distributed as dist
 from attnablate.train import runtime
 from attnablate.train.checkpoint import KEEP_STATES, save_checkpoint, save_state
@@ -224,6 +225,7 @@ class Trainer:
         )
         self.best_weights = state["best_model"] if state else None  # of the run's best step
         self.meter = Meter(model, data.probe, self.device)
+        self.clock = JobClock()  # where this job's time goes, for its log's last line
         self.start = time.monotonic() - self.p.seconds
         self.budget_seconds = self.cfg.max_minutes * 60 if self.cfg.max_minutes > 0 else math.inf
         self.last_save = time.monotonic()
@@ -247,6 +249,7 @@ class Trainer:
         """Valid loss and greedy BLEU to curves.tsv, diagnostics to dynamics.tsv; the best
         model so far to the checkpoint."""
         p, model, data = self.p, self.learner.model, self.data
+        began = time.perf_counter()
         n = min(self.cfg.valid_bleu_sentences, len(data.valid_src))
         loss = validation_loss(model, data.valid_batches, self.device)
         bleu = validation_bleu(model, data.valid_src[:n], data.valid_refs[:n], data.sp, self.device)
@@ -281,6 +284,7 @@ class Trainer:
             self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if self.files.checkpoint:  # a stable run keeps states, not a model
                 save_checkpoint(self.files.checkpoint, model, **checkpoint_extra(p.best))
+        self.clock.add("evaluation", time.perf_counter() - began)
 
     def save_resume_state(self, folder=None, keep=KEEP_STATES, rng=None) -> None:
         """A state to resume from, in the resume folder (or ``folder``, keeping ``keep``);
@@ -288,6 +292,7 @@ class Trainer:
         rng = dist.gather(torch.get_rng_state()) if rng is None else rng  # dropout streams
         if not dist.is_main():
             return
+        began = time.perf_counter()
         self.p.seconds = time.monotonic() - self.start
         save_state(
             folder or self.files.resume,
@@ -304,6 +309,7 @@ class Trainer:
             },
             keep,
         )
+        self.clock.add("states", time.perf_counter() - began)
 
     def due_branch(self) -> bool:
         """Whether a stable run is at a step a cooldown starts from (its end is kept by
@@ -343,11 +349,14 @@ class Trainer:
         (on rank 0) ended it first, with a resume state written at the step it reached."""
         p, cfg = self.p, self.cfg
         model = self.learner.model
+        self.clock.begin()
         if p.step == 0 and dist.is_main():
             # What the construction imposes before any training (tied keys: a symmetric form,
             # a heavy diagonal), so that what training changes can be told apart from it.
             # Draws no random numbers: the run's numbers are those of a run without it.
+            began = time.perf_counter()
             self.records.restart_dynamics(diagnose(model, *self.data.probe[:2], 0))
+            self.clock.add("evaluation", time.perf_counter() - began)
         model.train()
         stream = self.data.batches.stream(p.epoch, p.batch + 1)
         forward = self.learner.ddp
@@ -375,6 +384,7 @@ class Trainer:
             if (due_log or due_eval or due_save or due_branch) and self.settle():
                 break
             self.meter.step_seconds += time.perf_counter() - began  # with the wait for the GPU
+            self.clock.add("steps", time.perf_counter() - began)
             if due_log:
                 self.log_progress()
             if due_eval and dist.is_main():
@@ -448,6 +458,7 @@ class Trainer:
         shutil.rmtree(self.files.resume, ignore_errors=True)
         self.records.close()
         print(f"done: {p.step} steps, {p.tokens:,} target tokens in {_clock(meta.train_seconds)}")
+        print(self.clock.line(), flush=True)
         return meta
 
     def meta(self, seconds: float) -> RunMeta:
