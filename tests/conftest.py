@@ -9,7 +9,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from attnablate.config import overrides
+from attnablate.config import overrides, shared
 from attnablate.config.experiment import check, rooted
 from attnablate.data.tokenizer import encode_split, train_tokenizer
 from attnablate.report import reference
@@ -29,6 +29,7 @@ def dry_check(config: dict) -> dict:
     validate(config, str(SCHEMA))
     check(config)
     reference.check(config)
+    shared.check(config)
     return config
 
 

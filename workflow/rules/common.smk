@@ -21,7 +21,12 @@ if "SLURM_STEP_ID" in os.environ:
     for signum in (signal.SIGUSR1, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
 
-from attnablate.config import files as config_file, experiment, overrides  # noqa: E402
+from attnablate.config import (
+    files as config_file,
+    experiment,
+    overrides,
+    shared,
+)  # noqa: E402
 from attnablate.io import remove_stale_temporaries  # noqa: E402
 from attnablate.report import reference  # noqa: E402
 from attnablate.report.files import reference_inputs  # noqa: E402
@@ -41,6 +46,7 @@ validate(config, str(SCHEMA))
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
 experiment.check(config)
 reference.check(config)  # other experiments' reports that claims compare with
+shared.check(config)  # another experiment's runs that this one continues
 
 
 def digest(settings: dict) -> str:

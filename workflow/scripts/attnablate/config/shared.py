@@ -1,0 +1,59 @@
+"""An experiment that continues another's runs (``runs``): checked at the dry run against the
+other's committed config, since a run of another recipe in the same folder would retrain it
+and remove the other's resume states."""
+
+from pathlib import Path
+
+import yaml
+
+from attnablate.config import experiment
+from attnablate.errors import ConfigurationError
+
+# What an experiment that continues another's runs (``runs``) must agree on with it: every
+# setting a run's numbers depend on. The ladder's budgets may differ (a longer ladder
+# continues the stable runs), and so may how jobs run.
+SHARED_RUN_KEYS = ("corpus", "tokenizer", "model", "device", "decode")
+
+
+def check(config: dict) -> None:
+    """An experiment that names another's ``runs`` agrees with that one's committed config
+    (reports/<runs>/config.yaml) on everything its runs' numbers depend on: a run of another
+    recipe in the same folder would retrain it, and remove the other's resume states."""
+    other = config.get("runs")
+    if not other or other == config["experiment"]:
+        return
+    path = Path("reports") / other / "config.yaml"
+    if not path.is_file():
+        raise ConfigurationError(
+            "runs", f"{other!r}: no committed {path} to check the shared runs' recipe against"
+        )
+    theirs = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(theirs, dict):
+        raise ConfigurationError("runs", f"{path} is not a YAML mapping")
+    differ = [k for k in SHARED_RUN_KEYS if config.get(k) != theirs.get(k)]
+    mine_train = {k: v for k, v in config["train"].items() if k not in ("budgets", "job")}
+    their_train = {
+        k: v for k, v in (theirs.get("train") or {}).items() if k not in ("budgets", "job")
+    }
+    differ += [
+        f"train.{k}"
+        for k in sorted(set(mine_train) | set(their_train))
+        if mine_train.get(k) != their_train.get(k)
+    ]
+    shared_sizes = set(config["sizes"]) & set(theirs.get("sizes") or {})
+    differ += [
+        f"sizes.{s}" for s in sorted(shared_sizes) if config["sizes"][s] != theirs["sizes"][s]
+    ]
+    if not differ and experiment.ladder(config) and experiment.ladder(theirs):
+        # the same stable segments: the other's branch points are this ladder's up to its last
+        theirs_points = experiment.branch_points(theirs)
+        if [p for p in experiment.branch_points(config) if p <= theirs_points[-1]] != list(
+            theirs_points
+        ):
+            differ.append("train.budgets (the branch points it has must all be this ladder's)")
+    if differ:
+        raise ConfigurationError(
+            "runs",
+            f"{other!r}: its runs are of another recipe than this experiment's ({path} differs "
+            f"in {', '.join(differ)}); a shared run folder must hold the same runs",
+        )
