@@ -55,18 +55,27 @@ def jobs_of(snakemake_log: Path) -> list[dict]:
 
 
 def table(jobs: list[dict], root: Path) -> tuple[list[dict], float]:
-    """Per rule: jobs, their seconds, the work's and outside it; and the DAG's wall time."""
+    """Per rule: jobs, their seconds, the work's and outside it; and the DAG's wall time. A
+    job of a rule whose other jobs give their job time, but which gives none (written by
+    older code), is left out of its rule's sums and counted as ``untimed``."""
     rows = defaultdict(lambda: defaultdict(float))
-    for job in jobs:
-        row = rows[job["rule"]]
+    parts_of = {}
+    for i, job in enumerate(jobs):
+        log = root / job["log"] if job["log"] else None
+        text = log.read_text(encoding="utf-8", errors="replace") if log and log.is_file() else ""
+        parts_of[i] = read_line(text)
+    timed_rules = {job["rule"] for i, job in enumerate(jobs) if parts_of[i]}
+    for i, job in enumerate(jobs):
+        row, parts = rows[job["rule"]], parts_of[i]
+        if job["rule"] in timed_rules and not parts:
+            row["untimed"] += 1
+            continue
         wall = job["end"] - job["start"]
         row["jobs"] += 1
         row["seconds"] += wall
-        parts = None
-        if job["log"] and (root / job["log"]).is_file():
-            parts = read_line((root / job["log"]).read_text(encoding="utf-8", errors="replace"))
         work = sum(parts.get(k, 0.0) for k in WORK) if parts else 0.0
         row["work"] += min(work, wall)
+        row["steps"] += parts.get("steps", 0.0) if parts else 0.0
         row["timed"] += 1 if parts else 0
     wall = max(j["end"] for j in jobs) - min(j["start"] for j in jobs) if jobs else 0.0
     return [{"rule": rule, **row} for rule, row in rows.items()], wall
@@ -89,7 +98,7 @@ def main() -> None:
     )
     print(
         f"{'rule':<14}{'jobs':>6}{'timed':>7}{'job s':>10}{'work s':>10}{'outside s':>11}"
-        f"{'of jobs':>9}{'of wall':>9}"
+        f"{'of jobs':>9}{'of wall':>9}{'steps':>8}"
     )
     for r in sorted(rows, key=lambda r: -r["seconds"]):
         outside = r["seconds"] - r["work"]
@@ -97,13 +106,18 @@ def main() -> None:
             f"{r['rule']:<14}{int(r['jobs']):>6}{int(r['timed']):>7}{r['seconds']:>10,.0f}"
             f"{r['work']:>10,.0f}{outside:>11,.0f}{outside / total:>9.1%}"
             f"{outside / wall if wall else 0:>9.1%}"
+            f"{r['steps'] / r['seconds'] if r['steps'] else 0:>8.1%}"
         )
     outside = total - sum(r["work"] for r in rows)
     print(
         f"{'all':<14}{len(jobs):>6}{'':>7}{total:>10,.0f}{total - outside:>10,.0f}{outside:>11,.0f}"
         f"{outside / total if total else 0:>9.1%}{outside / wall if wall else 0:>9.1%}"
     )
-    print("\nof wall: outside seconds over the DAG's wall time times its cores")
+    print("\nof wall: outside seconds over the DAG's wall time times its cores; steps: the")
+    print("share of a rule's job time spent in training steps (the bare step's rate: 100%)")
+    untimed = int(sum(r.get("untimed", 0) for r in rows))
+    if untimed:
+        print(f"left out: {untimed} jobs of timed rules whose logs give no job time")
 
 
 if __name__ == "__main__":
