@@ -59,14 +59,16 @@ def table(jobs: list[dict], root: Path) -> tuple[list[dict], float]:
     job of a rule whose other jobs give their job time, but which gives none (written by
     older code), is left out of its rule's sums and counted as ``untimed``."""
     rows = defaultdict(lambda: defaultdict(float))
-    parts_of = {}
-    for i, job in enumerate(jobs):
-        log = root / job["log"] if job["log"] else None
-        text = log.read_text(encoding="utf-8", errors="replace") if log and log.is_file() else ""
-        parts_of[i] = read_line(text)
-    timed_rules = {job["rule"] for i, job in enumerate(jobs) if parts_of[i]}
-    for i, job in enumerate(jobs):
-        row, parts = rows[job["rule"]], parts_of[i]
+    logs = [root / job["log"] if job["log"] else None for job in jobs]
+    parts_of = [
+        read_line(log.read_text(encoding="utf-8", errors="replace"))
+        if log and log.is_file()
+        else None
+        for log in logs
+    ]
+    timed_rules = {job["rule"] for job, parts in zip(jobs, parts_of) if parts}
+    for job, parts in zip(jobs, parts_of):
+        row = rows[job["rule"]]
         if job["rule"] in timed_rules and not parts:
             row["untimed"] += 1
             continue

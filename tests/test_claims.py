@@ -227,7 +227,7 @@ def test_a_claim_seen_the_other_way_says_what_was_seen_and_where():
     assert first["verdict"] == "opposite"
     seen = "opposite at 800 steps: `noo@enc` better by 2.81 (+1.38 to +4.23)"
     assert claim_verdict(first) == seen
-    lines = ladder_claims_markdown(verdicts, pd.DataFrame(rows))
+    lines = ladder_claims_markdown(verdicts, pd.DataFrame(rows), settle_margin=1.0)
     assert "| opposite at 800 steps: `noo@enc` better by 2.81" in lines[2]
     assert "-0.97 (-1.35 to -0.59): replicated (Holm p = 0.0" in lines[2]
     assert "contradicted" not in "\n".join(lines)
@@ -293,7 +293,7 @@ def test_a_claim_compared_with_another_experiment_tests_the_difference_of_the_tw
     assert row["verdict"] == "replicated"
     assert row["reference"] == "reports/default: qq@enc"
     assert not row["converged"]  # the reference's runs had not converged: the row says so
-    trend = ladder_claims_markdown(close, pd.DataFrame(rows))[-1]
+    trend = ladder_claims_markdown(close, pd.DataFrame(rows), settle_margin=1.0)[-1]
     assert "Δ test BLEU − `reports/default: qq@enc`'s Δ 1,000 steps -0.03" in trend
     assert "nan" not in trend and "validation loss" not in trend  # theirs is not read
     far = claims_table([CARRIES], pd.DataFrame(rows), reference_table([2.4, 2.6, 2.5]))

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -345,6 +346,13 @@ def ladder_run(tmp_path_factory):
     return workdir, config
 
 
+def copy_of(ladder_run, tmp_path) -> Path:
+    """A copy of the finished ladder's working directory, for a test that changes it."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    return workdir
+
+
 @pytest.mark.workflow
 def test_the_ladder_report_opens_with_the_answer_over_the_budget(ladder_run):
     workdir, _ = ladder_run
@@ -401,8 +409,7 @@ def test_adding_a_budget_plans_its_segment_and_redoes_only_the_cooldowns_above_i
 def test_raising_the_top_budget_extends_the_stable_run_and_adds_only_its_cooldown(
     ladder_run, tmp_path
 ):
-    workdir = tmp_path / "copy"
-    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    workdir = copy_of(ladder_run, tmp_path)
     config = ladder_config([15, 30, 60])
     jobs = planned_jobs(workdir, config)
     trained = sorted(where for rule, where in jobs if rule in ("stable", "train"))
@@ -430,8 +437,7 @@ def continuation(budgets, seeds=(1, 2)) -> dict:
 
 @pytest.mark.workflow
 def test_a_longer_experiment_continues_anothers_runs_and_trains_nothing_twice(ladder_run, tmp_path):
-    workdir = tmp_path / "copy"
-    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    workdir = copy_of(ladder_run, tmp_path)
     config = continuation([15, 30, 60])
     jobs = planned_jobs(workdir, config)
     trained = sorted(where for rule, where in jobs if rule in ("stable", "train"))
@@ -579,8 +585,7 @@ def test_one_invocation_after_a_changed_recipe_leaves_every_output_of_the_new_on
     """The red team's case (the rate changed) and every recipe setting changed at once: one
     invocation, and every cooldown's and stable segment's meta.json, the runs table, the
     summary and the report's config are of the new recipe; a second plans nothing."""
-    workdir = tmp_path / "copy"
-    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    workdir = copy_of(ladder_run, tmp_path)
     before = (workdir / "reports" / "smoke" / "summary.md").read_text()
     config = ladder_config(LADDER["budgets"])
     for setting in settings:
@@ -610,8 +615,7 @@ def test_one_invocation_after_a_changed_recipe_leaves_every_output_of_the_new_on
 def test_a_budget_below_the_smallest_runs_in_one_invocation(ladder_run, tmp_path):
     """A new first branch point (11, before 12): its segment trains from step 0, and the
     segments after it, whose input changed, find their states and train nothing again."""
-    workdir = tmp_path / "copy"
-    shutil.copytree(ladder_run[0], workdir, symlinks=True)
+    workdir = copy_of(ladder_run, tmp_path)
     config = ladder_config([14, *LADDER["budgets"]])
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]

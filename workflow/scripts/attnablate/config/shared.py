@@ -31,19 +31,14 @@ def check(config: dict) -> None:
     if not isinstance(theirs, dict):
         raise ConfigurationError("runs", f"{path} is not a YAML mapping")
     differ = [k for k in SHARED_RUN_KEYS if config.get(k) != theirs.get(k)]
-    mine_train = {k: v for k, v in config["train"].items() if k not in ("budgets", "job")}
-    their_train = {
-        k: v for k, v in (theirs.get("train") or {}).items() if k not in ("budgets", "job")
-    }
-    differ += [
-        f"train.{k}"
-        for k in sorted(set(mine_train) | set(their_train))
-        if mine_train.get(k) != their_train.get(k)
-    ]
-    shared_sizes = set(config["sizes"]) & set(theirs.get("sizes") or {})
-    differ += [
-        f"sizes.{s}" for s in sorted(shared_sizes) if config["sizes"][s] != theirs["sizes"][s]
-    ]
+    for size in sorted(set(config["sizes"]) & set(theirs.get("sizes") or {})):
+        if config["sizes"][size] != theirs["sizes"][size]:
+            differ.append(f"sizes.{size}")
+        mine, their = (experiment.train_settings(c, size) for c in (config, theirs))
+        differ += [
+            f"train.{k}" for k in sorted(set(mine) | set(their)) if mine.get(k) != their.get(k)
+        ]
+    differ = list(dict.fromkeys(differ))
     if not differ and experiment.ladder(config) and experiment.ladder(theirs):
         # the same stable segments: the other's branch points are this ladder's up to its last
         theirs_points = experiment.branch_points(theirs)

@@ -203,7 +203,7 @@ def _with_interval(row: dict, key: str, digits: int) -> str:
 
 
 def ladder_claims_markdown(
-    table: pd.DataFrame, runs: pd.DataFrame, settle_margin: float = 1.0
+    table: pd.DataFrame, runs: pd.DataFrame, settle_margin: float
 ) -> list[str]:
     """The claims over the budgets: one row per claim (and size), a column per budget with
     the estimate, its interval and the verdict there, where a BLEU claim's Δ changes sign

@@ -29,11 +29,18 @@ def doubling_gains(runs: pd.DataFrame) -> pd.Series:
     for _, here in runs.groupby(SEED_CELL, sort=False):
         by_budget = dict(zip(here["budget"].astype(int), loss[here.index]))
         for index, budget in zip(here.index, here["budget"].astype(int)):
-            doubled = [b for b in by_budget if 2 * budget <= b <= 2.02 * budget]
-            if doubled:
-                before, after = by_budget[budget], by_budget[min(doubled)]
+            twice = doubled(budget, by_budget)
+            if twice is not None:
+                before, after = by_budget[budget], by_budget[twice]
                 gains[index] = (before - after) / before
     return gains
+
+
+def doubled(budget: int, budgets) -> int | None:
+    """The budget of ``budgets`` that doubles ``budget``: 2B, or the nearest above it within
+    1%; None where the ladder has none."""
+    twice = [b for b in budgets if 2 * budget <= b <= 2.02 * budget]
+    return min(twice) if twice else None
 
 
 def converged(gain: float) -> bool:
@@ -124,23 +131,23 @@ def interval_sign_text(deltas: pd.DataFrame) -> str:
 
 
 def settling(deltas: pd.DataFrame, margin: float) -> list[dict]:
-    """The rule on Δ itself: per budget B whose half B/2 is on the ladder (within 1%), the
+    """The rule on Δ itself: per budget B that doubles another B/2 of the ladder (doubled), the
     change Δ(B) − Δ(B/2) seed by seed, its mean and 95% interval, and the two one-sided tests
     of it lying within ±``margin``: the answer has settled at B where they pass (p < ALPHA),
     otherwise it is still moving. ``deltas``: seed_deltas'."""
     rows = []
     budgets = [int(b) for b in deltas.columns]
-    for budget in budgets:
-        halves = [b for b in budgets if 0.99 * budget <= 2 * b <= budget]
-        if not halves:
+    for half in budgets:
+        budget = doubled(half, budgets)
+        if budget is None:
             continue
-        change = (deltas[budget] - deltas[max(halves)]).dropna()
+        change = (deltas[budget] - deltas[half]).dropna()
         mean, low, high = stats.mean_interval(list(change))
         p = stats.equivalence_p_value(list(change), margin) if len(change) > 1 else math.nan
         rows.append(
             {
                 "budget": budget,
-                "half": max(halves),
+                "half": half,
                 "mean": mean,
                 "low": low,
                 "high": high,

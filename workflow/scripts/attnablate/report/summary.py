@@ -67,7 +67,7 @@ def ladder_line(runs: pd.DataFrame) -> str:
     done = int(flag(last["converged"]).sum())
     qk = pd.to_numeric(last.loc[last["label"] == BASELINE, "doubling_gain"]).median()
     rule = f"converged: a doubling improves it by less than {CONVERGENCE_GAIN:.0%}"
-    worse = int((gain < 0).sum())
+    worse = int(gain.map(ladder.overfitting).sum())
     if worse:
         line += (
             f" **Overfitting in {worse} of {len(last)} runs:** doubling {doubled:,} to "
@@ -509,7 +509,7 @@ def summary_markdown(
         lines += ["## The answer over the training budget", ""]
         lines += [f"![{Path(answer).stem}]({Path(answer).name})", ""]
         if len(tables["claims"]):
-            settle = settings.get("settle_margin", 1.0)
+            settle = settings["settle_margin"]
             lines += [*ladder_claims_markdown(tables["claims"], every_budget, settle), ""]
     if len(tables["claims"]):
         claims = tables["claims"]

@@ -384,7 +384,6 @@ class Trainer:
             if (due_log or due_eval or due_save or due_branch) and self.settle():
                 break
             self.meter.step_seconds += time.perf_counter() - began  # with the wait for the GPU
-            self.clock.add("steps", time.perf_counter() - began)
             if due_log:
                 self.log_progress()
             if due_eval and dist.is_main():
@@ -458,6 +457,7 @@ class Trainer:
         shutil.rmtree(self.files.resume, ignore_errors=True)
         self.records.close()
         print(f"done: {p.step} steps, {p.tokens:,} target tokens in {_clock(meta.train_seconds)}")
+        self.clock.add("steps", self.meter.step_seconds)  # this process's, as the meter has them
         print(self.clock.line(), flush=True)
         return meta
 
