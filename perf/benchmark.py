@@ -67,10 +67,11 @@ class Throughput:
 
 
 @dataclass(frozen=True)
-class CpuPaths:  # at the default experiment's batch tokens
+class CpuPaths:
     size: str
     count: int
     rounds: int
+    batch_tokens: int | None = None  # None: the default experiment's
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class DataWait:
 @dataclass(frozen=True)
 class Snakemake:  # the workflow's own overhead: no preset
     runs: int  # the grid's training runs
+    variants: tuple | None = None  # the finished smoke's variants; None: tests/smoke.yaml's
 
 
 MODES = {
@@ -111,12 +113,12 @@ MODES = {
     # figures are well-formed, their sizes are not meant to be read)
     "check": [
         Throughput("small", 1000, 1, 1),
-        CpuPaths("small", 2, 1),
+        CpuPaths("small", 2, 1, batch_tokens=500),
         QqSaving("d512", 500, 1, 1),
         Beam("small", 4, 1),
         Memory("small", 1000),
         DataWait("small", 1000, 4),
-        Snakemake(10),
+        Snakemake(10, variants=("qk",)),
     ],
     "short": [
         Throughput("small", 4000, 3, 2),
@@ -304,10 +306,12 @@ def throughput(report, device, data, vocab, size, batch_tokens, count, rounds, c
             )
 
 
-def cpu_paths(report, data, vocab, size, count, rounds, threads, ladder):
-    """The CPU training paths side by side, each in its own process, on the default
-    experiment's batches: what a pipeline job runs against the eager fp32 path."""
-    batch_tokens = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]["batch_tokens"]
+def cpu_paths(report, data, vocab, size, count, rounds, batch_tokens, threads, ladder):
+    """The CPU training paths side by side, each in its own process, on batches of
+    ``batch_tokens`` (None: the default experiment's): what a pipeline job runs against the
+    eager fp32 path."""
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]["batch_tokens"]
+    batch_tokens = batch_tokens or default
     batches = measures.training_batches(
         data / "train.ids.npz", batch_tokens, count * (rounds + 1), ladder=ladder
     )
@@ -483,7 +487,7 @@ def data_wait(report, device, data, vocab, size, batch_tokens, steps, threads):
     )
 
 
-def snakemake_times(report, runs: int):
+def snakemake_times(report, runs: int, variants: tuple | None):
     snakemake = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
     if not Path(snakemake).exists():
         report.add("snakemake timings", None, None, "", note="skipped: snakemake not installed")
@@ -502,6 +506,8 @@ def snakemake_times(report, runs: int):
             note="median of 3",
         )
         smoke = experiment.rooted(yaml.safe_load((ROOT / "tests" / "smoke.yaml").read_text()), ROOT)
+        if variants:
+            smoke["variants"] = list(variants)
         workdir = Path(folder) / "smoke"
         began = time.perf_counter()
         measures.snakemake_seconds(snakemake, ROOT, workdir, smoke, repeats=1)
@@ -514,7 +520,8 @@ def snakemake_times(report, runs: int):
             "s",
             target="<5",
             holds=seconds < 5,
-            note="reference column: the smoke run itself",
+            note="reference column: the smoke run itself"
+            + (f" ({', '.join(variants)} only)" if variants else ""),
         )
     if probe is not None:
         report.add(

@@ -294,37 +294,55 @@ def test_a_matched_variant_the_variants_leave_out_is_not_planned(tmp_path, smoke
 
 
 def planned_resources(workdir, config, *args) -> list[tuple[str, dict]]:
-    """(rule, resources) of every job a dry run plans. Snakemake gives a job's resources in no
-    machine-readable output (--summary has none), so this is the one place that reads its
-    dry-run text: "rule NAME:" opens a job, its "resources: a=1, b=2" line follows."""
-    result = snakemake(workdir, config, "--dry-run", *args)
+    """(rule, resources) of every job a dry run of ``config`` plans (dry_run_jobs)."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return [(rule, job["resources"]) for rule, job in dry_run_jobs(workdir, "config.yaml", *args)]
+
+
+def dry_run_jobs(workdir, configfile, *args) -> list[tuple[str, dict]]:
+    """(rule, {"resources": ..., "wildcards": ...}) of every job a dry run with ``configfile``
+    plans. Snakemake gives a job's resources in no machine-readable output (--summary has
+    none), so this is the one place that reads its dry-run text: "rule NAME:" opens a job, its
+    "wildcards: a=1, b=2" and "resources: ..." lines follow."""
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--configfile", str(configfile)]
+    result = subprocess.run(
+        [*command, "--cores", "2", "--dry-run", *args], cwd=workdir, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = []
     for line in result.stdout.splitlines():
         if re.match(r"^(local)?rule \w+:", line):
-            jobs.append((line.split()[-1].rstrip(":"), {}))
-        elif line.strip().startswith("resources:") and jobs:
+            jobs.append((line.split()[-1].rstrip(":"), {"resources": {}, "wildcards": {}}))
+            continue
+        field = line.strip().split(":", 1)[0]
+        if field in ("resources", "wildcards") and jobs:
             pairs = (item.split("=", 1) for item in line.split(":", 1)[1].split(", "))
-            jobs[-1][1].update({key.strip(): value for key, value in pairs})
+            jobs[-1][1][field].update({key.strip(): value for key, value in pairs})
     return jobs
 
 
-def test_the_paper_config_plans_every_cell_with_gpu_resources(tmp_path):
-    """configs/paper.yaml, dry-run: every (variant, size, match, seed) trains a stable segment and
-    a cooldown per budget, each on as many GPUs as its size asks for."""
-    config = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
+def test_the_readme_cluster_command_plans_every_cell_of_the_paper_config_on_its_gpus(tmp_path):
+    """`snakemake --configfile configs/paper.yaml`, as docs/cluster.md has it, dry-run: its
+    sizes, variants and seeds only (the default's sizes are not merged in), and every (variant,
+    size, match, seed) trains a stable segment and a cooldown per budget, each on as many GPUs
+    as its size asks for, and translates on one."""
+    paper = ROOT / "configs" / "paper.yaml"
+    config = yaml.safe_load(paper.read_text())
     placeholder_corpus(tmp_path, config)
-    jobs = planned_resources(tmp_path, config)
-    train = [resources for rule, resources in jobs if rule in ("train", "stable")]
+    jobs = dry_run_jobs(tmp_path, paper)
     variants, sizes, seeds = len(config["variants"]), len(config["sizes"]), len(config["seeds"])
     cells = (2 * variants - 1) * sizes * seeds  # matched: every variant but qk
     budgets = len(config["train"]["budgets"])
+    runs = [job["wildcards"] for rule, job in jobs if rule == "train"]  # a cooldown per budget
+    assert {run["size"] for run in runs} == set(config["sizes"])
+    assert len(runs) == cells * budgets
+    train = [job["resources"] for rule, job in jobs if rule in ("train", "stable")]
     assert len(train) == cells * 2 * budgets  # a stable segment and a cooldown per budget
     gpus = {size: str(preset.get("gpus", 1)) for size, preset in config["sizes"].items()}
     assert sorted(r["gpu"] for r in train) == sorted(
         gpus[size] for size in config["sizes"] for _ in range(len(train) // sizes)
     )
-    translate = [r for rule, r in jobs if rule == "translate"]
+    translate = [job["resources"] for rule, job in jobs if rule == "translate"]
     assert len(translate) == cells * budgets and all(r["gpu"] == "1" for r in translate)
 
 
@@ -400,19 +418,6 @@ def placeholder_corpus(workdir, config) -> None:
             path = workdir / pair[side]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("ein Satz\n")
-
-
-def test_the_readme_cluster_command_plans_exactly_the_paper_config(tmp_path):
-    """`snakemake --configfile configs/paper.yaml`, as docs/cluster.md has it:
-    its sizes, variants and seeds only (the default's sizes are not merged in)."""
-    paper = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
-    placeholder_corpus(tmp_path, paper)
-    runs = planned_runs(tmp_path, "--configfile", str(ROOT / "configs" / "paper.yaml"))
-    assert {run.split("/")[2] for run in runs} == set(paper["sizes"])
-    variants, sizes, seeds = len(paper["variants"]), len(paper["sizes"]), len(paper["seeds"])
-    budgets = len(paper["train"].get("budgets") or [0])
-    # matched: every variant but qk; a run per budget
-    assert len(runs) == (2 * variants - 1) * sizes * seeds * budgets
 
 
 def test_a_user_config_naming_one_size_plans_that_size_only(tmp_path, smoke_config):

@@ -251,6 +251,21 @@ def previous_segment(wildcards):
 COMPARED = ("size", "match", "seed", "budget")  # what one compare job holds fixed
 
 
+def variants_compared() -> dict:
+    """(size, match, seed, budget), as wildcard text, -> the variants compared with qk there,
+    in config order: built once, since a compare job's inputs look it up (a large grid has
+    thousands)."""
+    cells = {}
+    for r in experiment.runs(config):
+        if r["variant"] != BASELINE:
+            key = tuple(str(r[k]) for k in COMPARED)
+            cells.setdefault(key, []).append(r["variant"])
+    return cells
+
+
+VARIANTS_COMPARED = variants_compared()
+
+
 def compare_cells():
     """(size, match, seed, budget) with at least one variant to compare against qk."""
     runs = experiment.runs(config)
@@ -260,12 +275,7 @@ def compare_cells():
 
 def compared_variants(wildcards):
     """The variants compared with qk in one cell at one budget, in config order."""
-    return [
-        r["variant"]
-        for r in experiment.runs(config)
-        if r["variant"] != BASELINE
-        and tuple(str(r[k]) for k in COMPARED) == tuple(wildcards[k] for k in COMPARED)
-    ]
+    return VARIANTS_COMPARED.get(tuple(wildcards[k] for k in COMPARED), [])
 
 
 def compared_runs(name):
