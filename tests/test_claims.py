@@ -71,7 +71,8 @@ def test_similarly_is_tested_against_the_cell_it_names_paired_by_seed():
     )
     assert row["verdict"] == "outside the margin"
     assert claim_verdict(row) == (
-        "outside ±1 BLEU at 1,000 steps: `nov@enc` better than `qq@enc` by 2.34 (+1.08 to +3.61)"
+        "outside ±1 BLEU at 1,000 steps (Holm p = 0.0445): `nov@enc` better than `qq@enc` by "
+        "2.34 (+1.08 to +3.61)"
     )
 
 
@@ -103,6 +104,12 @@ def test_equivalence_is_two_one_sided_tests_at_the_configured_margin():
     [row] = table([narrow], rows).to_dict("records")
     assert row["verdict"] == "not resolved"
     assert "equivalence could be shown only within ±" in claim_verdict(row)
+    # seeds that had the power: the estimate near the margin is what failed, and it says so
+    close = runs_of({"qk": [20.0, 21.0, 22.0], "qq@enc": [21.1, 22.3, 23.2]})
+    [row] = table([claim], close).to_dict("records")
+    assert row["verdict"] == "not resolved" and row["detectable"] < 1.0
+    assert "these seeds could show equivalence within ±" in claim_verdict(row)
+    assert "the estimate, +1.20 (" in claim_verdict(row)
 
 
 def test_the_claims_of_one_budget_are_one_holm_family():
@@ -128,6 +135,54 @@ def test_the_claims_of_one_budget_are_one_holm_family():
     assert claim_verdict(first).startswith("not resolved after Holm over the 3 claims")
     at_two_budgets = runs_of(bleu) + runs_of(bleu, budget=2000)
     assert table([worse, *others], at_two_budgets)["family"].tolist() == [3] * 6
+
+
+def test_every_verdict_word_comes_from_the_familys_corrected_test():
+    """At an equal weight count, QQᵀ 'never better' (non-superiority) whose 95% interval lies
+    above zero: 'opposite' alone, but beside two claims that decide nothing Holm (× 3) leaves
+    it unresolved, as it would a replication; the words say which side was close."""
+    never = {"claim": "never", "variant": "qq@enc", "expect": "not_better", "margin": 1.0}
+    others = [
+        {"claim": "nov worse", "variant": "nov@enc", "expect": "worse"},
+        {"claim": "noo worse", "variant": "noo@enc", "expect": "worse"},
+    ]
+    bleu = {
+        "qk": [20.0, 21.0, 22.0],
+        "qq@enc": [21.0, 22.5, 24.0],
+        "nov@enc": [19.0, 22.0, 22.5],
+        "noo@enc": [21.0, 20.0, 22.5],
+    }
+    alone = table([never], runs_of(bleu)).iloc[0].to_dict()
+    assert alone["p_against"] < stats.ALPHA and alone["verdict"] == "opposite"
+    first = table([never, *others], runs_of(bleu)).iloc[0].to_dict()
+    assert first["p_against_holm"] == pytest.approx(3 * first["p_against"])
+    assert first["low"] > 0 and first["verdict"] == "not resolved"
+    assert claim_verdict(first).startswith(
+        f"not resolved after Holm over the 3 claims: opposite at p = {first['p_against']:.3g}"
+    )
+
+
+def test_the_words_of_a_verdict_follow_the_signs():
+    """The same numbers with every Δ negated: each word about a direction turns over."""
+    claim = {"claim": "noo is worse", "variant": "noo@enc", "expect": "worse"}
+    qk = [20.0, 20.5, 21.0]
+    up = runs_of({"qk": qk, "noo@enc": [b + d for b, d in zip(qk, (2.5, 3.0, 2.0))]})
+    down = runs_of({"qk": qk, "noo@enc": [b - d for b, d in zip(qk, (2.5, 3.0, 2.0))]})
+    better, worse = (table([claim], rows).iloc[0].to_dict() for rows in (up, down))
+    assert (better["verdict"], worse["verdict"]) == ("opposite", "replicated")
+    assert "`noo@enc` better by 2.50 (+1.26 to +3.74)" in claim_verdict(better)
+    claim = {**claim, "expect": "better"}
+    better, worse = (table([claim], rows).iloc[0].to_dict() for rows in (up, down))
+    assert (better["verdict"], worse["verdict"]) == ("replicated", "opposite")
+    assert "`noo@enc` worse by 2.50 (-3.74 to -1.26)" in claim_verdict(worse)
+
+
+def test_counts_agree_with_their_nouns():
+    """One claim is "1 claim" / "1 test", never "1 tests"."""
+    claim = {"claim": "qq is worse", "variant": "qq@enc", "expect": "worse"}
+    rows = runs_of({"qk": [20.0, 21.0, 22.0], "qq@enc": [19.0, 20.8, 21.0]})
+    text = "\n".join(claims_markdown(table([claim], rows)))
+    assert "(1 test per budget)" in text and "1 tests" not in text
 
 
 def test_a_margin_is_written_in_the_config_not_in_code():
@@ -225,10 +280,10 @@ def test_a_claim_seen_the_other_way_says_what_was_seen_and_where():
     verdicts = table([claim], rows)
     first = verdicts.iloc[0].to_dict()
     assert first["verdict"] == "opposite"
-    seen = "opposite at 800 steps: `noo@enc` better by 2.81 (+1.38 to +4.23)"
+    seen = "opposite at 800 steps (Holm p = 0.0136): `noo@enc` better by 2.81 (+1.38 to +4.23)"
     assert claim_verdict(first) == seen
     lines = ladder_claims_markdown(verdicts, pd.DataFrame(rows), settle_margin=1.0)
-    assert "| opposite at 800 steps: `noo@enc` better by 2.81" in lines[2]
+    assert "| opposite at 800 steps (Holm p = 0.0136): `noo@enc` better by 2.81" in lines[2]
     assert "-0.97 (-1.35 to -0.59): replicated (Holm p = 0.0" in lines[2]
     assert "contradicted" not in "\n".join(lines)
 

@@ -50,12 +50,40 @@ def test_a_control_splits_its_variants_delta_into_parts_that_add_up():
     centred = next(line for line in lines if line.startswith("- `qq_centred@enc`"))
     assert "(qq's constraint without its start bias): against qk -0.03 (" in centred
     assert "no difference detected" in centred.split(";")[0]
-    assert "`qq@enc` − `qq_centred@enc` (what the start bias costs) -1.80 (" in centred
-    assert "of `qq@enc`'s Δ against qk -1.83 (" in centred and "worse" in centred
+    assert "`qq@enc` − `qq_centred@enc` (the start bias's part) -1.80 (" in centred
+    assert "of `qq@enc`'s Δ against qk -1.83 (" in centred and "worse (Holm p = " in centred
     assert "at step 0: `qk` 0.030, `qq@enc` 0.500." in centred
     start = next(line for line in lines if line.startswith("- `qk_symstart@enc`"))
-    assert "(what the constraint costs)" in start
+    assert "(the constraint's part)" in start
     assert controls_section(pd.DataFrame(runs_of({"qk": BLEU["qk"]})), "small", {}) == []
+
+
+def test_the_words_of_a_control_follow_the_signs():
+    """Every cell mirrored around qk (each Δ negated): each worse becomes better and back."""
+    mirrored = {
+        label: [2 * qk - v for qk, v in zip(BLEU["qk"], values)] for label, values in BLEU.items()
+    }
+    lines = [
+        "\n".join(controls_section(pd.DataFrame(runs_of(bleu)), "small", {}))
+        for bleu in (BLEU, mirrored)
+    ]
+    assert lines[0].count("worse (Holm") == lines[1].count("better (Holm") > 0
+    assert lines[0].count("better (Holm") == lines[1].count("worse (Holm")
+    assert "costs" not in lines[0] + lines[1]
+
+
+def test_the_controls_are_one_family_corrected_together():
+    """A contrast whose interval excludes zero alone is not called once Holm corrects it
+    over the controls' other contrasts: each reports its corrected p."""
+    bleu = {
+        "qk": [20.0, 21.0, 22.0],
+        "qq@enc": [19.0, 19.5, 20.0],  # Δ -1.0, -1.5, -2.0: p = 0.035 alone
+        "qk_symstart@enc": [20.5, 20.0, 21.8],
+    }
+    lines = controls_section(pd.DataFrame(runs_of(bleu)), "small", {})
+    line = next(line for line in lines if line.startswith("- `qk_symstart@enc`"))
+    assert "of `qq@enc`'s Δ against qk -1.50 (-2.74 to -0.26), no difference detected" in line
+    assert line.count("Holm p = ") == 3 and "worse" not in line
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,28 @@ def test_a_verdict_needs_the_interval_over_seeds_to_exclude_zero():
     assert "significantly better in 0, worse in 0 of 3" in sentence  # per seed: p = 0.2 × 3
 
 
+def test_better_or_worse_needs_the_holm_corrected_test_of_the_comparisons():
+    """Alone, a cell whose interval excludes zero (p = 0.035) is worse; beside a second cell
+    at the same size and budget, Holm (× 2) leaves it undecided, as it would a claim."""
+    qk = [10.0, 11.0, 12.0]
+    runs = [run("qk", s, b) for s, b in zip((1, 2, 3), qk)]
+    worse = [run("qq@enc", s, b + d) for s, b, d in zip((1, 2, 3), qk, (-1.0, -1.5, -2.0))]
+    matched = [
+        run("qq@enc", s, b + d, match="total") for s, b, d in zip((1, 2, 3), qk, (1.0, -1.0, 0.0))
+    ]
+    tests = [seed_test("qq@enc", s, -1.0, 0.2) for s in (1, 2, 3)]
+    [alone] = frame(runs + worse, tests).itertuples()
+    assert alone.delta_high < 0 and alone.p == pytest.approx(0.0351, abs=1e-4)
+    assert alone.verdict == "worse" and "Holm p = 0.0351 over the 1 comparison" in (
+        comparison_sentence(alone)
+    )
+    tests += [seed_test("qq@enc", s, 0.0, 0.9, match="total") for s in (1, 2, 3)]
+    first, _ = frame(runs + worse + matched, tests).itertuples()
+    assert first.p_holm == pytest.approx(2 * first.p) and first.family == 2
+    assert first.delta_high < 0 and first.verdict == "no difference detected"
+    assert "**worse**" not in comparison_sentence(first)
+
+
 def test_one_seed_gives_no_verdict_and_says_so_first():
     runs = [run("qk", 1, 5.0), run("qq@enc", 1, 5.0)]
     [row] = frame(runs, [seed_test("qq@enc", 1, 0.0, 1.0)]).itertuples()
@@ -196,9 +218,9 @@ def test_dynamics_sentences_tell_construction_from_learning():
 
 
 def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
-    """LaTeX and CSV from the comparison frame: the dagger where the interval over seeds
-    excludes zero (qq@enc, worse), none where it does not (the matched cell), the same
-    numbers in the CSV as in the frame."""
+    """LaTeX and CSV from the comparison frame: the dagger where the summary calls a BLEU
+    difference (qq@enc, worse after Holm), none where it does not (the matched cell), none on
+    chrF and loss, which are never called; the same numbers in the CSV as in the frame."""
     runs = [run("qk", s, 10.0 + s / 10) for s in (1, 2, 3)]
     runs += [run("qq@enc", s, 9.0 + s / 10 + (0.05 if s == 2 else 0)) for s in (1, 2, 3)]
     runs += [
@@ -215,7 +237,8 @@ def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
     assert r"$-0.98^{\dagger}$ [-1.05, -0.91]" in rows[0]
     assert r"\texttt{qq@enc (matched: total)}" in rows[1] and r"\dagger" not in rows[1]
     assert r"\toprule" in latex and r"\label{tab:attn-ablate-t\_1}" in latex
-    assert "the interval excludes zero" in latex
+    assert "a BLEU difference is called" in latex
+    assert sum(row.count(r"\dagger") for row in rows) == 1  # BLEU only: chrF, loss not called
     csv = pd.read_csv(tmp_path / "c.csv")
     assert list(csv["label"]) == list(table["label"])
     assert csv["delta_bleu"].tolist() == pytest.approx(table["delta_bleu"].tolist())

@@ -102,18 +102,19 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 # control -> (the variant it controls for, what it keeps of it, what variant − control
-# measures): the summary sets each control beside that variant at the same sites
+# measures, named without a direction: its sign says gain or loss): the summary sets each
+# control beside that variant at the same sites
 CONTROLS: dict[str, tuple[str, str, str]] = {
-    "qk_symstart": ("qq", "qq's start without its constraint", "what the constraint costs"),
-    "qq_centred": ("qq", "qq's constraint without its start bias", "what the start bias costs"),
+    "qk_symstart": ("qq", "qq's start without its constraint", "the constraint's part"),
+    "qq_centred": ("qq", "qq's constraint without its start bias", "the start bias's part"),
     "qq_selfmask": (
         "qq",
         "qq's constraint with unit keys and no attention to oneself",
-        "what attention to oneself (and key length) costs",
+        "the part of attention to oneself (and key length)",
     ),
-    "rq": ("iq", "no learned W_Q, without iq's fixed coordinate blocks", "what the blocks cost"),
-    "rv": ("nov", "no learned W_V, without nov's fixed coordinate blocks", "what the blocks cost"),
-    "ro": ("noo", "no learned W_O, without noo's unmixed heads", "what unmixed heads cost"),
+    "rq": ("iq", "no learned W_Q, without iq's fixed coordinate blocks", "the blocks' part"),
+    "rv": ("nov", "no learned W_V, without nov's fixed coordinate blocks", "the blocks' part"),
+    "ro": ("noo", "no learned W_O, without noo's unmixed heads", "the unmixed heads' part"),
 }
 
 _GQA = re.compile(r"gqa([1-9][0-9]*)")

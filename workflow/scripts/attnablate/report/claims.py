@@ -13,13 +13,15 @@ published answer says of the difference:
   ±``margin`` (passed where the 90% interval lies inside ±margin).
 
 Margins are written in the config before a run, never in code. The claims of an experiment
-are one family at each budget: their p-values are Holm-corrected together, and a claim is
-*replicated* only where its corrected p-value is below 0.05. The other outcomes say what was
-seen: *opposite* (a difference claim whose corrected test finds the other sign; a
-non-superiority claim whose 95% interval lies wholly above zero), *outside the margin* (an
-equivalence whose 95% interval lies wholly outside ±margin), *not resolved* (with the smallest
-difference, or margin, these seeds could have decided), *cannot be tested here* (a claim
-about quality per parameter in an experiment with fewer than three sizes).
+are one family at each budget, and every word a verdict uses comes from a test of that family
+after Holm's correction: each claim has the test of what it states (``p``) and the test of
+the outcome that contradicts it (``p_against``: a difference of the other sign; for not
+better, better; for the same, outside ±margin), each side of a two-sided question read at
+twice its one-sided p-value, and each column is Holm-corrected over the family. A claim is
+*replicated* where its corrected ``p`` is below 0.05; else *opposite* or *outside the
+margin* where its corrected ``p_against`` is; else *not resolved* (with the smallest
+difference, or margin, these seeds could have decided). *cannot be tested here*: a claim
+about quality per parameter in an experiment with fewer than three sizes.
 
 A params claim reads the bootstrap over seeds of the scaling fit (scaling.py): its
 intervals are percentiles of the resampled multiples, its p-values the share of resamples on
@@ -47,6 +49,7 @@ from attnablate.report.significance import holm
 from attnablate.report.verdict import Verdict
 
 EXPECTATIONS = ("worse", "better", "not_better", "same")
+OTHER_SIDE = {"less": "greater", "greater": "less"}
 MEASURES = ("bleu", "params")
 COLUMNS = [
     "claim",
@@ -68,6 +71,8 @@ COLUMNS = [
     *stats.interval_columns("delta_loss"),
     "p",
     "p_holm",
+    "p_against",
+    "p_against_holm",
     "family",
     "detectable",
     "converged",
@@ -96,6 +101,7 @@ def claims_table(
     table = pd.DataFrame(rows, columns=COLUMNS)
     for _, family in table[table["p"].notna()].groupby("budget"):
         table.loc[family.index, "p_holm"] = holm(list(family["p"]))
+        table.loc[family.index, "p_against_holm"] = holm(list(family["p_against"]))
         table.loc[family.index, "family"] = len(family)
     table["verdict"] = [
         _verdict(row) if pd.isna(row["verdict"]) else row["verdict"]
@@ -191,6 +197,7 @@ def _reference_test(claim, mine, theirs, reference, references, budget) -> dict:
         "test_low": test_low,
         "test_high": test_high,
         "p": stats.difference_equivalence_p(here, other, claim["margin"]),
+        "p_against": stats.difference_outside_p(here, other, claim["margin"]),
         "detectable": stats.difference_detectable_margin(here, other),
         "converged": bool(len(converged))
         and bool(converged.all())
@@ -209,12 +216,17 @@ def _bleu_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame) -> dict:
     chrf = stats.mean_interval(paired["test_chrf"] - paired["test_chrf_b"])
     loss = stats.mean_interval(paired["best_valid_loss"] - paired["best_valid_loss_b"])
     if expect in ("worse", "better"):
-        p, detectable = stats.t_p_value(deltas), stats.detectable_difference(deltas)
+        side = "less" if expect == "worse" else "greater"
+        p = stats.directional_p(deltas, 0.0, side)
+        p_against = stats.directional_p(deltas, 0.0, OTHER_SIDE[side])
+        detectable = stats.detectable_difference(deltas)
     elif expect == "not_better":
         p = stats.t_p_value(deltas, margin, "less")
+        p_against = stats.directional_p(deltas, 0.0, "greater")
         detectable = stats.detectable_margin(deltas, equivalence=False)
     else:
         p = stats.equivalence_p_value(deltas, margin)
+        p_against = stats.outside_p_value(deltas, margin)
         detectable = stats.detectable_margin(deltas, equivalence=True)
     converged = pd.concat([flag(paired["converged"]), flag(paired["converged_b"])])
     return {
@@ -227,6 +239,7 @@ def _bleu_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame) -> dict:
         **dict(zip(stats.interval_columns("delta_chrf"), chrf, strict=True)),
         **dict(zip(stats.interval_columns("delta_loss"), loss, strict=True)),
         "p": p,
+        "p_against": p_against,
         "detectable": detectable,
         "converged": bool(len(converged)) and bool(converged.all()),
         "verdict": (
@@ -293,12 +306,15 @@ def _bootstrap_test(claim: dict, row: pd.Series, samples: np.ndarray) -> dict:
     test_low, test_high = np.percentile(samples, [tail, 100 - tail])
     below = lambda x: float(np.mean(samples <= x))  # noqa: E731
     above = lambda x: float(np.mean(samples >= x))  # noqa: E731
+    twice = lambda share: min(1.0, 2 * share)  # noqa: E731  a side of a two-sided question
     if expect in ("worse", "better"):
-        p = min(1.0, 2 * min(below(1.0), above(1.0)))
+        null_side, other_side = (above, below) if expect == "worse" else (below, above)
+        p, p_against = twice(null_side(1.0)), twice(other_side(1.0))
     elif expect == "not_better":
-        p = above(1 + margin)
+        p, p_against = above(1 + margin), twice(below(1.0))
     else:
         p = max(below(1 - margin), above(1 + margin))
+        p_against = twice(min(below(1 + margin), above(1 - margin)))
     return {
         "seeds": int(row["seeds"]),
         "estimate": float(row["multiple"]),
@@ -307,23 +323,19 @@ def _bootstrap_test(claim: dict, row: pd.Series, samples: np.ndarray) -> dict:
         "test_low": float(test_low),
         "test_high": float(test_high),
         "p": p,
+        "p_against": p_against,
         "detectable": math.nan,
         "verdict": math.nan,
     }
 
 
 def _verdict(row: dict) -> Verdict:
-    """A tested claim's outcome from its Holm-corrected p-value and its 95% interval."""
-    centre = 1.0 if row["measure"] == "params" else 0.0
-    low, high = row["low"] - centre, row["high"] - centre
+    """A tested claim's outcome, every word from a Holm-corrected test of the same family:
+    replicated where the claim's own test rejects; else opposite (a difference of the other
+    sign; for not better: better) or outside the margin (an equivalence) where the test of
+    that outcome rejects; else not resolved."""
     if row["p_holm"] < stats.ALPHA:
-        if row["expect"] in ("worse", "better"):
-            sign_ok = (row["estimate"] - centre < 0) == (row["expect"] == "worse")
-            return Verdict.REPLICATED if sign_ok else Verdict.OPPOSITE
         return Verdict.REPLICATED
-    if row["expect"] == "not_better" and low > 0:
-        return Verdict.OPPOSITE
-    margin = row["margin"]
-    if row["expect"] == "same" and (low > margin or high < -margin):
-        return Verdict.OUTSIDE
+    if row["p_against_holm"] < stats.ALPHA:
+        return Verdict.OUTSIDE if row["expect"] == "same" else Verdict.OPPOSITE
     return Verdict.UNRESOLVED

@@ -8,7 +8,7 @@ import pandas as pd
 
 from attnablate.model.variants import BASELINE
 from attnablate.report import claims, ladder, stats
-from attnablate.report.markup import text
+from attnablate.report.markup import counted, text
 from attnablate.report.verdict import Verdict
 
 
@@ -83,19 +83,24 @@ def claim_verdict(row: dict) -> str:
     holm = f"Holm p = {row['p_holm']:.3g}" if pd.notna(row.get("p_holm")) else ""
     if verdict == Verdict.REPLICATED:
         return f"replicated ({holm})"
+    against = f"Holm p = {row['p_against_holm']:.3g}" if pd.notna(row.get("p_against_holm")) else ""
     if verdict == Verdict.OPPOSITE:
-        return f"opposite at {budget:,} steps: {_seen(row)}"
+        return f"opposite at {budget:,} steps ({against}): {_seen(row)}"
     if verdict == Verdict.OUTSIDE:
         unit = "" if row["measure"] == "params" else " BLEU"
-        return f"outside ±{row['margin']:g}{unit} at {budget:,} steps: {_seen(row)}"
+        return f"outside ±{row['margin']:g}{unit} at {budget:,} steps ({against}): {_seen(row)}"
     if verdict == Verdict.UNTESTABLE:
         return f"{verdict}: {row['reason']}"
     if verdict != Verdict.UNRESOLVED:
         return verdict
+    claims = counted(int(row["family"]), "claim")
     if row["p"] < stats.ALPHA:
+        return f"not resolved after Holm over the {claims}: p = {row['p']:.3g} alone, {holm}"
+    if row["p_against"] < stats.ALPHA:
+        word = "outside the margin" if row["expect"] == "same" else "opposite"
         return (
-            f"not resolved after Holm over the {int(row['family'])} claims: p = {row['p']:.3g} "
-            f"alone, {holm}"
+            f"not resolved after Holm over the {claims}: {word} at p = {row['p_against']:.3g} "
+            f"alone, {against}"
         )
     return f"not resolved ({holm}): {_decidable(row)}"
 
@@ -112,14 +117,19 @@ def _decidable(row: dict) -> str:
         return "no spread over seeds to judge by"
     if expect in ("worse", "better"):
         return f"\\|Δ\\| < {detectable:.2f} BLEU undetectable"
-    if expect == "not_better":
-        return (
-            f"non-superiority could be shown only for a margin above {detectable:.2f} BLEU "
-            f"(the claim's: {margin:g})"
-        )
-    return (
-        f"equivalence could be shown only within ±{detectable:.2f} BLEU (the claim's: ±{margin:g})"
+    test = "non-superiority" if expect == "not_better" else "equivalence"
+    reach = (
+        f"for a margin above {detectable:.2f} BLEU (the claim's: {margin:g})"
+        if expect == "not_better"
+        else f"within ±{detectable:.2f} BLEU (the claim's: ±{margin:g})"
     )
+    if detectable <= margin:  # the seeds had the power: the estimate is what fell short
+        return (
+            f"these seeds could show {test} {reach} had Δ been 0; the estimate, "
+            f"{row['estimate']:+.2f} ({row['test_low']:+.2f} to {row['test_high']:+.2f} at "
+            f"{claims.test_level(expect):.0%}), is what kept it from being shown"
+        )
+    return f"{test} could be shown only {reach}"
 
 
 def method_note(table: pd.DataFrame) -> str:
@@ -127,7 +137,7 @@ def method_note(table: pd.DataFrame) -> str:
     tested = table[table["p"].notna()]
     seeds = int(tested["seeds"].min()) if len(tested) else 0
     families = tested.groupby("budget").size()
-    family = f"{int(families.max())}" if len(families) else "no"
+    family = counted(int(families.max()) if len(families) else 0, "test")
     floor = stats.sign_flip_floor(seeds)
     rests = (
         f"With {seeds} seeds an exact sign-flip test of the per-seed differences cannot go "
@@ -149,12 +159,14 @@ def method_note(table: pd.DataFrame) -> str:
         "margin: the 90% interval's upper end below it); *the same* as equivalence (two "
         "one-sided tests: the 90% interval inside ±margin). A claim about quality per "
         "parameter reads the bootstrap over seeds of qk's scaling law, with a band 1 ± margin "
-        "around 1×. The claims are one family at each budget, Holm-corrected together "
-        f"({family} tests per budget): *replicated* where the corrected p is below "
-        f"{stats.ALPHA:g}; *opposite* where the corrected test finds the other sign (for not "
-        "better: where the 95% interval lies wholly above zero); *outside the margin* where "
-        "an equivalence's 95% interval lies wholly outside ±margin; "
-        "*not resolved* otherwise, with the smallest difference (or margin) these seeds could "
+        "around 1×. The claims are one family at each budget "
+        f"({family} per budget), and every verdict word comes from a test Holm-corrected over "
+        f"it: *replicated* where the corrected p of the claim's own test is below "
+        f"{stats.ALPHA:g}; otherwise *opposite* where the corrected test of the other outcome "
+        "is (a difference of the other sign; for not better: better, its 95% interval wholly "
+        "above zero), *outside the margin* where an equivalence's is (its 95% interval "
+        "wholly outside ±margin); each side of a two-sided question at twice its one-sided "
+        "p; *not resolved* otherwise, with the smallest difference (or margin) these seeds could "
         "have decided with 80% power (exact, noncentral t). Δ is the cell − what it is "
         f"compared with: higher BLEU and chrF, lower loss are better. {rests}"
         + (
@@ -168,10 +180,9 @@ def method_note(table: pd.DataFrame) -> str:
     )
 
 
-def claims_markdown(table: pd.DataFrame, budgeted: bool = False) -> list[str]:
-    """The claims table at one budget: claim → its test → what was measured → verdict;
-    ``budgeted``: every run is annealed to a stated budget, which the summary's first line
-    states (otherwise a verdict from unconverged runs says so)."""
+def claims_markdown(table: pd.DataFrame) -> list[str]:
+    """The claims table at one budget: claim → its test → what was measured → verdict (a
+    verdict from runs that did not converge says so)."""
     if not len(table):
         return []
     lines = [
@@ -182,7 +193,7 @@ def claims_markdown(table: pd.DataFrame, budgeted: bool = False) -> list[str]:
     for row in table.to_dict("records"):
         where = f" at `{row['size']}`" if row["size"] != "-" else ""
         verdict = claim_verdict(row)
-        if not row["converged"] and not budgeted and pd.notna(row["p"]):
+        if not row["converged"] and pd.notna(row["p"]):
             verdict += " (not converged)"
         lines.append(
             f"| {text(row['claim'])} | `{row['label']}`{where} | {claim_test(row)} "

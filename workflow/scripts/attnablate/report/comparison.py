@@ -4,8 +4,10 @@ rendered from it alone.
 
 - Everything is over *paired* seeds: seeds where both the variant's and qk's run finished
   (a diverged side removes the seed from means, differences and intervals alike).
-- ``verdict``: ``better`` / ``worse`` where the 95% t-interval of the per-seed differences
-  excludes zero; ``no difference detected`` otherwise, with ``detectable``, the smallest
+- ``verdict``: ``better`` / ``worse`` where the two-sided t-test of the per-seed differences
+  rejects Δ = 0 after Holm's correction over the report's comparisons at one (size, budget)
+  (``p``, ``p_holm``, ``family``: the same error control as the claims'); ``no difference
+  detected`` otherwise, with ``detectable``, the smallest
   difference these seeds could have found (80% power); ``one seed`` where there is no spread
   to judge training noise by; ``no finished pair`` where every seed diverged on a side.
 - The per-seed paired tests (sacrebleu, Holm over the (size, seed) family) measure test-set
@@ -19,6 +21,7 @@ import pandas as pd
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import stats
+from attnablate.report.significance import holm
 from attnablate.report.verdict import Verdict
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
@@ -37,6 +40,9 @@ COLUMNS = [
     "delta_low",
     "delta_high",
     "detectable",
+    "p",
+    "p_holm",
+    "family",
     "verdict",
     *stats.interval_columns("delta_chrf"),
     *stats.interval_columns("delta_loss"),
@@ -74,7 +80,16 @@ def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
                     & (tests["match"] == match)
                 )
                 rows.append(compare_cell(mine, base, tests[mask]))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    tested = table[table["p"].notna()]
+    for _, family in tested.groupby(["size", "budget"], sort=False):
+        table.loc[family.index, "p_holm"] = holm(list(family["p"]))
+        table.loc[family.index, "family"] = len(family)
+    called = table["p_holm"] < stats.ALPHA
+    table.loc[called, "verdict"] = [
+        Verdict.BETTER if delta > 0 else Verdict.WORSE for delta in table.loc[called, "delta_bleu"]
+    ]
+    return table
 
 
 def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) -> dict:
@@ -89,14 +104,8 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
     chrf = stats.mean_interval(paired["test_chrf"] - paired["test_chrf_qk"])
     loss = stats.mean_interval(paired["best_valid_loss"] - paired["best_valid_loss_qk"])
     n = len(deltas)
-    if n == 0:
-        verdict = Verdict.NO_PAIR
-    elif n == 1:
-        verdict = Verdict.ONE_SEED
-    elif stats.excludes_zero(low, high):
-        verdict = Verdict.BETTER if low > 0 else Verdict.WORSE
-    else:
-        verdict = Verdict.NO_DIFFERENCE
+    # better or worse only after Holm over the family (comparison_table)
+    verdict = {0: Verdict.NO_PAIR, 1: Verdict.ONE_SEED}.get(n, Verdict.NO_DIFFERENCE)
     tested = tests[tests["seed"].astype(str).isin(paired["seed"].astype(str))]
     tested = tested.assign(seed=tested["seed"].astype(int)).sort_values("seed")
     p_holm = pd.to_numeric(tested["p_ar_holm"])
@@ -121,6 +130,9 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
         "delta_low": _round(low),
         "delta_high": _round(high),
         "detectable": _round(stats.detectable_difference(deltas)),
+        "p": stats.t_p_value(deltas),
+        "p_holm": math.nan,
+        "family": 0,
         "verdict": verdict,
         **dict(zip(stats.interval_columns("delta_chrf"), map(_round, chrf), strict=True)),
         **dict(zip(stats.interval_columns("delta_loss"), map(_round, loss), strict=True)),

@@ -1,5 +1,5 @@
 """The summary's section on the controls: what a construction imposes at initialisation, told
-apart from what its constraint costs once trained, and whether a verdict hinges on the
+apart from what its constraint does once trained, and whether a verdict hinges on the
 learning rate the recipe was tuned with on qk.
 
 - A control (``variants.CONTROLS``) is set beside the variant it controls for at the same
@@ -10,8 +10,10 @@ learning rate the recipe was tuned with on qk.
   (``sizes.<name>.lr``, with the few ``variants`` it checks): each variant there is set
   against qk at the recipe's rate (the first preset of that shape) and at its own.
 
-A difference is called only where its 95% interval over seeds excludes zero; otherwise the
-smallest difference the seeds could have detected is given.
+These contrasts are the report's own, beside the claims: the controls' are one family and the
+learning-rate checks' another, each Holm-corrected over its two-sided t-tests. A difference is
+called (better, worse: the sign of Δ decides the word) only where its corrected p is below
+0.05; otherwise the smallest difference the seeds could have detected is given.
 """
 
 import re
@@ -21,6 +23,7 @@ import pandas as pd
 from attnablate.model.variants import BASELINE, CONTROLS
 from attnablate.report import stats
 from attnablate.report.figures import diverged
+from attnablate.report.significance import holm
 from attnablate.report.verdict import Verdict
 
 
@@ -36,16 +39,45 @@ def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[f
     return list((cell(*a) - cell(*b)).dropna().sort_index())
 
 
-def delta_text(deltas: list[float]) -> str:
-    """Δ with its 95% interval and what it calls: better, worse, or the undetectable size."""
+class Family:
+    """The contrasts of one family, each a list of per-seed Δ: added first, then judged
+    together (Holm over their two-sided t-tests)."""
+
+    def __init__(self):
+        self.deltas: list[list[float]] = []
+
+    def add(self, deltas: list[float]) -> int:
+        self.deltas.append(deltas)
+        return len(self.deltas) - 1
+
+    def corrected(self) -> list[float]:
+        """Each contrast's Holm-corrected p (NaN below two seeds)."""
+        p = [stats.t_p_value(d) for d in self.deltas]
+        tested = [i for i, value in enumerate(p) if value == value]
+        adjusted = dict(zip(tested, holm([p[i] for i in tested])))
+        return [adjusted.get(i, float("nan")) for i in range(len(p))]
+
+
+def call(deltas: list[float], p_holm: float) -> Verdict:
+    """What a contrast calls after its family's correction: better, worse (by the sign of
+    Δ), or no difference detected."""
+    if not p_holm < stats.ALPHA:
+        return Verdict.NO_DIFFERENCE
+    return Verdict.BETTER if sum(deltas) > 0 else Verdict.WORSE
+
+
+def delta_text(deltas: list[float], p_holm: float) -> str:
+    """Δ with its 95% interval and what it calls after the family's correction: better,
+    worse, or the undetectable size."""
     mean, low, high = stats.mean_interval(deltas)
     if len(deltas) < 2:
         return f"{mean:+.2f} (one seed: no interval)" if deltas else "no finished pair"
     interval = f"{mean:+.2f} ({low:+.2f} to {high:+.2f})"
-    if stats.excludes_zero(low, high):
-        return f"{interval}, {'better' if low > 0 else 'worse'}"
+    verdict = call(deltas, p_holm)
+    if verdict != Verdict.NO_DIFFERENCE:
+        return f"{interval}, {verdict} (Holm p = {p_holm:.3g})"
     return (
-        f"{interval}, no difference detected: \\|Δ\\| < "
+        f"{interval}, no difference detected (Holm p = {p_holm:.3g}): \\|Δ\\| < "
         f"{stats.detectable_difference(deltas):.2f} undetectable"
     )
 
@@ -60,20 +92,26 @@ def controlled(spec: str) -> str | None:
 
 
 def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]) -> list[str]:
-    """One line per control run beside its variant at ``size``; ``self_at_start``: label ->
-    a token's attention on itself at step 0 (encoder self-attention), where logged."""
+    """One line per control run beside its variant at ``size``, its contrasts one family;
+    ``self_at_start``: label -> a token's attention on itself at step 0 (encoder
+    self-attention), where logged."""
     here = runs[runs["size"] == size]
     labels = list(dict.fromkeys(here["label"]))
-    lines = []
+    family, found = Family(), []
     for label in labels:
         variant = controlled(label)
         if variant is None or variant not in labels:
             continue
+        own = family.add(paired(here, (label, size), (BASELINE, size)))
+        part = family.add(paired(here, (variant, size), (label, size)))
+        base = family.add(paired(here, (variant, size), (BASELINE, size)))
+        found.append((label, variant, own, part, base))
+    p_holm = family.corrected()
+    text = lambda i: delta_text(family.deltas[i], p_holm[i])  # noqa: E731
+    lines = []
+    for label, variant, own, part, base in found:
         name = next(t for t in re.split(r"[+;@,]", label) if t in CONTROLS)
         _, keeps, measures = CONTROLS[name]
-        base = paired(here, (variant, size), (BASELINE, size))
-        own = paired(here, (label, size), (BASELINE, size))
-        part = paired(here, (variant, size), (label, size))
         logged = [key for key in (BASELINE, variant, label) if key in self_at_start]
         start = (
             " A token's attention on itself at step 0: "
@@ -83,9 +121,8 @@ def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]
             else ""
         )
         lines.append(
-            f"- `{label}` ({keeps}): against qk {delta_text(own)}; `{variant}` − `{label}` "
-            f"({measures}) {delta_text(part)}, of `{variant}`'s Δ against qk "
-            f"{delta_text(base)}.{start}"
+            f"- `{label}` ({keeps}): against qk {text(own)}; `{variant}` − `{label}` "
+            f"({measures}) {text(part)}, of `{variant}`'s Δ against qk {text(base)}.{start}"
         )
     return lines
 
@@ -102,38 +139,40 @@ def shape_groups(runs: pd.DataFrame) -> dict[str, list[str]]:
 
 def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
     """Per learning-rate check, each variant there against qk at the recipe's rate and at
-    its own; ``runs``: one budget's, with their ``lr``."""
-    lines, verdicts = [], {}
+    its own, its contrasts one family; ``runs``: one budget's, with their ``lr``."""
     groups = shape_groups(runs) if "lr" in runs else {}
-    for recipe, checks in groups.items():
-        rate = lambda size: runs.loc[runs["size"] == size, "lr"].iloc[0]  # noqa: E731
-        for size in checks:
+    family, checks = Family(), []
+    for recipe, sizes in groups.items():
+        for size in sizes:
             for label in dict.fromkeys(runs.loc[runs["size"] == size, "label"]):
                 if label == BASELINE:
                     continue
-                at_recipe = paired(runs, (label, recipe), (BASELINE, recipe))
-                against_recipe = paired(runs, (label, size), (BASELINE, recipe))
-                same_rate = paired(runs, (label, size), (BASELINE, size))
-                qk_moved = paired(runs, (BASELINE, size), (BASELINE, recipe))
-                verdicts.setdefault(label, (_call(at_recipe), []))[1].append(
-                    (rate(size), _call(against_recipe))
+                contrasts = (
+                    paired(runs, (label, recipe), (BASELINE, recipe)),  # at the recipe's rate
+                    paired(runs, (label, size), (BASELINE, recipe)),  # against qk at the recipe's
+                    paired(runs, (label, size), (BASELINE, size)),  # both at this rate
+                    paired(runs, (BASELINE, size), (BASELINE, recipe)),  # qk moved
                 )
-                lines.append(
-                    f"- `{label}` at peak rate {rate(size):g} (preset `{size}`; the recipe's "
-                    f"{rate(recipe):g}, where its Δ against qk is {delta_text(at_recipe)}): "
-                    f"against qk at the recipe's rate {delta_text(against_recipe)}; against "
-                    f"qk at {rate(size):g} {delta_text(same_rate)}. qk itself at {rate(size):g} "
-                    f"against the recipe's rate: {delta_text(qk_moved)}."
-                )
-    for label, (call, checked) in verdicts.items():
-        lines.append(_rate_verdict(label, call, checked))
+                checks.append((recipe, size, label, [family.add(d) for d in contrasts]))
+    p_holm = family.corrected()
+    text = lambda i: delta_text(family.deltas[i], p_holm[i])  # noqa: E731
+    verdict = lambda i: call(family.deltas[i], p_holm[i])  # noqa: E731
+    rate = lambda size: runs.loc[runs["size"] == size, "lr"].iloc[0]  # noqa: E731
+    lines, verdicts = [], {}
+    for recipe, size, label, (at_recipe, against_recipe, same_rate, qk_moved) in checks:
+        verdicts.setdefault(label, (verdict(at_recipe), []))[1].append(
+            (rate(size), verdict(against_recipe))
+        )
+        lines.append(
+            f"- `{label}` at peak rate {rate(size):g} (preset `{size}`; the recipe's "
+            f"{rate(recipe):g}, where its Δ against qk is {text(at_recipe)}): "
+            f"against qk at the recipe's rate {text(against_recipe)}; against "
+            f"qk at {rate(size):g} {text(same_rate)}. qk itself at {rate(size):g} "
+            f"against the recipe's rate: {text(qk_moved)}."
+        )
+    for label, (verdict_at_recipe, checked) in verdicts.items():
+        lines.append(_rate_verdict(label, verdict_at_recipe, checked))
     return lines
-
-
-def _call(deltas: list[float]) -> Verdict:
-    """What the 95% interval of the deltas calls: better, worse or no difference detected."""
-    _, low, high = stats.mean_interval(deltas)
-    return Verdict.BETTER if low > 0 else Verdict.WORSE if high < 0 else Verdict.NO_DIFFERENCE
 
 
 def _rate_verdict(label: str, call: Verdict, checked: list[tuple[float, Verdict]]) -> str:
@@ -170,13 +209,15 @@ def controls_section(runs: pd.DataFrame, size: str, self_at_start: dict[str, flo
         "## The controls",
         "",
         f"Test BLEU at the largest budget, {budget:,} steps, Δ with its 95% interval over "
-        "seeds, paired by seed; a difference is called only where the interval excludes zero.",
+        "seeds, paired by seed; the controls' contrasts are one family, the learning-rate "
+        "checks' another, and a difference is called only where its two-sided t-test, "
+        "Holm-corrected over its family, rejects Δ = 0.",
         "",
     ]
     if controls:
         lines += [
             f"What the construction imposes at the start, told apart from what its constraint "
-            f"costs once trained, at size `{size}` (the two Δ of each line add up to the "
+            f"does once trained, at size `{size}` (the two Δ of each line add up to the "
             "variant's Δ against qk, seed by seed):",
             "",
             *controls,

@@ -13,3 +13,9 @@ def text(value) -> str:
     HTML through), inline Markdown punctuation escaped with a backslash."""
     one_line = " ".join(str(value).split())
     return INLINE.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and its noun in agreement: "1 claim", "3 claims", "no claims"."""
+    n = int(n)
+    return f"{n or 'no'} {noun}{'' if n == 1 else 's'}"

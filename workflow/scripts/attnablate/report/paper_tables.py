@@ -2,16 +2,20 @@
 summary's Markdown is rendered from (comparison.py), so that the three never disagree; and the
 report's tables as one HTML page, for reading them in the HTML report or any browser.
 
-A difference is marked only where the summary calls one: where the 95% t-interval over paired
-seeds excludes zero. Everything else says what the seeds could have detected.
+A difference is marked only where the summary calls one: a BLEU difference whose t-test over
+paired seeds, Holm-corrected over the comparisons at its size and budget, rejects Δ = 0 (the
+row's verdict). chrF and loss are shown with their intervals and never called.
 """
 
 import pandas as pd
 
 from attnablate.io import write_text
 from attnablate.report.comparison import COLUMNS
+from attnablate.report.verdict import Verdict
 
-MARK = r"$^{\dagger}$"  # the interval over seeds excludes zero: a difference is called
+CALLED = (Verdict.BETTER, Verdict.WORSE)  # the verdicts the summary calls a difference
+
+MARK = r"$^{\dagger}$"  # the summary calls a BLEU difference (the row's verdict)
 UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its budget
 
 
@@ -30,11 +34,11 @@ def _tex(text: str) -> str:
 
 
 def _delta(row: dict, mean: str, bounds: str, digits: int, called: bool) -> str:
-    """Δ with its interval; the mark where the interval excludes zero."""
+    """Δ with its interval; the mark where the summary ``called`` a difference."""
     value, low, high = row[mean], row[f"{bounds}_low"], row[f"{bounds}_high"]
     if pd.isna(value):
         return "--"
-    mark = r"^{\dagger}" if called and not pd.isna(low) and (low > 0 or high < 0) else ""
+    mark = r"^{\dagger}" if called else ""
     interval = "" if pd.isna(low) else f" [{low:+.{digits}f}, {high:+.{digits}f}]"
     return f"${value:+.{digits}f}{mark}${interval}"
 
@@ -66,16 +70,17 @@ def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
         lines.append(
             f"{_tex(str(row['size']))} & {cell} & {_millions(row['params_total'])} "
             f"& {int(row['seeds'])} & {bleu} "
-            f"& {_delta(row, 'delta_bleu', 'delta', 2, True)} "
-            f"& {_delta(row, 'delta_chrf', 'delta_chrf', 2, True)} "
-            f"& {_delta(row, 'delta_loss', 'delta_loss', 3, True)} \\\\"
+            f"& {_delta(row, 'delta_bleu', 'delta', 2, row['verdict'] in CALLED)} "
+            f"& {_delta(row, 'delta_chrf', 'delta_chrf', 2, False)} "
+            f"& {_delta(row, 'delta_loss', 'delta_loss', 3, False)} \\\\"
         )
     caption = (
         r"Each attention variant against \texttt{qk} of the same size. $\Delta$ = variant "
         r"$-$ \texttt{qk}: the mean over paired seeds, with its 95\% $t$-interval over seeds "
         r"in brackets (higher BLEU and chrF, lower validation loss in nats per token are "
-        rf"better). {MARK}: the interval excludes zero, a difference is called; without the "
-        r"mark no difference was detected at this number of seeds. Test BLEU and chrF by "
+        rf"better). {MARK}: a BLEU difference is called (its $t$-test, Holm-corrected over "
+        r"the comparisons at that size and budget); without the mark none was detected at "
+        r"this number of seeds, and chrF and loss are not tested. Test BLEU and chrF by "
         r"sacrebleu; BLEU is the variant's mean over seeds."
     )
     if any_unconverged:

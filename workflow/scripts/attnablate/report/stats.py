@@ -67,6 +67,19 @@ def t_p_value(values, null: float = 0.0, alternative: str = "two-sided") -> floa
     return float(scipy_stats.t.sf(t, n - 1))
 
 
+def directional_p(values, null: float, side: str) -> float:
+    """Twice the one-sided t-test's p-value that the mean lies on ``side`` (``less`` or
+    ``greater``) of ``null``, capped at 1: a two-sided test read on one side, so that the two
+    sides of one question together keep the error rate of one test."""
+    return min(1.0, 2 * t_p_value(values, null, side))
+
+
+def outside_p_value(values, margin: float) -> float:
+    """The test that the mean lies outside ±``margin``, on the side it lies: below 0.05
+    exactly where the 95% interval lies wholly outside ±margin."""
+    return min(directional_p(values, margin, "greater"), directional_p(values, -margin, "less"))
+
+
 def equivalence_p_value(values, margin: float) -> float:
     """Two one-sided tests (TOST) of ``−margin < mean < margin``: the larger of their
     p-values; below 0.05 exactly where the 90% interval lies inside ±margin."""
@@ -154,6 +167,20 @@ def difference_equivalence_p(a, b, margin: float) -> float:
     above = scipy_stats.t.sf((diff + margin) / se, df)  # H0: diff <= -margin
     below = scipy_stats.t.cdf((diff - margin) / se, df)  # H0: diff >= margin
     return float(max(above, below))
+
+
+def difference_outside_p(a, b, margin: float) -> float:
+    """The Welch test that ``|mean(a) − mean(b)| > margin`` on the side the difference lies:
+    twice the smaller one-sided p-value (capped at 1); below 0.05 exactly where the 95% Welch
+    interval lies wholly outside ±margin."""
+    diff, se, df = welch(a, b)
+    if math.isnan(se):
+        return math.nan
+    if se == 0:
+        return 0.0 if abs(diff) > margin else 1.0
+    above = scipy_stats.t.sf((diff - margin) / se, df)  # H0: diff <= margin
+    below = scipy_stats.t.cdf((diff + margin) / se, df)  # H0: diff >= -margin
+    return float(min(1.0, 2 * min(above, below)))
 
 
 def difference_detectable_margin(a, b) -> float:

@@ -15,7 +15,7 @@ from attnablate.report.claims_summary import claims_markdown, ladder_claims_mark
 from attnablate.report.controls import controls_section
 from attnablate.report.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.report.figures import DYNAMICS_MEASURES, diverged, diverged_note
-from attnablate.report.markup import text
+from attnablate.report.markup import counted, text
 from attnablate.report.verdict import Verdict
 
 TABLE_HEADER = (
@@ -141,9 +141,8 @@ def annealed(runs: pd.DataFrame) -> bool:
     return bool(runs["schedule"].isin(ANNEALED_SCHEDULES).all())
 
 
-def comparison_sentence(row, budgeted: bool = False) -> str:
-    """One sentence on one variant at one size against qk, from its comparison row;
-    ``budgeted``: every run is annealed to a stated budget (no per-sentence convergence)."""
+def comparison_sentence(row) -> str:
+    """One sentence on one variant at one size against qk, from its comparison row."""
     saved = row.params_saved
     size_words = (
         f"{saved:.1%} fewer parameters than qk"
@@ -153,8 +152,9 @@ def comparison_sentence(row, budgeted: bool = False) -> str:
         else f"{-saved:.1%} more parameters than qk"
     )
     head = f"- At size `{row.size}`, `{row.label}` ({size_words})"
-    if not row.converged and row.seeds and not budgeted:
-        head += f" [{int(row.unconverged_runs)} of {2 * int(row.seeds)} runs not converged]"
+    if not row.converged and row.seeds:
+        runs = counted(2 * int(row.seeds), "run")
+        head += f" [{int(row.unconverged_runs)} of {runs} not converged]"
     if row.verdict == Verdict.NO_PAIR:
         return f"{head}: no seed where both it and qk finished (diverged: {row.diverged_seeds})."
     scores = f"{row.bleu:.2f} vs {row.baseline_bleu:.2f} BLEU for qk"
@@ -177,7 +177,11 @@ def comparison_sentence(row, budgeted: bool = False) -> str:
         f"{row.delta_low:+.2f} to {row.delta_high:+.2f}"
     )
     if row.verdict in (Verdict.BETTER, Verdict.WORSE):
-        verdict = f"**{row.verdict}** than qk: {scores}, {interval}"
+        family = counted(int(row.family), "comparison")
+        verdict = (
+            f"**{row.verdict}** than qk: {scores}, {interval} (Holm p = {row.p_holm:.3g} over "
+            f"the {family} at this size and budget)"
+        )
         if row.seeds == 2:
             verdict += (
                 " (two seeds: the interval rests on a spread estimated from two differences, "
@@ -215,7 +219,7 @@ def diverged_sentences(runs: pd.DataFrame) -> list[str]:
 
 
 def _per_seed_p(row) -> str:
-    family = f"Holm over {int(row.holm_family)} comparisons at this size and seed"
+    family = f"Holm over {counted(int(row.holm_family), 'comparison')} at this size and seed"
     return f"approximate randomisation p = {row.seed_p_ar_holm.split(':')[-1]}, {family}"
 
 
@@ -403,14 +407,12 @@ def scaling_sentences(scale: pd.DataFrame, sizes: int) -> list[str]:
 
 
 def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[str]:
-    """The table of every variant against qk at one size; runs annealed to a stated budget
-    say "at budget" where others say whether they converged."""
+    """The table of every variant against qk at one size, whether its runs converged as
+    runs.tsv says."""
     here = runs[runs["size"] == size]
     base = here[here["label"] == BASELINE]
     finished = base[~diverged(base)]
-    budgeted = annealed(runs)
-    base_converged = int(flag(finished["converged"]).sum())
-    base_status = "at budget" if budgeted else f"{base_converged} of {len(finished)}"
+    base_status = f"{int(flag(finished['converged']).sum())} of {len(finished)}"
     lines = [
         f"## Size `{size}`",
         "",
@@ -432,13 +434,7 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
             if row.verdict == Verdict.NO_DIFFERENCE
             else ""
         )
-        converged = (
-            "at budget"
-            if budgeted
-            else "yes"
-            if row.converged
-            else f"no ({int(row.unconverged_runs)} runs)"
-        )
+        converged = "yes" if row.converged else f"no ({counted(row.unconverged_runs, 'run')})"
         bleu = "" if math.isnan(row.bleu) else f"{row.bleu:.2f}"
         chrf = "" if math.isnan(row.delta_chrf) else f"{row.delta_chrf:+.2f}"
         p_values = str(row.seed_p_ar_holm) if isinstance(row.seed_p_ar_holm, str) else ""
@@ -495,7 +491,7 @@ def summary_markdown(
     comparison = tables["comparison"]
     comparison = comparison[comparison["budget"] == top]
     families = comparison.loc[comparison["holm_family"] > 0, "holm_family"]
-    family = f"{int(families.max())}" if len(families) else "no"
+    family = counted(int(families.max()) if len(families) else 0, "comparison")
     lines = [
         f"# attn-ablate: experiment `{experiment}`",
         "",
@@ -516,7 +512,7 @@ def summary_markdown(
         claims = claims[(claims["budget"] == top) | claims["budget"].isna()]
         at_top = f" at the largest budget, {int(top):,} steps" if over_budgets else ""
         lines += [f"## The claims, point by point{at_top}", ""]
-        lines += [*claims_markdown(claims, annealed(runs)), ""]
+        lines += [*claims_markdown(claims), ""]
     model_family = settings.get("family", "encoder_decoder")
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size, model_family)
     if mechanism:
@@ -531,11 +527,13 @@ def summary_markdown(
         f"sacrebleu's, on the test set ({text(settings.get('test_set', 'of the corpus'))}) "
         "translated with beam search. Each variant is compared "
         "with `qk` of the same size on the same seeds: a variant is called **better** or "
-        "**worse** only where the 95% t-interval of its per-seed differences excludes zero; "
-        "otherwise the smallest difference those seeds could have detected (80% power) is "
-        "given. Per-seed paired tests (sacrebleu's approximate randomisation) measure test-set "
-        "noise only, and are Holm-corrected over every comparison against `qk` at one size, "
-        f"seed and budget, matched cells included ({family} comparisons per family)."
+        "**worse** only where the two-sided t-test of its per-seed differences rejects Δ = 0 "
+        "after Holm's correction over this report's comparisons at that size and budget (the "
+        "claims' error control; the 95% interval shown beside it is uncorrected); otherwise the "
+        "smallest difference those seeds could have detected (80% power) is given. Per-seed "
+        "paired tests (sacrebleu's approximate randomisation) measure test-set noise only, "
+        "and are Holm-corrected over every comparison against `qk` at one size, "
+        f"seed and budget, matched cells included ({family} per family)."
         + (
             f" Below: the largest budget, {int(top):,} steps (every budget's rows are in "
             "comparison.tsv)."
@@ -555,7 +553,7 @@ def summary_markdown(
         gone = set(_all_diverged(runs[runs["size"] == size]))
         for row in comparison[comparison["size"] == size].itertuples():
             if row.label not in gone:
-                lines.append(comparison_sentence(row, annealed(runs)))
+                lines.append(comparison_sentence(row))
     lines += ["", *scaling_sentences(tables["scaling"], scaling.model_sizes(runs)), ""]
     for size in runs["size"].unique():
         lines += size_table(comparison, runs, size)
