@@ -310,8 +310,8 @@ def cpu_paths(report, data, vocab, size, count, rounds, batch_tokens, threads, l
     """The CPU training paths side by side, each in its own process, on batches of
     ``batch_tokens`` (None: the default experiment's): what a pipeline job runs against the
     eager fp32 path."""
-    default = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]["batch_tokens"]
-    batch_tokens = batch_tokens or default
+    if batch_tokens is None:
+        batch_tokens = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]["batch_tokens"]
     batches = measures.training_batches(
         data / "train.ids.npz", batch_tokens, count * (rounds + 1), ladder=ladder
     )

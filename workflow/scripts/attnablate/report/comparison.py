@@ -22,7 +22,7 @@ from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import stats
 from attnablate.report.significance import holm
-from attnablate.report.verdict import Verdict
+from attnablate.report.verdict import Verdict, difference
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [
@@ -87,7 +87,7 @@ def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
         table.loc[family.index, "family"] = len(family)
     called = table["p_holm"] < stats.ALPHA
     table.loc[called, "verdict"] = [
-        Verdict.BETTER if delta > 0 else Verdict.WORSE for delta in table.loc[called, "delta_bleu"]
+        difference(row.delta_bleu, row.p_holm) for row in table[called].itertuples()
     ]
     return table
 

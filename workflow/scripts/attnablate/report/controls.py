@@ -24,7 +24,7 @@ from attnablate.model.variants import BASELINE, CONTROLS
 from attnablate.report import stats
 from attnablate.report.figures import diverged
 from attnablate.report.significance import holm
-from attnablate.report.verdict import Verdict
+from attnablate.report.verdict import Verdict, difference
 
 
 def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[float]:
@@ -59,11 +59,8 @@ class Family:
 
 
 def call(deltas: list[float], p_holm: float) -> Verdict:
-    """What a contrast calls after its family's correction: better, worse (by the sign of
-    Δ), or no difference detected."""
-    if not p_holm < stats.ALPHA:
-        return Verdict.NO_DIFFERENCE
-    return Verdict.BETTER if sum(deltas) > 0 else Verdict.WORSE
+    """What a contrast calls after its family's correction (verdict.difference)."""
+    return difference(sum(deltas) / len(deltas), p_holm) if deltas else Verdict.NO_DIFFERENCE
 
 
 def delta_text(deltas: list[float], p_holm: float) -> str:

@@ -13,8 +13,6 @@ from attnablate.io import write_text
 from attnablate.report.comparison import COLUMNS
 from attnablate.report.verdict import Verdict
 
-CALLED = (Verdict.BETTER, Verdict.WORSE)  # the verdicts the summary calls a difference
-
 MARK = r"$^{\dagger}$"  # the summary calls a BLEU difference (the row's verdict)
 UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its budget
 
@@ -70,7 +68,7 @@ def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
         lines.append(
             f"{_tex(str(row['size']))} & {cell} & {_millions(row['params_total'])} "
             f"& {int(row['seeds'])} & {bleu} "
-            f"& {_delta(row, 'delta_bleu', 'delta', 2, row['verdict'] in CALLED)} "
+            f"& {_delta(row, 'delta_bleu', 'delta', 2, Verdict(row['verdict']).called)} "
             f"& {_delta(row, 'delta_chrf', 'delta_chrf', 2, False)} "
             f"& {_delta(row, 'delta_loss', 'delta_loss', 3, False)} \\\\"
         )

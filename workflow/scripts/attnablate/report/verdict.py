@@ -7,6 +7,8 @@ tables and the summary print, so a verdict read back from a TSV compares equal t
 
 from enum import StrEnum
 
+from attnablate.report.stats import ALPHA
+
 
 class Verdict(StrEnum):
     # a cell against the baseline, from the 95% interval of the per-seed differences
@@ -34,3 +36,11 @@ class Verdict(StrEnum):
 CALLED = frozenset(
     {Verdict.BETTER, Verdict.WORSE, Verdict.REPLICATED, Verdict.OPPOSITE, Verdict.OUTSIDE}
 )
+
+
+def difference(mean: float, p_holm: float) -> Verdict:
+    """A difference against a baseline after its family's correction: better or worse by the
+    sign of the mean Δ where the corrected p is below ALPHA, else no difference detected."""
+    if not p_holm < ALPHA:
+        return Verdict.NO_DIFFERENCE
+    return Verdict.BETTER if mean > 0 else Verdict.WORSE
