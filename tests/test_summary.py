@@ -110,7 +110,11 @@ def test_better_or_worse_needs_the_holm_corrected_test_of_the_comparisons():
     first, _ = frame(runs + worse + matched, tests).itertuples()
     assert first.p_holm == pytest.approx(2 * first.p) and first.family == 2
     assert first.delta_high < 0 and first.verdict == "no difference detected"
-    assert "**worse**" not in comparison_sentence(first)
+    sentence = comparison_sentence(first)
+    assert "**worse**" not in sentence and "could have gone unseen" not in sentence
+    assert "no difference called after Holm over the 2 comparisons at this size and budget: " in (
+        sentence
+    )
 
 
 def test_one_seed_gives_no_verdict_and_says_so_first():

@@ -187,6 +187,12 @@ def comparison_sentence(row) -> str:
                 " (two seeds: the interval rests on a spread estimated from two differences, "
                 "and is fragile; a third seed would show whether it holds)"
             )
+    elif row.p < stats.ALPHA:  # the interval alone excludes zero: the correction decides
+        verdict = (
+            f"no difference called after Holm over the {counted(int(row.family), 'comparison')} "
+            f"at this size and budget: p = {row.p:.3g} alone, Holm p = {row.p_holm:.3g} "
+            f"({scores}, {interval})"
+        )
     else:
         verdict = (
             f"no difference detected at this power: |Δ| below {row.detectable:.2f} BLEU could "
@@ -430,9 +436,11 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
             else f"{row.delta_bleu:+.2f} (one seed)"
         )
         verdict = row.verdict + (
-            f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
-            if row.verdict == Verdict.NO_DIFFERENCE
-            else ""
+            ""
+            if row.verdict != Verdict.NO_DIFFERENCE
+            else f" after Holm (p = {row.p:.3g} alone, Holm p = {row.p_holm:.3g})"
+            if row.p < stats.ALPHA
+            else f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
         )
         converged = "yes" if row.converged else f"no ({counted(row.unconverged_runs, 'run')})"
         bleu = "" if math.isnan(row.bleu) else f"{row.bleu:.2f}"
