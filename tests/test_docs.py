@@ -8,6 +8,7 @@ from pathlib import Path
 from conftest import ROOT
 
 README_LINES = 200
+FIRST_SCREEN = 25  # lines a reader sees before scrolling
 DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md"]
 DOCS += sorted((ROOT / "docs").rglob("*.md"))
 LIBRARY = ROOT / "workflow" / "scripts" / "attnablate"
@@ -22,10 +23,13 @@ def prose(path: Path) -> str:
 
 
 def test_the_readme_is_a_front_door():
+    """What it is, the two commands, then the answer: the quick start on the first screen."""
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= README_LINES, f"README.md has {len(lines)} lines"
     headings = [line for line in lines if line.startswith("## ")]
-    assert headings[:2] == ["## The answer so far", "## Quick start"], headings
+    assert headings[:2] == ["## Quick start", "## The answer so far"], headings
+    commands = [i for i, line in enumerate(lines) if line.startswith(("./run.sh", "./test.sh"))]
+    assert len(commands) == 2 and max(commands) < FIRST_SCREEN, commands
 
 
 def test_every_relative_link_of_the_docs_leads_to_a_file():

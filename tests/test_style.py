@@ -53,29 +53,52 @@ def readme_tool():
 
 
 def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
-    """The claims of every report in tools/readme_answer.py's REPORTS, side by side, each
-    labelled with where it ran: exactly what the script makes of the reports in the tree."""
+    """One row per claim, one short cell per report of tools/readme_answer.py's REPORTS:
+    exactly what the script makes of the reports in the tree, every cell of a report whose
+    runs had not converged marked so, no row a reader has to scroll."""
     tool = readme_tool()
     readme = (ROOT / "README.md").read_text()
     shown = readme.split(tool.SIDES_BEGIN)[1].split(tool.SIDES_END)[0].strip("\n")
     # the committed reports, or (before a commit that regenerates them) the working tree's
-    committed = {name: committed_summary(ROOT, name) for name, _ in tool.REPORTS}
+    committed = {name: committed_summary(ROOT, name) for name, _, _ in tool.REPORTS}
     made = [
         "\n".join(tool.sides(found)).strip("\n")
         for found in (committed, tool.summaries())
         if all(found.values())
     ]
     assert shown in made
-    header = shown.splitlines()[0]
-    for name, label in tool.REPORTS:
+    rows = [line for line in shown.splitlines() if line.startswith("|")]
+    assert max(len(row) for row in rows) <= tool.ROW_LIMIT
+    for column, (name, _, _) in enumerate(tool.REPORTS, start=2):
         assert tool.claim_cells(committed[name]), f"reports/{name}: no claims table"
-        if "Not converged" in tool.first_line(committed[name]):  # every such column says so
-            assert f"{label}; **not converged**" in header, name
+        if not tool.converged(committed[name]):
+            cells = [row.split(" | ")[column - 1] for row in rows[2:]]
+            tested = [c for c in cells if c.strip(" |") not in (tool.MISSING, "untestable")]
+            assert tested and all(tool.UNCONVERGED in c for c in tested), name
+
+
+def test_the_readmes_cells_give_the_estimate_and_one_word_of_the_legend():
+    """A report's verdict, however it is worded, becomes the legend's one word; the estimate
+    and interval stay; the mark follows the report's convergence and the cell's own note."""
+    tool = readme_tool()
+    cell = tool.short_cell
+    resolved = "+1.52 (-0.16 to +3.19): not resolved (Holm p = 1): |Δ| < 2.20 BLEU undetectable"
+    assert cell(resolved, True) == "+1.52 (-0.16 to +3.19) unresolved"
+    assert cell(resolved, False) == "+1.52 (-0.16 to +3.19) unresolved†"
+    assert cell("-2.07 (-2.92 to -1.23): replicated (not converged)", True) == (
+        "-2.07 (-2.92 to -1.23) supported†"
+    )
+    opposite = "+3.24 (+1.49 to +4.99): opposite at 1,000 steps (Holm p = 0.0462): better"
+    assert cell(opposite, True).endswith(" contradicted")
+    outside = "+1.72 (+1.62 to +1.82): outside ±1 BLEU at 1,000 steps (Holm p = 0.00421)"
+    assert cell(outside, True).endswith(" contradicted")
+    assert cell("cannot be tested here: needs at least 3 model sizes", False) == "untestable"
 
 
 def test_the_readme_counts_each_reports_claims_by_their_outcome():
-    """Under the table, each report's line says how its claims fell, read from the verdicts
-    as the summary words them (an estimate first, or the verdict alone)."""
+    """Under the table, each report's line says how its claims fell, in the legend's words,
+    read from the verdicts as the summary words them (an estimate first, or the verdict
+    alone)."""
     tool = readme_tool()
     cells = {
         "a": "+1.19 (-0.45 to +2.83): not resolved (Holm p = 0.268): |Δ| < 2.16 undetectable",
@@ -85,8 +108,5 @@ def test_the_readme_counts_each_reports_claims_by_their_outcome():
         "e": "cannot be tested here: quality per parameter needs at least 3 model sizes",
         "f": "+0.27 (-0.80 to +1.33): not resolved at this power",
     }
-    assert tool.tally(cells) == (
-        "6 claims: 1 replicated, 1 opposite, 1 outside the margin, 2 not resolved, "
-        "1 cannot be tested here."
-    )
+    assert tool.tally(cells) == "6 claims: 1 supported, 2 contradicted, 2 unresolved, 1 untestable."
     assert tool.tally({}) == "no claims."

@@ -1,7 +1,7 @@
 """Copy the answer from the committed reports into the README, between its sides markers:
-each claim's estimate and verdict in every report of REPORTS side by side, each column
-labelled with where it ran, then per report how its verdicts fall and its first line (its
-budget or convergence).
+one row per claim, one short cell per report of REPORTS (its estimate, interval and one word
+of a legend, marked where the runs had not converged), the legend, then per report where it
+ran and how its claims fell. The reasons stay in the reports.
 
     .venv/bin/python tools/readme_answer.py      # after a run has regenerated a report
 
@@ -23,25 +23,32 @@ from attnablate.report.verdict import Verdict  # noqa: E402
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
 CLAIMS_SECTION = "## The claims, point by point"
 WIDTH = 100  # the README's prose is wrapped here; its tables cannot be
-# The reports shown side by side: experiment, and where its committed report was made (the
-# machine is not in the report itself; docs/performance holds each run's raw output).
+ROW_LIMIT = 220  # characters in one row of the README's table: read at a glance, not scrolled
+# The reports shown side by side: experiment, a short column label, and where and how its
+# committed report was made (the machine is not in the report itself; docs/performance holds
+# each run's raw output).
 REPORTS = (
-    ("default", "laptop: 2-core CPU, `config.yaml`, at its largest budget"),
-    ("gpu", "one GPU: NVIDIA H200, an earlier `configs/gpu.yaml`"),
+    ("default", "enc-dec, CPU", "2-core CPU, `config.yaml`, at its largest budget"),
+    ("gpu", "enc-dec, GPU, earlier tests", "one H200, an earlier `configs/gpu.yaml`, no Holm"),
     (
         "decoder-only",
-        "laptop: 2-core CPU, decoder-only, `configs/decoder-only.yaml`, at its largest budget",
+        "decoder-only, CPU",
+        "2-core CPU, `configs/decoder-only.yaml`, largest budget",
     ),
 )
-# the outcomes a claim's cell can open with, in the order the tally gives them
-OUTCOMES = (
-    Verdict.REPLICATED,
-    Verdict.OPPOSITE,
-    Verdict.OUTSIDE,
-    Verdict.UNRESOLVED,
-    Verdict.UNTESTABLE,
-)
 SAID = {Verdict.OUTSIDE: "outside "}  # the summary says "outside ±1 BLEU at 1,000 steps: ..."
+# The README's one word per outcome a claim's cell can open with (an earlier report's
+# "contradicted" is its own word), in the order the tally gives them
+WORDS = {
+    Verdict.REPLICATED: "supported",
+    Verdict.OPPOSITE: "contradicted",
+    Verdict.OUTSIDE: "contradicted",
+    "contradicted": "contradicted",
+    Verdict.UNRESOLVED: "unresolved",
+    Verdict.UNTESTABLE: "untestable",
+}
+UNCONVERGED = "†"  # marks a cell whose runs had not converged
+MISSING = "–"  # a claim a report does not test
 
 
 PROVENANCE = "Made by the pipeline from `config.yaml`"  # how a summary names its config
@@ -73,57 +80,60 @@ def claim_cells(summary: str) -> dict[str, str]:
     return cells
 
 
-def column_label(label: str, summary: str) -> str:
-    """A report's column heading: where it ran, whether its runs converged, and whether its
-    claims were tested as they are now (a report that names its config was)."""
-    marks = []
-    if "**Not converged" in first_line(summary):
-        marks.append("**not converged**")
-    if PROVENANCE not in summary:
-        marks.append("verdicts by the earlier tests (Δ against qk only, ±1 BLEU, no Holm)")
-    return label + "".join(f"; {mark}" for mark in marks)
+def converged(summary: str) -> bool:
+    """Whether a report's runs converged, as its first line says."""
+    return "**Not converged" not in first_line(summary)
+
+
+def short_cell(cell: str, report_converged: bool) -> str:
+    """A claim's cell as the README shows it: the estimate and its interval, one word of the
+    legend, and the mark of runs that had not converged."""
+    value, verdict = cell.split(": ", 1) if cell[:1] in "+-" else ("", cell)
+    word = WORDS.get(outcome(verdict), outcome(verdict))
+    trained = word != "untestable"  # an untestable claim rests on no run's quality
+    unsettled = not report_converged or "not converged" in verdict
+    mark = UNCONVERGED if trained and unsettled else ""
+    return " ".join(part for part in (value, f"{word}{mark}") if part)
 
 
 def sides(summaries: dict[str, str]) -> list[str]:
-    """Every claim's estimate and verdict in each report, side by side, then each report's
-    first line under the label of where it ran."""
+    """One row per claim with a short cell per report (estimate, interval, one word of the
+    legend), the legend, then per report a line: where it ran and how its claims fell."""
     columns = [
-        (column_label(label, summaries[name]), claim_cells(summaries[name]))
-        for name, label in REPORTS
+        (short, claim_cells(summaries[name]), converged(summaries[name]))
+        for name, short, _ in REPORTS
     ]
-    claims = list(dict.fromkeys(claim for _, cells in columns for claim in cells))
+    claims = list(dict.fromkeys(claim for _, cells, _ in columns for claim in cells))
     lines = [
-        "| claim | "
-        + " | ".join(f"{label}: estimate (95% interval), verdict" for label, _ in columns)
-        + " |",
+        "| claim (Δ test BLEU, 95% interval) | " + " | ".join(s for s, _, _ in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
     for claim in claims:
-        lines.append(
-            f"| {claim} | "
-            + " | ".join(c.get(claim, "not in this report") for _, c in columns)
-            + " |"
-        )
-    for (name, label), (_, cells) in zip(REPORTS, columns, strict=True):
-        paragraph = (
-            f"*{label}* ([report](reports/{name}/summary.md)): {tally(cells)} "
-            f"{first_line(summaries[name])}"
-        )
-        lines += ["", *textwrap.wrap(paragraph, WIDTH, break_on_hyphens=False)]
+        cells = [short_cell(c[claim], done) if claim in c else MISSING for _, c, done in columns]
+        lines.append(f"| {claim} | " + " | ".join(cells) + " |")
+    legend = (
+        "*supported*: the claim's own test rejects after Holm's correction over its family; "
+        "*contradicted*: the test of the other side (or of the margin) does; *unresolved*: "
+        "neither, at these seeds; *untestable*: the experiment cannot test it (one model size); "
+        f"{UNCONVERGED} the runs had not converged; {MISSING} not in that report."
+    )
+    lines += ["", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False), ""]
+    for (name, short, where), (_, cells, _) in zip(REPORTS, columns, strict=True):
+        lines.append(f"- [{short}](reports/{name}/summary.md): {where}; {tally(cells)}")
     return lines
 
 
 def tally(cells: dict[str, str]) -> str:
-    """How the claims of one report fall, counted by the outcome their verdict opens with."""
-    counts = Counter(outcome(cell) for cell in cells.values())
-    told = [f"{counts[o]} {o}" for o in OUTCOMES if counts[o]]
+    """How the claims of one report fall, counted by the legend's word for their outcome."""
+    counts = Counter(WORDS.get(outcome(cell), "other") for cell in cells.values())
+    told = [f"{counts[w]} {w}" for w in dict.fromkeys(WORDS.values()) if counts[w]]
     return f"{len(cells)} claims: {', '.join(told)}." if cells else "no claims."
 
 
 def outcome(cell: str) -> str:
     """The outcome a claim's cell gives: its verdict's first words, after any estimate."""
     for text in (cell, cell.partition(": ")[2]):
-        found = next((o for o in OUTCOMES if text.startswith(SAID.get(o, o))), None)
+        found = next((o for o in WORDS if text.startswith(SAID.get(o, o))), None)
         if found:
             return found
     return "other"
@@ -139,7 +149,7 @@ def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
 def summaries(root: Path = ROOT) -> dict[str, str]:
     return {
         name: (root / "reports" / name / "summary.md").read_text(encoding="utf-8")
-        for name, _ in REPORTS
+        for name, _, _ in REPORTS
     }
 
 
@@ -149,7 +159,7 @@ def main() -> None:
         readme_path.read_text(encoding="utf-8"), SIDES_BEGIN, SIDES_END, sides(summaries())
     )
     readme_path.write_text(readme, encoding="utf-8")
-    print(f"README: the claims of {', '.join(f'reports/{n}' for n, _ in REPORTS)}")
+    print(f"README: the claims of {', '.join(f'reports/{n}' for n, _, _ in REPORTS)}")
 
 
 if __name__ == "__main__":
