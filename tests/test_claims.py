@@ -19,7 +19,13 @@ from attnablate.report import stats
 from attnablate.report.claims import claims_table
 from attnablate.report.claims_summary import claim_verdict, claims_markdown, ladder_claims_markdown
 
-PARAMS = {"qk": 1000, "qq@enc": 950, "nov@enc": 950, "noo@enc": 977}
+PARAMS = {
+    "qk": 1000,
+    "qq@enc": 950,
+    "nov@enc": 950,
+    "noo@enc": 977,
+    "qq@enc (matched: total)": 1000,
+}
 
 
 def runs_of(bleu: dict, size="small", budget=1000, loss=None, params=None) -> list[dict]:
@@ -381,3 +387,31 @@ def test_a_reference_claim_tests_agreement_only():
         check({**config, "claims": [bad]})
     with pytest.raises(ConfigurationError, match="a site of the encoder_decoder model 'enc'"):
         check({**config, "claims": [{**CARRIES, "variant": "qq@enc"}]})
+
+
+def test_the_claims_shared_by_the_default_and_the_controls_get_the_same_verdicts():
+    """configs/controls.yaml continues the default's runs with the default's claims: on the
+    same runs its claims table is the default's, although it adds controls and learning-rate
+    presets (those are families of their own, not the claims')."""
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    controls = yaml.safe_load((ROOT / "configs" / "controls.yaml").read_text())
+    assert controls["runs"] == default["experiment"]
+    assert controls["claims"] == default["claims"]
+    bleu = {
+        "qk": [20.0, 21.0, 22.0],
+        "qq@enc": [18.9, 19.6, 21.1],
+        "qq@enc (matched: total)": [19.2, 20.4, 21.5],
+        "nov@enc": [19.0, 22.0, 22.5],
+        "noo@enc": [21.0, 20.0, 22.5],
+    }
+    shape = {"d_model": 128, "d_ff": 512}
+    recipe = [{**row, **shape, "lr": 0.004} for row in runs_of(bleu)]
+    checks = [
+        {**row, **shape, "lr": lr}
+        for size, lr in (("small-lr-half", 0.002), ("small-lr-twice", 0.008))
+        for row in runs_of({"qk": [20.0, 21.0, 22.0], "qq@enc": [15.0, 16.0, 17.2]}, size=size)
+    ]
+    alone = table(default["claims"], recipe)
+    beside = table(controls["claims"], recipe + checks)
+    pd.testing.assert_frame_equal(alone, beside)
+    assert set(beside["size"]) == {"small"}

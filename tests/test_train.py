@@ -20,17 +20,17 @@ from attnablate.train.loop import Run, train
 from attnablate.train.runtime import training_precision
 
 
-def run(tmp_path, data, name, seed=1, tensorboard=True, **overrides):
-    """Train the tiny qq@enc model on the test corpus for 40 steps in ``tmp_path/name``."""
+def run(tmp_path, data, name, seed=1, tensorboard=True, variant="qq@enc", **overrides):
+    """Train the tiny model (qq@enc) on the test corpus for 40 steps in ``tmp_path/name``."""
     files = RunFiles(tmp_path / name)
     job = JobConfig(log_every=10, tensorboard=tensorboard)
     settings = {"max_steps": 40, "batch_tokens": 400, "warmup_steps": 10, "eval_every": 20}
     quick = {"valid_bleu_sentences": 10, "device": "cpu"}
     cfg = TrainConfig(**{**settings, **quick, **overrides}, job=job)
     model = ModelConfig(
-        vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
+        vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant=variant
     )
-    meta = train(Run(model, cfg, seed, {"variant": "qq@enc"}), data, files)
+    meta = train(Run(model, cfg, seed, {"variant": variant}), data, files)
     return meta, files
 
 
@@ -175,6 +175,24 @@ def test_dynamics_start_at_step_0_before_any_training(tmp_path, data):
     assert {r["site"] for r in at_start} == {"enc", "dec", "cross"}
     assert all(float(r["symmetry"]) > 0.999 for r in at_start if r["site"] == "enc")
     assert all(float(r["symmetry"]) < 0.9 for r in at_start if r["site"] == "dec")
+
+
+def test_a_run_of_qq_centred_starts_from_its_fit_and_repeats_exactly(tmp_path, data):
+    """qq_centred's start is fitted on the run's first training pairs before step 0: its
+    step-0 attention on oneself is near qk's, not qq's, and the same seed gives the same
+    weights (the fit draws nothing from the run's random stream)."""
+    _, out_a = run(tmp_path, data, "a", variant="qq_centred@enc")
+    _, out_b = run(tmp_path, data, "b", variant="qq_centred@enc")
+    weights_a, weights_b = (torch.load(out.checkpoint)["model"] for out in (out_a, out_b))
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    own = {}
+    for variant in ("qk", "qq@enc"):
+        run(tmp_path, data, variant, variant=variant, tensorboard=False)
+    for name in ("a", "qk", "qq@enc"):
+        rows = list(csv.DictReader((tmp_path / name / "dynamics.tsv").open(), delimiter="\t"))
+        at_start = [float(r["diag_mass"]) for r in rows if r["step"] == "0" and r["site"] == "enc"]
+        own[name] = sum(at_start) / len(at_start)
+    assert abs(own["a"] - own["qk"]) < (own["qq@enc"] - own["qk"]) / 4, own
 
 
 def test_a_diverging_run_is_recorded_not_raised(tmp_path, data):

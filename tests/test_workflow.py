@@ -260,22 +260,24 @@ def test_the_default_experiment_plans_every_stage(tmp_path):
 
 
 def test_the_controls_plan_every_control_and_the_learning_rate_check(tmp_path):
-    """configs/controls.yaml: qk, qq@enc and the three initialisation controls at the
+    """configs/controls.yaml: the default's cells and the initialisation controls at the
     default's shape, and qq@enc with qk beside it at half and twice the peak rate (presets
-    of the same shape that name their variants), each at every budget."""
+    of the same shape that name their variants, unmatched), each at every budget."""
     config = yaml.safe_load((ROOT / "configs" / "controls.yaml").read_text())
+    del config["runs"]  # its own runs here: the default's are not in this folder
     jobs = planned_jobs(tmp_path, config)
-    stable = sorted(where.split("/")[2:4] for rule, where in jobs if rule == "stable")
-    cells = [[v, "small"] for v in config["variants"]]
-    cells += [[v, size] for v in ("qk", "qq@enc") for size in ("small-lr-half", "small-lr-twice")]
+    stable = sorted(where.split("/")[2:5] for rule, where in jobs if rule == "stable")
+    cells = [[v, "small", "none"] for v in config["variants"]] + [["qq@enc", "small", "total"]]
+    checks = ("small-lr-half", "small-lr-twice")
+    cells += [[v, size, "none"] for v in ("qk", "qq@enc") for size in checks]
     assert stable == sorted(cells * 3 * 3)  # three seeds, a stable segment per budget
     lrs = {
         size: preset.get("lr", config["train"]["lr"]) for size, preset in config["sizes"].items()
     }
     assert lrs == {"small": 0.004, "small-lr-half": 0.002, "small-lr-twice": 0.008}
-    config["sizes"]["small-lr-half"]["variants"] = ["nov@enc"]
+    config["sizes"]["small-lr-half"]["variants"] = ["qq@dec"]
     result = snakemake(tmp_path, config, "--dry-run")
-    assert "sizes.small-lr-half.variants[0]: 'nov@enc' is not one of the experiment's" in (
+    assert "sizes.small-lr-half.variants[0]: 'qq@dec' is not one of the experiment's" in (
         result.stdout + result.stderr
     )
 

@@ -177,12 +177,14 @@ def cell_seeds(config: dict, variant: str, match: str) -> list[int]:
 def cells(config: dict) -> list[dict]:
     """Every (variant, size, match, seed) cell. The baseline appears once per size and seed,
     under ``match="none"``; matched cells only for ``matched_variants(config)``; a size that
-    names its ``variants`` has only theirs; a cell of ``cell_seeds`` has its own seeds."""
+    names its ``variants`` (a learning-rate check) has only theirs, unmatched; a cell of
+    ``cell_seeds`` has its own seeds."""
     cells = []
     for variant, size, match in itertools.product(
         variants(config), config["sizes"], config["match_params"]
     ):
-        if match != "none" and variant not in matched_variants(config):
+        checked = "variants" in config["sizes"][size]
+        if match != "none" and (checked or variant not in matched_variants(config)):
             continue
         if variant not in size_variants(config, size):
             continue

@@ -8,6 +8,8 @@ from sacrebleu.metrics import BLEU, CHRF
 from attnablate.io import write_json
 from attnablate.report.meta import RunMeta
 
+SCORE_DECIMALS = 4  # BLEU and chrF as scores.json keeps them, and every Δ read from them
+
 
 def read_text_lines(path) -> list[str]:
     return Path(path).read_text(encoding="utf-8").splitlines()
@@ -23,8 +25,8 @@ def score(hypotheses: list[str], references: list[str]) -> dict:
     bleu_score = bleu.corpus_score(hypotheses, [references])
     chrf_score = chrf.corpus_score(hypotheses, [references])
     return {
-        "bleu": round(bleu_score.score, 4),
-        "chrf": round(chrf_score.score, 4),
+        "bleu": round(bleu_score.score, SCORE_DECIMALS),
+        "chrf": round(chrf_score.score, SCORE_DECIMALS),
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
         "sentences": len(hypotheses),

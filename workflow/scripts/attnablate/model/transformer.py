@@ -53,7 +53,7 @@ class FixedRotation(nn.Module):
 
 class SelfOffset(nn.Module):
     """A learned score per head added where a position meets itself (``qq_centred``); its start
-    is set by ``Attention.start``."""
+    is set by ``Attention.start`` from the weights, and by a run on data (model/calibrate.py)."""
 
     def __init__(self, n_heads: int):
         super().__init__()
@@ -137,7 +137,8 @@ class Attention(nn.Module):
     def start(self):
         """The start a variant sets once its projections are drawn (the initialisation
         controls): ``qk_symstart``'s W_K becomes a copy of W_Q; ``qq_centred``'s offset becomes
-        minus the excess of a position's score with itself. A layer-normed input has ‖x‖² = C,
+        minus the excess of a position's score with itself (a training run then fits it, with
+        a temperature, on data: model/calibrate.py). A layer-normed input has ‖x‖² = C,
         so over directions E‖W_h x‖² = ‖W_h‖²_F: the score ‖q_h‖²/√hd of a position with itself
         starts ‖W_h‖²_F/√hd above that of two independent positions (mean 0)."""
         if self.key_init == "query":

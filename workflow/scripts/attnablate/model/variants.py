@@ -49,8 +49,8 @@ class AttentionSpec:
     # the controls for what tied keys impose at initialisation (docs/method.md: the controls):
     # "own": W_K is drawn on its own; "query": W_K starts as a copy of W_Q, then trains freely
     key_init: str = "own"
-    # a learned score per head added where a position meets itself, started at minus the
-    # excess that keys tied to queries put there at initialisation (see Attention.start)
+    # a learned score per head added where a position meets itself; a run starts it, with
+    # the head's temperature, where qk's attention starts (model/calibrate.py)
     self_offset: bool = False
 
     @property
@@ -85,7 +85,8 @@ DESCRIPTIONS: dict[str, str] = {
     "qq_selfmask": "qq with unit-length keys and no attention to oneself (Reformer's shared-QK)",
     "qdq": "qq with a learned diagonal D: scores Q D Qᵀ, symmetric but indefinite",
     "qq_centred": "qq without its start bias: a learned per-head score on attention to "
-    "oneself, started at minus the ‖q‖²/√hd that tied keys put there at initialisation",
+    "oneself and a temperature per head, started on data where qk's attention starts "
+    "(attention on oneself and entropy)",
     "qk_symstart": "qk started symmetric: W_K starts as a copy of W_Q, then trains freely "
     "(qq's start without its constraint)",
     "iq": "W_Q is the identity: saves what qq saves, stays asymmetric, but head h's query is "

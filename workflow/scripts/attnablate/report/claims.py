@@ -13,15 +13,18 @@ published answer says of the difference:
   ±``margin`` (passed where the 90% interval lies inside ±margin).
 
 Margins are written in the config before a run, never in code. The claims of an experiment
-are one family at each budget, and every word a verdict uses comes from a test of that family
-after Holm's correction: each claim has the test of what it states (``p``) and the test of
-the outcome that contradicts it (``p_against``: a difference of the other sign; for not
-better, better; for the same, outside ±margin), each side of a two-sided question read at
-twice its one-sided p-value, and each column is Holm-corrected over the family. A claim is
-*replicated* where its corrected ``p`` is below 0.05; else *opposite* or *outside the
-margin* where its corrected ``p_against`` is; else *not resolved* (with the smallest
-difference, or margin, these seeds could have decided). *cannot be tested here*: a claim
-about quality per parameter in an experiment with fewer than three sizes.
+are one family at each budget, at every size of the recipe (a learning-rate check's preset,
+controls.py, belongs to the controls' family: the claims are stated of the recipe), so that
+the same claims on the same runs get the same verdicts in every report; every word a verdict
+uses comes from a test of that family after Holm's correction: each claim has the test of
+what it states (``p``) and the test of the outcome that contradicts it (``p_against``: a
+difference of the other sign; for not better, better; for the same, outside ±margin), each
+side of a two-sided question read at twice its one-sided p-value, and each column is
+Holm-corrected over the family. A claim is *replicated* where its corrected ``p`` is below
+0.05; else *opposite* or *outside the margin* where its corrected ``p_against`` is; else
+*not resolved* (with the smallest difference, or margin, these seeds could have decided).
+*cannot be tested here*: a claim about quality per parameter in an experiment with fewer
+than three sizes.
 
 A params claim reads the bootstrap over seeds of the scaling fit (scaling.py): its
 intervals are percentiles of the resampled multiples, its p-values the share of resamples on
@@ -43,7 +46,7 @@ import pandas as pd
 
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
-from attnablate.report import scaling, stats
+from attnablate.report import controls, scaling, stats
 from attnablate.report.figures import diverged
 from attnablate.report.significance import holm
 from attnablate.report.verdict import Verdict
@@ -90,14 +93,15 @@ def test_level(expect: str) -> float:
 def claims_table(
     claims: list[dict], runs: pd.DataFrame, references: dict | None = None
 ) -> pd.DataFrame:
-    """One row per claim, size and budget at which its cells were run, Holm-corrected per
-    budget; ``runs``: every budget's runs (runs.tsv with labels); ``references``: report
-    folder -> (its comparison table, whether its corpus and tokenizer are this experiment's),
-    for the claims with a ``reference``. A claim whose cells this experiment does not run
-    gets one row that says so."""
+    """One row per claim, size and budget at which its cells were run (the recipe's: not a
+    learning-rate check's), Holm-corrected per budget; ``runs``: every budget's runs
+    (runs.tsv with labels); ``references``: report folder -> (its comparison table, whether
+    its corpus and tokenizer are this experiment's), for the claims with a ``reference``.
+    A claim whose cells this experiment does not run gets one row that says so."""
+    recipe = runs[~runs["size"].isin(controls.rate_checks(runs))]
     rows = []
     for claim in claims:
-        rows += _claim_rows(claim, runs, references or {})
+        rows += _claim_rows(claim, recipe, references or {})
     table = pd.DataFrame(rows, columns=COLUMNS)
     for _, family in table[table["p"].notna()].groupby("budget"):
         table.loc[family.index, "p_holm"] = holm(list(family["p"]))

@@ -18,6 +18,7 @@ import math
 
 import pandas as pd
 
+from attnablate.evaluate.score import SCORE_DECIMALS
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import stats
@@ -136,7 +137,10 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
         "verdict": verdict,
         **dict(zip(stats.interval_columns("delta_chrf"), map(_round, chrf), strict=True)),
         **dict(zip(stats.interval_columns("delta_loss"), map(_round, loss), strict=True)),
-        "seed_deltas": ";".join(f"{s}:{d:+.2f}" for s, d in zip(paired["seed"], deltas)),
+        # at the scores' own precision: another experiment's claim reads them (reference)
+        "seed_deltas": ";".join(
+            f"{s}:{d:+.{SCORE_DECIMALS}f}" for s, d in zip(paired["seed"], deltas)
+        ),
         "seed_p_ar_holm": ";".join(f"{s}:{p:.4f}" for s, p in zip(tested["seed"], p_holm)),
         "better_seeds": int((significant & (test_delta > 0)).sum()),
         "worse_seeds": int((significant & (test_delta < 0)).sum()),

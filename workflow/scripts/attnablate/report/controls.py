@@ -134,6 +134,14 @@ def shape_groups(runs: pd.DataFrame) -> dict[str, list[str]]:
     return {sizes[0]: sizes[1:] for sizes in groups.values() if len(sizes) > 1}
 
 
+def rate_checks(runs: pd.DataFrame) -> set[str]:
+    """The presets that are learning-rate checks: their contrasts are this section's family,
+    not the claims' (a claim is stated of the recipe)."""
+    if "lr" not in runs:
+        return set()
+    return {size for later in shape_groups(runs).values() for size in later}
+
+
 def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
     """Per learning-rate check, each variant there against qk at the recipe's rate and at
     its own, its contrasts one family; ``runs``: one budget's, with their ``lr``."""

@@ -26,6 +26,7 @@ from attnablate.config import experiment
 from attnablate.data.batches import TokenBatches, length_filter
 from attnablate.data.tokenizer import load_split
 from attnablate.errors import ConfigurationError
+from attnablate.model.calibrate import calibrate, needs_calibration
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.transformer import build
@@ -50,6 +51,7 @@ from attnablate.train.state import (
 from attnablate.train.step import target_tokens, train_step, validation_bleu, validation_loss
 
 PROBE_SENTENCES = 32  # the fixed valid batch on which attention diagnostics are measured
+CALIBRATION_SENTENCES = 64  # the first training pairs, on which a data-set start is fitted
 # Signals that ask a run to stop and be continued later: Slurm's warning before the time limit
 # (the profile's --signal=USR1@300) and preemption or scancel (SIGTERM, then SIGKILL after a
 # grace time). Training writes a resume state at the next step and exits with RESUME_EXIT.
@@ -521,6 +523,10 @@ def train(run: Run, data: DataFiles, files: RunFiles, branches: Branches | None 
     state = state_to_continue(files, run.model_cfg, run.cfg, run.seed, branches, log_main)
     if state is not None:
         continue_from(state, learner.model, learner.optimizer, run.model_cfg, files, log_main)
+    elif needs_calibration(learner.model):
+        # a data-set start (qq_centred: attention at step 0 as qk's), the same on every rank
+        batch = run_data.batches.batch(range(min(CALIBRATION_SENTENCES, len(run_data.batches.src))))
+        calibrate(learner.model, *(t.to(device) for t in batch[:2]), seed=run.seed)
     trainer = Trainer(run, run_data, learner, files, state, branches)
     if trainer.run(stop_requested=lambda: bool(received)):
         names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(received)) or "rank 0"
