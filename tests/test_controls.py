@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from attnablate.model.variants import CONTROLS, VARIANTS
-from attnablate.report.controls import controlled, controls_section, learning_rate_lines
+from attnablate.report.controls import (
+    control_lines,
+    controlled,
+    controls_section,
+    learning_rate_lines,
+)
 
 BLEU = {
     "qk": [20.0, 21.0, 22.0],
@@ -24,6 +29,7 @@ def runs_of(bleu: dict, size="small", lr=0.004) -> list[dict]:
             "budget": 1000,
             "seed": seed,
             "test_bleu": value,
+            "best_valid_loss": 4.0 - value / 10,  # better BLEU, lower loss
             "diverged": False,
             "d_model": 128,
             "d_ff": 512,
@@ -116,4 +122,39 @@ def test_without_a_call_at_the_recipes_rate_the_check_says_what_each_rate_gave()
     assert verdict == (
         "- So: at the recipe's rate no difference between `qq@enc` and qk was detected; with "
         "`qq@enc` at the other rates, against qk at the recipe's: at 0.008 worse than it."
+    )
+
+
+def test_both_decompositions_are_given_with_their_disagreement_and_separated_only_after_holm():
+    """qk_symstart − qk and qq − qq_centred both read qq's start; the line gives how far they
+    disagree, and the closing line says which contrasts survive the family's correction."""
+    lines = control_lines(pd.DataFrame(runs_of(BLEU)), "small", {})
+    both = next(line for line in lines if line.startswith("- The two decompositions"))
+    # (qk_symstart − qk) − (qq − qq_centred): -1.0 - -1.9, -0.9 - -1.8, -0.9 - -1.7
+    assert "`qk_symstart@enc` − qk and as `qq@enc` − `qq_centred@enc` differ by +0.87" in both
+    assert lines[-1].startswith("- So: ") and "of 7 separated" in lines[-1]
+    noisy = {
+        "qk": [20.0, 24.0, 19.0],
+        "qq@enc": [19.0, 18.5, 23.0],
+        "qq_centred@enc": [18.0, 23.0, 21.0],
+        "qk_symstart@enc": [22.0, 19.0, 20.5],
+    }
+    quiet = control_lines(pd.DataFrame(runs_of(noisy)), "small", {})
+    assert quiet[-1] == (
+        "- So: no contrast of the 7 is separated from the seeds' noise after Holm: these "
+        "seeds do not tell the parts apart."
+    )
+
+
+def test_the_learning_rate_check_sets_each_at_its_best_rate():
+    """qq@enc does best at half the rate, qk at the recipe's (by validation loss): the two
+    are compared there."""
+    rows = runs_of({"qk": BLEU["qk"], "qq@enc": BLEU["qq@enc"]})
+    better = [v + 3.0 for v in BLEU["qq@enc"]]
+    rows += runs_of({"qk": [v - 1 for v in BLEU["qk"]], "qq@enc": better}, "small-lr-half", 0.002)
+    lines = learning_rate_lines(pd.DataFrame(rows))
+    best = next(line for line in lines if line.startswith("- Each at its best rate"))
+    assert best.startswith(
+        "- Each at its best rate (by validation loss): `qq@enc` at 0.002 "
+        "against qk at 0.004: +1.17 ("
     )

@@ -21,22 +21,31 @@ import re
 import pandas as pd
 
 from attnablate.model.variants import BASELINE, CONTROLS
-from attnablate.report import stats
+from attnablate.report import markup, stats
 from attnablate.report.figures import diverged
 from attnablate.report.significance import holm
 from attnablate.report.verdict import Verdict, difference
+
+# The two controls that split a tied variant's Δ two ways: one keeps its start without its
+# constraint, the other its constraint without its start.
+START_CONTROL, CONSTRAINT_CONTROL = "qk_symstart", "qq_centred"
 
 
 def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[float]:
     """Test BLEU of cell ``a`` − cell ``b`` per seed, both (label, size), over the seeds
     where both finished; ``runs``: one budget's."""
+    return list(by_seed(runs, a, b))
+
+
+def by_seed(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> pd.Series:
+    """``paired``'s differences indexed by seed."""
     finished = runs[~diverged(runs)]
 
     def cell(label: str, size: str) -> pd.Series:
         here = finished[(finished["label"] == label) & (finished["size"] == size)]
         return here.set_index("seed")["test_bleu"]
 
-    return list((cell(*a) - cell(*b)).dropna().sort_index())
+    return (cell(*a) - cell(*b)).dropna().sort_index()
 
 
 class Family:
@@ -89,7 +98,9 @@ def controlled(spec: str) -> str | None:
 
 
 def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]) -> list[str]:
-    """One line per control run beside its variant at ``size``, its contrasts one family;
+    """One line per control run beside its variant at ``size``; where a variant has both
+    decompositions (a control of its start and one of its constraint), how far they
+    disagree; then which contrasts are separated. The contrasts are one family;
     ``self_at_start``: label -> a token's attention on itself at step 0 (encoder
     self-attention), where logged."""
     here = runs[runs["size"] == size]
@@ -103,6 +114,18 @@ def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]
         part = family.add(paired(here, (variant, size), (label, size)))
         base = family.add(paired(here, (variant, size), (BASELINE, size)))
         found.append((label, variant, own, part, base))
+    both = decompositions(labels)
+    disagreement = {  # the start's part one way minus the other, seed by seed
+        variant: family.add(
+            list(
+                (
+                    by_seed(here, (start, size), (BASELINE, size))
+                    - by_seed(here, (variant, size), (constraint, size))
+                ).dropna()
+            )
+        )
+        for variant, (start, constraint) in both.items()
+    }
     p_holm = family.corrected()
     text = lambda i: delta_text(family.deltas[i], p_holm[i])  # noqa: E731
     lines = []
@@ -121,7 +144,39 @@ def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]
             f"- `{label}` ({keeps}): against qk {text(own)}; `{variant}` − `{label}` "
             f"({measures}) {text(part)}, of `{variant}`'s Δ against qk {text(base)}.{start}"
         )
+    for variant, (start, constraint) in both.items():
+        lines.append(
+            f"- The two decompositions of `{variant}`'s Δ against qk: its start's part read as "
+            f"`{start}` − qk and as `{variant}` − `{constraint}` differ by "
+            f"{text(disagreement[variant])} (the constraint's parts differ by as much, "
+            "the other way)."
+        )
+    called = [i for i in range(len(family.deltas)) if call(family.deltas[i], p_holm[i]).called]
+    if lines:
+        lines.append(
+            f"- So: {markup.counted(len(called), 'contrast')} of "
+            f"{len(family.deltas)} separated from the seeds' noise after Holm."
+            if called
+            else f"- So: no contrast of the {len(family.deltas)} is separated from the seeds' "
+            "noise after Holm: these seeds do not tell the parts apart."
+        )
     return lines
+
+
+def decompositions(labels: list[str]) -> dict[str, tuple[str, str]]:
+    """Variant -> (the control that keeps its start, the one that keeps its constraint),
+    where the experiment runs both beside it: two ways to split one Δ."""
+    found: dict[str, dict[str, str]] = {}
+    for label in labels:
+        variant = controlled(label)
+        if variant in labels:
+            name = next(t for t in re.split(r"[+;@,]", label) if t in CONTROLS)
+            found.setdefault(variant, {})[name] = label
+    return {
+        variant: (controls[START_CONTROL], controls[CONSTRAINT_CONTROL])
+        for variant, controls in found.items()
+        if START_CONTROL in controls and CONSTRAINT_CONTROL in controls
+    }
 
 
 def shape_groups(runs: pd.DataFrame) -> dict[str, list[str]]:
@@ -144,7 +199,8 @@ def rate_checks(runs: pd.DataFrame) -> set[str]:
 
 def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
     """Per learning-rate check, each variant there against qk at the recipe's rate and at
-    its own, its contrasts one family; ``runs``: one budget's, with their ``lr``."""
+    its own, and each variant and qk at its best rate; the contrasts one family; ``runs``:
+    one budget's, with their ``lr``."""
     groups = shape_groups(runs) if "lr" in runs else {}
     family, checks = Family(), []
     for recipe, sizes in groups.items():
@@ -159,6 +215,17 @@ def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
                     paired(runs, (BASELINE, size), (BASELINE, recipe)),  # qk moved
                 )
                 checks.append((recipe, size, label, [family.add(d) for d in contrasts]))
+    best = {}  # label -> (its best rate's preset, qk's, the contrast of the two)
+    for recipe, sizes in groups.items():
+        tried = [recipe, *sizes]
+        for label in dict.fromkeys(runs.loc[runs["size"].isin(sizes), "label"]):
+            if label != BASELINE:
+                mine, theirs = best_rate(runs, label, tried), best_rate(runs, BASELINE, tried)
+                best[label] = (
+                    mine,
+                    theirs,
+                    family.add(paired(runs, (label, mine), (BASELINE, theirs))),
+                )
     p_holm = family.corrected()
     text = lambda i: delta_text(family.deltas[i], p_holm[i])  # noqa: E731
     verdict = lambda i: call(family.deltas[i], p_holm[i])  # noqa: E731
@@ -175,9 +242,22 @@ def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
             f"qk at {rate(size):g} {text(same_rate)}. qk itself at {rate(size):g} "
             f"against the recipe's rate: {text(qk_moved)}."
         )
+    for label, (mine, theirs, contrast) in best.items():
+        lines.append(
+            f"- Each at its best rate (by validation loss): `{label}` at {rate(mine):g} against "
+            f"qk at {rate(theirs):g}: {text(contrast)}."
+        )
     for label, (verdict_at_recipe, checked) in verdicts.items():
         lines.append(_rate_verdict(label, verdict_at_recipe, checked))
     return lines
+
+
+def best_rate(runs: pd.DataFrame, label: str, sizes: list[str]) -> str:
+    """The preset among ``sizes`` (one shape at several rates) where ``label``'s finished
+    runs reach the lowest mean best validation loss: chosen on validation data, so that the
+    test BLEU compared at it is not the one it was chosen by."""
+    finished = runs[~diverged(runs) & (runs["label"] == label) & runs["size"].isin(sizes)]
+    return str(finished.groupby("size")["best_valid_loss"].mean().idxmin())
 
 
 def _rate_verdict(label: str, call: Verdict, checked: list[tuple[float, Verdict]]) -> str:
