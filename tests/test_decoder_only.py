@@ -11,9 +11,9 @@ from torch.testing import assert_close
 
 from attnablate.data.batches import TokenBatches
 from attnablate.errors import ConfigurationError
-from attnablate.evaluate.decode import DecodeConfig, PrefixStep, beam_search, stepper_for
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
+from attnablate.model.search import DecodeConfig, PrefixStep, beam_search, stepper_for
 from attnablate.model.transformer import DecoderOnlyTransformer, Transformer, build
 from attnablate.train.config import TrainConfig
 from attnablate.train.dynamics import attention_maps, diagnose

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from attnablate.evaluate.decode import DecodeConfig
+from attnablate.model.search import DecodeConfig
 from attnablate.model.transformer import ModelConfig
 from attnablate.train.config import JobConfig, TrainConfig
 

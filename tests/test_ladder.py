@@ -17,10 +17,10 @@ from snakemake.utils import validate
 
 from attnablate.config import experiment
 from attnablate.io import read_tsv
+from attnablate.meta import RunMeta
 from attnablate.model.transformer import ModelConfig
 from attnablate.report import ladder, stats
 from attnablate.report.aggregate import with_ladder_convergence
-from attnablate.report.meta import RunMeta
 from attnablate.report.summary import ladder_line
 from attnablate.timing import read_line
 from attnablate.train import loop as training

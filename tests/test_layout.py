@@ -1,6 +1,7 @@
-"""The library as its architecture: the packages every Snakemake start and the report's
-environment import stay free of torch."""
+"""The library as its architecture: imports run down the stages, and the packages every
+Snakemake start and the report's environment import stay free of torch."""
 
+import ast
 import subprocess
 import sys
 
@@ -15,7 +16,54 @@ TORCH_FREE = [
     "attnablate.model.variants",
     "attnablate.model.config",
     "attnablate.model.params",
+    "attnablate.meta",
+    "attnablate.convergence",
+    "attnablate.evaluate.formats",
 ]
+# The stages, each importing only from its own and those below it: what several stages
+# share (errors, files, run metadata, the convergence rule) sits in the neutral home below
+# them; steps, the adapter the rules call, sits above everything.
+STAGES = [
+    ("errors", "io", "timing", "meta", "convergence"),
+    ("config", "model", "data"),
+    ("train",),
+    ("evaluate",),
+    ("report",),
+    ("steps",),
+]
+RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
+
+
+def imported_stages(path) -> set[str]:
+    """The library's top-level names a module imports (``attnablate.<name>...``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {n.split(".")[1] for n in names if n.startswith("attnablate.")}
+    return found
+
+
+def test_imports_run_down_the_stages():
+    """config, model, data → train → evaluate → report: no module imports from a stage
+    above its own, so each stage can be read, tested and changed without the later ones."""
+    upward = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        parts = path.relative_to(LIBRARY).with_suffix("").parts
+        stage = parts[0] if len(parts) > 1 else parts[0]
+        if stage == "__init__":
+            continue
+        assert stage in RANK, f"{path.relative_to(LIBRARY)}: a stage STAGES does not name"
+        upward += [
+            f"{path.relative_to(LIBRARY)} imports attnablate.{name}"
+            for name in sorted(imported_stages(path))
+            if RANK[name] > RANK[stage]
+        ]
+    assert not upward, upward
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)

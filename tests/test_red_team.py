@@ -12,8 +12,8 @@ from conftest import ROOT, dry_check, planned_jobs, smoke_experiment, snakemake
 from snakemake.exceptions import WorkflowError
 
 from attnablate.errors import ConfigurationError, DamagedFileError
+from attnablate.meta import RunMeta
 from attnablate.report.claims import visible
-from attnablate.report.meta import RunMeta
 
 
 def with_claims(*claims) -> dict:

@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT, SNAKEMAKE, smoke_experiment, snakemake
 
 from attnablate.io import read_tsv
-from attnablate.report.meta import RunMeta
+from attnablate.meta import RunMeta
 
 pytestmark = pytest.mark.workflow
 

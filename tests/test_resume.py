@@ -13,7 +13,7 @@ import torch
 import train_job
 from conftest import ROOT
 
-from attnablate.report.meta import RunMeta
+from attnablate.meta import RunMeta
 from attnablate.train.checkpoint import load_state, save_state
 from attnablate.train.loop import RESUME_EXIT
 

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
+from attnablate.convergence import convergence
 from attnablate.report.build import with_labels
 from attnablate.report.comparison import comparison_table
-from attnablate.report.convergence import convergence
 from attnablate.report.paper_tables import write_tables
 from attnablate.report.significance import correct
 from attnablate.report.summary import (

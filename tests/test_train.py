@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 import torch
 
+from attnablate.convergence import convergence
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
 from attnablate.model.transformer import ModelConfig
 from attnablate.report.aggregate import stopped_by
-from attnablate.report.convergence import convergence
 from attnablate.train import runtime
 from attnablate.train.config import JobConfig, TrainConfig, compiles, learning_rate
 from attnablate.train.files import RunFiles

@@ -33,8 +33,8 @@ sys.path[:0] = [str(ROOT / "perf"), str(ROOT / "tools"), str(ROOT / "workflow" /
 import gpu_pack  # noqa: E402
 import printout  # noqa: E402
 import readme_answer  # noqa: E402
+from attnablate.convergence import CONVERGENCE_GAIN  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
-from attnablate.report.convergence import CONVERGENCE_GAIN  # noqa: E402
 
 FOLDER = ROOT / "docs" / "performance"
 PAGE = FOLDER / "README.md"

@@ -70,7 +70,8 @@ def train(job) -> None:
 
 def translate(job) -> None:
     """Rule ``translate``: the test set with a run's best checkpoint."""
-    from attnablate.evaluate.decode import DecodeConfig, translate_test_set
+    from attnablate.evaluate.decode import translate_test_set
+    from attnablate.model.search import DecodeConfig
 
     translate_test_set(
         Path(job.input.checkpoint),

@@ -13,12 +13,12 @@ import os
 import re
 from pathlib import Path
 
+from attnablate.convergence import ANNEALED_SCHEDULES, never_converges
 from attnablate.errors import ConfigurationError
 from attnablate.io import write_tsv
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params, matched_config
 from attnablate.model.variants import BASELINE, parse_sites
-from attnablate.report.convergence import ANNEALED_SCHEDULES, never_converges
 
 # What datasets' save_to_disk writes at the top of a DatasetDict (or a Dataset) folder.
 SAVED_DATASET_FILES = ("dataset_dict.json", "state.json")

@@ -13,10 +13,10 @@ import numpy as np
 from sacrebleu.metrics import BLEU
 from sacrebleu.significance import PairedTest
 
+from attnablate.evaluate.formats import CELL_COLUMNS
 from attnablate.evaluate.score import read_text_lines
 from attnablate.io import write_tsv
 from attnablate.model.variants import BASELINE
-from attnablate.report.significance import CELL_COLUMNS
 
 BOOTSTRAP_RESAMPLES = 1000
 AR_TRIALS = 10000

@@ -5,10 +5,9 @@ from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from attnablate.evaluate.formats import SCORE_DECIMALS
 from attnablate.io import write_json
-from attnablate.report.meta import RunMeta
-
-SCORE_DECIMALS = 4  # BLEU and chrF as scores.json keeps them, and every Δ read from them
+from attnablate.meta import RunMeta
 
 
 def read_text_lines(path) -> list[str]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from attnablate.convergence import ANNEALED_SCHEDULES, convergence
 from attnablate.io import read_tsv, write_tsv
+from attnablate.meta import RunMeta
 from attnablate.report import comparison, ladder, significance
-from attnablate.report.convergence import ANNEALED_SCHEDULES, convergence
 from attnablate.report.files import Tables
-from attnablate.report.meta import RunMeta
 
 CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run
 RUN_KEYS = (*CELL_KEYS, "budget")

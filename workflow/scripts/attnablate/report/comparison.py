@@ -18,7 +18,7 @@ import math
 
 import pandas as pd
 
-from attnablate.evaluate.score import SCORE_DECIMALS
+from attnablate.evaluate.formats import SCORE_DECIMALS
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import stats

@@ -3,25 +3,11 @@
 Each compare job tests the variants of one (size, match, seed, budget) cell against ``qk``
 (compare.py, with sacrebleu); once every cell is in, aggregation corrects each family, every
 comparison against ``qk`` at one (size, seed, budget), matched and unmatched cells together.
-Kept apart from compare.py so that aggregation needs no sacrebleu.
+The columns of a cell's table are evaluate/formats.py's, so that aggregation needs no sacrebleu.
 """
 
-CELL_COLUMNS = [
-    "experiment",
-    "size",
-    "match",
-    "seed",
-    "budget",
-    "variant",
-    "bleu",
-    "baseline_bleu",
-    "delta_bleu",
-    "delta_ci_low",
-    "delta_ci_high",
-    "p_bootstrap",
-    "p_ar",
-    "diverged_sides",
-]
+from attnablate.evaluate.formats import CELL_COLUMNS
+
 FAMILY = ("size", "seed", "budget")  # Holm corrects over every comparison against qk sharing these
 COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
 

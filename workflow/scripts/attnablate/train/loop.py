@@ -5,7 +5,7 @@ a ``Trainer``, which steps until the budget is spent, validating and saving resu
 they fall due; its records (records.py) and its states (state.py) are modules of their own.
 Validation at intervals (loss on the whole valid set, BLEU of greedy translations of a fixed
 subset) goes to ``curves.tsv`` as it happens; the checkpoint kept is the one with the best
-validation loss; ``meta.json`` (report/meta.py) says at the end what the run did.
+validation loss; ``meta.json`` (meta.py) says at the end what the run did.
 """
 
 import math
@@ -23,15 +23,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from attnablate.config import experiment
+from attnablate.convergence import CONVERGENCE_GAIN, convergence
 from attnablate.data.batches import TokenBatches, length_filter
 from attnablate.data.tokenizer import load_split
 from attnablate.errors import ConfigurationError
+from attnablate.meta import RunMeta
 from attnablate.model.calibrate import calibrate, needs_calibration
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.transformer import build
-from attnablate.report.convergence import CONVERGENCE_GAIN, convergence
-from attnablate.report.meta import RunMeta
 from attnablate.timing import JobClock
 from attnablate.train import distributed as dist
 from attnablate.train import runtime

@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from attnablate.config import experiment
+from attnablate.convergence import ANNEALED_SCHEDULES
 from attnablate.model.config import ModelConfig
-from attnablate.report.convergence import ANNEALED_SCHEDULES
 from attnablate.train import distributed as dist
 from attnablate.train.checkpoint import (
     clear_other_states,

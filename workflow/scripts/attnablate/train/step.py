@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from attnablate.data.batches import TokenBatches
 from attnablate.data.tokenizer import PAD
-from attnablate.evaluate.decode import DecodeConfig, translate
+from attnablate.model.search import DecodeConfig, translate
 from attnablate.train import distributed as dist
 from attnablate.train.config import TrainConfig, learning_rate
 from attnablate.train.runtime import autocast
