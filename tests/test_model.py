@@ -56,6 +56,13 @@ def batch(seed=0, B=3, S=7, T=6):
     return src, tgt
 
 
+def attention_weights(attn: Attention, x, **kw) -> torch.Tensor:
+    """The weights (B, H, T, S) one attention call computes on the reference path."""
+    kept: list = []
+    attn(x, weights=kept, **kw)
+    return kept[0]
+
+
 def attention(spec: AttentionSpec, seed=0):
     torch.manual_seed(seed)
     return Attention(D, H, spec, dropout=0.0, bias=True).eval()
@@ -118,7 +125,7 @@ REGISTERED = [
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("padded", [False, True])
 def test_reference_path_equals_sdpa_path_for_every_spec(combo, causal, padded):
-    """The analysis path (return_weights) sees what training computes: no mask dropped, in
+    """The analysis path (a ``weights`` list) sees what training computes: no mask dropped, in
     particular the plain causal one that SDPA takes as a flag."""
     x = torch.randn(2, 6, D)
     pad = None
@@ -127,7 +134,9 @@ def test_reference_path_equals_sdpa_path_for_every_spec(combo, causal, padded):
         pad[0, 4:] = True
     attn = attention(build_spec(combo))
     fast = attn(x, causal=causal, key_padding_mask=pad)
-    y, weights = attn(x, causal=causal, key_padding_mask=pad, return_weights=True)
+    kept: list = []
+    y = attn(x, causal=causal, key_padding_mask=pad, weights=kept)
+    (weights,) = kept
     assert_close(y, fast)  # weights: (B, H, T, S)
     assert weights.shape == (2, H, 6, 6)
     if causal:
@@ -223,11 +232,11 @@ def test_qq_selfmask_keys_have_unit_norm_and_no_self_attention():
     x = torch.randn(2, 6, D)
     _, k, _ = attn.project(x, x)
     assert_close(k.norm(dim=-1), torch.ones(2, H, 6))
-    _, weights = attn(x, causal=True, return_weights=True)
+    weights = attention_weights(attn, x, causal=True)
     diagonal = weights.diagonal(dim1=-2, dim2=-1)  # (B, H, T)
     assert_close(diagonal[..., 0], torch.ones(2, H))  # position 0 has no other target
     assert (diagonal[..., 1:] < 1e-6).all()
-    _, weights = attn(x, return_weights=True)  # encoder: every position has other targets
+    weights = attention_weights(attn, x)  # encoder: every position has other targets
     assert (weights.diagonal(dim1=-2, dim2=-1) < 1e-6).all()
 
 
@@ -360,7 +369,7 @@ def test_gqa_query_heads_share_their_group_key_value_head():
     """With gqa2, query heads 0,1 read kv head 0 and heads 2,3 read kv head 1."""
     attn = attention(build_spec("gqa2"))
     x = torch.randn(1, 5, D)
-    _, weights = attn(x, return_weights=True)
+    weights = attention_weights(attn, x)
     q, k, _ = attn.project(x, x)
     expected = (q[:, 1] @ k[:, 0].transpose(-2, -1) / (D // H) ** 0.5).softmax(-1)
     assert_close(weights[:, 1], expected)

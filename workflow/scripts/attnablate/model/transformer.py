@@ -1,7 +1,10 @@
-"""The encoder-decoder Transformer of the study, with pluggable attention.
+"""The Transformers of the study, with pluggable attention: an encoder-decoder, and one
+decoder-only stack over the source as a prefix.
 
-Read top to bottom: attention → MLP → encoder and decoder layers → caches → model (its
-config, ``ModelConfig``, is in model/config.py).
+Read top to bottom: attention → MLP → encoder and decoder layers → the embedding both models
+share → the encoder-decoder → the decoder-only model (their config, ``ModelConfig``, is in
+model/config.py, without PyTorch: the workflow reads it every time Snakemake starts; the
+decoding caches are in model/cache.py).
 Every attention site is built from an ``AttentionSpec`` (see variants.py): the spec decides
 which modules exist and which are shared; ``forward`` is the same for every variant.
 
@@ -10,13 +13,22 @@ layer (a joint sentencepiece vocabulary makes that possible).
 """
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from attnablate.errors import ConfigurationError
+from attnablate.model.cache import (
+    DecoderCache,
+    GrowingKV,
+    KVCache,
+    LayerCache,
+    PrefixCache,
+    SourceKV,
+    StaticCache,
+    StaticKV,
+)
 from attnablate.model.config import ModelConfig
 from attnablate.model.variants import AttentionSpec, site_specs
 
@@ -225,15 +237,15 @@ class Attention(nn.Module):
         key_padding_mask=None,
         causal=False,
         cache=None,
-        return_weights: bool = False,
+        weights: list | None = None,
         hidden=None,
     ):
         """x: (B, T, C) the queries' input; source: (B, S, C) the keys' and values' input
         (None: self-attention); key_padding_mask: (B, S), True at padding; causal: position t
         sees only positions <= t; hidden: (B, T, S), True where a key is hidden from a query
-        (see mask); cache: a KVCache kept across decoding steps. Returns (B, T, C),
-        and with ``return_weights`` also the attention weights (B, H, T, S), computed on the
-        reference path (the same numbers: tested).
+        (see mask); cache: a KVCache kept across decoding steps; ``weights``: a list to append
+        the attention weights (B, H, T, S) to, computed on the reference path (the same
+        numbers: tested). Returns (B, T, C).
         """
         q, k, v = self.project(x, x if source is None else source, cache)
         T, S = q.size(2), k.size(2)
@@ -243,9 +255,9 @@ class Attention(nn.Module):
         else:
             mask, is_causal = self.mask(T, S, causal, key_padding_mask, q.dtype, q.device, hidden)
         dropout_p = self.dropout if self.training else 0.0
-        weights = None
-        if return_weights:
-            y, weights = reference_attention(q, k, v, mask, dropout_p, is_causal)
+        if weights is not None:
+            y, w = reference_attention(q, k, v, mask, dropout_p, is_causal)
+            weights.append(w)
         else:
             y = F.scaled_dot_product_attention(
                 q,
@@ -256,8 +268,7 @@ class Attention(nn.Module):
                 is_causal=is_causal,
                 enable_gqa=self.kv_heads != self.n_heads,
             )  # (B, H, T, hd)
-        y = self.out_proj(y.transpose(1, 2).reshape(x.size(0), T, -1))  # (B, T, C)
-        return (y, weights) if return_weights else y
+        return self.out_proj(y.transpose(1, 2).reshape(x.size(0), T, -1))  # (B, T, C)
 
     def scores(self, x, source=None):
         """Pre-softmax scores q·kᵀ/√hd with no mask: (B, H, T, S). For tests and analysis."""
@@ -289,17 +300,9 @@ class EncoderLayer(nn.Module):
         """``weights``: a list to append this layer's attention weights to (analysis);
         ``hidden``: keys hidden per query, ``cache``: a GrowingKV (the decoder-only model's
         layers, which are these)."""
-        keep = weights is not None
         y = self.attn(
-            self.ln_attn(x),
-            key_padding_mask=src_pad,
-            return_weights=keep,
-            hidden=hidden,
-            cache=cache,
+            self.ln_attn(x), key_padding_mask=src_pad, weights=weights, hidden=hidden, cache=cache
         )
-        if weights is not None:
-            y, w = y
-            weights.append(w)
         x = x + self.dropout(y)
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, S, C)
 
@@ -320,11 +323,7 @@ class DecoderLayer(nn.Module):
         x holds ``beam`` consecutive rows per row of memory (beam search), whose queries then
         attend to their one memory row together, as one longer query sequence."""
         self_cache, cross_cache = (None, None) if cache is None else (cache.self_kv, cache.cross_kv)
-        keep = weights is not None
-        y = self.self_attn(self.ln_self(x), causal=True, cache=self_cache, return_weights=keep)
-        if keep:
-            y, w = y
-            weights.append(w)
+        y = self.self_attn(self.ln_self(x), causal=True, cache=self_cache, weights=weights)
         x = x + self.dropout(y)
         N, T, C = x.shape
         y = self.cross_attn(
@@ -332,137 +331,10 @@ class DecoderLayer(nn.Module):
             memory,
             key_padding_mask=src_pad,
             cache=cross_cache,
-            return_weights=keep,
+            weights=weights,
         )
-        if keep:
-            y, w = y
-            weights.append(w)
         x = x + self.dropout(y.view(N, T, C))
         return x + self.dropout(self.mlp(self.ln_mlp(x)))  # (B, T, C)
-
-
-# The config (ModelConfig) lives in model/config.py, without PyTorch: the workflow reads it,
-# and counts parameters from it, every time Snakemake starts.
-
-
-class KVCache:
-    """The keys and values one attention site keeps across decoding steps. ``update`` takes a
-    step's keys and values (B, Hkv, T, hd) and returns every position's so far; ``filled``:
-    the keys are complete and need no projection (cross-attention after its first step);
-    ``position``: a static cache's next position (a 0-d device tensor), None where the
-    positions are the keys' own (a growing cache: the causal mask follows from them)."""
-
-    filled: bool = False
-    position: torch.Tensor | None = None
-
-    def __init__(self):
-        self.k = self.v = None  # (B, Hkv, S, hd) each, once a step has run
-
-    def update(self, k, v):
-        raise NotImplementedError
-
-    def reorder(self, index) -> None:
-        """Keep rows ``index`` (beam search: each hypothesis takes its parent's)."""
-        if self.k is not None:
-            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
-
-
-class GrowingKV(KVCache):
-    """Decoder self-attention, step by step: each step's keys and values appended."""
-
-    def update(self, k, v):
-        if self.k is not None:
-            k = torch.cat([self.k, k], dim=2)  # (B, Hkv, S_total, hd)
-            v = torch.cat([self.v, v], dim=2)
-        self.k, self.v = k, v
-        return k, v
-
-
-class SourceKV(KVCache):
-    """Cross-attention: the source's keys and values, projected at the first step, reused."""
-
-    @property
-    def filled(self) -> bool:
-        return self.k is not None
-
-    def update(self, k, v):
-        self.k, self.v = k, v
-        return k, v
-
-
-class StaticKV(KVCache):
-    """Decoder self-attention on preallocated buffers of every position (B, Hkv, L, hd),
-    written in place at ``position``: every step has the same shapes, and reads its position
-    from the device, so a CUDA graph can replay it."""
-
-    def __init__(self, k, v, position):
-        self.k, self.v, self.position = k, v, position
-
-    def update(self, k, v):
-        self.k.index_copy_(2, self.position.view(1), k)  # (B, Hkv, L, hd)
-        self.v.index_copy_(2, self.position.view(1), v)
-        return self.k, self.v
-
-    def reorder(self, index) -> None:
-        """In place: a captured graph keeps reading these buffers."""
-        self.k.copy_(self.k.index_select(0, index))
-        self.v.copy_(self.v.index_select(0, index))
-
-
-@dataclass
-class LayerCache:
-    """One decoder layer's caches."""
-
-    self_kv: KVCache  # self-attention's: growing, or static
-    cross_kv: SourceKV  # cross-attention's
-
-
-@dataclass
-class DecoderCache:
-    """The caches of every decoder layer across incremental decoding steps (growing
-    self-attention caches: beam search drops finished sentences from them)."""
-
-    layers: list  # LayerCache per decoder layer
-    length: int = 0  # target positions decoded so far (the next position's index)
-
-    def advance(self, steps: int) -> None:
-        self.length += steps
-
-    def reorder(self, index, sentences=None):
-        """Keep self-attention rows ``index`` (beam search): (B',) indices into the current
-        batch. The cross-attention cache has one row per source sentence (its keys and values
-        depend on the source alone): ``sentences`` (n',) keeps those rows, None leaves it."""
-        for layer in self.layers:
-            layer.self_kv.reorder(index)
-            if sentences is not None:
-                layer.cross_kv.reorder(sentences)
-
-
-@dataclass
-class StaticCache:
-    """The caches of every decoder layer with ``L`` target positions preallocated for every
-    row (StaticKV), all written at one ``position``."""
-
-    layers: list  # LayerCache per decoder layer, self-attention a StaticKV
-    position: torch.Tensor  # 0-d long: the index of the next target position
-
-    @property
-    def length(self) -> torch.Tensor:
-        return self.position
-
-    def advance(self, steps: int) -> None:
-        self.position.add_(steps)  # in place: a captured graph keeps reading this tensor
-
-    def reorder_self(self, index) -> None:
-        """Every self-attention cache follows its hypothesis to parent row ``index`` (N,), in
-        place; cross-attention keys are the same for the k rows of one sentence."""
-        for layer in self.layers:
-            layer.self_kv.reorder(index)
-
-    def buffers(self) -> list:
-        """The tensors a decoding step writes: the position and every self-attention cache."""
-        kv = [t for layer in self.layers for t in (layer.self_kv.k, layer.self_kv.v)]
-        return [self.position, *kv]
 
 
 def init_weights(module, d_model: int) -> None:
@@ -494,38 +366,56 @@ def sinusoid_frequencies(d_model: int) -> torch.Tensor:
     return 1.0 / 10000**exponents
 
 
-class Transformer(nn.Module):
+class EmbeddedModel(nn.Module):
+    """What both models share: their config, checked for the family a subclass builds
+    (``architecture``), and one embedding for source, target and the tied output layer (a
+    joint sentencepiece vocabulary makes that possible), scaled by √C, with sinusoidal
+    positions and dropout. ``init=False`` leaves the embedding as allocated: for a model built
+    on the meta device only to count its parameters (initialising costs a second)."""
+
+    architecture: str  # the family the subclass builds
+
     def __init__(self, cfg: ModelConfig, init: bool = True):
-        """``init=False`` leaves the weights as allocated: for a model built on the meta
-        device only to count its parameters (initialising meta tensors costs a second)."""
         super().__init__()
         cfg.validate()
-        if cfg.architecture != "encoder_decoder":
-            raise ConfigurationError("architecture", "Transformer builds encoder_decoder (build)")
+        if cfg.architecture != self.architecture:
+            raise ConfigurationError(
+                "architecture", f"{type(self).__name__} builds {self.architecture} (build)"
+            )
         self.cfg = cfg
-        specs = site_specs(cfg.variant, cfg.n_heads)
-        # shared by src, tgt and output; uninitialised, it skips nn.Embedding's own init
         weight = None if init else torch.empty(cfg.vocab_size, cfg.d_model)
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=weight)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
+
+    def embed_tokens(self, ids, offset=0):
+        """Token embedding × √C plus sinusoidal positions from ``offset`` (an int, or (B, 1)
+        per row): (B, T, C)."""
+        positions = positional_encoding(ids.size(1), self.inv_freq, offset)  # (T|B,T, C)
+        return self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)
+
+    def logits(self, x):
+        """x: (B, T, C) normed. Returns (B, T, V): the tied output layer."""
+        return x @ self.embed.weight.T
+
+
+class Transformer(EmbeddedModel):
+    architecture = "encoder_decoder"
+
+    def __init__(self, cfg: ModelConfig, init: bool = True):
+        super().__init__(cfg, init)
+        specs = site_specs(cfg.variant, cfg.n_heads)
         self.encoder = nn.ModuleList(EncoderLayer(cfg, specs["enc"]) for _ in range(cfg.enc_layers))
         self.decoder = nn.ModuleList(
             DecoderLayer(cfg, specs["dec"], specs["cross"]) for _ in range(cfg.dec_layers)
         )
         self.enc_norm = nn.LayerNorm(cfg.d_model)
         self.dec_norm = nn.LayerNorm(cfg.d_model)
-        self.dropout = nn.Dropout(cfg.dropout)
-        self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
         if init:
             self.apply(self._init_weights)
 
     def _init_weights(self, module):
         init_weights(module, self.cfg.d_model)
-
-    def embed_tokens(self, ids, offset: int = 0):
-        """Token embedding × √C plus sinusoidal positions offset, offset+1, ... : (B, T, C)."""
-        positions = positional_encoding(ids.size(1), self.inv_freq, offset)  # (T, C)
-        x = self.embed(ids) * math.sqrt(self.cfg.d_model) + positions  # (B, T, C)
-        return self.dropout(x)
 
     def encode(self, src, weights: list | None = None):
         """src: (B, S) ids. Returns memory (B, S, C) and the source padding mask (B, S);
@@ -579,7 +469,7 @@ class Transformer(nn.Module):
             x = layer(x, memory, src_pad, layer_cache, weights, beam)
         if cache is not None:
             cache.advance(tgt.size(1))
-        return self.dec_norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
+        return self.logits(self.dec_norm(x))  # (B, T, V)
 
     def forward(self, src, tgt):
         """src: (B, S), tgt: (B, T) target input ids. Returns logits (B, T, V)."""
@@ -604,30 +494,7 @@ class Transformer(nn.Module):
             yield "cross", i, layer.cross_attn
 
 
-@dataclass
-class PrefixCache:
-    """A decoder-only model's state across decoding steps: every layer's keys and values of
-    the source prefix and of the target so far (growing), which of those keys are padding,
-    and each row's next position (its source length plus the target decoded so far)."""
-
-    layers: list  # GrowingKV per layer
-    padding: torch.Tensor  # (B, S + t) bool: True at the prefix's padding
-    position: torch.Tensor  # (B, 1) long: each row's next position
-
-    def advance(self, steps: int) -> None:
-        grown = self.padding.new_zeros(self.padding.size(0), steps)  # (B, steps)
-        self.padding = torch.cat([self.padding, grown], dim=1)  # (B, S + t + steps)
-        self.position = self.position + steps
-
-    def reorder(self, index, sentences=None) -> None:
-        """Keep rows ``index`` (beam search); the prefix lives in every row, so
-        ``sentences`` has nothing of its own to select."""
-        for kv in self.layers:
-            kv.reorder(index)
-        self.padding, self.position = self.padding[index], self.position[index]
-
-
-class DecoderOnlyTransformer(nn.Module):
+class DecoderOnlyTransformer(EmbeddedModel):
     """One stack over ``source ⟨EOS⟩ ⟨BOS⟩ target`` (a prefix language model): the source part
     attends to all of itself (``prefix: bidirectional``) or causally, the target part causally
     to the source and to its own past; the loss is on target tokens only. ``forward`` takes
@@ -635,20 +502,14 @@ class DecoderOnlyTransformer(nn.Module):
     both families. Each row is packed (its source, then its target, then padding), so that
     padding never shifts a sentence's positions."""
 
+    architecture = "decoder_only"
+
     def __init__(self, cfg: ModelConfig, init: bool = True):
-        super().__init__()
-        cfg.validate()
-        if cfg.architecture != "decoder_only":
-            raise ConfigurationError("architecture", "DecoderOnlyTransformer builds decoder_only")
-        self.cfg = cfg
+        super().__init__(cfg, init)
         spec = site_specs(cfg.variant, cfg.n_heads, family="decoder_only")["self"]
-        weight = None if init else torch.empty(cfg.vocab_size, cfg.d_model)
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model, _weight=weight)
         # a layer is an encoder layer: self-attention and MLP, its keys hidden by the prefix mask
         self.layers = nn.ModuleList(EncoderLayer(cfg, spec) for _ in range(cfg.dec_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
-        self.dropout = nn.Dropout(cfg.dropout)
-        self.register_buffer("inv_freq", sinusoid_frequencies(cfg.d_model), persistent=False)
         if init:
             self.apply(lambda module: init_weights(module, cfg.d_model))
 
@@ -679,11 +540,6 @@ class DecoderOnlyTransformer(nn.Module):
             visible = visible | (in_prefix[:, :, None] & in_prefix[:, None, :])
         return ~(visible | (k == q))  # a padding query sees itself: no empty row, no NaN
 
-    def embed_tokens(self, ids, offset=0):
-        """Token embedding × √C plus sinusoidal positions from ``offset`` (or (B, 1) per row)."""
-        positions = positional_encoding(ids.size(1), self.inv_freq, offset)  # (T|B,T, C)
-        return self.dropout(self.embed(ids) * math.sqrt(self.cfg.d_model) + positions)
-
     def forward(self, src, tgt, weights: list | None = None):
         """src: (B, S), tgt: (B, T) target input ids. Returns logits (B, T, V) of the next
         target token at every target position; ``weights``: a list to append each layer's
@@ -693,7 +549,7 @@ class DecoderOnlyTransformer(nn.Module):
         for layer in self.layers:
             x = layer(x, None, weights, hidden)
         x = x.gather(1, targets[:, :, None].expand(-1, -1, x.size(-1)))  # (B, T, C)
-        return self.norm(x) @ self.embed.weight.T  # (B, T, V): tied output layer
+        return self.logits(self.norm(x))  # (B, T, V)
 
     def attention_weights(self, src, tgt) -> dict:
         """Every layer's attention weights on one batch, {("self", layer): (B, H, L, L)} over
@@ -728,7 +584,7 @@ class DecoderOnlyTransformer(nn.Module):
         for layer, kv in zip(self.layers, cache.layers):
             x = layer(x, None, hidden=hidden, cache=kv)
         cache.advance(T)
-        return self.norm(x) @ self.embed.weight.T  # (B, T, V)
+        return self.logits(self.norm(x))  # (B, T, V)
 
     def attention_modules(self):
         """(site, layer index, Attention) for every attention site."""
