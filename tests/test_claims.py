@@ -13,10 +13,10 @@ from conftest import ROOT
 from scipy import stats as scipy_stats
 from snakemake.utils import validate
 
+from attnablate.analysis import stats
+from attnablate.analysis.claims import claims_table
 from attnablate.config.experiment import check
 from attnablate.errors import ConfigurationError
-from attnablate.report import stats
-from attnablate.report.claims import claims_table
 from attnablate.report.claims_summary import claim_verdict, claims_markdown, ladder_claims_markdown
 
 PARAMS = {

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+from attnablate.analysis.significance import correct, holm
+from attnablate.analysis.stats import detectable_difference, mean_interval
 from attnablate.evaluate.compare import paired_tests
-from attnablate.report.significance import correct, holm
-from attnablate.report.stats import detectable_difference, mean_interval
 
 REFS = (
     "In the beginning was the Word, and the Word was with God, and the Word was God.\n"

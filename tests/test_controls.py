@@ -5,13 +5,9 @@ Runs are made up to the per-seed numbers each case needs."""
 import pandas as pd
 import pytest
 
+from attnablate.analysis.controls import controlled
 from attnablate.model.variants import CONTROLS, VARIANTS
-from attnablate.report.controls import (
-    control_lines,
-    controlled,
-    controls_section,
-    learning_rate_lines,
-)
+from attnablate.report.controls import control_lines, controls_section, learning_rate_lines
 
 BLEU = {
     "qk": [20.0, 21.0, 22.0],

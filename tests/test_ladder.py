@@ -15,11 +15,11 @@ import yaml
 from conftest import ROOT, planned_jobs, smoke_experiment, snakemake
 from snakemake.utils import validate
 
+from attnablate.analysis import ladder, stats
 from attnablate.config import experiment
 from attnablate.io import read_tsv
 from attnablate.meta import RunMeta
 from attnablate.model.transformer import ModelConfig
-from attnablate.report import ladder, stats
 from attnablate.report.aggregate import with_ladder_convergence
 from attnablate.report.summary import ladder_line
 from attnablate.timing import read_line

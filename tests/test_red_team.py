@@ -11,9 +11,9 @@ import pytest
 from conftest import ROOT, dry_check, planned_jobs, smoke_experiment, snakemake
 from snakemake.exceptions import WorkflowError
 
+from attnablate.analysis.claims import visible
 from attnablate.errors import ConfigurationError, DamagedFileError
 from attnablate.meta import RunMeta
-from attnablate.report.claims import visible
 
 
 def with_claims(*claims) -> dict:

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from attnablate.report.scaling import fit_power_law, qk_equivalent, scaling_table
+from attnablate.analysis.scaling import fit_power_law, qk_equivalent, scaling_table
 from attnablate.report.summary import scaling_sentences
 
 

@@ -7,11 +7,11 @@ import math
 import pandas as pd
 import pytest
 
+from attnablate.analysis.comparison import comparison_table
+from attnablate.analysis.significance import correct
 from attnablate.convergence import convergence
 from attnablate.report.build import with_labels
-from attnablate.report.comparison import comparison_table
 from attnablate.report.paper_tables import write_tables
-from attnablate.report.significance import correct
 from attnablate.report.summary import (
     comparison_sentence,
     convergence_line,

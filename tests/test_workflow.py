@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import ROOT, SNAKEMAKE, planned_jobs, saved_dataset, snakemake
 
+from attnablate.analysis.verdict import Verdict
 from attnablate.io import read_tsv
 from attnablate.report.outputs import FIGURES
-from attnablate.report.verdict import Verdict
 
 pytestmark = pytest.mark.workflow
 

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from attnablate.report.verdict import Verdict  # noqa: E402
+from attnablate.analysis.verdict import Verdict  # noqa: E402
 
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
 CLAIMS_SECTION = "## The claims, point by point"

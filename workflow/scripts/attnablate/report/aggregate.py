@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from attnablate.analysis import comparison, ladder, significance
 from attnablate.convergence import ANNEALED_SCHEDULES, convergence
 from attnablate.io import read_tsv, write_tsv
 from attnablate.meta import RunMeta
-from attnablate.report import comparison, ladder, significance
 from attnablate.report.files import Tables
 
 CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run

@@ -15,10 +15,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from attnablate.analysis import claims, scaling
+from attnablate.analysis.runs import diverged
 from attnablate.config.experiment import family, unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
-from attnablate.report import claims, figures, paper_tables, reference, scaling
+from attnablate.report import figures, paper_tables, reference
 from attnablate.report.files import ReportFiles, Tables, reference_folders
 from attnablate.report.summary import summary_markdown
 
@@ -30,7 +32,7 @@ def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
 def largest_size(runs: pd.DataFrame) -> str:
     """The size whose dynamics and attention maps are drawn: the largest with a finished run,
     by qk's parameter count (of sizes of one shape, the first: the others check a setting)."""
-    finished = runs[~figures.diverged(runs)]
+    finished = runs[~diverged(runs)]
     pool = finished if len(finished) else runs
     qk = pool[pool["variant"] == BASELINE]
     pool = qk if len(qk) else pool

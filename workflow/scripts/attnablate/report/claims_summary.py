@@ -6,10 +6,10 @@ import math
 
 import pandas as pd
 
+from attnablate.analysis import claims, ladder, stats
+from attnablate.analysis.verdict import Verdict
 from attnablate.model.variants import BASELINE
-from attnablate.report import claims, ladder, stats
 from attnablate.report.markup import counted, text
-from attnablate.report.verdict import Verdict
 
 
 def _number(value: float, measure: str, signed: bool = True) -> str:

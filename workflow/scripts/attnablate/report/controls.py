@@ -16,60 +16,23 @@ called (better, worse: the sign of Δ decides the word) only where its corrected
 0.05; otherwise the smallest difference the seeds could have detected is given.
 """
 
-import re
-
 import pandas as pd
 
+from attnablate.analysis import stats
+from attnablate.analysis.controls import (
+    Family,
+    best_rate,
+    by_seed,
+    call,
+    control_name,
+    controlled,
+    decompositions,
+    paired,
+    shape_groups,
+)
+from attnablate.analysis.verdict import Verdict
 from attnablate.model.variants import BASELINE, CONTROLS
-from attnablate.report import markup, stats
-from attnablate.report.figures import diverged
-from attnablate.report.significance import holm
-from attnablate.report.verdict import Verdict, difference
-
-# The two controls that split a tied variant's Δ two ways: one keeps its start without its
-# constraint, the other its constraint without its start.
-START_CONTROL, CONSTRAINT_CONTROL = "qk_symstart", "qq_centred"
-
-
-def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[float]:
-    """Test BLEU of cell ``a`` − cell ``b`` per seed, both (label, size), over the seeds
-    where both finished; ``runs``: one budget's."""
-    return list(by_seed(runs, a, b))
-
-
-def by_seed(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> pd.Series:
-    """``paired``'s differences indexed by seed."""
-    finished = runs[~diverged(runs)]
-
-    def cell(label: str, size: str) -> pd.Series:
-        here = finished[(finished["label"] == label) & (finished["size"] == size)]
-        return here.set_index("seed")["test_bleu"]
-
-    return (cell(*a) - cell(*b)).dropna().sort_index()
-
-
-class Family:
-    """The contrasts of one family, each a list of per-seed Δ: added first, then judged
-    together (Holm over their two-sided t-tests)."""
-
-    def __init__(self):
-        self.deltas: list[list[float]] = []
-
-    def add(self, deltas: list[float]) -> int:
-        self.deltas.append(deltas)
-        return len(self.deltas) - 1
-
-    def corrected(self) -> list[float]:
-        """Each contrast's Holm-corrected p (NaN below two seeds)."""
-        p = [stats.t_p_value(d) for d in self.deltas]
-        tested = [i for i, value in enumerate(p) if value == value]
-        adjusted = dict(zip(tested, holm([p[i] for i in tested])))
-        return [adjusted.get(i, float("nan")) for i in range(len(p))]
-
-
-def call(deltas: list[float], p_holm: float) -> Verdict:
-    """What a contrast calls after its family's correction (verdict.difference)."""
-    return difference(sum(deltas) / len(deltas), p_holm) if deltas else Verdict.NO_DIFFERENCE
+from attnablate.report import markup
 
 
 def delta_text(deltas: list[float], p_holm: float) -> str:
@@ -86,15 +49,6 @@ def delta_text(deltas: list[float], p_holm: float) -> str:
         f"{interval}, no difference detected (Holm p = {p_holm:.3g}): \\|Δ\\| < "
         f"{stats.detectable_difference(deltas):.2f} undetectable"
     )
-
-
-def controlled(spec: str) -> str | None:
-    """The variant spec a control spec is set beside (``qq_centred@enc`` -> ``qq@enc``), or
-    None where the spec names no control."""
-    tokens = re.split(r"([+;@,])", spec)
-    if not any(token in CONTROLS for token in tokens):
-        return None
-    return "".join(CONTROLS[t][0] if t in CONTROLS else t for t in tokens)
 
 
 def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]) -> list[str]:
@@ -130,8 +84,7 @@ def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]
     text = lambda i: delta_text(family.deltas[i], p_holm[i])  # noqa: E731
     lines = []
     for label, variant, own, part, base in found:
-        name = next(t for t in re.split(r"[+;@,]", label) if t in CONTROLS)
-        _, keeps, measures = CONTROLS[name]
+        _, keeps, measures = CONTROLS[control_name(label)]
         logged = [key for key in (BASELINE, variant, label) if key in self_at_start]
         start = (
             " A token's attention on itself at step 0: "
@@ -161,40 +114,6 @@ def control_lines(runs: pd.DataFrame, size: str, self_at_start: dict[str, float]
             "noise after Holm: these seeds do not tell the parts apart."
         )
     return lines
-
-
-def decompositions(labels: list[str]) -> dict[str, tuple[str, str]]:
-    """Variant -> (the control that keeps its start, the one that keeps its constraint),
-    where the experiment runs both beside it: two ways to split one Δ."""
-    found: dict[str, dict[str, str]] = {}
-    for label in labels:
-        variant = controlled(label)
-        if variant in labels:
-            name = next(t for t in re.split(r"[+;@,]", label) if t in CONTROLS)
-            found.setdefault(variant, {})[name] = label
-    return {
-        variant: (controls[START_CONTROL], controls[CONSTRAINT_CONTROL])
-        for variant, controls in found.items()
-        if START_CONTROL in controls and CONSTRAINT_CONTROL in controls
-    }
-
-
-def shape_groups(runs: pd.DataFrame) -> dict[str, list[str]]:
-    """First preset of a shape -> the presets of that shape after it (learning-rate checks),
-    by qk's dimensions and parameter count there."""
-    qk = runs[runs["label"] == BASELINE].drop_duplicates("size")
-    groups: dict[tuple, list[str]] = {}
-    for row in qk.itertuples():
-        groups.setdefault((row.d_model, row.d_ff, row.params_total), []).append(row.size)
-    return {sizes[0]: sizes[1:] for sizes in groups.values() if len(sizes) > 1}
-
-
-def rate_checks(runs: pd.DataFrame) -> set[str]:
-    """The presets that are learning-rate checks: their contrasts are this section's family,
-    not the claims' (a claim is stated of the recipe)."""
-    if "lr" not in runs:
-        return set()
-    return {size for later in shape_groups(runs).values() for size in later}
 
 
 def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
@@ -250,14 +169,6 @@ def learning_rate_lines(runs: pd.DataFrame) -> list[str]:
     for label, (verdict_at_recipe, checked) in verdicts.items():
         lines.append(_rate_verdict(label, verdict_at_recipe, checked))
     return lines
-
-
-def best_rate(runs: pd.DataFrame, label: str, sizes: list[str]) -> str:
-    """The preset among ``sizes`` (one shape at several rates) where ``label``'s finished
-    runs reach the lowest mean best validation loss: chosen on validation data, so that the
-    test BLEU compared at it is not the one it was chosen by."""
-    finished = runs[~diverged(runs) & (runs["label"] == label) & runs["size"].isin(sizes)]
-    return str(finished.groupby("size")["best_valid_loss"].mean().idxmin())
 
 
 def _rate_verdict(label: str, call: Verdict, checked: list[tuple[float, Verdict]]) -> str:

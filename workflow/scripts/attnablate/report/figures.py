@@ -9,16 +9,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from attnablate.io import flag, replace_atomically  # noqa: E402
+from attnablate.analysis import ladder, stats  # noqa: E402
+from attnablate.analysis.runs import diverged  # noqa: E402
+from attnablate.io import replace_atomically  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
-from attnablate.report import ladder, stats  # noqa: E402
 
 DYNAMICS_MEASURES = ["symmetry", "diag_mass", "entropy"]
-
-
-def diverged(runs: pd.DataFrame) -> pd.Series:
-    """True for the runs whose loss became NaN or infinite."""
-    return flag(runs["diverged"])
 
 
 def mark_diverged(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

@@ -9,9 +9,9 @@ row's verdict). chrF and loss are shown with their intervals and never called.
 
 import pandas as pd
 
+from attnablate.analysis.comparison import COLUMNS
+from attnablate.analysis.verdict import Verdict
 from attnablate.io import write_text
-from attnablate.report.comparison import COLUMNS
-from attnablate.report.verdict import Verdict
 
 MARK = r"$^{\dagger}$"  # the summary calls a BLEU difference (the row's verdict)
 UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its budget

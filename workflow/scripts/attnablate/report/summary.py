@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from attnablate.analysis import ladder, scaling, stats
+from attnablate.analysis.runs import diverged
+from attnablate.analysis.verdict import Verdict
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, build_spec, describe, parse_sites
-from attnablate.report import ladder, scaling, stats
 from attnablate.report.claims_summary import claims_markdown, ladder_claims_markdown
 from attnablate.report.controls import controls_section
-from attnablate.report.figures import DYNAMICS_MEASURES, diverged, diverged_note
+from attnablate.report.figures import DYNAMICS_MEASURES, diverged_note
 from attnablate.report.markup import counted, text
-from attnablate.report.verdict import Verdict
 
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "

@@ -7,7 +7,7 @@ tables and the summary print, so a verdict read back from a TSV compares equal t
 
 from enum import StrEnum
 
-from attnablate.report.stats import ALPHA
+from attnablate.analysis.stats import ALPHA
 
 
 class Verdict(StrEnum):

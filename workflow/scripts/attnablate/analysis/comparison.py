@@ -18,12 +18,12 @@ import math
 
 import pandas as pd
 
+from attnablate.analysis import stats
+from attnablate.analysis.significance import holm
+from attnablate.analysis.verdict import Verdict, difference
 from attnablate.evaluate.formats import SCORE_DECIMALS
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
-from attnablate.report import stats
-from attnablate.report.significance import holm
-from attnablate.report.verdict import Verdict, difference
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
 COLUMNS = [

@@ -11,10 +11,10 @@ import math
 
 import pandas as pd
 
+from attnablate.analysis import stats
 from attnablate.convergence import CONVERGENCE_GAIN
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE
-from attnablate.report import stats
 
 SEED_CELL = ["size", "variant", "match", "seed"]  # one seed of a variant, over its budgets
 

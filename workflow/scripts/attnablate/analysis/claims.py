@@ -44,12 +44,12 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
+from attnablate.analysis import controls, scaling, stats
+from attnablate.analysis.runs import diverged
+from attnablate.analysis.significance import holm
+from attnablate.analysis.verdict import Verdict
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
-from attnablate.report import controls, scaling, stats
-from attnablate.report.figures import diverged
-from attnablate.report.significance import holm
-from attnablate.report.verdict import Verdict
 
 EXPECTATIONS = ("worse", "better", "not_better", "same")
 OTHER_SIDE = {"less": "greater", "greater": "less"}
