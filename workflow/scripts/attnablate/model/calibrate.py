@@ -22,8 +22,9 @@ import torch
 
 from attnablate.model.transformer import Attention
 
-STEPS = 20  # bisection steps of each search: τ to 1e-5 in log, b to 1e-4, far below the
-# spread between batches
+# bisection steps of each search: τ to 1e-5 in log, b to 1e-4, far below the spread between
+# batches
+STEPS = 20
 TEMPERATURES = (1e-2, 1e2)  # the range searched for τ
 OFFSETS = (-60.0, 60.0)  # the range searched for b (scores are O(1) at the start)
 DRAWS = 8  # draws of qk's W_K whose attention the start matches on average
@@ -122,7 +123,8 @@ def fit(tied, visible, target):
     low, high = (torch.full((heads,), math.log(t)) for t in TEMPERATURES)
     for _ in range(STEPS):
         log_tau = (low + high) / 2
-        entropy = profile(log_tau.exp(), offset_for(log_tau.exp()))[1]
+        tau = log_tau.exp()
+        entropy = profile(tau, offset_for(tau))[1]
         sharper = entropy < target[1]  # too sharp: lower the temperature
         low, high = torch.where(sharper, low, log_tau), torch.where(sharper, log_tau, high)
     tau = ((low + high) / 2).exp()
