@@ -401,6 +401,7 @@ def test_adding_a_budget_plans_its_segment_and_redoes_only_the_cooldowns_above_i
         "attention",  # of the largest budget's runs
         "compare",
         "aggregate",
+        "claims",
         "report",
     }
 

@@ -152,11 +152,14 @@ def test_a_decoder_only_experiment_runs_end_to_end_and_compares_with_the_encoder
     assert "Δ BLEU vs qk − Δ BLEU of `reports/smoke: qq@enc` within ±1" in summary
     assert "in the prefix" in summary and "in the target" in summary
     assert "- `qq`: self-attention (the source prefix and the target): W_K is W_Q" in summary
-    # the reference's report is an input: a changed one reruns the report alone (a touch
-    # does not: Snakemake compares the checksums of inputs that no rule writes)
+    # the reference's report is an input: a changed one reruns the claims and the report
+    # alone (a touch does not: Snakemake compares the checksums of inputs that no rule writes)
     theirs = tmp_path / "reports" / "smoke" / "comparison.csv"
     theirs.write_text(theirs.read_text() + "\n")
-    assert {rule for rule, _ in planned_jobs(tmp_path, decoder_only(config))} == {"report"}
+    assert {rule for rule, _ in planned_jobs(tmp_path, decoder_only(config))} == {
+        "claims",
+        "report",
+    }
 
 
 def test_the_decoder_only_experiment_plans_every_cell_against_the_default_report(tmp_path):
@@ -207,6 +210,7 @@ def test_changing_one_variant_reruns_only_its_runs(smoke):
         "score",
         "compare",
         "aggregate",
+        "claims",
         "report",
     }
     assert sum(rule == "translate" for rule, _ in jobs) == 2  # qk is neither retrained nor rescored
@@ -230,7 +234,14 @@ def test_changing_the_beam_retranslates_without_retraining(smoke):
     rules = [rule for rule, _ in jobs]
     assert rules.count("translate") == rules.count("score") == len(RUNS)
     assert "train" not in rules and "model_table" not in rules
-    assert set(rules) == {"translate", "score", "compare", "aggregate", "report"}
+    assert set(rules) == {"translate", "score", "compare", "aggregate", "claims", "report"}
+
+
+def test_changing_a_claim_retests_the_claims_and_redraws_the_report_alone(smoke):
+    workdir, config = smoke
+    changed = copy.deepcopy(config)
+    changed["claims"][0]["expect"] = "better"
+    assert {rule for rule, _ in planned_jobs(workdir, changed)} == {"claims", "report"}
 
 
 def test_bad_variant_fails_the_dry_run_naming_the_key(tmp_path, smoke_config):

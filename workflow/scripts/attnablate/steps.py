@@ -160,22 +160,34 @@ def aggregate(job) -> None:
     aggregate_runs(runs, stable, list(job.input.significance), tables)
 
 
+def claims(job) -> None:
+    """Rule ``claims``: each claim of the config tested at each budget of the runs table."""
+    from attnablate.analysis.claims import write_claims
+    from attnablate.report.files import Tables, reference_inputs
+    from attnablate.report.reference import comparison_tables
+
+    tables = Tables.of(Path(job.input.runs).parent)
+    _agree_files(job.input, tables)
+    _agree_files(job.output, tables)
+    read = reference_inputs(job.config)
+    if [Path(path) for path in job.input.references] != read:
+        raise RuntimeError(f"rule files references: {list(job.input.references)}, read: {read}")
+    write_claims(job.params.claims, tables.runs, comparison_tables(job.config), tables.claims)
+    print(f"{len(job.params.claims)} claims tested")
+
+
 def report(job) -> None:
     """Rule ``report``: the figures, summary and tables of an experiment."""
     from attnablate.report.build import build_report
-    from attnablate.report.files import ReportFiles, Tables, reference_inputs
+    from attnablate.report.files import ReportFiles, Tables
 
     tables = Tables.of(Path(job.input.runs).parent)
     report_files = ReportFiles.of(Path(job.output.summary).parent)
     _agree_files(job.input, tables)
     _agree_path(job.output, "scaling_table", tables.scaling)  # "scaling" is a figure there
-    _agree_path(job.output, "claims", tables.claims)
     _agree_files(job.output, report_files)
     for name, path in report_files.figures.items():
         _agree_path(job.output, name, path)
-    read = reference_inputs(job.config)
-    if [Path(path) for path in job.input.references] != read:
-        raise RuntimeError(f"rule files references: {list(job.input.references)}, read: {read}")
     build_report(
         tables,
         Path(job.input.corpus),

@@ -45,10 +45,10 @@ import numpy as np
 import pandas as pd
 
 from attnablate.analysis import controls, scaling, stats
-from attnablate.analysis.runs import diverged
+from attnablate.analysis.runs import diverged, read_table, with_labels
 from attnablate.analysis.significance import holm
 from attnablate.analysis.verdict import Verdict
-from attnablate.io import flag
+from attnablate.io import flag, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
 
 EXPECTATIONS = ("worse", "better", "not_better", "same")
@@ -82,6 +82,22 @@ COLUMNS = [
     "verdict",
     "reason",
 ]
+
+
+def write_claims(claims: list[dict], runs, references: dict, path) -> None:
+    """The claims step: ``claims`` (the config's) tested on the runs table ``runs`` (every
+    budget's, runs.tsv), with the ``references`` of claims_table, as the table at ``path``."""
+    table = claims_table(claims, with_labels(read_table(runs)), references)
+    write_tsv(path, table.to_dict("records"), COLUMNS)
+
+
+def read_claims(path) -> pd.DataFrame:
+    """The claims table as write_claims wrote it: its flags as booleans where set, a claim
+    without a reference with an empty one."""
+    table = read_table(path)
+    table["reference"] = table["reference"].fillna("").astype(str)
+    table["converged"] = [None if pd.isna(c) else c in (True, "True") for c in table["converged"]]
+    return table
 
 
 def test_level(expect: str) -> float:

@@ -2,7 +2,8 @@
 one self-contained page), from the aggregated tables.
 
 The tables come from aggregate.py (runs, curves, dynamics, significance, and the comparison
-frame the sentences are rendered from); figures.py draws, summary.py writes the prose."""
+frame the sentences are rendered from) and the claims step (analysis/claims.py); figures.py
+draws, summary.py writes the prose."""
 
 import base64
 import json
@@ -16,17 +17,13 @@ import pandas as pd
 import yaml
 
 from attnablate.analysis import claims, scaling
-from attnablate.analysis.runs import diverged
+from attnablate.analysis.runs import diverged, read_table, with_labels
 from attnablate.config.experiment import family, unrun_matched_variants
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
-from attnablate.report import figures, paper_tables, reference
-from attnablate.report.files import ReportFiles, Tables, reference_folders
+from attnablate.report import figures, paper_tables
+from attnablate.report.files import ReportFiles, Tables
 from attnablate.report.summary import summary_markdown
-
-
-def with_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(label=[cell_label(v, m) for v, m in zip(frame["variant"], frame["match"])])
 
 
 def largest_size(runs: pd.DataFrame) -> str:
@@ -50,10 +47,6 @@ def attention_maps(paths, size: str) -> dict:
             with np.load(path) as data:
                 maps[label] = {key: data[key] for key in data.files}
     return maps
-
-
-def read_table(path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", dtype={"size": str})  # a size named "1" stays a name
 
 
 def summary_html(markdown_text: str, summary_path, experiment: str) -> str:
@@ -96,24 +89,12 @@ def write_config(config: dict, made_at: str, path) -> None:
     write_text(path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
-def references(config: dict) -> dict:
-    """report folder -> (its comparison table, whether it was made on this experiment's
-    corpus and tokenizer), for every claim that compares with another experiment's report."""
-    found = {}
-    for folder in reference_folders(config):
-        theirs = reference.read(folder, "claims.reference", config["experiment"])
-        same = all(theirs.config.get(key) == config[key] for key in ("corpus", "tokenizer"))
-        table = pd.read_csv(ReportFiles.of(folder).csv, dtype={"size": str})
-        found[folder] = (table, same)
-    return found
-
-
 def build_report(
     tables: Tables, corpus, attention: list, report: ReportFiles, experiment: str, config: dict
 ) -> None:
     """An experiment's report from its ``tables``: the figures, the summary, the tables for
-    papers, and the ``config`` it was made from; its own tables of scaling fits and claims
-    go beside the others. ``corpus``: the prepare step's prepare.json; ``attention``: the
+    papers, and the ``config`` it was made from; its own table of scaling fits goes beside
+    the others. ``corpus``: the prepare step's prepare.json; ``attention``: the
     attention maps (.npz) of the runs at the largest budget."""
     corpus = json.loads(Path(corpus).read_text())
     test_set = corpus.get("test_set", "split here from the corpus")
@@ -140,8 +121,7 @@ def build_report(
     size = largest_size(runs)
     scale = scaling.scaling_table(runs)
     write_tsv(tables.scaling, scale.to_dict("records"), scaling.COLUMNS)
-    verdicts = claims.claims_table(config.get("claims", []), every_budget, references(config))
-    write_tsv(tables.claims, verdicts.to_dict("records"), claims.COLUMNS)
+    verdicts = claims.read_claims(tables.claims)
     drawn = report.figures
     figures.plot_budget_curves(every_budget, stable, size, drawn["budget_curves"])
     figures.plot_scaling(runs, scale, drawn["scaling"])

@@ -10,7 +10,8 @@ from attnablate.report.outputs import FIGURES
 
 @dataclass(frozen=True)
 class Tables:
-    """results/<experiment>/: the aggregate step's tables, then the report step's two."""
+    """results/<experiment>/: the aggregate step's tables, the claims step's and the report
+    step's."""
 
     runs: Path  # a row per run
     curves: Path  # every run's validations
@@ -19,7 +20,7 @@ class Tables:
     significance: Path  # every paired test against the baseline, Holm-corrected
     comparison: Path  # a row per variant, size and budget: the verdict over seeds
     scaling: Path  # the power-law fits (the report step's)
-    claims: Path  # each claim at each budget (the report step's)
+    claims: Path  # each claim at each budget (the claims step's)
 
     @classmethod
     def of(cls, folder) -> "Tables":

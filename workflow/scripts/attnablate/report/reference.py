@@ -2,7 +2,7 @@
 checked before anything runs: the folder lies under reports/ and is not this experiment's own,
 its config is a YAML mapping, its comparison table has the columns and numbers the claim reads,
 and the referenced cell is one of its rows. The dry run (workflow/rules/common.smk) and the
-report step read it through ``read``, so that a bad reference stops the dry run, naming the
+claims step read it through ``read``, so that a bad reference stops the dry run, naming the
 file, rather than failing in the report job.
 """
 
@@ -15,7 +15,7 @@ import yaml
 
 from attnablate.errors import ConfigurationError
 from attnablate.model.variants import cell_label, parse_sites
-from attnablate.report.files import ReportFiles
+from attnablate.report.files import ReportFiles, reference_folders
 
 ROOT = "reports"  # where every committed report lives
 # what a claim reads of the reference's comparison table (comparison.COLUMNS names them all)
@@ -65,6 +65,21 @@ def read(folder: str, key: str, experiment: str | None = None) -> Reference:
             "that has run?)",
         )
     return Reference(folder, _config(files.config, key), _rows(files.csv, key))
+
+
+def comparison_tables(config: dict) -> dict:
+    """report folder -> (its comparison table, whether it was made on this experiment's
+    corpus and tokenizer), for every claim that compares with another experiment's report:
+    what the claims step reads."""
+    import pandas as pd  # here, not above: every dry run imports this module to check
+
+    found = {}
+    for folder in reference_folders(config):
+        theirs = read(folder, "claims.reference", config["experiment"])
+        same = all(theirs.config.get(key) == config[key] for key in ("corpus", "tokenizer"))
+        table = pd.read_csv(ReportFiles.of(folder).csv, dtype={"size": str})
+        found[folder] = (table, same)
+    return found
 
 
 def cell(reference: Reference, settings: dict, key: str) -> str:
