@@ -31,7 +31,8 @@ import measures  # noqa: E402
 import printout  # noqa: E402
 from attnablate.config import experiment  # noqa: E402
 from attnablate.config.experiment import SIZE_TRAINING_KEYS  # noqa: E402
-from attnablate.model.transformer import ModelConfig, Transformer  # noqa: E402
+from attnablate.model.config import ModelConfig  # noqa: E402
+from attnablate.model.transformer import Transformer  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
 from attnablate.train.files import DataFiles  # noqa: E402
 from attnablate.train.runtime import (  # noqa: E402

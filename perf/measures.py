@@ -35,9 +35,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from attnablate.data.batches import TokenBatches, length_filter, padded_width
 from attnablate.data.tokenizer import load_split
+from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.search import DecodeConfig, translate
-from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.model.transformer import Transformer
 from attnablate.model.variants import BASELINE
 from attnablate.train.config import JobConfig, TrainConfig
 from attnablate.train.files import DataFiles, RunFiles

@@ -26,7 +26,8 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 import measures  # noqa: E402
 from attnablate.config.experiment import SIZE_TRAINING_KEYS  # noqa: E402
-from attnablate.model.transformer import ModelConfig, Transformer  # noqa: E402
+from attnablate.model.config import ModelConfig  # noqa: E402
+from attnablate.model.transformer import Transformer  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
 from attnablate.train.config import TrainConfig  # noqa: E402
 from attnablate.train.runtime import configure_kernels, optimizer_options  # noqa: E402

@@ -5,7 +5,8 @@ import warnings
 
 import torch.nn as nn
 
-from attnablate.model.transformer import ModelConfig, positional_encoding, sinusoid_frequencies
+from attnablate.model.config import ModelConfig
+from attnablate.model.transformer import positional_encoding, sinusoid_frequencies
 
 
 class ReferenceTransformer(nn.Module):

@@ -7,8 +7,9 @@ import torch
 
 from attnablate.data.batches import collate
 from attnablate.data.tokenizer import BOS, EOS
+from attnablate.model.config import ModelConfig
 from attnablate.model.search import DecodeConfig, GraphedStep, beam_search, translate
-from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.model.transformer import Transformer
 
 V = 6  # PAD, UNK, BOS, EOS and two real tokens: UNK, 4 and 5 may be emitted
 

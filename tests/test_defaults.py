@@ -7,8 +7,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from attnablate.model.config import ModelConfig
 from attnablate.model.search import DecodeConfig
-from attnablate.model.transformer import ModelConfig
 from attnablate.train.config import JobConfig, TrainConfig
 
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from attnablate.io import read_tsv
-from attnablate.model.transformer import ModelConfig
+from attnablate.model.config import ModelConfig
 from attnablate.train.config import JobConfig, TrainConfig
 from attnablate.train.distributed import launch
 from attnablate.train.files import RunFiles

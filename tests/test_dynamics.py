@@ -2,7 +2,8 @@
 
 import torch
 
-from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.model.config import ModelConfig
+from attnablate.model.transformer import Transformer
 from attnablate.train.dynamics import (
     diagnose,
     form_statistics,

@@ -19,7 +19,7 @@ from attnablate.analysis import ladder, stats
 from attnablate.config import experiment
 from attnablate.io import read_tsv
 from attnablate.meta import RunMeta
-from attnablate.model.transformer import ModelConfig
+from attnablate.model.config import ModelConfig
 from attnablate.report.aggregate import with_ladder_convergence
 from attnablate.report.summary import ladder_line
 from attnablate.timing import read_line

@@ -8,8 +8,10 @@ import torch.nn as nn
 from torch.testing import assert_close
 
 from attnablate.errors import ConfigurationError
+from attnablate.model.attention import Attention
+from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
-from attnablate.model.transformer import Attention, ModelConfig, Transformer
+from attnablate.model.transformer import Transformer
 from attnablate.model.variants import SITES, AttentionSpec, build_spec, parse_sites
 from attnablate.train.checkpoint import load_checkpoint, save_checkpoint
 

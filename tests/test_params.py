@@ -13,8 +13,9 @@ from attnablate.config.experiment import model_config, write_model_table
 from attnablate.data.tokenizer import vocabulary_size
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
+from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params, match_params, matched_config
-from attnablate.model.transformer import ModelConfig, Transformer
+from attnablate.model.transformer import Transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [

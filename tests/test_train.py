@@ -11,7 +11,7 @@ import torch
 from attnablate.convergence import convergence
 from attnablate.errors import ConfigurationError
 from attnablate.io import read_tsv
-from attnablate.model.transformer import ModelConfig
+from attnablate.model.config import ModelConfig
 from attnablate.report.aggregate import stopped_by
 from attnablate.train import runtime
 from attnablate.train.config import JobConfig, TrainConfig, compiles, learning_rate

@@ -12,7 +12,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path[:0] = ["workflow/scripts", "perf"]
 import measures  # noqa: E402
-from attnablate.model.transformer import ModelConfig  # noqa: E402
+from attnablate.model.config import ModelConfig  # noqa: E402
 
 DEVICE = torch.device("cuda")
 CFG = ModelConfig(vocab_size=4000, d_model=512, n_heads=8, enc_layers=6, dec_layers=6, d_ff=2048)

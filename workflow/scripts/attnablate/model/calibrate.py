@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from attnablate.model.transformer import Attention
+from attnablate.model.attention import Attention
 
 # bisection steps of each search: τ to 1e-5 in log, b to 1e-4, far below the spread between
 # batches

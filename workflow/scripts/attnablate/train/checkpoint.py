@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 
 from attnablate.io import write_bytes
-from attnablate.model.transformer import ModelConfig, build
+from attnablate.model.config import ModelConfig
+from attnablate.model.transformer import build
 
 KEEP_STATES = 2  # resume states kept per run: the newest, and one to fall back to
 

@@ -29,7 +29,8 @@ import torch.nn as nn
 from attnablate.data.batches import collate
 from attnablate.data.tokenizer import load_split
 from attnablate.io import write_npz
-from attnablate.model.transformer import Attention, DecoderOnlyTransformer
+from attnablate.model.attention import Attention
+from attnablate.model.transformer import DecoderOnlyTransformer
 from attnablate.train.checkpoint import load_checkpoint
 
 COLUMNS = [
