@@ -8,15 +8,12 @@ import pandas as pd
 import pytest
 
 from attnablate.analysis.comparison import comparison_table
+from attnablate.analysis.runs import with_labels
 from attnablate.analysis.significance import correct
 from attnablate.convergence import convergence
-from attnablate.report.build import with_labels
+from attnablate.report.mechanism import dynamics_sentences
 from attnablate.report.paper_tables import write_tables
-from attnablate.report.summary import (
-    comparison_sentence,
-    convergence_line,
-    dynamics_sentences,
-)
+from attnablate.report.summary import comparison_sentence, convergence_line
 
 PARAMS = {"qk": 1000, "qq@enc": 950}
 
