@@ -10,7 +10,8 @@ import yaml
 from snakemake.utils import validate
 
 from attnablate.config import overrides, shared
-from attnablate.config.experiment import check, rooted
+from attnablate.config.checks import check
+from attnablate.config.experiment import rooted
 from attnablate.data.tokenizer import encode_split, train_tokenizer
 from attnablate.report import reference
 from attnablate.train.files import DataFiles

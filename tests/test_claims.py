@@ -15,7 +15,7 @@ from snakemake.utils import validate
 
 from attnablate.analysis import stats
 from attnablate.analysis.claims import claims_table
-from attnablate.config.experiment import check
+from attnablate.config.checks import check
 from attnablate.errors import ConfigurationError
 from attnablate.report.claims_summary import claim_verdict, claims_markdown, ladder_claims_markdown
 

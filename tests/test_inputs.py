@@ -1,5 +1,5 @@
 """Bad input as a careless or hostile user gives it: each stops the dry run (the schema, then
-experiment.check, as workflow/rules/common.smk runs them) with the key it concerns, or a
+checks.check, as workflow/rules/common.smk runs them) with the key it concerns, or a
 job with a message that names it; nothing is reinterpreted in silence."""
 
 import subprocess

@@ -23,6 +23,7 @@ if "SLURM_STEP_ID" in os.environ:
 
 from attnablate.config import (
     files as config_file,
+    checks,
     experiment,
     overrides,
     shared,
@@ -44,7 +45,7 @@ overrides.apply(config, dict(workflow.config_settings.config), SCHEMA)
 overrides.integers(config, SCHEMA)  # seeds: [1.0] is seed 1, never a folder "seed1.0"
 validate(config, str(SCHEMA))
 # Every run's model is built (on no device) now, so a bad variant or size fails the dry run.
-experiment.check(config)
+checks.check(config)
 reference.check(config)  # other experiments' reports that claims compare with
 shared.check(config)  # another experiment's runs that this one continues
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from attnablate.config import experiment
+from attnablate.config.checks import check_train
 from attnablate.convergence import CONVERGENCE_GAIN, convergence
 from attnablate.data.batches import TokenBatches, length_filter
 from attnablate.data.tokenizer import load_split
@@ -510,7 +510,7 @@ def train(run: Run, data: DataFiles, files: RunFiles, branches: Branches | None 
     received = []
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, frame: received.append(signum))
-    experiment.check_train(asdict(run.cfg))
+    check_train(asdict(run.cfg))
     device = training_device(run.cfg, run.threads)
     precision = runtime.training_precision(run.cfg.precision, device)
     # meta.json records what was done, and a resume state of another precision is not resumed
