@@ -21,6 +21,7 @@ localrules:
     all,
     model_table,
     aggregate,
+    claims,
     report,
 
 

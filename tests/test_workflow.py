@@ -434,6 +434,10 @@ def placeholder_corpus(workdir, config) -> None:
 
 
 def test_a_user_config_naming_one_size_plans_that_size_only(tmp_path, smoke_config):
+    """A --configfile replaces config.yaml rather than merging with it (the Snakefile reads
+    Snakemake's workflow.overwrite_configfiles and common.smk its config_settings: an upgrade
+    that changed either would merge the default's sizes in, and fail here)."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(smoke_config))  # the default: micro
     smoke_config["sizes"] = {"solo": smoke_config["sizes"]["micro"]}
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(smoke_config))
     runs = planned_runs(tmp_path, "--configfile", "mine.yaml")
