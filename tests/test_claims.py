@@ -16,7 +16,9 @@ from snakemake.utils import validate
 from attnablate.analysis import stats
 from attnablate.analysis.claims import claims_table
 from attnablate.config.checks import check
+from attnablate.config.experiment import size_config
 from attnablate.errors import ConfigurationError
+from attnablate.model.params import count_params
 from attnablate.report.claims_summary import claim_verdict, claims_markdown, ladder_claims_markdown
 
 PARAMS = {
@@ -415,3 +417,41 @@ def test_the_claims_shared_by_the_default_and_the_controls_get_the_same_verdicts
     beside = table(controls["claims"], recipe + checks)
     pd.testing.assert_frame_equal(alone, beside)
     assert set(beside["size"]) == {"small"}
+
+
+@pytest.mark.parametrize("pair", ["fr", "es"])
+def test_another_pairs_experiment_is_the_defaults_on_that_pair(pair):
+    """configs/<pair>-en.yaml asks the default's question on another pair of the bundled
+    corpus: everything but the experiment's name and the source language is config.yaml's,
+    so that a verdict set beside the default's differs by the pair alone."""
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    other = yaml.safe_load((ROOT / "configs" / f"{pair}-en.yaml").read_text())
+    assert other["experiment"] == f"{pair}-en" and other["corpus"]["src"] == pair
+    same = lambda config: {  # noqa: E731
+        **config,
+        "experiment": None,
+        "corpus": {**config["corpus"], "src": None},
+    }
+    assert same(other) == same(default)
+
+
+def test_the_sizes_experiment_widens_the_defaults_recipe():
+    """configs/sizes.yaml continues the default's runs: its d128 preset is the default's
+    size, its recipe the default's, its claims the default's on the cells it runs; the other
+    widths take the tuned rate scaled as d_model^-0.5 and span at least 8× in non-embedding
+    parameters."""
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    sizes = yaml.safe_load((ROOT / "configs" / "sizes.yaml").read_text())
+    assert sizes["runs"] == default["experiment"]
+    assert sizes["train"] == default["train"]
+    assert sizes["sizes"]["small"] == default["sizes"]["small"]
+    assert [c for c in default["claims"] if c["variant"] in sizes["variants"]] == sizes["claims"]
+    for preset in sizes["sizes"].values():
+        scale = (default["sizes"]["small"]["d_model"] / preset["d_model"]) ** 0.5
+        assert preset.get("lr", default["train"]["lr"]) == pytest.approx(
+            default["train"]["lr"] * scale, abs=1e-5
+        )
+    counts = [
+        count_params(size_config(sizes, size, 4000), "non_embedding") for size in sizes["sizes"]
+    ]
+    assert max(counts) >= 8 * min(counts)
