@@ -423,10 +423,11 @@ def test_the_claims_shared_by_the_default_and_the_controls_get_the_same_verdicts
 def test_another_pairs_experiment_is_the_defaults_on_that_pair(pair):
     """configs/<pair>-en.yaml asks the default's question on another pair of the bundled
     corpus: everything but the experiment's name and the source language is config.yaml's,
-    so that a verdict set beside the default's differs by the pair alone."""
+    so that a verdict set beside the default's (``replicates``) differs by the pair alone."""
     default = yaml.safe_load((ROOT / "config.yaml").read_text())
     other = yaml.safe_load((ROOT / "configs" / f"{pair}-en.yaml").read_text())
     assert other["experiment"] == f"{pair}-en" and other["corpus"]["src"] == pair
+    assert other.pop("replicates") == {"report": "reports/default", "margin": 1.0}
     same = lambda config: {  # noqa: E731
         **config,
         "experiment": None,

@@ -116,6 +116,9 @@ def decoder_only(config: dict) -> dict:
             "reference": {"report": "reports/smoke", "variant": "qq@enc"},
         },
     ]
+    # the replication's wiring: the encoder-decoder smoke report as the one replicated, which
+    # has no row of the decoder-only cells (the replication's numbers: test_replication.py)
+    config["replicates"] = {"report": "reports/smoke", "margin": 1.0}
     return config
 
 
@@ -148,8 +151,12 @@ def test_a_decoder_only_experiment_runs_end_to_end_and_compares_with_the_encoder
     claims = read_tsv(tmp_path / "results" / "smoke-decoder" / "claims.tsv")
     assert [c["reference"] for c in claims] == ["", "reports/smoke: qq@enc"]
     assert claims[1]["verdict"] == Verdict.CLAIM_ONE_SEED  # no interval to judge by
+    [beside] = read_tsv(tmp_path / "results" / "smoke-decoder" / "replication.tsv")
+    assert beside["verdict"] == Verdict.UNTESTABLE
+    assert beside["reason"] == "reports/smoke has no one row of qq at micro, 30 steps"
     summary = (tmp_path / "reports" / "smoke-decoder" / "summary.md").read_text()
     assert "Δ BLEU vs qk − Δ BLEU of `reports/smoke: qq@enc` within ±1" in summary
+    assert "## Beside `reports/smoke`" in summary
     assert "in the prefix" in summary and "in the target" in summary
     assert "- `qq`: self-attention (the source prefix and the target): W_K is W_Q" in summary
     # the reference's report is an input: a changed one reruns the claims and the report

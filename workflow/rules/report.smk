@@ -51,6 +51,12 @@ rule claims:
             category="3. Tables",
             subcategory="Verdicts",
         ),
+        replication=report(
+            "results/{experiment}/replication.tsv",
+            caption="../report/replication.rst",
+            category="3. Tables",
+            subcategory="Verdicts",
+        ),
     log:
         "logs/{experiment}/claims.log",
     conda:
@@ -59,9 +65,10 @@ rule claims:
         mem_mb=1000,
         runtime=10,
     params:
-        # what the table depends on beyond its inputs: the claims as stated, and the corpus
-        # and tokenizer a reference's are compared with
+        # what the tables depend on beyond their inputs: the claims as stated, what they
+        # replicate, and the corpus and tokenizer a reference's are compared with
         claims=config["claims"],
+        replicates=config.get("replicates"),
         corpus=config["corpus"],
         tokenizer=config["tokenizer"],
     script:
@@ -77,6 +84,7 @@ rule report:
         dynamics="results/{experiment}/dynamics.tsv",
         stable="results/{experiment}/stable.tsv",
         claims="results/{experiment}/claims.tsv",
+        replication="results/{experiment}/replication.tsv",
         corpus=f"{DATA}/prepare.json",
         attention=run_paths("attention.npz", largest_budget=True),
     output:

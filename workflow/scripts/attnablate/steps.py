@@ -161,8 +161,10 @@ def aggregate(job) -> None:
 
 
 def claims(job) -> None:
-    """Rule ``claims``: each claim of the config tested at each budget of the runs table."""
+    """Rule ``claims``: each claim of the config tested at each budget of the runs table,
+    and set beside the report the experiment replicates."""
     from attnablate.analysis.claims import write_claims
+    from attnablate.analysis.replication import write_replication
     from attnablate.report.files import Tables, reference_inputs
     from attnablate.report.reference import comparison_tables
 
@@ -172,7 +174,9 @@ def claims(job) -> None:
     read = reference_inputs(job.config)
     if [Path(path) for path in job.input.references] != read:
         raise RuntimeError(f"rule files references: {list(job.input.references)}, read: {read}")
-    write_claims(job.params.claims, tables.runs, comparison_tables(job.config), tables.claims)
+    references = comparison_tables(job.config)
+    write_claims(job.params.claims, tables.runs, references, tables.claims)
+    write_replication(job.config, tables.runs, references, tables.replication)
     print(f"{len(job.params.claims)} claims tested")
 
 

@@ -189,9 +189,7 @@ def _reference_test(claim, mine, theirs, reference, references, budget) -> dict:
     table, same_corpus = references[reference["report"]]
     ref_label = cell_label(reference["variant"], reference.get("match", "none"))
     there = table[(table["label"] == ref_label) & (table["budget"] == budget)]
-    paired = mine[~diverged(mine)].merge(theirs[~diverged(theirs)], on="seed", suffixes=("", "_b"))
-    here = list(paired["test_bleu"] - paired["test_bleu_b"])
-    converged = pd.concat([flag(paired["converged"]), flag(paired["converged_b"])])
+    here, converged = paired_deltas(mine, theirs)
     untestable = None
     if not same_corpus:
         untestable = f"{reference['report']} was trained on another corpus or tokenizer"
@@ -205,9 +203,28 @@ def _reference_test(claim, mine, theirs, reference, references, budget) -> dict:
             "reason": untestable,
         }
     other = seed_deltas(there["seed_deltas"].iloc[0])
+    theirs_converged = bool(flag(there["converged"]).all())
+    return {
+        **difference_test(here, other, claim["margin"], claim["expect"]),
+        "converged": bool(len(converged)) and bool(converged.all()) and theirs_converged,
+    }
+
+
+def paired_deltas(mine: pd.DataFrame, theirs: pd.DataFrame) -> tuple[list, pd.Series]:
+    """Test BLEU of ``mine`` minus ``theirs`` per seed both finished, and those runs'
+    converged flags (of both cells)."""
+    paired = mine[~diverged(mine)].merge(theirs[~diverged(theirs)], on="seed", suffixes=("", "_b"))
+    converged = pd.concat([flag(paired["converged"]), flag(paired["converged_b"])])
+    return list(paired["test_bleu"] - paired["test_bleu_b"]), converged
+
+
+def difference_test(here: list, other: list, margin: float, expect: str = "same") -> dict:
+    """Two experiments' per-seed Δs, whose seeds do not pair: Welch's estimate and interval
+    of the difference of their means, and whether they agree within ±``margin`` (two
+    one-sided tests, ``p``) or lie outside it (``p_against``)."""
     estimate, _, _ = stats.welch(here, other)
     low, high = stats.difference_interval(here, other, stats.CONFIDENCE)
-    test_low, test_high = stats.difference_interval(here, other, test_level(claim["expect"]))
+    test_low, test_high = stats.difference_interval(here, other, test_level(expect))
     enough = len(here) >= 2 and len(other) >= 2
     return {
         "seeds": len(here),
@@ -216,12 +233,9 @@ def _reference_test(claim, mine, theirs, reference, references, budget) -> dict:
         "high": high,
         "test_low": test_low,
         "test_high": test_high,
-        "p": stats.difference_equivalence_p(here, other, claim["margin"]),
-        "p_against": stats.difference_outside_p(here, other, claim["margin"]),
+        "p": stats.difference_equivalence_p(here, other, margin),
+        "p_against": stats.difference_outside_p(here, other, margin),
         "detectable": stats.difference_detectable_margin(here, other),
-        "converged": bool(len(converged))
-        and bool(converged.all())
-        and bool(flag(there["converged"]).all()),
         "verdict": math.nan if enough else Verdict.CLAIM_ONE_SEED,
     }
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from attnablate.analysis import claims, scaling
+from attnablate.analysis import claims, replication, scaling
 from attnablate.analysis.runs import diverged, read_table, with_labels
 from attnablate.config.experiment import family, unrun_matched_variants
 from attnablate.io import write_text, write_tsv
@@ -122,6 +122,7 @@ def build_report(
     scale = scaling.scaling_table(runs)
     write_tsv(tables.scaling, scale.to_dict("records"), scaling.COLUMNS)
     verdicts = claims.read_claims(tables.claims)
+    replicated = replication.read_replication(tables.replication)
     drawn = report.figures
     figures.plot_budget_curves(every_budget, stable, size, drawn["budget_curves"])
     figures.plot_scaling(runs, scale, drawn["scaling"])
@@ -152,11 +153,13 @@ def build_report(
         "dynamics": dyn,
         "scaling": scale,
         "claims": verdicts,
+        "replication": replicated,
     }
     paper_tables.write_tables(comparison, experiment, report.latex, report.csv)
     paper_tables.write_html_tables(
         {
             "The claims": verdicts,
+            **({"The claims beside the replicated report": replicated} if len(replicated) else {}),
             "Each variant against qk (the comparison frame)": comparison,
             "Runs": every_budget.drop(columns=["label"]),
             "Per-seed paired tests": read_table(tables.significance),

@@ -198,13 +198,14 @@ def claims_markdown(table: pd.DataFrame) -> list[str]:
         lines.append(
             f"| {text(row['claim'])} | `{row['label']}`{where} | {claim_test(row)} "
             f"| {int(row['seeds'])} | {estimate_text(row)} "
-            f"| {_with_interval(row, 'delta_chrf', 2)} "
-            f"| {_with_interval(row, 'delta_loss', 3)} | {verdict} |"
+            f"| {with_interval(row, 'delta_chrf', 2)} "
+            f"| {with_interval(row, 'delta_loss', 3)} | {verdict} |"
         )
     return [*lines, "", method_note(table)]
 
 
-def _with_interval(row: dict, key: str, digits: int) -> str:
+def with_interval(row: dict, key: str, digits: int) -> str:
+    """``row[key]`` signed, with its ``_low`` to ``_high`` interval where there is one."""
     mean, low, high = row.get(key), row.get(f"{key}_low"), row.get(f"{key}_high")
     if mean is None or pd.isna(mean):
         return ""

@@ -21,6 +21,7 @@ class Tables:
     comparison: Path  # a row per variant, size and budget: the verdict over seeds
     scaling: Path  # the power-law fits (the report step's)
     claims: Path  # each claim at each budget (the claims step's)
+    replication: Path  # each claim beside the replicated report's (the claims step's)
 
     @classmethod
     def of(cls, folder) -> "Tables":
@@ -55,9 +56,13 @@ class ReportFiles:
 
 
 def reference_folders(config: dict) -> list[str]:
-    """The other experiments' report folders that claims compare with, each once."""
+    """The other experiments' report folders that claims compare with, and the one this
+    experiment replicates, each once."""
     claims = config.get("claims", [])
-    return list(dict.fromkeys(c["reference"]["report"] for c in claims if "reference" in c))
+    folders = [c["reference"]["report"] for c in claims if "reference" in c]
+    if "replicates" in config:
+        folders.append(config["replicates"]["report"])
+    return list(dict.fromkeys(folders))
 
 
 def reference_inputs(config: dict) -> list[Path]:

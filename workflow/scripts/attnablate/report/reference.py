@@ -1,9 +1,9 @@
-"""Another experiment's committed report that a claim compares its Δ with (``reference``),
-checked before anything runs: the folder lies under reports/ and is not this experiment's own,
-its config is a YAML mapping, its comparison table has the columns and numbers the claim reads,
-and the referenced cell is one of its rows. The dry run (workflow/rules/common.smk) and the
-claims step read it through ``read``, so that a bad reference stops the dry run, naming the
-file, rather than failing in the report job.
+"""Another experiment's committed report that a claim compares its Δ with (``reference``), or
+that the experiment replicates (``replicates``), checked before anything runs: the folder lies
+under reports/ and is not this experiment's own, its config is a YAML mapping, its comparison
+table has the columns and numbers the claim reads, and the referenced cell is one of its rows.
+The dry run (workflow/rules/common.smk) and the claims step read it through ``read``, so that
+a bad reference stops the dry run, naming the file, rather than failing in the claims job.
 """
 
 import csv
@@ -36,12 +36,15 @@ class Reference:
 
 
 def check(config: dict) -> None:
-    """Every claim's reference (``claims[i].reference``) reads, and names a cell of it."""
+    """Every claim's reference (``claims[i].reference``) reads, and names a cell of it; the
+    report the experiment replicates (``replicates``) reads."""
     for i, claim in enumerate(config.get("claims", [])):
         if "reference" in claim:
             key = f"claims[{i}].reference"
             reference = read(claim["reference"]["report"], key, config["experiment"])
             cell(reference, claim["reference"], key)
+    if "replicates" in config:
+        read(config["replicates"]["report"], "replicates", config["experiment"])
 
 
 def read(folder: str, key: str, experiment: str | None = None) -> Reference:
@@ -69,8 +72,8 @@ def read(folder: str, key: str, experiment: str | None = None) -> Reference:
 
 def comparison_tables(config: dict) -> dict:
     """report folder -> (its comparison table, whether it was made on this experiment's
-    corpus and tokenizer), for every claim that compares with another experiment's report:
-    what the claims step reads."""
+    corpus and tokenizer), for every claim that compares with another experiment's report
+    and for the report it replicates: what the claims step reads."""
     import pandas as pd  # here, not above: every dry run imports this module to check
 
     found = {}

@@ -19,6 +19,7 @@ from attnablate.report.controls import controls_section
 from attnablate.report.figures import diverged_note
 from attnablate.report.markup import counted, text
 from attnablate.report.mechanism import dynamics_sentences, self_at_start
+from attnablate.report.replication import replication_markdown
 
 TABLE_HEADER = (
     "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "
@@ -403,6 +404,7 @@ def summary_markdown(
         at_top = f" at the largest budget, {int(top):,} steps" if over_budgets else ""
         lines += [f"## The claims, point by point{at_top}", ""]
         lines += [*claims_markdown(claims), ""]
+    lines += replication_markdown(tables.get("replication", pd.DataFrame()))
     model_family = settings.get("family", "encoder_decoder")
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size, model_family)
     if mechanism:
