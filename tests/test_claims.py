@@ -16,7 +16,7 @@ from snakemake.utils import validate
 from attnablate.analysis import stats
 from attnablate.analysis.claims import claims_table
 from attnablate.config.checks import check
-from attnablate.config.experiment import size_config
+from attnablate.config.experiment import Experiment
 from attnablate.errors import ConfigurationError
 from attnablate.model.params import count_params
 from attnablate.report.claims_summary import claim_verdict, claims_markdown, ladder_claims_markdown
@@ -453,6 +453,7 @@ def test_the_sizes_experiment_widens_the_defaults_recipe():
             default["train"]["lr"] * scale, abs=1e-5
         )
     counts = [
-        count_params(size_config(sizes, size, 4000), "non_embedding") for size in sizes["sizes"]
+        count_params(Experiment.of(sizes).size_config(size, 4000), "non_embedding")
+        for size in sizes["sizes"]
     ]
     assert max(counts) >= 8 * min(counts)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from snakemake.exceptions import WorkflowError
 
-from attnablate.config import experiment
+from attnablate.config.experiment import Experiment
 from attnablate.errors import ConfigurationError
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -73,7 +73,7 @@ def mutated(draw):
 def dry_run_validation(config: dict) -> None:
     """What workflow/rules/common.smk does with a config before it plans: its checks, and the
     runs it would plan."""
-    experiment.runs(dry_check(config))
+    Experiment.of(dry_check(config)).runs()
 
 
 @settings(

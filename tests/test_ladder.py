@@ -16,7 +16,7 @@ from conftest import ROOT, planned_jobs, smoke_experiment, snakemake
 from snakemake.utils import validate
 
 from attnablate.analysis import ladder, stats
-from attnablate.config import experiment
+from attnablate.config.experiment import Experiment
 from attnablate.io import read_tsv
 from attnablate.meta import RunMeta
 from attnablate.model.config import ModelConfig
@@ -56,12 +56,8 @@ def run_of(cfg: TrainConfig) -> Run:
 
 def stable(cell, data, budgets=BUDGETS):
     """The cell's stable run to its largest budget's branch point, as the stable rule runs it."""
-    config = {"train": {"budgets": list(budgets), "max_steps": 0, "cooldown_fraction": 0.2}}
-    branches = Branches(
-        cell / "branches",
-        end=experiment.stable_steps(config),
-        keep=experiment.branch_points(config),
-    )
+    ladder = plan(budgets)
+    branches = Branches(cell / "branches", end=ladder.stable_steps, keep=ladder.branch_points)
     return train(run_of(recipe(max(budgets))), data, RunFiles(cell / "stable", False), branches)
 
 
@@ -70,6 +66,12 @@ def cooldown(cell, data, budget, **overrides):
     out = RunFiles(cell / f"steps{budget}")
     meta = train(run_of(recipe(budget, **overrides)), data, out, Branches(out.branches))
     return meta, out
+
+
+def plan(budgets) -> Experiment:
+    """The smoke experiment as a ladder of ``budgets`` (each cooling down over its last
+    fifth, the schema's default), as the workflow plans it."""
+    return Experiment.of(validated(ladder_config(list(budgets))))
 
 
 def weights(out):
@@ -85,11 +87,11 @@ def continuous(tmp_path, data, budget):
 def test_the_cooldown_starts_at_its_budgets_branch_point():
     """A budget's schedule is the stable run's (the peak rate) up to its branch point, and the
     largest budget's branch point is where the stable run ends."""
-    config = {"train": {"budgets": [40, 20], "max_steps": 0, "cooldown_fraction": 0.2}}
-    assert experiment.budgets(config) == [20, 40]
-    assert experiment.branch_points(config) == (16, 32)
-    assert experiment.stable_steps(config) == 32
-    assert experiment.ladder_steps(config) == 32 + 4 + 8
+    ladder = plan([40, 20])
+    assert ladder.budgets == [20, 40]
+    assert ladder.branch_points == (16, 32)
+    assert ladder.stable_steps == 32
+    assert ladder.ladder_steps == 32 + 4 + 8
     for budget, branch in ((20, 16), (40, 32)):
         cfg = recipe(budget)
         assert learning_rate(10, cfg) == pytest.approx(cfg.lr)  # end of warmup
@@ -490,8 +492,9 @@ def test_a_cell_of_cell_seeds_trains_its_own_seeds_and_must_be_run():
     from attnablate.errors import ConfigurationError
 
     config = dry_check({**continuation([15, 30]), "runs": "smoke-long"})
-    seeds = {(c["variant"], c["match"]): [] for c in experiment.cells(config)}
-    for cell in experiment.cells(config):
+    cells = Experiment.of(config).cells()
+    seeds = {(c["variant"], c["match"]): [] for c in cells}
+    for cell in cells:
         seeds[(cell["variant"], cell["match"])].append(cell["seed"])
     assert seeds == {("qk", "none"): [1, 2], ("qq@enc", "none"): [1, 2], ("qq@enc", "total"): [1]}
     config["cell_seeds"] = [{"variant": "nov@enc", "seeds": [1]}]
@@ -510,9 +513,8 @@ def test_one_budget_has_no_doubling_to_judge_convergence_by():
 def test_a_ladder_under_two_processes_ends_as_one_two_process_wsd_run(tmp_path, data):
     """DDP (gloo): every rank keeps stepping to the stable run's end, where rank 0 keeps the
     branch state with every rank's random state; the cooldown from it ends as one run does."""
-    config = {"train": {"budgets": [40], "max_steps": 0, "cooldown_fraction": 0.2}}
     cell, cfg = tmp_path / "cell", recipe(40)
-    branches = Branches(cell / "branches", end=32, keep=experiment.branch_points(config))
+    branches = Branches(cell / "branches", end=32, keep=plan([40]).branch_points)
     launch(2, train, run_of(cfg), data, RunFiles(cell / "stable", False), branches, backend="gloo")
     assert len(torch.load(cell / "branches" / "state-000000032.pt")["rng"]) == 2
     out = RunFiles(cell / "steps40")
@@ -558,7 +560,7 @@ def test_a_changed_recipe_reruns_every_run_it_touches_in_one_plan(ladder_run, se
     workdir, _ = ladder_run
     config = changed(setting)
     jobs = planned_jobs(workdir, config)
-    points = experiment.branch_points(validated(config))
+    points = Experiment.of(validated(config)).branch_points
     stable = [f"runs/smoke/{c}/seed1/stable{p}" for c in CELLS for p in points]
     runs = [f"runs/smoke/{c}/seed1/steps{b}" for c in CELLS for b in LADDER["budgets"]]
     planned = lambda rule: sorted(where for r, where in jobs if r == rule)  # noqa: E731
@@ -593,7 +595,7 @@ def test_one_invocation_after_a_changed_recipe_leaves_every_output_of_the_new_on
         RECIPE_CHANGES[setting][0](config)
     result = snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
-    points = experiment.branch_points(validated(config))
+    points = Experiment.of(validated(config)).branch_points
     runs = [*(f"steps{b}" for b in LADDER["budgets"]), *(f"stable{p}" for p in points)]
     for cell in CELLS:
         for run in runs:

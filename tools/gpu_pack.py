@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from attnablate.config import experiment  # noqa: E402
+from attnablate.config.experiment import Experiment  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
 from attnablate.train.config import JobConfig, TrainConfig  # noqa: E402
 from attnablate.train.files import DataFiles, RunFiles  # noqa: E402
@@ -41,9 +41,10 @@ def one_run(config: dict, run: dict, out: Path, device: str) -> None:
     from attnablate.train.loop import Run, train
 
     vocab = vocabulary_size(DATA_FILES.spm)
-    model = experiment.model_config(config, run["variant"], run["size"], run["match"], vocab)
+    planned = Experiment.of(config)
+    model = planned.model_config(run["variant"], run["size"], run["match"], vocab)
     job = JobConfig(**config["train"]["job"])
-    cfg = TrainConfig(**experiment.train_settings(config, run["size"]), job=job, device=device)
+    cfg = TrainConfig(**planned.train_settings(run["size"]), job=job, device=device)
     train(Run(model, cfg, int(run["seed"]), run), DATA_FILES, RunFiles(out))
 
 

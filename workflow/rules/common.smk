@@ -48,6 +48,8 @@ validate(config, str(SCHEMA))
 checks.check(config)
 reference.check(config)  # other experiments' reports that claims compare with
 shared.check(config)  # another experiment's runs that this one continues
+# the experiment as the workflow plans it (config/experiment.py), read once
+EXPERIMENT = experiment.Experiment.of(config)
 
 
 def digest(settings: dict) -> str:
@@ -61,14 +63,14 @@ def digest(settings: dict) -> str:
 CONFIG_DIGEST = digest(config)
 
 EXP = config["experiment"]
-CORPUS = experiment.corpus_name(config)
+CORPUS = EXPERIMENT.corpus_name
 TOKENIZER = "{model_type}{vocab_size}".format(**config["tokenizer"])
 DATA = f"data/{CORPUS}"
 TOK = f"{DATA}/{TOKENIZER}"
 # A cell (one seed of a variant at a size) is trained to each budget: on a ladder by one
 # stable run (CELL/stable) and a cooldown per budget, otherwise by one run to max_steps. Its
 # folder is under the experiment's own name, or another's whose runs it continues (runs).
-RUNS = experiment.runs_folder(config)
+RUNS = EXPERIMENT.runs_folder
 CELL_ID = f"{RUNS}/{{variant}}/{{size}}/{{match}}/seed{{seed}}"
 CELL = f"runs/{CELL_ID}"
 # a ladder cell's stable run, one job per branch point: the segment that ends at {point}
@@ -87,12 +89,12 @@ GPUS = 1 if config["device"] == "cuda" else 0
 def whole_gpus(wildcards) -> bool:
     """Whether this size's jobs take whole GPUs: on CUDA, unless the size is packed (its jobs
     then ask for shards of one: gpu_shards)."""
-    return bool(GPUS) and not experiment.packed(config, wildcards.size)
+    return bool(GPUS) and not EXPERIMENT.packed(wildcards.size)
 
 
 def train_gpus(wildcards):
     """The GPUs of one training job: its size's ``gpus`` (DDP), when it takes whole GPUs."""
-    return experiment.processes(config, wildcards.size) if whole_gpus(wildcards) else 0
+    return EXPERIMENT.processes(wildcards.size) if whole_gpus(wildcards) else 0
 
 
 def translate_gpus(wildcards):
@@ -103,20 +105,20 @@ def gpu_share(wildcards):
     """Hundredths of a GPU that one train or translate job of this size takes: a size with
     ``runs_per_gpu: N`` packs N jobs on one GPU. Local runs give the GPUs they have with
     ``--resources gpu_share=100`` (per GPU); 0 on the CPU."""
-    return experiment.gpu_share(config, wildcards.size) if GPUS else 0
+    return EXPERIMENT.gpu_share(wildcards.size) if GPUS else 0
 
 
 def gpu_shards(wildcards):
     """A packed size's share of a GPU as Slurm's ``shard`` GRES (``shard:N``, 100 shards a
     GPU: the cluster's gres.conf must say so), or nothing for whole GPUs or the CPU."""
-    packed = GPUS and experiment.packed(config, wildcards.size)
+    packed = GPUS and EXPERIMENT.packed(wildcards.size)
     return f"shard:{gpu_share(wildcards)}" if packed else ""
 
 
 def train_cpus(wildcards):
     """The CPU cores of one training job on a cluster: ``cpus_per_process`` for each of its
     processes (the job starts once, on one node, and spawns one process per GPU)."""
-    return config["cpus_per_process"] * experiment.processes(config, wildcards.size)
+    return config["cpus_per_process"] * EXPERIMENT.processes(wildcards.size)
 
 
 # The workflow builds its own experiment only: another's report (a claim's reference) is an
@@ -153,10 +155,10 @@ def corpus_files():
 def run_paths(name, largest_budget=False):
     """``name`` (e.g. "meta.json") in the folder of every run of the experiment (or of every
     run at its largest budget)."""
-    top = experiment.budgets(config)[-1]
+    top = EXPERIMENT.budgets[-1]
     return [
         f"{RUN}/{name}".format(**run)
-        for run in experiment.runs(config)
+        for run in EXPERIMENT.runs()
         if run["budget"] == top or not largest_budget
     ]
 
@@ -170,10 +172,10 @@ def claim_references():
 def stable_paths(name):
     """``name`` in the last stable segment of every cell, on a ladder (none otherwise): it
     carries the stable run's records from step 0."""
-    if not experiment.ladder(config):
+    if not EXPERIMENT.ladder:
         return []
-    end = experiment.stable_steps(config)
-    cells = experiment.cells(config)
+    end = EXPERIMENT.stable_steps
+    cells = EXPERIMENT.cells()
     return [f"{STABLE}/{name}".format(point=end, **cell) for cell in cells]
 
 
@@ -184,15 +186,15 @@ def run_model(wildcards):
     vocab = config["tokenizer"][
         "vocab_size"
     ]  # matching counts the embedding at this size
-    cfg = experiment.model_config(
-        config, wildcards.variant, wildcards.size, wildcards.match, vocab
+    cfg = EXPERIMENT.model_config(
+        wildcards.variant, wildcards.size, wildcards.match, vocab
     )
     return {k: v for k, v in cfg.__dict__.items() if k != "vocab_size"}
 
 
 def size_params(size):
     """Total parameters of the qk model of a size (millions), to scale resources with."""
-    cfg = experiment.size_config(config, size, config["tokenizer"]["vocab_size"])
+    cfg = EXPERIMENT.size_config(size, config["tokenizer"]["vocab_size"])
     return count_params(cfg) / 1e6
 
 
@@ -215,15 +217,13 @@ def train_settings(wildcards):
     """The train settings a run's numbers depend on (with its size's own lr and its budget):
     its params. train.job, how the job runs, is not among them: changing it retrains nothing.
     """
-    return canonical(
-        experiment.train_settings(config, wildcards.size, int(wildcards.budget))
-    )
+    return canonical(EXPERIMENT.train_settings(wildcards.size, int(wildcards.budget)))
 
 
 def stable_settings(wildcards):
     """A stable run's params: its train settings, less those of the cooldowns that branch
     off it, so that adding a budget or changing the cooldowns' shape leaves it alone."""
-    settings = experiment.train_settings(config, wildcards.size)
+    settings = EXPERIMENT.train_settings(wildcards.size)
     return canonical(
         {k: v for k, v in settings.items() if k not in experiment.COOLDOWN_KEYS}
     )
@@ -234,16 +234,16 @@ def stable_run(wildcards):
     input: a segment reruns when the stable run's recipe changes, and so then does every
     cooldown after it; a larger top budget adds a segment and reruns none of the others.
     """
-    if not experiment.ladder(config):
+    if not EXPERIMENT.ladder:
         return []
-    point = experiment.branch_point(config, int(wildcards.budget))
+    point = EXPERIMENT.branch_point(int(wildcards.budget))
     return f"{STABLE}/meta.json".format(point=point, **wildcards)
 
 
 def previous_segment(wildcards):
     """A stable segment's input: the segment before it (none for the first), whose state
     it continues from."""
-    earlier = [p for p in experiment.branch_points(config) if p < int(wildcards.point)]
+    earlier = [p for p in EXPERIMENT.branch_points if p < int(wildcards.point)]
     if not earlier:
         return []
     return f"{STABLE}/meta.json".format(**{**wildcards, "point": earlier[-1]})
@@ -257,7 +257,7 @@ def variants_compared() -> dict:
     in config order: built once, since a compare job's inputs look it up (a large grid has
     thousands)."""
     cells = {}
-    for r in experiment.runs(config):
+    for r in EXPERIMENT.runs():
         if r["variant"] != BASELINE:
             key = tuple(str(r[k]) for k in COMPARED)
             cells.setdefault(key, []).append(r["variant"])
@@ -269,7 +269,7 @@ VARIANTS_COMPARED = variants_compared()
 
 def compare_cells():
     """(size, match, seed, budget) with at least one variant to compare against qk."""
-    runs = experiment.runs(config)
+    runs = EXPERIMENT.runs()
     cells = {tuple(r[k] for k in COMPARED) for r in runs if r["variant"] != BASELINE}
     return sorted(cells, key=str)
 

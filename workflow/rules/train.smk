@@ -31,7 +31,7 @@ rule train:
         model=run_model,
         train=train_settings,
         device=config["device"],
-        processes=lambda wildcards: experiment.processes(config, wildcards.size),
+        processes=lambda wildcards: EXPERIMENT.processes(wildcards.size),
     script:
         "../scripts/train.py"
 
@@ -59,4 +59,4 @@ use rule train as stable with:
         model=run_model,
         train=stable_settings,
         device=config["device"],
-        processes=lambda wildcards: experiment.processes(config, wildcards.size),
+        processes=lambda wildcards: EXPERIMENT.processes(wildcards.size),

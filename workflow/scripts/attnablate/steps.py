@@ -8,7 +8,7 @@ import signal
 from dataclasses import fields
 from pathlib import Path
 
-from attnablate.config import experiment
+from attnablate.config.experiment import COOLDOWN_KEYS, Experiment, write_model_table
 from attnablate.model.config import ModelConfig
 
 SPLITS = ("train", "valid", "test")  # the prepared corpus's
@@ -29,7 +29,7 @@ def train(job) -> None:
     from attnablate.train.loop import train as train_run
     from attnablate.train.state import Branches
 
-    config, wildcards = job.config, dict(job.wildcards)
+    planned, wildcards = Experiment.of(job.config), dict(job.wildcards)
     files = RunFiles(Path(job.output.meta).parent, keeps_model="checkpoint" in job.output.keys())
     for name in ("checkpoint", "curves", "dynamics", "meta"):
         _agree_path(job.output, name, getattr(files, name))
@@ -38,24 +38,22 @@ def train(job) -> None:
     branches = None
     if job.rule == "stable":
         # the largest budget's cooldown settings put its cooldown's start at this run's end
-        top = experiment.train_settings(config, wildcards["size"], experiment.budgets(config)[-1])
-        cooldown = {key: top[key] for key in experiment.COOLDOWN_KEYS}
-        branches = Branches(
-            files.branches, int(wildcards["point"]), experiment.branch_points(config)
-        )
-    elif experiment.ladder(config):
+        top = planned.train_settings(wildcards["size"], planned.budgets[-1])
+        cooldown = {key: top[key] for key in COOLDOWN_KEYS}
+        branches = Branches(files.branches, int(wildcards["point"]), planned.branch_points)
+    elif planned.ladder:
         branches = Branches(files.branches)
     run = Run(
         ModelConfig(**job.params.model, vocab_size=vocabulary_size(data.spm)),
         TrainConfig(
             **job.params.train,
             **cooldown,
-            job=JobConfig(**config["train"]["job"]),
+            job=JobConfig(**job.config["train"]["job"]),
             device=job.params.device,
         ),
         int(wildcards["seed"]),
         {
-            "experiment": experiment.runs_folder(config),  # whose runs folder holds it
+            "experiment": planned.runs_folder,  # whose runs folder holds it
             **wildcards,
             **{key: int(wildcards[key]) for key in ("seed", "budget", "point") if key in wildcards},
         },
@@ -140,10 +138,10 @@ def encode(job) -> None:
 def model_table(job) -> None:
     """Rule ``model_table``: every run's dimensions and parameter counts, with the
     tokenizer's vocabulary."""
-    from attnablate.config.experiment import write_model_table
     from attnablate.data.tokenizer import vocabulary_size
 
-    write_model_table(job.params.models, vocabulary_size(job.input.spm), job.output.table)
+    planned = Experiment.of(job.config)
+    write_model_table(planned, vocabulary_size(job.input.spm), job.output.table)
 
 
 def aggregate(job) -> None:

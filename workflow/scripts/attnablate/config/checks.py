@@ -9,14 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from attnablate.config.experiment import (
-    VARIANT_PATTERN,
-    cooldown_start,
-    family,
-    model_config,
-    size_config,
-    variants,
-)
+from attnablate.config.experiment import VARIANT_PATTERN, Experiment, cooldown_start
 from attnablate.convergence import ANNEALED_SCHEDULES, never_converges
 from attnablate.errors import ConfigurationError
 from attnablate.model.variants import BASELINE, parse_sites
@@ -31,19 +24,20 @@ def check(config: dict) -> None:
     asked for: the tokenizer's real one is known only once it is trained."""
     _check_finite(config)
     _check_corpus(config["corpus"])
-    _check_variants(config["variants"], family(config))
+    planned = Experiment.of(config)
+    _check_variants(config["variants"], planned.family)
     if config["train"]["budgets"]:
         _check_ladder(config["train"])  # each budget is a run's max_steps
     else:
         check_train(config["train"])
-    _check_claims(config.get("claims", []), family(config))
-    _check_cell_seeds(config)
+    _check_claims(config.get("claims", []), planned.family)
+    _check_cell_seeds(config, planned)
     for i, variant in enumerate(config.get("matched_variants") or []):
         # one the experiment does not run is not planned, and the summary says so (an
         # override such as --config variants=[...] may leave it out); a typo still fails here
-        parse_sites(variant, f"matched_variants[{i}]", family(config))
+        parse_sites(variant, f"matched_variants[{i}]", planned.family)
     for size in config["sizes"]:
-        _check_size(config, size)
+        _check_size(config, planned, size)
 
 
 def _check_variants(specs: list[str], family: str) -> None:
@@ -71,12 +65,12 @@ def _check_variants(specs: list[str], family: str) -> None:
         built[model] = i
 
 
-def _check_cell_seeds(config: dict) -> None:
+def _check_cell_seeds(config: dict, planned: Experiment) -> None:
     """Every ``cell_seeds`` entry names a cell the experiment trains, once."""
     seen = set()
     for i, entry in enumerate(config.get("cell_seeds", [])):
         key = f"cell_seeds[{i}]"
-        if entry["variant"] not in variants(config):
+        if entry["variant"] not in planned.variants:
             raise ConfigurationError(
                 f"{key}.variant", f"{entry['variant']!r} is not one of this experiment's variants"
             )
@@ -267,7 +261,7 @@ def _check_ladder(train: dict) -> None:
             raise ConfigurationError(f"train.budgets[{i}]", f"{budget}: {_reason(error)}") from None
 
 
-def _check_size(config: dict, size: str) -> None:
+def _check_size(config: dict, planned: Experiment, size: str) -> None:
     """A size's preset, and every variant and matching at it."""
     preset, vocab_size = config["sizes"][size], config["tokenizer"]["vocab_size"]
     cores = os.cpu_count() or 1
@@ -278,7 +272,7 @@ def _check_size(config: dict, size: str) -> None:
             "cores: at most one process per core",
         )
     for i, variant in enumerate(preset.get("variants", [])):
-        if variant not in variants(config):
+        if variant not in planned.variants:
             raise ConfigurationError(
                 f"sizes.{size}.variants[{i}]",
                 f"{variant!r} is not one of the experiment's variants",
@@ -290,7 +284,7 @@ def _check_size(config: dict, size: str) -> None:
             f"on {preset['gpus']} GPUs (gpus): a size shares GPUs or spans them, not both",
         )
     try:
-        size_config(config, size, vocab_size).validate()
+        planned.size_config(size, vocab_size).validate()
     except ConfigurationError as error:
         shared = ("dropout", "bias", "architecture", "prefix")  # model: keys of every size
         section = "model" if error.key in shared else f"sizes.{size}"
@@ -298,7 +292,7 @@ def _check_size(config: dict, size: str) -> None:
     for i, variant in enumerate(config["variants"]):
         for match in config["match_params"]:
             try:
-                model_config(config, variant, size, match, vocab_size).validate()
+                planned.model_config(variant, size, match, vocab_size).validate()
             except ConfigurationError as error:
                 raise ConfigurationError(f"variants[{i}]", _reason(error)) from None
 

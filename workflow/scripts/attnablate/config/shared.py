@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from attnablate.config import experiment
+from attnablate.config.experiment import Experiment
 from attnablate.errors import ConfigurationError
 
 # What an experiment that continues another's runs (``runs``) must agree on with it: every
@@ -31,20 +31,19 @@ def check(config: dict) -> None:
     if not isinstance(theirs, dict):
         raise ConfigurationError("runs", f"{path} is not a YAML mapping")
     differ = [k for k in SHARED_RUN_KEYS if config.get(k) != theirs.get(k)]
+    mine, their = Experiment.of(config), Experiment.of(theirs)
     for size in sorted(set(config["sizes"]) & set(theirs.get("sizes") or {})):
         if config["sizes"][size] != theirs["sizes"][size]:
             differ.append(f"sizes.{size}")
-        mine, their = (experiment.train_settings(c, size) for c in (config, theirs))
+        ours, others = mine.train_settings(size), their.train_settings(size)
         differ += [
-            f"train.{k}" for k in sorted(set(mine) | set(their)) if mine.get(k) != their.get(k)
+            f"train.{k}" for k in sorted(set(ours) | set(others)) if ours.get(k) != others.get(k)
         ]
     differ = list(dict.fromkeys(differ))
-    if not differ and experiment.ladder(config) and experiment.ladder(theirs):
+    if not differ and mine.ladder and their.ladder:
         # the same stable segments: the other's branch points are this ladder's up to its last
-        theirs_points = experiment.branch_points(theirs)
-        if [p for p in experiment.branch_points(config) if p <= theirs_points[-1]] != list(
-            theirs_points
-        ):
+        points = their.branch_points
+        if [p for p in mine.branch_points if p <= points[-1]] != list(points):
             differ.append("train.budgets (the branch points it has must all be this ladder's)")
     if differ:
         raise ConfigurationError(

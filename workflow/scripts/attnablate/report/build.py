@@ -18,7 +18,7 @@ import yaml
 
 from attnablate.analysis import claims, replication, scaling
 from attnablate.analysis.runs import diverged, read_table, with_labels
-from attnablate.config.experiment import family, unrun_matched_variants
+from attnablate.config.experiment import Experiment
 from attnablate.io import write_text, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import figures, paper_tables
@@ -99,13 +99,14 @@ def build_report(
     corpus = json.loads(Path(corpus).read_text())
     test_set = corpus.get("test_set", "split here from the corpus")
     made_at = commit()
+    planned = Experiment.of(config)
     write_config(config, made_at, report.config)
     settings = {
         "test_set": f"{test_set}; {corpus['splits']['test']:,} segments",
         "provenance": f"Made by the pipeline from `config.yaml` beside this summary, at commit "
         f"`{made_at}`.",
-        "unrun_matched": unrun_matched_variants(config),
-        "family": family(config),
+        "unrun_matched": planned.unrun_matched_variants,
+        "family": planned.family,
         "settle_margin": config["settle_margin"],
     }
     every_budget = with_labels(read_table(tables.runs))
