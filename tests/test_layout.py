@@ -79,3 +79,22 @@ def test_a_module_the_snakefile_or_the_report_reads_imports_no_torch(module):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False", f"{module} imports torch"
+
+
+MODULE_LINES = 450  # a module is read whole: longer, and it holds more than one concern
+FUNCTION_LINES = 80  # a function is read on one screen or two
+
+
+def test_every_module_and_function_is_short_enough_to_read_whole():
+    long = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(LIBRARY)
+        if text.count("\n") > MODULE_LINES:
+            long.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > FUNCTION_LINES:
+                    long.append(f"{name}: {node.name} {lines} lines")
+    assert not long, long

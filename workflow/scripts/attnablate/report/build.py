@@ -89,6 +89,23 @@ def write_config(config: dict, made_at: str, path) -> None:
     write_text(path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
 
+def write_html_tables(frames: dict, significance: pd.DataFrame, experiment: str, path) -> None:
+    """tables.html: the claims (and beside the replicated report, where there is one), the
+    comparison frame, every run and every per-seed test, each a table of one page."""
+    replicated = frames["replication"]
+    paper_tables.write_html_tables(
+        {
+            "The claims": frames["claims"],
+            **({"The claims beside the replicated report": replicated} if len(replicated) else {}),
+            "Each variant against qk (the comparison frame)": frames["comparison"],
+            "Runs": frames["every_budget"].drop(columns=["label"]),
+            "Per-seed paired tests": significance,
+        },
+        experiment,
+        path,
+    )
+
+
 def build_report(
     tables: Tables, corpus, attention: list, report: ReportFiles, experiment: str, config: dict
 ) -> None:
@@ -157,17 +174,7 @@ def build_report(
         "replication": replicated,
     }
     paper_tables.write_tables(comparison, experiment, report.latex, report.csv)
-    paper_tables.write_html_tables(
-        {
-            "The claims": verdicts,
-            **({"The claims beside the replicated report": replicated} if len(replicated) else {}),
-            "Each variant against qk (the comparison frame)": comparison,
-            "Runs": every_budget.drop(columns=["label"]),
-            "Per-seed paired tests": read_table(tables.significance),
-        },
-        experiment,
-        report.tables_html,
-    )
+    write_html_tables(frames, read_table(tables.significance), experiment, report.tables_html)
     paths = list(drawn.values())
     markdown_text = summary_markdown(frames, settings, experiment, paths, size)
     write_text(report.summary, markdown_text)
