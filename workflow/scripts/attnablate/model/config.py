@@ -27,7 +27,8 @@ class ModelConfig:
     bias: bool = True  # biases in projections and MLPs, as in torch.nn.MultiheadAttention
     pad_id: int = 0  # padding token: never attended to as a source key
     variant: str = "qk"  # attention variant per site, e.g. "qq@enc" (see variants.py)
-    # encoder_decoder, or decoder_only: one stack of dec_layers over source ⟨EOS⟩ target
+    # encoder_decoder; decoder_only: one stack of dec_layers over source ⟨EOS⟩ target;
+    # encoder_only: one bidirectional stack of enc_layers, trained as a masked language model
     architecture: str = "encoder_decoder"
     prefix: str = "bidirectional"  # decoder_only: the source sees all of itself, or causal
 
@@ -40,6 +41,7 @@ class ModelConfig:
         if self.prefix not in PREFIXES:
             raise ConfigurationError("prefix", f"one of {', '.join(PREFIXES)}, got {self.prefix!r}")
         decoder_only = self.architecture == "decoder_only"
+        encoder_only = self.architecture == "encoder_only"
         if not decoder_only and self.prefix != PREFIXES[0]:
             raise ConfigurationError(
                 "prefix",
@@ -50,8 +52,14 @@ class ModelConfig:
             raise ConfigurationError(
                 "enc_layers", f"a decoder_only model has no encoder: 0, got {self.enc_layers!r}"
             )
-        positive = ("vocab_size", "d_model", "n_heads", "dec_layers", "d_ff")
-        for name in positive if decoder_only else ("enc_layers", *positive):
+        if encoder_only and self.dec_layers != 0:
+            raise ConfigurationError(
+                "dec_layers", f"an encoder_only model has no decoder: 0, got {self.dec_layers!r}"
+            )
+        stacks = {"decoder_only": ("dec_layers",), "encoder_only": ("enc_layers",)}
+        present = stacks.get(self.architecture, ("enc_layers", "dec_layers"))
+        positive = ("enc_layers", "vocab_size", "d_model", "n_heads", "dec_layers", "d_ff")
+        for name in (n for n in positive if n in present or not n.endswith("_layers")):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigurationError(name, f"must be a positive integer, got {value!r}")

@@ -43,8 +43,9 @@ def _count_config(cfg: ModelConfig, which: str) -> int:
     d, specs = cfg.d_model, site_specs(cfg.variant, cfg.n_heads, family=cfg.architecture)
     norm = 2 * d  # LayerNorm: weight and bias
     mlp = _linear(d, cfg.d_ff, cfg.bias) + _linear(cfg.d_ff, d, cfg.bias)
-    if cfg.architecture == "decoder_only":  # one stack, then its final norm
-        body = cfg.dec_layers * (2 * norm + _attention(specs["self"], cfg) + mlp) + norm
+    if cfg.architecture in ("decoder_only", "encoder_only"):  # one stack, then its final norm
+        layers = cfg.dec_layers + cfg.enc_layers  # the one the family has: the other is 0
+        body = layers * (2 * norm + _attention(specs["self"], cfg) + mlp) + norm
         return body if which == "non_embedding" else body + cfg.vocab_size * d
     encoder = 2 * norm + _attention(specs["enc"], cfg) + mlp
     decoder = 3 * norm + _attention(specs["dec"], cfg) + _attention(specs["cross"], cfg) + mlp

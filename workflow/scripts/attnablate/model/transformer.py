@@ -1,10 +1,11 @@
 """The Transformers of the study, with pluggable attention (model/attention.py): an
-encoder-decoder, and one decoder-only stack over the source as a prefix.
+encoder-decoder, one decoder-only stack over the source as a prefix, and one encoder-only
+stack (a masked language model).
 
-Read top to bottom: MLP → encoder and decoder layers → the embedding both models share → the
-encoder-decoder → the decoder-only model (their config, ``ModelConfig``, is in
-model/config.py, without PyTorch: the workflow reads it every time Snakemake starts; the
-decoding caches are in model/cache.py).
+Read top to bottom: MLP → encoder and decoder layers → the embedding the models share → the
+encoder-decoder → the decoder-only model → the encoder-only model (their config,
+``ModelConfig``, is in model/config.py, without PyTorch: the workflow reads it every time
+Snakemake starts; the decoding caches are in model/cache.py).
 
 Pre-LN layers, sinusoidal positions, one embedding shared by source, target and the output
 layer (a joint sentencepiece vocabulary makes that possible).
@@ -121,7 +122,7 @@ def sinusoid_frequencies(d_model: int) -> torch.Tensor:
 
 
 class EmbeddedModel(nn.Module):
-    """What both models share: their config, checked for the family a subclass builds
+    """What every model shares: its config, checked for the family a subclass builds
     (``architecture``), and one embedding for source, target and the tied output layer (a
     joint sentencepiece vocabulary makes that possible), scaled by √C, with sinusoidal
     positions and dropout. ``init=False`` leaves the embedding as allocated: for a model built
@@ -346,8 +347,52 @@ class DecoderOnlyTransformer(EmbeddedModel):
             yield "self", i, layer.attn
 
 
+class EncoderOnlyTransformer(EmbeddedModel):
+    """One bidirectional stack over a sentence (a BERT-like encoder), trained as a masked
+    language model (data/masking.py): every position attends to every real position of its
+    row, and the tied output layer predicts each position's token. Its one attention site is
+    ``self``."""
+
+    architecture = "encoder_only"
+
+    def __init__(self, cfg: ModelConfig, init: bool = True):
+        super().__init__(cfg, init)
+        spec = site_specs(cfg.variant, cfg.n_heads, family="encoder_only")["self"]
+        self.layers = nn.ModuleList(EncoderLayer(cfg, spec) for _ in range(cfg.enc_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        if init:
+            self.apply(lambda module: init_weights(module, cfg.d_model))
+
+    def forward(self, ids, weights: list | None = None):
+        """ids: (B, T) right-padded, some positions masked. Returns logits (B, T, V) of every
+        position's token; ``weights``: a list to append each layer's attention weights
+        (B, H, T, T) to."""
+        pad = ids.eq(self.cfg.pad_id)  # (B, T)
+        x = self.embed_tokens(ids)  # (B, T, C)
+        for layer in self.layers:
+            x = layer(x, pad, weights)
+        return self.logits(self.norm(x))  # (B, T, V)
+
+    def attention_weights(self, ids) -> dict:
+        """Every layer's attention weights on one batch, {("self", layer): (B, H, T, T)}; for
+        analysis (the reference attention path)."""
+        weights: list = []
+        self(ids, weights)
+        return {("self", i): w for i, w in enumerate(weights)}
+
+    def attention_modules(self):
+        """(site, layer index, Attention) for every attention site."""
+        for i, layer in enumerate(self.layers):
+            yield "self", i, layer.attn
+
+
+FAMILIES = {
+    "encoder_decoder": Transformer,
+    "decoder_only": DecoderOnlyTransformer,
+    "encoder_only": EncoderOnlyTransformer,
+}
+
+
 def build(cfg: ModelConfig, init: bool = True) -> nn.Module:
-    """The model of ``cfg``'s family."""
-    if cfg.architecture == "decoder_only":
-        return DecoderOnlyTransformer(cfg, init)
-    return Transformer(cfg, init)
+    """The model of ``cfg``'s family (an unknown one is refused by the config's check)."""
+    return FAMILIES.get(cfg.architecture, Transformer)(cfg, init)

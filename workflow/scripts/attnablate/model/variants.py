@@ -27,6 +27,7 @@ BASELINE = "qk"  # the variant every other is compared with
 FAMILY_SITES = {
     "encoder_decoder": ("enc", "dec", "cross"),
     "decoder_only": ("self",),
+    "encoder_only": ("self",),
 }
 SITES = FAMILY_SITES["encoder_decoder"]  # the default family's
 SELF_ATTENTION_SITES = ("enc", "dec", "self")

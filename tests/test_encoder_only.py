@@ -1,0 +1,96 @@
+"""The encoder-only family at tiny dimensions: one bidirectional stack, its parameter count,
+its one attention site, and BERT's masking of its inputs."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from attnablate.data.masking import FIRST_PIECE, IGNORE, MASK, mask_tokens
+from attnablate.data.tokenizer import EOS, PAD
+from attnablate.errors import ConfigurationError
+from attnablate.model.config import ModelConfig
+from attnablate.model.params import count_params
+from attnablate.model.transformer import EncoderOnlyTransformer, build
+
+BASE = ModelConfig(
+    vocab_size=60, d_model=16, n_heads=2, enc_layers=2, dec_layers=0, d_ff=32, dropout=0.0,
+    architecture="encoder_only",
+)  # fmt: skip
+
+
+def model(variant="qk", **kw) -> EncoderOnlyTransformer:
+    torch.manual_seed(0)
+    return build(dataclasses.replace(BASE, variant=variant, **kw)).eval()
+
+
+def sentences(rows: int, length: int, seed: int = 0) -> torch.Tensor:
+    """Right-padded rows of pieces, each ending in EOS, of lengths 2 .. length."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.full((rows, length), PAD)
+    for r in range(rows):
+        n = int(torch.randint(2, length + 1, (1,), generator=g))
+        ids[r, : n - 1] = torch.randint(FIRST_PIECE, BASE.vocab_size, (n - 1,), generator=g)
+        ids[r, n - 1] = EOS
+    return ids
+
+
+def test_the_family_is_one_encoder_stack_without_a_decoder():
+    assert isinstance(model(), EncoderOnlyTransformer)
+    with pytest.raises(
+        ConfigurationError, match="dec_layers: an encoder_only model has no decoder"
+    ):
+        dataclasses.replace(BASE, dec_layers=1).validate()
+    with pytest.raises(ConfigurationError, match="enc_layers: must be a positive integer"):
+        dataclasses.replace(BASE, enc_layers=0).validate()
+    with pytest.raises(ConfigurationError, match="the encoder_only model's sites: self, all"):
+        dataclasses.replace(BASE, variant="qq@enc").validate()
+    assert [site for site, _, _ in model().attention_modules()] == ["self", "self"]
+
+
+@pytest.mark.parametrize("variant", ["qk", "qq", "nov", "noo", "qq_centred"])
+def test_its_parameter_count_from_the_config_is_the_models(variant):
+    net = model(variant)
+    assert count_params(net.cfg) == sum(p.numel() for p in net.parameters())
+    non_embedding = sum(p.numel() for n, p in net.named_parameters() if n != "embed.weight")
+    assert count_params(net.cfg, "non_embedding") == non_embedding
+
+
+def test_every_position_sees_the_whole_sentence_and_never_its_padding():
+    net, ids = model(), sentences(3, 9)
+    logits = net(ids)
+    assert logits.shape == (3, 9, BASE.vocab_size)
+    # bidirectional: a change at the last real piece reaches the first position
+    changed = ids.clone()
+    last = int(ids[0].ne(PAD).sum()) - 2  # the piece before EOS
+    changed[0, last] = FIRST_PIECE + (int(ids[0, last]) - FIRST_PIECE + 1) % 50
+    assert not torch.allclose(net(changed)[0, 0], logits[0, 0])
+    # more padding leaves every real position as it was
+    padded = torch.cat([ids, torch.full((3, 4), PAD)], dim=1)
+    real = ids.ne(PAD)
+    torch.testing.assert_close(net(padded)[:, :9][real], logits[real])
+
+
+def test_tied_keys_give_symmetric_scores_at_its_one_site():
+    net, ids = model("qq"), sentences(2, 7)
+    x = net.embed_tokens(ids)
+    scores = net.layers[0].attn.scores(net.layers[0].ln_attn(x))  # (B, H, T, T)
+    torch.testing.assert_close(scores, scores.transpose(-2, -1))
+
+
+def test_masking_follows_berts_recipe_and_repeats_from_its_seed():
+    ids = sentences(400, 24, seed=1)
+    inputs, targets = mask_tokens(ids, BASE.vocab_size, torch.Generator().manual_seed(5))
+    again = mask_tokens(ids, BASE.vocab_size, torch.Generator().manual_seed(5))
+    assert torch.equal(inputs, again[0]) and torch.equal(targets, again[1])
+    chosen = targets.ne(IGNORE)
+    assert not chosen[ids.eq(PAD) | ids.eq(EOS)].any()  # padding and EOS never chosen
+    assert torch.equal(targets[chosen], ids[chosen])  # the loss is on the original piece
+    assert chosen.any(dim=1).all()  # every sentence has a position to learn from
+    candidates = int((ids.ne(PAD) & ids.ne(EOS)).sum())
+    assert 0.13 < chosen.sum() / candidates < 0.19  # about 15%, with the one per sentence
+    masked = (inputs.eq(MASK) & chosen).sum() / chosen.sum()
+    kept = (inputs.eq(ids) & chosen).sum() / chosen.sum()
+    assert 0.75 < masked < 0.85 and 0.07 < kept < 0.14  # kept: 10%, and a random draw of itself
+    assert torch.equal(inputs[~chosen], ids[~chosen])  # nothing else is touched
+    assert int(inputs[chosen & inputs.ne(MASK)].min()) >= FIRST_PIECE  # no special id drawn
