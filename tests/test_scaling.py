@@ -66,3 +66,13 @@ def test_a_variant_as_good_as_half_the_parameters_is_worth_a_multiple_of_half():
     assert row["multiple_low"] < row["multiple"] < row["multiple_high"]
     assert row["multiple_high"] - row["multiple_low"] > 0.05
     assert noisy.equals(scaling_table(runs_of(sizes, seeds=[1, 2, 3], noise=0.05)))
+
+
+def test_sizes_trained_at_rates_of_their_own_are_said_so_beside_the_law():
+    table = scaling_table(runs_of({"s": 1e5, "m": 1e6, "l": 1e7}, seeds=[1, 2, 3]))
+    rates = {"s": 0.00566, "m": 0.004, "l": 0.00283}
+    first = scaling_sentences(table, sizes=3, rates=rates)[0]
+    assert first.startswith("Scaling: `qk`'s best validation loss falls as N^(")
+    assert "peak learning rates of their own (`s` 0.00566, `m` 0.004, `l` 0.00283)" in first
+    one_rate = scaling_sentences(table, sizes=3, rates=dict.fromkeys(rates, 0.004))[0]
+    assert "learning rate" not in one_rate

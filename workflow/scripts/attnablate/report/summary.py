@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from attnablate.analysis import ladder, scaling, stats
+from attnablate.analysis.controls import rate_checks
 from attnablate.analysis.runs import diverged
 from attnablate.analysis.verdict import Verdict
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
@@ -232,8 +233,10 @@ def _per_seed_p(row) -> str:
     return f"approximate randomisation p = {row.seed_p_ar_holm.split(':')[-1]}, {family}"
 
 
-def scaling_sentences(scale: pd.DataFrame, sizes: int) -> list[str]:
-    """What each variant is worth in qk parameters, where a power law could be fitted."""
+def scaling_sentences(scale: pd.DataFrame, sizes: int, rates: dict | None = None) -> list[str]:
+    """What each variant is worth in qk parameters, where a power law could be fitted;
+    ``rates``: each recipe size's peak learning rate, said where they differ (the law is then
+    of each size's recipe, rate included)."""
     fitted = scale.dropna(subset=["multiple"])
     if not len(fitted) or BASELINE not in set(scale["label"]):
         return [
@@ -248,6 +251,13 @@ def scaling_sentences(scale: pd.DataFrame, sizes: int) -> list[str]:
         "over seeds):",
         "",
     ]
+    if rates and len(set(rates.values())) > 1:
+        each = ", ".join(f"`{size}` {rate:g}" for size, rate in rates.items())
+        lines[0] += (
+            f" The sizes trained at peak learning rates of their own ({each}), set in the "
+            "config before the runs: the law is of each size's recipe, its rate included."
+        )
+
     for _, row in fitted[fitted["label"] != BASELINE].iterrows():
         lines.append(
             f"- `{row['label']}` at size `{row['size']}` ({row['params_non_embedding']:,.0f} "
@@ -418,7 +428,9 @@ def summary_markdown(
         for row in comparison[comparison["size"] == size].itertuples():
             if row.label not in gone:
                 lines.append(comparison_sentence(row))
-    lines += ["", *scaling_sentences(tables["scaling"], scaling.model_sizes(runs)), ""]
+    recipe = runs[~runs["size"].isin(rate_checks(runs))]
+    rates = recipe.groupby("size", sort=False)["lr"].first().to_dict() if "lr" in runs else {}
+    lines += ["", *scaling_sentences(tables["scaling"], scaling.model_sizes(runs), rates), ""]
     for size in runs["size"].unique():
         lines += size_table(comparison, runs, size)
     if diverged(runs).any():
