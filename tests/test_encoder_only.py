@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from attnablate.data.masking import FIRST_PIECE, IGNORE, MASK, mask_tokens
+from attnablate.data.masking import FIRST_PIECE, IGNORE, MASK, mask_batch, mask_seed
 from attnablate.data.tokenizer import EOS, PAD
 from attnablate.errors import ConfigurationError
 from attnablate.model.config import ModelConfig
@@ -80,8 +80,9 @@ def test_tied_keys_give_symmetric_scores_at_its_one_site():
 
 def test_masking_follows_berts_recipe_and_repeats_from_its_seed():
     ids = sentences(400, 24, seed=1)
-    inputs, targets = mask_tokens(ids, BASE.vocab_size, torch.Generator().manual_seed(5))
-    again = mask_tokens(ids, BASE.vocab_size, torch.Generator().manual_seed(5))
+    seeds = [mask_seed(7, 0, i) for i in range(len(ids))]
+    inputs, targets = mask_batch(ids, BASE.vocab_size, seeds)
+    again = mask_batch(ids, BASE.vocab_size, seeds)
     assert torch.equal(inputs, again[0]) and torch.equal(targets, again[1])
     chosen = targets.ne(IGNORE)
     assert not chosen[ids.eq(PAD) | ids.eq(EOS)].any()  # padding and EOS never chosen
@@ -94,3 +95,15 @@ def test_masking_follows_berts_recipe_and_repeats_from_its_seed():
     assert 0.75 < masked < 0.85 and 0.07 < kept < 0.14  # kept: 10%, and a random draw of itself
     assert torch.equal(inputs[~chosen], ids[~chosen])  # nothing else is touched
     assert int(inputs[chosen & inputs.ne(MASK)].min()) >= FIRST_PIECE  # no special id drawn
+    other_epoch = mask_batch(ids, BASE.vocab_size, [mask_seed(7, 1, i) for i in range(len(ids))])
+    assert not torch.equal(other_epoch[1], targets)  # each epoch masks anew
+
+
+def test_a_sentences_masks_are_its_own_whatever_batch_or_padding_it_lands_in():
+    ids = sentences(6, 12, seed=2)
+    seeds = [mask_seed(3, 0, i) for i in range(6)]
+    whole = mask_batch(ids, BASE.vocab_size, seeds)
+    length = int(ids[4:].ne(PAD).sum(1).max())
+    part = mask_batch(ids[4:, :length], BASE.vocab_size, seeds[4:])  # a shard, less padding
+    for mine, theirs in zip(part, whole):
+        assert torch.equal(mine, theirs[4:, :length])

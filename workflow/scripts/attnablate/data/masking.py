@@ -2,9 +2,13 @@
 (at least one per sentence); a chosen piece is replaced by MASK 80% of the time, by a random
 piece of the vocabulary 10% of the time, and kept 10%; the loss is on the chosen positions
 alone. MASK is the tokenizer's BOS id, which an encoder-only model's inputs never hold
-otherwise: the vocabulary, and so the parameter count, stay the other families'. Every draw
-comes from the ``torch.Generator`` given: training passes the run's, validation and test a
-fixed seed's, so that every run is scored on the same positions."""
+otherwise: the vocabulary, and so the parameter count, stay the other families'.
+
+Each sentence is masked by a generator seeded with a number of its own (``mask_seed``: the
+run's seed, the epoch and the sentence's index in the split; for validation and test a fixed
+seed and the index, so that every run is scored on the same positions). Its masks are thus the
+same whatever batch, shard or padding it lands in, and a resumed run draws what an
+uninterrupted one drew without keeping a generator's state."""
 
 import torch
 
@@ -13,25 +17,40 @@ from attnablate.data.tokenizer import BOS, EOS, PAD
 MASK = BOS  # the id a masked piece is replaced by
 CHOSEN = 0.15  # the share of a sentence's pieces the loss is on
 AS_MASK, AS_RANDOM = 0.8, 0.1  # of the chosen: replaced by MASK, by a random piece (the rest kept)
-IGNORE = -100  # the target of a position not chosen: cross_entropy's ignore_index
+IGNORE = PAD  # the target of a position not chosen: the loss ignores padding targets already
 FIRST_PIECE = EOS + 1  # ids below are special (PAD, UNK, BOS, EOS): never a random replacement
+EVALUATION_SEED = 20_240_601  # the masks of the valid and test splits, the same for every run
 
 
-def mask_tokens(ids: torch.Tensor, vocab_size: int, generator: torch.Generator):
-    """ids: (B, T) right-padded pieces, each row ending in EOS (on the CPU, where
-    ``generator`` draws). Returns the inputs (B, T), some pieces masked, and the targets
-    (B, T): the original piece where chosen, IGNORE elsewhere. Padding and EOS are never
-    chosen."""
-    candidate = ids.ne(PAD) & ids.ne(EOS)  # (B, T)
-    draw = torch.rand(ids.shape, generator=generator)  # (B, T)
+def mask_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of one sentence's masks: a run's ``seed``, an ``epoch`` (or, with
+    EVALUATION_SEED, 0) and the sentence's ``index`` in its split, mixed into 63 bits."""
+    mixed = (seed * 1_000_003 + epoch) * 2_147_483_647 + index
+    return mixed % (2**63 - 1)
+
+
+def mask_sentence(ids: torch.Tensor, vocab_size: int, seed: int):
+    """ids: (T,) one sentence's pieces, ending in EOS, no padding. Returns its inputs (T,), some
+    pieces masked, and targets (T,): the original piece where chosen, IGNORE elsewhere. EOS is
+    never chosen."""
+    generator = torch.Generator().manual_seed(seed)
+    candidate = ids.ne(EOS) & ids.ne(PAD)  # (T,)
+    draw = torch.rand(ids.shape, generator=generator)  # (T,)
     chosen = candidate & (draw < CHOSEN)
-    # a sentence with no piece chosen gets its candidate of the smallest draw
-    lowest = torch.where(candidate, draw, 2.0).argmin(dim=1)  # (B,)
-    unchosen = candidate.any(dim=1) & ~chosen.any(dim=1)  # (B,)
-    chosen[unchosen, lowest[unchosen]] = True
-    action = torch.rand(ids.shape, generator=generator)  # (B, T)
-    random = torch.randint(FIRST_PIECE, vocab_size, ids.shape, generator=generator)  # (B, T)
+    if candidate.any() and not chosen.any():  # at least one: the candidate of the lowest draw
+        chosen[torch.where(candidate, draw, 2.0).argmin()] = True
+    action = torch.rand(ids.shape, generator=generator)  # (T,)
+    random = torch.randint(FIRST_PIECE, vocab_size, ids.shape, generator=generator)  # (T,)
     inputs = torch.where(chosen & (action < AS_MASK), MASK, ids)
     swapped = chosen & (action >= AS_MASK) & (action < AS_MASK + AS_RANDOM)
-    inputs = torch.where(swapped, random, inputs)
-    return inputs, torch.where(chosen, ids, IGNORE)
+    return torch.where(swapped, random, inputs), torch.where(chosen, ids, IGNORE)
+
+
+def mask_batch(ids: torch.Tensor, vocab_size: int, seeds: list[int]):
+    """ids: (B, T) right-padded sentences; ``seeds``: each row's (mask_seed). Returns the
+    inputs and targets (B, T), padding left as it is (its targets IGNORE)."""
+    inputs, targets = ids.clone(), torch.full_like(ids, IGNORE)
+    for row, seed in enumerate(seeds):
+        n = int(ids[row].ne(PAD).sum())
+        inputs[row, :n], targets[row, :n] = mask_sentence(ids[row, :n], vocab_size, seed)
+    return inputs, targets
