@@ -66,11 +66,14 @@ rule claims:
         runtime=10,
     params:
         # what the tables depend on beyond their inputs: the claims as stated, what they
-        # replicate, and the corpus and tokenizer a reference's are compared with
-        claims=config["claims"],
-        replicates=config.get("replicates"),
-        corpus=config["corpus"],
-        tokenizer=config["tokenizer"],
+        # replicate, and the corpus and tokenizer a reference's are compared with; as a
+        # digest (claims are free text), the step reads them from the config
+        settings=digest(
+            {
+                key: config.get(key)
+                for key in ("claims", "replicates", "corpus", "tokenizer")
+            }
+        ),
     script:
         "../scripts/claims.py"
 

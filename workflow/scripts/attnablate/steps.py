@@ -172,10 +172,10 @@ def claims(job) -> None:
     read = reference_inputs(job.config)
     if [Path(path) for path in job.input.references] != read:
         raise RuntimeError(f"rule files references: {list(job.input.references)}, read: {read}")
-    references = comparison_tables(job.config)
-    write_claims(job.params.claims, tables.runs, references, tables.claims)
+    references, claims = comparison_tables(job.config), job.config["claims"]
+    write_claims(claims, tables.runs, references, tables.claims)
     write_replication(job.config, tables.runs, references, tables.replication)
-    print(f"{len(job.params.claims)} claims tested")
+    print(f"{len(claims)} claims tested")
 
 
 def report(job) -> None:
