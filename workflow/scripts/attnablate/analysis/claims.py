@@ -118,13 +118,19 @@ def claims_table(
     rows = []
     for claim in claims:
         rows += _claim_rows(claim, recipe, references or {})
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    return judged(pd.DataFrame(rows, columns=COLUMNS), _verdict)
+
+
+def judged(table: pd.DataFrame, verdict) -> pd.DataFrame:
+    """``table``'s tested rows (a ``p``) Holm-corrected per budget, each budget one family
+    (``p_holm``, ``p_against_holm``, ``family``: its size), and each row without a verdict
+    given ``verdict(row)`` of the corrected values."""
     for _, family in table[table["p"].notna()].groupby("budget"):
         table.loc[family.index, "p_holm"] = holm(list(family["p"]))
         table.loc[family.index, "p_against_holm"] = holm(list(family["p_against"]))
         table.loc[family.index, "family"] = len(family)
     table["verdict"] = [
-        _verdict(row) if pd.isna(row["verdict"]) else row["verdict"]
+        verdict(row) if pd.isna(row["verdict"]) else row["verdict"]
         for row in table.to_dict("records")
     ]
     return table

@@ -14,9 +14,14 @@ claims', so that each experiment's claims keep the error control they have in ev
 import pandas as pd
 
 from attnablate.analysis import stats
-from attnablate.analysis.claims import difference_test, paired_deltas, seed_deltas, visible
+from attnablate.analysis.claims import (
+    difference_test,
+    judged,
+    paired_deltas,
+    seed_deltas,
+    visible,
+)
 from attnablate.analysis.runs import read_table, with_labels
-from attnablate.analysis.significance import holm
 from attnablate.analysis.verdict import Verdict
 from attnablate.io import flag, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
@@ -92,16 +97,7 @@ def replication_table(
                     **_compared(mine, theirs, row, replicates, label, size, budget),
                 }
             )
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    for _, family in table[table["p"].notna()].groupby("budget"):
-        table.loc[family.index, "p_holm"] = holm(list(family["p"]))
-        table.loc[family.index, "p_against_holm"] = holm(list(family["p_against"]))
-        table.loc[family.index, "family"] = len(family)
-    table["verdict"] = [
-        _verdict(row) if pd.isna(row["verdict"]) else row["verdict"]
-        for row in table.to_dict("records")
-    ]
-    return table
+    return judged(pd.DataFrame(rows, columns=COLUMNS), _verdict)
 
 
 def write_replication(config: dict, runs, references: dict, path) -> None:

@@ -3,9 +3,9 @@ encoder-decoder, one decoder-only stack over the source as a prefix, and one enc
 stack (a masked language model).
 
 Read top to bottom: MLP → encoder and decoder layers → the embedding the models share → the
-encoder-decoder → the decoder-only model → the encoder-only model (their config,
-``ModelConfig``, is in model/config.py, without PyTorch: the workflow reads it every time
-Snakemake starts; the decoding caches are in model/cache.py).
+encoder-decoder → the single stack → the decoder-only model → the encoder-only model (their
+config, ``ModelConfig``, is in model/config.py, without PyTorch: the workflow reads it every
+time Snakemake starts; the decoding caches are in model/cache.py).
 
 Pre-LN layers, sinusoidal positions, one embedding shared by source, target and the output
 layer (a joint sentencepiece vocabulary makes that possible).
@@ -249,7 +249,28 @@ class Transformer(EmbeddedModel):
             yield "cross", i, layer.cross_attn
 
 
-class DecoderOnlyTransformer(EmbeddedModel):
+class OneStack(EmbeddedModel):
+    """What the single-stack families share: ``layers`` of self-attention and MLP (encoder
+    layers; the decoder-only model hides keys by its prefix mask), one final norm, and one
+    attention site, ``self``. The stack is the family's one: enc_layers or dec_layers (the
+    other is 0)."""
+
+    def __init__(self, cfg: ModelConfig, init: bool = True):
+        super().__init__(cfg, init)
+        spec = site_specs(cfg.variant, cfg.n_heads, family=cfg.architecture)["self"]
+        depth = cfg.enc_layers + cfg.dec_layers
+        self.layers = nn.ModuleList(EncoderLayer(cfg, spec) for _ in range(depth))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        if init:
+            self.apply(lambda module: init_weights(module, cfg.d_model))
+
+    def attention_modules(self):
+        """(site, layer index, Attention) for every attention site."""
+        for i, layer in enumerate(self.layers):
+            yield "self", i, layer.attn
+
+
+class DecoderOnlyTransformer(OneStack):
     """One stack over ``source ⟨EOS⟩ ⟨BOS⟩ target`` (a prefix language model): the source part
     attends to all of itself (``prefix: bidirectional``) or causally, the target part causally
     to the source and to its own past; the loss is on target tokens only. ``forward`` takes
@@ -258,15 +279,6 @@ class DecoderOnlyTransformer(EmbeddedModel):
     padding never shifts a sentence's positions."""
 
     architecture = "decoder_only"
-
-    def __init__(self, cfg: ModelConfig, init: bool = True):
-        super().__init__(cfg, init)
-        spec = site_specs(cfg.variant, cfg.n_heads, family="decoder_only")["self"]
-        # a layer is an encoder layer: self-attention and MLP, its keys hidden by the prefix mask
-        self.layers = nn.ModuleList(EncoderLayer(cfg, spec) for _ in range(cfg.dec_layers))
-        self.norm = nn.LayerNorm(cfg.d_model)
-        if init:
-            self.apply(lambda module: init_weights(module, cfg.d_model))
 
     def pack(self, src, tgt):
         """src (B, S), tgt (B, T), each right-padded. Returns the packed ids (B, L), L = S + T,
@@ -341,27 +353,14 @@ class DecoderOnlyTransformer(EmbeddedModel):
         cache.advance(T)
         return self.logits(self.norm(x))  # (B, T, V)
 
-    def attention_modules(self):
-        """(site, layer index, Attention) for every attention site."""
-        for i, layer in enumerate(self.layers):
-            yield "self", i, layer.attn
 
-
-class EncoderOnlyTransformer(EmbeddedModel):
+class EncoderOnlyTransformer(OneStack):
     """One bidirectional stack over a sentence (a BERT-like encoder), trained as a masked
     language model (data/masking.py): every position attends to every real position of its
     row, and the tied output layer predicts each position's token. Its one attention site is
     ``self``."""
 
     architecture = "encoder_only"
-
-    def __init__(self, cfg: ModelConfig, init: bool = True):
-        super().__init__(cfg, init)
-        spec = site_specs(cfg.variant, cfg.n_heads, family="encoder_only")["self"]
-        self.layers = nn.ModuleList(EncoderLayer(cfg, spec) for _ in range(cfg.enc_layers))
-        self.norm = nn.LayerNorm(cfg.d_model)
-        if init:
-            self.apply(lambda module: init_weights(module, cfg.d_model))
 
     def forward(self, ids, weights: list | None = None):
         """ids: (B, T) right-padded, some positions masked. Returns logits (B, T, V) of every
@@ -379,11 +378,6 @@ class EncoderOnlyTransformer(EmbeddedModel):
         weights: list = []
         self(ids, weights)
         return {("self", i): w for i, w in enumerate(weights)}
-
-    def attention_modules(self):
-        """(site, layer index, Attention) for every attention site."""
-        for i, layer in enumerate(self.layers):
-            yield "self", i, layer.attn
 
 
 FAMILIES = {
