@@ -54,6 +54,18 @@ from attnablate.model.variants import BASELINE, cell_label
 EXPECTATIONS = ("worse", "better", "not_better", "same")
 OTHER_SIDE = {"less": "greater", "greater": "less"}
 MEASURES = ("bleu", "params")
+# what a tested row holds after its family's correction (judged), in every table of tests
+JUDGED = (
+    "p",
+    "p_holm",
+    "p_against",
+    "p_against_holm",
+    "family",
+    "detectable",
+    "converged",
+    "verdict",
+    "reason",
+)
 COLUMNS = [
     "claim",
     "expect",
@@ -72,15 +84,7 @@ COLUMNS = [
     "test_high",
     *stats.interval_columns("delta_chrf"),
     *stats.interval_columns("delta_loss"),
-    "p",
-    "p_holm",
-    "p_against",
-    "p_against_holm",
-    "family",
-    "detectable",
-    "converged",
-    "verdict",
-    "reason",
+    *JUDGED,
 ]
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from attnablate.analysis import stats
 from attnablate.analysis.claims import (
+    JUDGED,
     difference_test,
     judged,
     paired_deltas,
@@ -42,15 +43,7 @@ COLUMNS = [
     "test_low",
     "test_high",
     "margin",
-    "p",
-    "p_against",
-    "p_holm",
-    "p_against_holm",
-    "family",
-    "detectable",
-    "converged",
-    "verdict",
-    "reason",
+    *JUDGED,
 ]
 
 
