@@ -164,8 +164,8 @@ def run_paths(name, largest_budget=False):
 
 
 def claim_references():
-    """The reports of other experiments that claims compare with (``reference.report``):
-    each one's comparison table and config."""
+    """The reports of other experiments that claims compare with (``reference.report``) and
+    the one the experiment ``replicates``: each one's comparison table and config."""
     return [str(path) for path in reference_inputs(config)]
 
 

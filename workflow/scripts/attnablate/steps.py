@@ -163,6 +163,7 @@ def claims(job) -> None:
     and set beside the report the experiment replicates."""
     from attnablate.analysis.claims import write_claims
     from attnablate.analysis.replication import write_replication
+    from attnablate.analysis.runs import read_table, with_labels
     from attnablate.report.files import Tables, reference_inputs
     from attnablate.report.reference import comparison_tables
 
@@ -173,8 +174,9 @@ def claims(job) -> None:
     if [Path(path) for path in job.input.references] != read:
         raise RuntimeError(f"rule files references: {list(job.input.references)}, read: {read}")
     references, claims = comparison_tables(job.config), job.config["claims"]
-    write_claims(claims, tables.runs, references, tables.claims)
-    write_replication(job.config, tables.runs, references, tables.replication)
+    runs = with_labels(read_table(tables.runs))  # read once, for both tables
+    write_claims(claims, runs, references, tables.claims)
+    write_replication(job.config, runs, references, tables.replication)
     print(f"{len(claims)} claims tested")
 
 

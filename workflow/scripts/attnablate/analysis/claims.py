@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from attnablate.analysis import controls, scaling, stats
-from attnablate.analysis.runs import diverged, read_table, with_labels
+from attnablate.analysis.runs import diverged, read_table
 from attnablate.analysis.significance import holm
 from attnablate.analysis.verdict import Verdict
 from attnablate.io import flag, write_tsv
@@ -88,19 +88,25 @@ COLUMNS = [
 ]
 
 
-def write_claims(claims: list[dict], runs, references: dict, path) -> None:
-    """The claims step: ``claims`` (the config's) tested on the runs table ``runs`` (every
-    budget's, runs.tsv), with the ``references`` of claims_table, as the table at ``path``."""
-    table = claims_table(claims, with_labels(read_table(runs)), references)
-    write_tsv(path, table.to_dict("records"), COLUMNS)
+def write_claims(claims: list[dict], runs: pd.DataFrame, references: dict, path) -> None:
+    """The claims step: ``claims`` (the config's) tested on ``runs`` (every budget's,
+    runs.tsv with labels), with the ``references`` of claims_table, as the table at ``path``."""
+    write_tsv(path, claims_table(claims, runs, references).to_dict("records"), COLUMNS)
+
+
+def read_judged(path) -> pd.DataFrame:
+    """A table of tests as its step wrote it (claims, replication), its converged flags as
+    booleans where set."""
+    table = read_table(path)
+    table["converged"] = [None if pd.isna(c) else c in (True, "True") for c in table["converged"]]
+    return table
 
 
 def read_claims(path) -> pd.DataFrame:
-    """The claims table as write_claims wrote it: its flags as booleans where set, a claim
-    without a reference with an empty one."""
-    table = read_table(path)
+    """The claims table as write_claims wrote it (read_judged), a claim without a reference
+    with an empty one."""
+    table = read_judged(path)
     table["reference"] = table["reference"].fillna("").astype(str)
-    table["converged"] = [None if pd.isna(c) else c in (True, "True") for c in table["converged"]]
     return table
 
 
@@ -122,7 +128,7 @@ def claims_table(
     rows = []
     for claim in claims:
         rows += _claim_rows(claim, recipe, references or {})
-    return judged(pd.DataFrame(rows, columns=COLUMNS), _verdict)
+    return judged(pd.DataFrame(rows, columns=COLUMNS), outcome)
 
 
 def judged(table: pd.DataFrame, verdict) -> pd.DataFrame:
@@ -373,7 +379,7 @@ def _bootstrap_test(claim: dict, row: pd.Series, samples: np.ndarray) -> dict:
     }
 
 
-def _verdict(row: dict) -> Verdict:
+def outcome(row: dict) -> Verdict:
     """A tested claim's outcome, every word from a Holm-corrected test of the same family:
     replicated where the claim's own test rejects; else opposite (a difference of the other
     sign; for not better: better) or outside the margin (an equivalence) where the test of

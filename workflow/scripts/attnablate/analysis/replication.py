@@ -18,11 +18,11 @@ from attnablate.analysis.claims import (
     JUDGED,
     difference_test,
     judged,
+    outcome,
     paired_deltas,
     seed_deltas,
     visible,
 )
-from attnablate.analysis.runs import read_table, with_labels
 from attnablate.analysis.verdict import Verdict
 from attnablate.io import flag, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
@@ -93,24 +93,17 @@ def replication_table(
     return judged(pd.DataFrame(rows, columns=COLUMNS), _verdict)
 
 
-def write_replication(config: dict, runs, references: dict, path) -> None:
-    """The claims step's replication table: the ``config``'s claims on the runs table
-    ``runs`` (runs.tsv) beside the report it ``replicates`` (its comparison table in
-    ``references``, as claims_table reads them); no rows where it replicates none."""
+def write_replication(config: dict, runs: pd.DataFrame, references: dict, path) -> None:
+    """The claims step's replication table: the ``config``'s claims on ``runs`` (runs.tsv
+    with labels) beside the report it ``replicates`` (its comparison table in
+    ``references``, as claims_table reads them); no rows where it replicates none. Read
+    back with claims.read_judged."""
     replicates = config.get("replicates")
     table = pd.DataFrame(columns=COLUMNS)
     if replicates:
         there, _ = references[replicates["report"]]
-        runs = with_labels(read_table(runs))
         table = replication_table(config.get("claims", []), runs, replicates, there)
     write_tsv(path, table.to_dict("records"), COLUMNS)
-
-
-def read_replication(path) -> pd.DataFrame:
-    """The replication table as write_replication wrote it, its flags as booleans where set."""
-    table = read_table(path)
-    table["converged"] = [None if pd.isna(c) else c in (True, "True") for c in table["converged"]]
-    return table
 
 
 def _compared(mine, theirs, row, replicates: dict, label: str, size: str, budget) -> dict:
@@ -138,11 +131,7 @@ def _compared(mine, theirs, row, replicates: dict, label: str, size: str, budget
 
 
 def _verdict(row: dict) -> Verdict:
-    """Every word from a Holm-corrected test of the replication's family: replicated where
-    the two Δs are shown within ±margin, outside the margin where shown outside, else not
-    resolved."""
-    if row["p_holm"] < stats.ALPHA:
-        return Verdict.REPLICATED
-    if row["p_against_holm"] < stats.ALPHA:
-        return Verdict.OUTSIDE
-    return Verdict.UNRESOLVED
+    """A claim's outcome for an equivalence (claims.outcome of ``expect: same``):
+    replicated where the two Δs are shown within ±margin, outside the margin where shown
+    outside, else not resolved."""
+    return outcome({**row, "expect": "same"})

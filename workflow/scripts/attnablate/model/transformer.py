@@ -269,6 +269,14 @@ class OneStack(EmbeddedModel):
         for i, layer in enumerate(self.layers):
             yield "self", i, layer.attn
 
+    def attention_weights(self, *batch) -> dict:
+        """Every layer's attention weights on one batch (what ``forward`` takes), {("self",
+        layer): (B, H, L, L)} over the rows the stack sees (a decoder-only model's packed
+        rows); for analysis (the reference attention path)."""
+        weights: list = []
+        self(*batch, weights=weights)
+        return {("self", i): w for i, w in enumerate(weights)}
+
 
 class DecoderOnlyTransformer(OneStack):
     """One stack over ``source ⟨EOS⟩ ⟨BOS⟩ target`` (a prefix language model): the source part
@@ -318,13 +326,6 @@ class DecoderOnlyTransformer(OneStack):
         x = x.gather(1, targets[:, :, None].expand(-1, -1, x.size(-1)))  # (B, T, C)
         return self.logits(self.norm(x))  # (B, T, V)
 
-    def attention_weights(self, src, tgt) -> dict:
-        """Every layer's attention weights on one batch, {("self", layer): (B, H, L, L)} over
-        the packed rows (pack); for analysis (the reference attention path)."""
-        weights: list = []
-        self(src, tgt, weights)
-        return {("self", i): w for i, w in enumerate(weights)}
-
     def prefill(self, src) -> PrefixCache:
         """Run the source prefix (B, S) through the stack into a new PrefixCache: its keys
         and values, masked as in training (pack with an empty target)."""
@@ -371,13 +372,6 @@ class EncoderOnlyTransformer(OneStack):
         for layer in self.layers:
             x = layer(x, pad, weights)
         return self.logits(self.norm(x))  # (B, T, V)
-
-    def attention_weights(self, ids) -> dict:
-        """Every layer's attention weights on one batch, {("self", layer): (B, H, T, T)}; for
-        analysis (the reference attention path)."""
-        weights: list = []
-        self(ids, weights)
-        return {("self", i): w for i, w in enumerate(weights)}
 
 
 FAMILIES = {

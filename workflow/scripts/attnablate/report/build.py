@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from attnablate.analysis import claims, replication, scaling
+from attnablate.analysis import claims, scaling
 from attnablate.analysis.runs import diverged, read_table, with_labels
 from attnablate.config.experiment import Experiment
 from attnablate.io import write_text, write_tsv
@@ -140,7 +140,7 @@ def build_report(
     scale = scaling.scaling_table(runs)
     write_tsv(tables.scaling, scale.to_dict("records"), scaling.COLUMNS)
     verdicts = claims.read_claims(tables.claims)
-    replicated = replication.read_replication(tables.replication)
+    replicated = claims.read_judged(tables.replication)
     drawn = report.figures
     figures.plot_budget_curves(every_budget, stable, size, drawn["budget_curves"])
     figures.plot_scaling(runs, scale, drawn["scaling"])
