@@ -40,6 +40,10 @@ TRAIN = TrainConfig(
 DECODER_ONLY = dataclasses.replace(
     MODEL, architecture="decoder_only", enc_layers=0, dec_layers=2, variant="qq@self"
 )
+# its masks drawn per sentence: the same whichever rank's shard a sentence lands in
+ENCODER_ONLY = dataclasses.replace(
+    DECODER_ONLY, architecture="encoder_only", enc_layers=2, dec_layers=0
+)
 
 
 def run(folder, data, processes, model):
@@ -49,7 +53,11 @@ def run(folder, data, processes, model):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", [MODEL, DECODER_ONLY], ids=["encoder_decoder", "decoder_only"])
+@pytest.mark.parametrize(
+    "model",
+    [MODEL, DECODER_ONLY, ENCODER_ONLY],
+    ids=["encoder_decoder", "decoder_only", "encoder_only"],
+)
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, data, model):
     one = run(tmp_path / "one", data, 1, model)
     two = run(tmp_path / "two", data, 2, model)

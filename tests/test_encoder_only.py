@@ -1,17 +1,28 @@
 """The encoder-only family at tiny dimensions: one bidirectional stack, its parameter count,
-its one attention site, and BERT's masking of its inputs."""
+its one attention site, BERT's masking of its inputs, and a run trained on them."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from attnablate.data.masking import FIRST_PIECE, IGNORE, MASK, mask_batch, mask_seed
+from attnablate.data.masking import (
+    EVALUATION_SEED,
+    FIRST_PIECE,
+    IGNORE,
+    MASK,
+    MaskedBatches,
+    mask_batch,
+    mask_seed,
+)
 from attnablate.data.tokenizer import EOS, PAD
 from attnablate.errors import ConfigurationError
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.transformer import EncoderOnlyTransformer, build
+from attnablate.train.config import JobConfig, TrainConfig
+from attnablate.train.files import RunFiles
+from attnablate.train.loop import Run, train
 
 BASE = ModelConfig(
     vocab_size=60, d_model=16, n_heads=2, enc_layers=2, dec_layers=0, d_ff=32, dropout=0.0,
@@ -107,3 +118,38 @@ def test_a_sentences_masks_are_its_own_whatever_batch_or_padding_it_lands_in():
     part = mask_batch(ids[4:, :length], BASE.vocab_size, seeds[4:])  # a shard, less padding
     for mine, theirs in zip(part, whole):
         assert torch.equal(mine, theirs[4:, :length])
+
+
+def test_masked_batches_mask_each_sentence_by_its_seed_and_epoch_and_evaluation_alike():
+    ids = [list(range(FIRST_PIECE, FIRST_PIECE + n)) for n in (3, 9, 5, 12, 7, 4)]
+    train = MaskedBatches(ids, batch_tokens=40, seed=5, vocab_size=BASE.vocab_size)
+    inputs, targets = train.batch([3, 1], epoch=2)
+    alone = train.batch([1], epoch=2)
+    n = len(ids[1]) + 1  # + EOS
+    assert torch.equal(inputs[1, :n], alone[0][0, :n])  # the same masks in any batch
+    assert torch.equal(targets[1, :n], alone[1][0, :n])
+    assert not torch.equal(train.batch([3], epoch=3)[1], train.batch([3], epoch=2)[1])
+    valid = MaskedBatches(ids, batch_tokens=40, seed=EVALUATION_SEED, vocab_size=60)
+    assert all(torch.equal(a, b) for a, b in zip(valid.batch([3], 0), valid.batch([3], 9)))
+    assert sum(len(b) for b in train.epoch(0)) == len(ids)  # every sentence once an epoch
+    assert train.tgt_len.sum() == pytest.approx(sum(0.15 * len(s) + 0.85 ** len(s) for s in ids))
+
+
+def test_a_training_run_records_masked_accuracy_and_the_self_sites_dynamics(tmp_path, data):
+    cfg = TrainConfig(
+        max_steps=20, batch_tokens=400, warmup_steps=5, eval_every=10, device="cpu",
+        job=JobConfig(log_every=10, save_every=100),
+    )  # fmt: skip
+    model_cfg = dataclasses.replace(BASE, vocab_size=200, variant="qq")
+    meta = train(Run(model_cfg, cfg, 1, {}), data, RunFiles(tmp_path))
+    curves = (tmp_path / "curves.tsv").read_text().splitlines()
+    assert curves[0].split("\t")[-2:] == ["valid_loss", "valid_accuracy"]
+    last = dict(zip(curves[0].split("\t"), curves[-1].split("\t")))
+    assert 0 <= float(last["valid_accuracy"]) <= 100 and float(last["valid_loss"]) > 0
+    assert meta.best_valid_bleu is None and meta.steps == 20
+    dynamics = (tmp_path / "dynamics.tsv").read_text().splitlines()
+    sites = {line.split("\t")[1] for line in dynamics[1:]}
+    steps = {line.split("\t")[0] for line in dynamics[1:]}
+    assert sites == {"self"} and steps == {"0", "10", "20"}
+    symmetry = {float(line.split("\t")[4]) for line in dynamics[1:]}
+    assert symmetry == {1.0}  # tied keys: a symmetric form at every step

@@ -19,7 +19,9 @@ def rows_of(path) -> list[dict]:
 def test_curves_are_rewritten_row_by_row_and_continue_a_resumed_runs_rows(tmp_path):
     path = tmp_path / "curves.tsv"
     curves = Curves(path)
-    assert path.read_text().splitlines() == ["\t".join(CURVE_COLUMNS)]  # a header at once
+    assert path.read_text().splitlines() == [
+        "\t".join((*CURVE_COLUMNS, "valid_bleu"))
+    ]  # a header at once
     curves.add(step=20, epoch=0, tokens=400, valid_loss=3.14159265, valid_bleu=None)
     first = rows_of(path)[0]
     assert first["step"] == "20" and first["valid_loss"] == "3.14159" and first["valid_bleu"] == ""

@@ -46,7 +46,7 @@ def weights(out):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only"])
+@pytest.mark.parametrize("architecture", ["encoder_decoder", "decoder_only", "encoder_only"])
 def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data, architecture):
     whole = tmp_path / "whole"
     assert start(whole, data, architecture=architecture).wait() == 0

@@ -17,7 +17,7 @@ from attnablate.train.loop import STOP_SIGNALS, Run, train
 SAVE_EVERY = 120  # steps between resume states
 
 
-# the same small model in each family: 1 + 1 layers, or 2 layers over the packed row
+# the same small model in each family: 1 + 1 layers, or 2 layers of one stack
 MODELS = {
     "encoder_decoder": ModelConfig(
         vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
@@ -31,6 +31,16 @@ MODELS = {
         d_ff=64,
         variant="qq@self",
         architecture="decoder_only",
+    ),
+    "encoder_only": ModelConfig(
+        vocab_size=200,
+        d_model=32,
+        n_heads=2,
+        enc_layers=2,
+        dec_layers=0,
+        d_ff=64,
+        variant="qq@self",
+        architecture="encoder_only",
     ),
 }
 

@@ -137,7 +137,9 @@ class TokenBatches:
         """The tokens one row of these lengths costs: its longer side, or (joint) both."""
         return src_len + tgt_len if self.joint else np.maximum(src_len, tgt_len)
 
-    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(self, indices, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """src, tgt_in, tgt_out of these pairs (the same at every ``epoch``; a data position's
+        epoch is passed to every task's batches: masked sentences differ per epoch)."""
         src, tgt = [self.src[i] for i in indices], [self.tgt[i] for i in indices]
         return collate(src, tgt, self.ladder)
 

@@ -10,8 +10,10 @@ seed and the index, so that every run is scored on the same positions). Its mask
 same whatever batch, shard or padding it lands in, and a resumed run draws what an
 uninterrupted one drew without keeping a generator's state."""
 
+import numpy as np
 import torch
 
+from attnablate.data.batches import TokenBatches
 from attnablate.data.tokenizer import BOS, EOS, PAD
 
 MASK = BOS  # the id a masked piece is replaced by
@@ -54,3 +56,42 @@ def mask_batch(ids: torch.Tensor, vocab_size: int, seeds: list[int]):
         n = int(ids[row].ne(PAD).sum())
         inputs[row, :n], targets[row, :n] = mask_sentence(ids[row, :n], vocab_size, seed)
     return inputs, targets
+
+
+class MaskedBatches:
+    """Batches of masked sentences for an encoder-only model: the batching of TokenBatches
+    (length-bucketed, shuffled per epoch from the run's seed) over one side of the pairs,
+    each sentence masked by its own seed. ``seed``: the run's (training: masks differ per
+    epoch) or EVALUATION_SEED (the valid and test splits: the same masks in every epoch and
+    run). ``batch`` returns (inputs, targets), as TokenBatches returns (src, tgt_in, tgt_out):
+    the model's inputs, then the target the loss reads."""
+
+    def __init__(
+        self,
+        sentences: list,
+        batch_tokens: int,
+        seed: int,
+        vocab_size: int,
+        bucket_ladder: float = 0.0,
+    ):
+        self.tokens = TokenBatches(sentences, sentences, batch_tokens, seed, bucket_ladder)
+        self.src = self.tokens.src
+        # the expected targets of each sentence (its n pieces: n·CHOSEN, and one when none
+        # was drawn), to count the targets trained on in passes over them (epochs_seen)
+        pieces = self.tokens.src_len - 1  # (N,) without EOS
+        self.tgt_len = np.where(pieces > 0, pieces * CHOSEN + (1 - CHOSEN) ** pieces, 0.0)
+        self.seed, self.vocab_size = seed, vocab_size
+
+    def epoch(self, epoch: int) -> list:
+        return self.tokens.epoch(epoch)
+
+    def stream(self, epoch: int = 0, index: int = 0):
+        return self.tokens.stream(epoch, index)
+
+    def batch(self, indices, epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masked inputs and targets (B, T) of these sentences, at ``epoch`` of training
+        (ignored for the evaluation seed: its masks are fixed)."""
+        ids = self.tokens.batch(indices)[0]  # (B, T): pieces, EOS, padding
+        epoch = 0 if self.seed == EVALUATION_SEED else epoch
+        seeds = [mask_seed(self.seed, epoch, int(i)) for i in indices]
+        return mask_batch(ids, self.vocab_size, seeds)

@@ -36,8 +36,8 @@ def needs_calibration(model) -> bool:
 
 
 @torch.no_grad()
-def calibrate(model, src, tgt_in, seed: int = 0) -> None:
-    """Set every ``self_offset`` site's start on the batch (src, tgt_in), in place; the
+def calibrate(model, *inputs, seed: int = 0) -> None:
+    """Set every ``self_offset`` site's start on a batch (the model's ``inputs``), in place; the
     reference W_K is drawn from its own generator (``seed``), so the run's random stream is
     untouched and every process computes the same start."""
     was_training = model.training
@@ -46,7 +46,7 @@ def calibrate(model, src, tgt_in, seed: int = 0) -> None:
     for site, layer, attn in list(model.attention_modules()):
         if attn.self_offset is None:
             continue
-        x, visible = site_inputs(model, attn, (site, layer), src, tgt_in)
+        x, visible = site_inputs(model, attn, (site, layer), *inputs)
         q = attn.split_heads(attn.q_proj(x), attn.n_heads)  # (B, H, T, hd)
         scale = 1 / math.sqrt(attn.head_dim)
         target = torch.stack(
@@ -65,9 +65,10 @@ def calibrate(model, src, tgt_in, seed: int = 0) -> None:
     model.train(was_training)
 
 
-def site_inputs(model, attn: Attention, key: tuple, src, tgt_in):
-    """The site's input x (B, T, C) on the batch, and which key each query sees (B, 1, T, T),
-    read from the site's attention weights (its padding, causal and prefix masks)."""
+def site_inputs(model, attn: Attention, key: tuple, *inputs):
+    """The site's input x (B, T, C) on the batch (the model's ``inputs``), and which key each
+    query sees (B, 1, T, T), read from the site's attention weights (its padding, causal and
+    prefix masks)."""
     seen = {}
 
     def keep_input(module, args) -> None:
@@ -75,7 +76,7 @@ def site_inputs(model, attn: Attention, key: tuple, src, tgt_in):
 
     hook = attn.register_forward_pre_hook(keep_input)
     try:
-        weights = model.attention_weights(src, tgt_in)[key]  # (B, H, T, T)
+        weights = model.attention_weights(*inputs)[key]  # (B, H, T, T)
     finally:
         hook.remove()
     return seen["x"], (weights[:, :1] > 0)

@@ -113,12 +113,21 @@ def form_statistics(a: torch.Tensor, b: torch.Tensor) -> dict:
 
 # The parts of a site reported on their own rows: a decoder-only model's self-attention
 # serves the source prefix and the target. A site not named here is one part, itself.
-PARTS = {"self": ("prefix", "target")}
+PARTS = {("decoder_only", "self"): ("prefix", "target")}
 
 
-def query_masks(model, src, tgt_in) -> dict:
-    """site or part -> (B, T) bool: the real queries of its attention weights."""
+def parts_of(model, site: str) -> tuple:
+    """The parts of one of the model's sites reported on rows of their own."""
+    return PARTS.get((model.cfg.architecture, site), (site,))
+
+
+def query_masks(model, *inputs) -> dict:
+    """site or part -> (B, T) bool: the real queries of its attention weights, on a batch of
+    the model's ``inputs``."""
     pad = model.cfg.pad_id
+    if model.cfg.architecture == "encoder_only":
+        return {"self": inputs[0].ne(pad)}
+    src, tgt_in = inputs
     src_real, tgt_real = src.ne(pad), tgt_in.ne(pad)  # (B, S), (B, T)
     if not isinstance(model, DecoderOnlyTransformer):
         return {"enc": src_real, "dec": tgt_real, "cross": tgt_real}
@@ -129,19 +138,20 @@ def query_masks(model, src, tgt_in) -> dict:
 
 
 @torch.no_grad()
-def attention_statistics(model, src, tgt_in) -> dict:
-    """(site or part, layer) -> per head (diag_mass or None, entropy), on one fixed batch."""
+def attention_statistics(model, *inputs) -> dict:
+    """(site or part, layer) -> per head (diag_mass or None, entropy), on one fixed batch of
+    the model's ``inputs``."""
     was_training = model.training
     model.eval()
-    weights = model.attention_weights(src, tgt_in)
+    weights = model.attention_weights(*inputs)
     model.train(was_training)
-    masks = query_masks(model, src, tgt_in)
+    masks = query_masks(model, *inputs)
     stats = {}
     for (site, layer), w in weights.items():
         w = w.float()  # (B, H, T, S)
         entropy = -(w * w.clamp_min(1e-12).log()).sum(-1)  # (B, H, T)
         d = w.diagonal(dim1=-2, dim2=-1) if site != "cross" else None  # (B, H, T)
-        for part in PARTS.get(site, (site,)):
+        for part in parts_of(model, site):
             q_mask = masks[part][:, None, :].float()  # (B, 1, T)
             count = q_mask.sum((0, 2))  # (1,)
             diag = None if d is None else (d * q_mask).sum((0, 2)) / count  # (H,)
@@ -149,14 +159,14 @@ def attention_statistics(model, src, tgt_in) -> dict:
     return stats
 
 
-def diagnose(model, src, tgt_in, step: int) -> list[dict]:
-    """Every diagnostic of every head, as rows of dynamics.tsv (a site's parts on rows of
-    their own, their form the site's)."""
-    attention = attention_statistics(model, src, tgt_in)
+def diagnose(model, *inputs, step: int) -> list[dict]:
+    """Every diagnostic of every head on a batch of the model's ``inputs``, as rows of
+    dynamics.tsv (a site's parts on rows of their own, their form the site's)."""
+    attention = attention_statistics(model, *inputs)
     rows = []
     for site, layer, attn in model.attention_modules():
         forms = [form_statistics(a, b) for a, b in head_factors(attn, model.cfg.d_model)]
-        for part in PARTS.get(site, (site,)):
+        for part in parts_of(model, site):
             diag, entropy = attention[part, layer]
             for head, form in enumerate(forms):
                 rows.append(

@@ -13,6 +13,7 @@ CURVE_TAGS = {
     "train_loss": "loss/train",
     "valid_loss": "loss/valid",
     "valid_bleu": "bleu/valid_greedy",
+    "valid_accuracy": "accuracy/valid_masked",
     "lr": "train/lr",
     "grad_norm": "train/grad_norm",
 }

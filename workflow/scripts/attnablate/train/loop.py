@@ -51,7 +51,7 @@ from attnablate.train.state import (
     identity_of,
     state_to_continue,
 )
-from attnablate.train.step import target_tokens, train_step, validation_bleu, validation_loss
+from attnablate.train.step import target_tokens, train_step
 
 CALIBRATION_SENTENCES = 64  # the first training pairs, on which a data-set start is fitted
 # Signals that ask a run to stop and be continued later: Slurm's warning before the time limit
@@ -110,7 +110,11 @@ class Trainer:
         branched = state is not None and state["fingerprint"] != self.identity  # a branch state
         self.records = (
             Records(
-                files, state, fresh=state is None or branched, tensorboard=self.cfg.job.tensorboard
+                files,
+                state,
+                fresh=state is None or branched,
+                tensorboard=self.cfg.job.tensorboard,
+                task=data.task,
             )
             if dist.is_main()
             else None
@@ -142,9 +146,8 @@ class Trainer:
         model so far to the checkpoint."""
         p, model, data = self.p, self.learner.model, self.data
         began = time.perf_counter()
-        n = min(self.cfg.valid_bleu_sentences, len(data.valid_src))
-        loss = validation_loss(model, data.valid_batches, self.device)
-        bleu = validation_bleu(model, data.valid_src[:n], data.valid_refs[:n], data.sp, self.device)
+        loss, score = data.validation(model, self.cfg.valid_bleu_sentences, self.device)
+        measure = data.task.valid_measure  # valid_bleu, valid_accuracy
         model.train()
         train_loss = p.window_loss / p.window_tokens if p.window_tokens else None
         self.records.validation(
@@ -157,14 +160,12 @@ class Trainer:
                 train_loss=train_loss,
                 grad_norm=p.grad_norm,
                 valid_loss=loss,
-                valid_bleu=bleu,
+                **{measure: score},
             )
         )
         p.window_loss, p.window_tokens = 0.0, 0
-        self.records.add_dynamics(diagnose(model, data.probe[0], data.probe[1], p.step))
-        self.log(
-            f"step {p.step}: valid loss {loss:.4f}, valid BLEU (greedy) {bleu:.2f}", flush=True
-        )
+        self.records.add_dynamics(diagnose(model, *data.probe[:-1], step=p.step))
+        self.log(f"step {p.step}: valid loss {loss:.4f}, {measure} {score:.2f}", flush=True)
         if self.cfg.stop_at_convergence and convergence(self.records.curves.rows)["converged"]:
             p.converged_at = p.step
             self.log(
@@ -172,7 +173,7 @@ class Trainer:
                 f"{CONVERGENCE_GAIN:.0%} over the last quarter of the steps): stopping"
             )
         if p.best is None or loss < p.best["valid_loss"]:
-            p.best = {"step": p.step, "valid_loss": loss, "valid_bleu": bleu}
+            p.best = {"step": p.step, "valid_loss": loss, measure: score}
             self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             if self.files.checkpoint:  # a stable run keeps states, not a model
                 save_checkpoint(self.files.checkpoint, model, **checkpoint_extra(p.best))
@@ -247,7 +248,7 @@ class Trainer:
             # a heavy diagonal), so that what training changes can be told apart from it.
             # Draws no random numbers: the run's numbers are those of a run without it.
             began = time.perf_counter()
-            self.records.restart_dynamics(diagnose(model, *self.data.probe[:2], 0))
+            self.records.restart_dynamics(diagnose(model, *self.data.probe[:-1], step=0))
             self.clock.add("evaluation", time.perf_counter() - began)
         model.train()
         stream = self.data.batches.stream(p.epoch, p.batch + 1)
@@ -293,9 +294,9 @@ class Trainer:
         p, began = self.p, time.perf_counter()
         epoch, index, indices = next(stream)
         shard, weight = self.shard_of(indices)
-        src, tgt_in, tgt_out = self.data.batches.batch(shard)
-        (n_all,) = dist.all_sum(target_tokens(tgt_out) * weight)  # the whole batch's tokens
-        batch = runtime.to_device((src, tgt_in, tgt_out), self.device)
+        batch = self.data.batches.batch(shard, epoch)  # the model's inputs, then the target
+        (n_all,) = dist.all_sum(target_tokens(batch[-1]) * weight)  # the whole batch's tokens
+        batch = runtime.to_device(batch, self.device)
         self.meter.data_seconds += time.perf_counter() - began
         loss, grad_norm = train_step(
             self.learner.model,
@@ -368,7 +369,7 @@ class Trainer:
             tokens_per_second=round(p.tokens / seconds, 1) if seconds else None,
             best_step=p.best and p.best["step"],
             best_valid_loss=p.best and p.best["valid_loss"],
-            best_valid_bleu=p.best and p.best["valid_bleu"],
+            best_valid_bleu=p.best and p.best.get("valid_bleu"),  # the masked task: None
             diverged=p.diverged_at is not None,
             diverged_at=p.diverged_at,
             converged_at=p.converged_at,
@@ -407,8 +408,7 @@ def train(run: Run, data: DataFiles, files: RunFiles, branches: Branches | None 
     job = replace(run.cfg.job, compile=compiles(run.cfg, device))
     run = replace(run, cfg=replace(run.cfg, job=job, precision=precision))
     files.folder.mkdir(parents=True, exist_ok=True)
-    joint = run.model_cfg.architecture == "decoder_only"
-    run_data = load_data(run.cfg, data, run.seed, device, log_main, joint)
+    run_data = load_data(run.cfg, data, run.seed, device, log_main, run.model_cfg.architecture)
     learner = build_model(run.model_cfg, run.cfg, run.seed, device)
     state = state_to_continue(files, run.model_cfg, run.cfg, run.seed, branches, log_main)
     if state is not None:
@@ -416,7 +416,7 @@ def train(run: Run, data: DataFiles, files: RunFiles, branches: Branches | None 
     elif needs_calibration(learner.model):
         # a data-set start (qq_centred: attention at step 0 as qk's), the same on every rank
         batch = run_data.batches.batch(range(min(CALIBRATION_SENTENCES, len(run_data.batches.src))))
-        calibrate(learner.model, *(t.to(device) for t in batch[:2]), seed=run.seed)
+        calibrate(learner.model, *(t.to(device) for t in batch[:-1]), seed=run.seed)
     trainer = Trainer(run, run_data, learner, files, state, branches)
     if trainer.run(stop_requested=lambda: bool(received)):
         names = ", ".join(signal.Signals(s).name for s in dict.fromkeys(received)) or "rank 0"

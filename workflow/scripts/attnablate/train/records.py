@@ -5,37 +5,40 @@ starts without the files."""
 from pathlib import Path
 
 from attnablate.io import write_text, write_tsv
+from attnablate.tasks import TRANSLATION, Task
 from attnablate.train.dynamics import COLUMNS as DYNAMICS_COLUMNS
 from attnablate.train.files import RunFiles
 from attnablate.train.live import LiveCurves
 
+# curves.tsv's columns; then the task's own measure (tasks.py: valid_bleu, valid_accuracy)
 CURVE_COLUMNS = (
     "step",
     "epoch",
-    "tokens",
+    "tokens",  # targets trained on (the masked task: chosen pieces)
     "seconds",
     "lr",
     "train_loss",
     "grad_norm",
     "valid_loss",
-    "valid_bleu",
 )
 
 
 class Curves:
-    """curves.tsv, rewritten row by row so that a person can follow a run while it trains."""
+    """curves.tsv, rewritten row by row so that a person can follow a run while it trains;
+    ``measure``: the column of its task's valid measure, last."""
 
-    def __init__(self, path, rows: list | None = None):
+    def __init__(self, path, rows: list | None = None, measure: str = TRANSLATION.valid_measure):
         self.path = Path(path)
         self.rows = list(rows or [])
+        self.columns = (*CURVE_COLUMNS, measure)
         write_text(self.path, self._text())
 
     def add(self, **row) -> None:
-        self.rows.append({column: _fmt(row.get(column)) for column in CURVE_COLUMNS})
+        self.rows.append({column: _fmt(row.get(column)) for column in self.columns})
         write_text(self.path, self._text())
 
     def _text(self) -> str:
-        lines = ["\t".join(CURVE_COLUMNS)] + ["\t".join(r.values()) for r in self.rows]
+        lines = ["\t".join(self.columns)] + ["\t".join(r.values()) for r in self.rows]
         return "\n".join(lines) + "\n"
 
 
@@ -51,9 +54,16 @@ class Records:
     ``fresh``: the run starts anew here (no state of its own), so event files of an earlier
     run in the folder go."""
 
-    def __init__(self, files: RunFiles, state: dict | None, fresh: bool, tensorboard: bool):
+    def __init__(
+        self,
+        files: RunFiles,
+        state: dict | None,
+        fresh: bool,
+        tensorboard: bool,
+        task: Task = TRANSLATION,
+    ):
         self.files = files
-        self.curves = Curves(files.curves, state["curves"] if state else [])
+        self.curves = Curves(files.curves, state["curves"] if state else [], task.valid_measure)
         self.dynamics = state["dynamics"] if state else []
         self.live = LiveCurves(files.folder, fresh=fresh) if tensorboard else None
 

@@ -137,13 +137,13 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 @torch.no_grad()
-def training_flops_per_token(model, src, tgt_in, target_tokens: int) -> float:
+def training_flops_per_token(model, *inputs, target_tokens: int) -> float:
     """Model FLOPs of one trained target token: the forward pass's matrix products and
     attention as FlopCounterMode counts them, times 3 for forward and backward. Counted in
     eval mode without gradients, so it draws no random numbers and changes no result."""
     was_training = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter:
-        model(src, tgt_in)
+        model(*inputs)
     model.train(was_training)
     return 3 * counter.get_total_flops() / target_tokens

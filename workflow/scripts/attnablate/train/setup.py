@@ -10,15 +10,22 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from attnablate.data.batches import TokenBatches, length_filter
+from attnablate.data.masking import EVALUATION_SEED, MaskedBatches
 from attnablate.data.tokenizer import load_split
 from attnablate.errors import ConfigurationError
 from attnablate.model.config import ModelConfig
 from attnablate.model.transformer import build
+from attnablate.tasks import MASKED, Task, task_of
 from attnablate.train import distributed as dist
 from attnablate.train import runtime
 from attnablate.train.config import TrainConfig
 from attnablate.train.files import DataFiles
-from attnablate.train.step import target_tokens
+from attnablate.train.step import (
+    masked_validation,
+    target_tokens,
+    validation_bleu,
+    validation_loss,
+)
 
 PROBE_SENTENCES = 32  # the fixed valid batch on which attention diagnostics are measured
 
@@ -26,15 +33,28 @@ PROBE_SENTENCES = 32  # the fixed valid batch on which attention diagnostics are
 @dataclass
 class RunData:
     """A run's data, loaded once: training batches, the valid set that validation scores and
-    the fixed probe batch on which attention diagnostics are measured."""
+    the fixed probe batch on which attention diagnostics are measured. Either task's batches
+    (TokenBatches, MaskedBatches) give the model's inputs, then the target."""
 
-    batches: TokenBatches  # training pairs within max_len
-    valid_batches: TokenBatches  # the whole valid set (validation loss)
+    task: Task  # what the model family is trained on and judged by
+    batches: TokenBatches | MaskedBatches  # training pairs within max_len (masked: sources)
+    valid_batches: TokenBatches | MaskedBatches  # the whole valid set (validation loss)
     valid_src: list  # valid source ids (greedy BLEU on the first valid_bleu_sentences)
     valid_refs: list  # valid references, plain text
     sp: spm.SentencePieceProcessor  # to detokenise greedy translations
-    probe: list  # src, tgt_in, tgt_out of the first PROBE_SENTENCES valid pairs, on the device
+    probe: list  # the first PROBE_SENTENCES valid sentences' inputs and target, on the device
     dropped: int  # training pairs dropped as longer than max_len
+
+    def validation(self, model, bleu_sentences: int, device) -> tuple[float, float]:
+        """The valid loss (nats per target) and the task's valid measure: greedy BLEU on the
+        first ``bleu_sentences`` valid sentences, or masked-token accuracy (%)."""
+        if self.task is MASKED:
+            return masked_validation(model, self.valid_batches, device)
+        n = min(bleu_sentences, len(self.valid_src))
+        loss = validation_loss(model, self.valid_batches, device)
+        return loss, validation_bleu(
+            model, self.valid_src[:n], self.valid_refs[:n], self.sp, device
+        )
 
 
 @dataclass
@@ -62,9 +82,11 @@ def training_device(cfg: TrainConfig, threads: int) -> torch.device:
     return device
 
 
-def load_data(cfg: TrainConfig, data: DataFiles, seed: int, device, log, joint: bool) -> RunData:
-    """The run's batches (``joint``: filled by packed source-and-target length, for a
-    decoder-only model), validation data and probe batch."""
+def load_data(
+    cfg: TrainConfig, data: DataFiles, seed: int, device, log, architecture: str
+) -> RunData:
+    """The run's batches for its family's task (a decoder-only model's filled by packed
+    source-and-target length), validation data and probe batch."""
     train_src, train_tgt = load_split(data.train)
     train_src, train_tgt, dropped = length_filter(train_src, train_tgt, cfg.max_len)
     log(f"train pairs: {len(train_src)} ({dropped} longer than {cfg.max_len} tokens dropped)")
@@ -75,15 +97,26 @@ def load_data(cfg: TrainConfig, data: DataFiles, seed: int, device, log, joint: 
             f"tokens (all {dropped} dropped): raise it",
         )
     valid_src, valid_tgt = load_split(data.valid)
-    batches = TokenBatches(train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder, joint)
-    valid = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder, joint)
+    sp = spm.SentencePieceProcessor(model_file=str(data.spm))
+    task = task_of(architecture)
+    if task is MASKED:
+        vocab, ladder = sp.get_piece_size(), cfg.bucket_ladder
+        batches = MaskedBatches(train_src, cfg.batch_tokens, seed, vocab, ladder)
+        valid = MaskedBatches(valid_src, cfg.batch_tokens, EVALUATION_SEED, vocab, ladder)
+    else:
+        joint = architecture == "decoder_only"
+        batches = TokenBatches(
+            train_src, train_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder, joint
+        )
+        valid = TokenBatches(valid_src, valid_tgt, cfg.batch_tokens, seed, cfg.bucket_ladder, joint)
     probe = valid.batch(range(min(PROBE_SENTENCES, len(valid_src))))
     return RunData(
+        task=task,
         batches=batches,
         valid_batches=valid,
         valid_src=valid_src,
         valid_refs=data.valid_ref.read_text(encoding="utf-8").splitlines(),
-        sp=spm.SentencePieceProcessor(model_file=str(data.spm)),
+        sp=sp,
         probe=[t.to(device) for t in probe],
         dropped=dropped,
     )
@@ -115,7 +148,9 @@ class Meter:
     def __init__(self, model, probe: list, device):
         self.peak = runtime.peak_flops(device)
         self.flops_per_token = (
-            runtime.training_flops_per_token(model, probe[0], probe[1], target_tokens(probe[2]))
+            runtime.training_flops_per_token(
+                model, *probe[:-1], target_tokens=target_tokens(probe[-1])
+            )
             if self.peak
             else None
         )
