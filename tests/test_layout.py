@@ -19,13 +19,14 @@ TORCH_FREE = [
     "attnablate.model.params",
     "attnablate.meta",
     "attnablate.convergence",
+    "attnablate.tasks",
     "attnablate.evaluate.formats",
 ]
 # The stages, each importing only from its own and those below it: what several stages
 # share (errors, files, run metadata, the convergence rule) sits in the neutral home below
 # them; steps, the adapter the rules call, sits above everything.
 STAGES = [
-    ("errors", "io", "timing", "meta", "convergence"),
+    ("errors", "io", "timing", "meta", "convergence", "tasks"),
     ("config", "model", "data"),
     ("train",),
     ("evaluate",),

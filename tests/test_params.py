@@ -54,8 +54,8 @@ def _presets():
 @pytest.mark.parametrize("which", ["total", "non_embedding"])
 def test_match_params_reaches_half_a_percent_for_every_variant(size, which):
     target = count_params(size, which)
-    decoder_only = size.architecture == "decoder_only"  # one site: every spec's @all form
-    for variant in dict.fromkeys(v.split("@")[0] + "@all" if decoder_only else v for v in VARIANTS):
+    one_site = size.architecture != "encoder_decoder"  # site self: every spec's @all form
+    for variant in dict.fromkeys(v.split("@")[0] + "@all" if one_site else v for v in VARIANTS):
         d_ff = match_params(variant, size, which)
         # a variant that saves parameters widens d_ff; one that saves none at this size (gqa2
         # with two heads is multi-head attention) keeps it

@@ -169,6 +169,58 @@ def test_a_decoder_only_experiment_runs_end_to_end_and_compares_with_the_encoder
     }
 
 
+def encoder_only(config: dict) -> dict:
+    """The smoke experiment as an encoder-only model of about its size, masked-language
+    trained on the sources, with a claim in its own measure."""
+    config = copy.deepcopy(config)
+    config["experiment"] = "smoke-encoder"
+    config["model"] = {"architecture": "encoder_only"}
+    config["variants"], config["matched_variants"] = ["qk", "qq"], ["qq"]
+    config["sizes"] = {
+        "micro": {"d_model": 16, "n_heads": 2, "enc_layers": 2, "dec_layers": 0, "d_ff": 32}
+    }
+    config["claims"] = [
+        {"claim": "QQᵀ is worse", "variant": "qq", "expect": "worse"},
+        {"claim": "at equal weights, no better", "variant": "qq", "match": "total",
+         "expect": "not_better", "margin": 1.0},
+    ]  # fmt: skip
+    return config
+
+
+def test_an_encoder_only_experiment_runs_end_to_end_judged_by_masked_token_accuracy(
+    tmp_path, smoke
+):
+    """The DAG of the third family: masked-language training on the sources, the test
+    split's masked pieces scored in place of translations, paired tests over test sentences,
+    the claims and the report in accuracy points, the symmetry also on the published scale."""
+    workdir, config = smoke
+    shutil.copytree(workdir / "data", tmp_path / "data")  # the same corpus, prepared once
+    result = snakemake(tmp_path, encoder_only(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    test_sentences = len((tmp_path / "data" / "smoke-de-en" / "test.src").read_text().splitlines())
+    for run in ("qk/micro/none", "qq/micro/none", "qq/micro/total"):
+        folder = tmp_path / "runs" / "smoke-encoder" / run / "seed1" / "steps30"
+        assert not (folder / "test.hyp").exists()  # nothing is translated
+        rows = read_tsv(folder / "test.masked.tsv")
+        assert len(rows) == test_sentences and all(int(r["count"]) >= 1 for r in rows)
+        scores = json.loads((folder / "scores.json").read_text())
+        correct = sum(int(r["correct"]) for r in rows)
+        assert scores["accuracy"] == round(100 * correct / scores["pieces"], 4)
+        assert {row["site"] for row in read_tsv(folder / "dynamics.tsv")} == {"self"}
+        assert read_tsv(folder / "curves.tsv")[-1]["valid_accuracy"]
+    [run] = [r for r in read_tsv(tmp_path / "results" / "smoke-encoder" / "runs.tsv")
+             if r["variant"] == "qq" and r["match"] == "none"]  # fmt: skip
+    assert run["test_accuracy"] and run["test_masked_loss"] and "test_bleu" not in run
+    tests = read_tsv(tmp_path / "results" / "smoke-encoder" / "significance.tsv")
+    assert {t["variant"] for t in tests} == {"qq"} and all(0 < float(t["p_ar"]) <= 1 for t in tests)
+    claims = read_tsv(tmp_path / "results" / "smoke-encoder" / "claims.tsv")
+    assert [c["measure"] for c in claims] == ["accuracy", "accuracy"]
+    summary = (tmp_path / "reports" / "smoke-encoder" / "summary.md").read_text()
+    assert "Δ accuracy vs qk < 0" in summary and "BLEU" not in summary
+    assert "on the published scale 2s − 1" in summary
+    assert "- `qq`: self-attention (bidirectional): W_K is W_Q" in summary
+
+
 def test_the_decoder_only_experiment_plans_every_cell_against_the_default_report(tmp_path):
     config = yaml.safe_load((ROOT / "configs" / "decoder-only.yaml").read_text())
     result = snakemake(tmp_path, config, "--dry-run")

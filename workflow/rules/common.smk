@@ -34,6 +34,7 @@ from attnablate.report.files import reference_inputs  # noqa: E402
 from attnablate.report.outputs import FIGURES  # noqa: E402
 from attnablate.model.params import count_params  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
+from attnablate.tasks import MASKED, task_of  # noqa: E402
 
 # --config values typed as the schema says (Snakemake passes nested ones as strings), then
 # validated: the schema fills every default.
@@ -80,6 +81,10 @@ RUN_ID = f"{CELL_ID}/steps{{budget}}"
 RUN = f"runs/{RUN_ID}"
 RUN_LOG = f"logs/{RUN_ID}"
 RUN_BENCH = f"benchmarks/{RUN_ID}"
+# what the experiment's family is judged on (tasks.py), and the test output of one of its runs
+# that the compare jobs test: translations, or the masked task's sentence rows
+TASK = task_of(EXPERIMENT.family)
+TESTED = "test.masked.tsv" if TASK is MASKED else "test.hyp"
 # the baseline's run that a compare job of (size, seed, budget) tests the others against
 BASELINE_RUN = f"runs/{RUNS}/{BASELINE}/{{size}}/none/seed{{seed}}/steps{{budget}}"
 # Cluster jobs ask for GPUs only where the experiment runs on them.

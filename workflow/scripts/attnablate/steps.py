@@ -89,6 +89,19 @@ def score(job) -> None:
     score_run(Path(job.input.hyp), Path(job.input.ref), Path(job.input.meta), job.output.scores)
 
 
+def evaluate_masked(job) -> None:
+    """Rule ``evaluate_masked``: a masked run's accuracy and loss on the test split's pieces."""
+    from attnablate.evaluate.masked import evaluate_run
+
+    evaluate_run(
+        Path(job.input.checkpoint),
+        Path(job.input.test),
+        Path(job.input.meta),
+        job.output.sentences,
+        job.output.scores,
+    )
+
+
 def attention(job) -> None:
     """Rule ``attention``: the attention maps of a run's best checkpoint."""
     from attnablate.train.dynamics import write_attention_maps
@@ -101,14 +114,17 @@ def attention(job) -> None:
 def compare(job) -> None:
     """Rule ``compare``: the variants of one (size, match, seed, budget) against the
     baseline, paired by test sentence."""
+    from attnablate.config.experiment import Experiment
     from attnablate.evaluate.compare import run_compare
     from attnablate.model.variants import BASELINE
+    from attnablate.tasks import task_of
 
     cell = {key: job.wildcards[key] for key in ("experiment", "size", "match", "seed", "budget")}
     systems = dict(zip(job.params.variants, job.input.systems, strict=True))
     scores = dict(zip(job.params.variants, job.input.system_scores, strict=True))
     scores[BASELINE] = job.input.baseline_scores
-    run_compare(cell, job.input.baseline, systems, scores, job.input.ref, job.output.table)
+    task = task_of(Experiment.of(job.config).family)
+    run_compare(cell, job.input.baseline, systems, scores, job.input.ref, job.output.table, task)
 
 
 def prepare(job) -> None:

@@ -2,7 +2,8 @@
 
 A claim (config ``claims``, documented in the schema) names a cell (``variant``, ``match``),
 what it is compared with (``against``: ``qk``, or another variant of the experiment, paired by
-seed), the ``measure`` (``bleu``: test BLEU; ``params``: what its runs are worth in ``qk``
+seed), the ``measure`` (the family's: ``bleu``, test BLEU, or ``accuracy``, masked-token
+accuracy on the test split, tasks.py; or ``params``: what its runs are worth in ``qk``
 parameters on ``qk``'s scaling law, the frontier of quality per weight) and what the
 published answer says of the difference:
 
@@ -50,10 +51,10 @@ from attnablate.analysis.significance import holm
 from attnablate.analysis.verdict import Verdict
 from attnablate.io import flag, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
+from attnablate.tasks import PARAMS, TRANSLATION, Task, task_of_table
 
 EXPECTATIONS = ("worse", "better", "not_better", "same")
 OTHER_SIDE = {"less": "greater", "greater": "less"}
-MEASURES = ("bleu", "params")
 # what a tested row holds after its family's correction (judged), in every table of tests
 JUDGED = (
     "p",
@@ -66,7 +67,15 @@ JUDGED = (
     "verdict",
     "reason",
 )
-COLUMNS = [
+
+
+def columns(task: Task = TRANSLATION) -> list[str]:
+    """The claims table's columns, its second measure named by the ``task`` (delta_chrf,
+    delta_masked_loss)."""
+    return [*HEAD, *stats.interval_columns(f"delta_{task.second}"), *TAIL]
+
+
+HEAD = [
     "claim",
     "expect",
     "measure",
@@ -82,16 +91,15 @@ COLUMNS = [
     "high",
     "test_low",
     "test_high",
-    *stats.interval_columns("delta_chrf"),
-    *stats.interval_columns("delta_loss"),
-    *JUDGED,
 ]
+TAIL = [*stats.interval_columns("delta_loss"), *JUDGED]
 
 
 def write_claims(claims: list[dict], runs: pd.DataFrame, references: dict, path) -> None:
     """The claims step: ``claims`` (the config's) tested on ``runs`` (every budget's,
     runs.tsv with labels), with the ``references`` of claims_table, as the table at ``path``."""
-    write_tsv(path, claims_table(claims, runs, references).to_dict("records"), COLUMNS)
+    table = claims_table(claims, runs, references)
+    write_tsv(path, table.to_dict("records"), columns(task_of_table(runs.columns)))
 
 
 def read_judged(path) -> pd.DataFrame:
@@ -125,10 +133,11 @@ def claims_table(
     its corpus and tokenizer are this experiment's), for the claims with a ``reference``.
     A claim whose cells this experiment does not run gets one row that says so."""
     recipe = runs[~runs["size"].isin(controls.rate_checks(runs))]
+    task = task_of_table(runs.columns)
     rows = []
     for claim in claims:
-        rows += _claim_rows(claim, recipe, references or {})
-    return judged(pd.DataFrame(rows, columns=COLUMNS), outcome)
+        rows += _claim_rows(claim, recipe, references or {}, task)
+    return judged(pd.DataFrame(rows, columns=columns(task)), outcome)
 
 
 def judged(table: pd.DataFrame, verdict) -> pd.DataFrame:
@@ -156,14 +165,14 @@ def visible(text: str) -> str:
     )
 
 
-def _claim_rows(claim: dict, runs: pd.DataFrame, references: dict) -> list[dict]:
+def _claim_rows(claim: dict, runs: pd.DataFrame, references: dict, task: Task) -> list[dict]:
     label = cell_label(claim["variant"], claim.get("match", "none"))
     against = claim.get("against", BASELINE)
     reference = claim.get("reference")
     base = {
         "claim": visible(claim["claim"]),
         "expect": claim["expect"],
-        "measure": claim.get("measure", "bleu"),
+        "measure": claim.get("measure", task.measure),
         "margin": claim.get("margin", math.nan),
         "label": label,
         "against": against,
@@ -173,15 +182,15 @@ def _claim_rows(claim: dict, runs: pd.DataFrame, references: dict) -> list[dict]
     theirs = runs[runs["label"] == against]
     if not len(mine) or not len(theirs):
         return [{**base, "size": "-", "seeds": 0, "converged": True, "verdict": Verdict.NOT_RUN}]
-    if base["measure"] == "params":
+    if base["measure"] == PARAMS:
         return _params_rows(base, runs, label)
     rows = []
     for (size, budget), here in mine.groupby(["size", "budget"], sort=False):
         other = theirs[(theirs["size"] == size) & (theirs["budget"] == budget)]
         if reference:
-            test = _reference_test(base, here, other, reference, references, budget)
+            test = _reference_test(base, here, other, reference, references, budget, task)
         else:
-            test = _bleu_test(base, here, other)
+            test = _measure_test(base, here, other, task)
         rows.append({**base, "size": size, "budget": budget, **test})
     return rows
 
@@ -198,14 +207,14 @@ def seed_deltas(text: str) -> list[float]:
     return [float(part.split(":")[1]) for part in str(text).split(";") if ":" in part]
 
 
-def _reference_test(claim, mine, theirs, reference, references, budget) -> dict:
+def _reference_test(claim, mine, theirs, reference, references, budget, task: Task) -> dict:
     """This experiment's per-seed Δ at one size and budget against the reference report's
     at the same budget: Welch's interval of the difference of their means, and the
     equivalence of the two within ±margin."""
     table, same_corpus = references[reference["report"]]
     ref_label = cell_label(reference["variant"], reference.get("match", "none"))
     there = table[(table["label"] == ref_label) & (table["budget"] == budget)]
-    here, converged = paired_deltas(mine, theirs)
+    here, converged = paired_deltas(mine, theirs, task)
     untestable = None
     if not same_corpus:
         untestable = f"{reference['report']} was trained on another corpus or tokenizer"
@@ -226,12 +235,15 @@ def _reference_test(claim, mine, theirs, reference, references, budget) -> dict:
     }
 
 
-def paired_deltas(mine: pd.DataFrame, theirs: pd.DataFrame) -> tuple[list, pd.Series]:
-    """Test BLEU of ``mine`` minus ``theirs`` per seed both finished, and those runs'
-    converged flags (of both cells)."""
+def paired_deltas(
+    mine: pd.DataFrame, theirs: pd.DataFrame, task: Task = TRANSLATION
+) -> tuple[list, pd.Series]:
+    """The ``task``'s test measure of ``mine`` minus ``theirs`` per seed both finished, and
+    those runs' converged flags (of both cells)."""
     paired = mine[~diverged(mine)].merge(theirs[~diverged(theirs)], on="seed", suffixes=("", "_b"))
     converged = pd.concat([flag(paired["converged"]), flag(paired["converged_b"])])
-    return list(paired["test_bleu"] - paired["test_bleu_b"]), converged
+    m = f"test_{task.measure}"
+    return list(paired[m] - paired[f"{m}_b"]), converged
 
 
 def difference_test(here: list, other: list, margin: float, expect: str = "same") -> dict:
@@ -256,14 +268,16 @@ def difference_test(here: list, other: list, margin: float, expect: str = "same"
     }
 
 
-def _bleu_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame) -> dict:
-    """The test of a BLEU claim at one size and budget, over the seeds both cells finished."""
+def _measure_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame, task: Task) -> dict:
+    """The test of a claim on the ``task``'s test measure at one size and budget, over the
+    seeds both cells finished."""
     paired = mine[~diverged(mine)].merge(theirs[~diverged(theirs)], on="seed", suffixes=("", "_b"))
-    deltas = list(paired["test_bleu"] - paired["test_bleu_b"])
+    m, second = f"test_{task.measure}", f"test_{task.second}"
+    deltas = list(paired[m] - paired[f"{m}_b"])
     n, expect, margin = len(deltas), claim["expect"], claim["margin"]
     mean, low, high = stats.mean_interval(deltas)
     test_low, test_high = stats.interval(deltas, test_level(expect))
-    chrf = stats.mean_interval(paired["test_chrf"] - paired["test_chrf_b"])
+    beside = stats.mean_interval(paired[second] - paired[f"{second}_b"])
     loss = stats.mean_interval(paired["best_valid_loss"] - paired["best_valid_loss_b"])
     if expect in ("worse", "better"):
         side = "less" if expect == "worse" else "greater"
@@ -286,7 +300,7 @@ def _bleu_test(claim: dict, mine: pd.DataFrame, theirs: pd.DataFrame) -> dict:
         "high": high,
         "test_low": test_low,
         "test_high": test_high,
-        **dict(zip(stats.interval_columns("delta_chrf"), chrf, strict=True)),
+        **dict(zip(stats.interval_columns(f"delta_{task.second}"), beside, strict=True)),
         **dict(zip(stats.interval_columns("delta_loss"), loss, strict=True)),
         "p": p,
         "p_against": p_against,

@@ -12,6 +12,8 @@ rendered from it alone.
   to judge training noise by; ``no finished pair`` where every seed diverged on a side.
 - The per-seed paired tests (sacrebleu, Holm over the (size, seed) family) measure test-set
   sampling noise only: they are counted by sign, never turned into a verdict.
+- The measure is the runs' task's (tasks.py): BLEU, or masked-token accuracy, with chrF or the
+  masked pieces' loss beside it; the columns are named by it (bleu, delta_bleu, delta_chrf).
 """
 
 import math
@@ -24,28 +26,28 @@ from attnablate.analysis.verdict import Verdict, difference
 from attnablate.evaluate.formats import SCORE_DECIMALS
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, cell_label
+from attnablate.tasks import TRANSLATION, Task, task_of_table
 
 ALPHA = 0.05  # per-seed tests: significant at this Holm-adjusted p-value
-COLUMNS = [
-    "size",
-    "budget",
-    "variant",
-    "match",
-    "label",
-    "seeds",
-    "params_total",
-    "params_saved",
-    "bleu",
-    "baseline_bleu",
-    "delta_bleu",
-    "delta_low",
-    "delta_high",
-    "detectable",
-    "p",
-    "p_holm",
-    "family",
-    "verdict",
-    *stats.interval_columns("delta_chrf"),
+
+
+def columns(task: Task = TRANSLATION) -> list[str]:
+    """The comparison table's columns, its measures named by the ``task``."""
+    m = task.measure
+    return [
+        *HEAD,
+        m,
+        f"baseline_{m}",
+        f"delta_{m}",
+        *MIDDLE,
+        *stats.interval_columns(f"delta_{task.second}"),
+        *TAIL,
+    ]
+
+
+HEAD = ["size", "budget", "variant", "match", "label", "seeds", "params_total", "params_saved"]
+MIDDLE = ["delta_low", "delta_high", "detectable", "p", "p_holm", "family", "verdict"]
+TAIL = [
     *stats.interval_columns("delta_loss"),
     "seed_deltas",
     "seed_p_ar_holm",
@@ -59,11 +61,13 @@ COLUMNS = [
     "diverged_seeds",
     "best_valid_loss",
 ]
+COLUMNS = columns()  # a translating experiment's (the committed reports' tables)
 
 
 def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
     """One row per variant cell, size and budget, in runs order (budgets ascending); ``runs``
     as in runs.tsv, ``tests`` as in significance.tsv."""
+    task = task_of_table(runs.columns)
     rows = []
     for size in runs["size"].unique():
         for budget in sorted(runs.loc[runs["size"] == size, "budget"].unique()):
@@ -80,29 +84,34 @@ def comparison_table(runs: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
                     & (tests["variant"] == variant)
                     & (tests["match"] == match)
                 )
-                rows.append(compare_cell(mine, base, tests[mask]))
-    table = pd.DataFrame(rows, columns=COLUMNS)
+                rows.append(compare_cell(mine, base, tests[mask], task))
+    table = pd.DataFrame(rows, columns=columns(task))
     tested = table[table["p"].notna()]
     for _, family in tested.groupby(["size", "budget"], sort=False):
         table.loc[family.index, "p_holm"] = holm(list(family["p"]))
         table.loc[family.index, "family"] = len(family)
     called = table["p_holm"] < stats.ALPHA
     table.loc[called, "verdict"] = [
-        difference(row.delta_bleu, row.p_holm) for row in table[called].itertuples()
+        difference(delta, p)
+        for delta, p in zip(table.loc[called, f"delta_{task.measure}"], table.loc[called, "p_holm"])
     ]
     return table
 
 
-def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) -> dict:
+def compare_cell(
+    mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame, task: Task = TRANSLATION
+) -> dict:
     """The comparison row of one variant cell (its runs ``mine``, one per seed) against the
-    baseline's runs ``base`` of the same size, with the cell's per-seed ``tests``."""
+    baseline's runs ``base`` of the same size, with the cell's per-seed ``tests``, in the
+    ``task``'s measures."""
     first = mine.iloc[0]
+    m, second = f"test_{task.measure}", f"test_{task.second}"
     finished = lambda runs: runs[~flag(runs["diverged"])]  # noqa: E731
     paired = finished(mine).merge(finished(base), on="seed", suffixes=("", "_qk"))
     paired = paired.sort_values("seed")
-    deltas = list(paired["test_bleu"] - paired["test_bleu_qk"])
+    deltas = list(paired[m] - paired[f"{m}_qk"])
     mean, low, high = stats.mean_interval(deltas)
-    chrf = stats.mean_interval(paired["test_chrf"] - paired["test_chrf_qk"])
+    beside = stats.mean_interval(paired[second] - paired[f"{second}_qk"])
     loss = stats.mean_interval(paired["best_valid_loss"] - paired["best_valid_loss_qk"])
     n = len(deltas)
     # better or worse only after Holm over the family (comparison_table)
@@ -110,7 +119,7 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
     tested = tests[tests["seed"].astype(str).isin(paired["seed"].astype(str))]
     tested = tested.assign(seed=tested["seed"].astype(int)).sort_values("seed")
     p_holm = pd.to_numeric(tested["p_ar_holm"])
-    test_delta = pd.to_numeric(tested["delta_bleu"])
+    test_delta = pd.to_numeric(tested[f"delta_{task.measure}"])
     significant = p_holm < ALPHA
     single = n == 1 and len(tested) == 1
     converged = pd.concat([flag(paired["converged"]), flag(paired["converged_qk"])])
@@ -125,9 +134,9 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
         "seeds": n,
         "params_total": round(params),
         "params_saved": round(1 - params / base["params_total"].mean(), 6),
-        "bleu": _round(paired["test_bleu"].mean()),
-        "baseline_bleu": _round(paired["test_bleu_qk"].mean()),
-        "delta_bleu": _round(mean),
+        task.measure: _round(paired[m].mean()),
+        f"baseline_{task.measure}": _round(paired[f"{m}_qk"].mean()),
+        f"delta_{task.measure}": _round(mean),
         "delta_low": _round(low),
         "delta_high": _round(high),
         "detectable": _round(stats.detectable_difference(deltas)),
@@ -135,7 +144,9 @@ def compare_cell(mine: pd.DataFrame, base: pd.DataFrame, tests: pd.DataFrame) ->
         "p_holm": math.nan,
         "family": 0,
         "verdict": verdict,
-        **dict(zip(stats.interval_columns("delta_chrf"), map(_round, chrf), strict=True)),
+        **dict(
+            zip(stats.interval_columns(f"delta_{task.second}"), map(_round, beside), strict=True)
+        ),
         **dict(zip(stats.interval_columns("delta_loss"), map(_round, loss), strict=True)),
         # at the scores' own precision: another experiment's claim reads them (reference)
         "seed_deltas": ";".join(

@@ -14,6 +14,7 @@ from attnablate.analysis.runs import diverged
 from attnablate.analysis.significance import holm
 from attnablate.analysis.verdict import Verdict, difference
 from attnablate.model.variants import BASELINE, CONTROLS
+from attnablate.tasks import task_of_table
 
 # The two controls that split a tied variant's Δ two ways: one keeps its start without its
 # constraint, the other its constraint without its start.
@@ -21,18 +22,19 @@ START_CONTROL, CONSTRAINT_CONTROL = "qk_symstart", "qq_centred"
 
 
 def paired(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> list[float]:
-    """Test BLEU of cell ``a`` − cell ``b`` per seed, both (label, size), over the seeds
-    where both finished; ``runs``: one budget's."""
+    """The test measure (BLEU, masked-token accuracy) of cell ``a`` − cell ``b`` per seed,
+    both (label, size), over the seeds where both finished; ``runs``: one budget's."""
     return list(by_seed(runs, a, b))
 
 
 def by_seed(runs: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> pd.Series:
     """``paired``'s differences indexed by seed."""
     finished = runs[~diverged(runs)]
+    measure = f"test_{task_of_table(runs.columns).measure}"
 
     def cell(label: str, size: str) -> pd.Series:
         here = finished[(finished["label"] == label) & (finished["size"] == size)]
-        return here.set_index("seed")["test_bleu"]
+        return here.set_index("seed")[measure]
 
     return (cell(*a) - cell(*b)).dropna().sort_index()
 

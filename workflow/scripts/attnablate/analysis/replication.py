@@ -1,6 +1,6 @@
 """The same claims on another pair, set beside this one's (config ``replicates``): for each
-claim that compares a cell with ``qk`` in test BLEU, this experiment's Δ at each size and
-budget beside the replicated report's Δ of the same cell, size and budget (its
+claim that compares a cell with ``qk`` in its task's test measure, this experiment's Δ at
+each size and budget beside the replicated report's Δ of the same cell, size and budget (its
 comparison.csv), and the difference of the two.
 
 The two experiments share no weights and no test set, so their seeds do not pair: the
@@ -26,6 +26,7 @@ from attnablate.analysis.claims import (
 from attnablate.analysis.verdict import Verdict
 from attnablate.io import flag, write_tsv
 from attnablate.model.variants import BASELINE, cell_label
+from attnablate.tasks import PARAMS, Task, task_of_table
 
 COLUMNS = [
     "claim",
@@ -48,13 +49,13 @@ COLUMNS = [
 
 
 def replicated_claims(claims: list[dict]) -> list[dict]:
-    """The claims a replication compares: a cell against qk in test BLEU (a claim against
+    """The claims a replication compares: a cell against qk in the test measure (a claim against
     another cell, of quality per weight, or with a reference of its own has no one Δ in
     the replicated report's comparison table)."""
     return [
         claim
         for claim in claims
-        if claim.get("measure", "bleu") == "bleu"
+        if claim.get("measure") != PARAMS
         and claim.get("against", BASELINE) == BASELINE
         and "reference" not in claim
     ]
@@ -66,7 +67,7 @@ def replication_table(
     """One row per replicated claim, size and budget this experiment ran; ``runs``: every
     budget's runs (runs.tsv with labels); ``replicates``: the config's (``report``,
     ``margin``); ``there``: that report's comparison table."""
-    rows = []
+    rows, task = [], task_of_table(runs.columns)
     baseline = runs[runs["label"] == BASELINE]
     for claim in replicated_claims(claims):
         label = cell_label(claim["variant"], claim.get("match", "none"))
@@ -87,7 +88,7 @@ def replication_table(
                     "budget": budget,
                     "replicates": replicates["report"],
                     "margin": replicates["margin"],
-                    **_compared(mine, theirs, row, replicates, label, size, budget),
+                    **_compared(mine, theirs, row, replicates, label, size, budget, task),
                 }
             )
     return judged(pd.DataFrame(rows, columns=COLUMNS), _verdict)
@@ -106,8 +107,8 @@ def write_replication(config: dict, runs: pd.DataFrame, references: dict, path) 
     write_tsv(path, table.to_dict("records"), COLUMNS)
 
 
-def _compared(mine, theirs, row, replicates: dict, label: str, size: str, budget) -> dict:
-    here, converged = paired_deltas(mine, theirs)
+def _compared(mine, theirs, row, replicates: dict, label, size, budget, task: Task) -> dict:
+    here, converged = paired_deltas(mine, theirs, task)
     delta = dict(zip(stats.interval_columns("delta"), stats.mean_interval(here)))
     if len(row) != 1:
         where = f"{label} at {size}, {int(budget):,} steps"

@@ -6,10 +6,15 @@ comparison against ``qk`` at one (size, seed, budget), matched and unmatched cel
 The columns of a cell's table are evaluate/formats.py's, so that aggregation needs no sacrebleu.
 """
 
-from attnablate.evaluate.formats import CELL_COLUMNS
+from attnablate.evaluate.formats import cell_columns
+from attnablate.tasks import TRANSLATION, Task
 
 FAMILY = ("size", "seed", "budget")  # Holm corrects over every comparison against qk sharing these
-COLUMNS = [*CELL_COLUMNS, "p_bootstrap_holm", "p_ar_holm", "holm_family"]
+
+
+def columns(task: Task = TRANSLATION) -> list[str]:
+    """significance.tsv's columns: a compare job's, then Holm's."""
+    return [*cell_columns(task), "p_bootstrap_holm", "p_ar_holm", "holm_family"]
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -13,6 +13,7 @@ from attnablate.config.experiment import VARIANT_PATTERN, Experiment, cooldown_s
 from attnablate.convergence import ANNEALED_SCHEDULES, never_converges
 from attnablate.errors import ConfigurationError
 from attnablate.model.variants import BASELINE, parse_sites
+from attnablate.tasks import PARAMS, task_of
 
 # What datasets' save_to_disk writes at the top of a DatasetDict (or a Dataset) folder.
 SAVED_DATASET_FILES = ("dataset_dict.json", "state.json")
@@ -129,17 +130,25 @@ def _check_claim(claim: dict, key: str, family: str) -> dict:
             f"compares {claim['variant']!r} with itself: its Δ is 0 by construction",
         )
     expect, margin = claim["expect"], claim.get("margin")
-    if "reference" in claim and (expect != "same" or claim.get("measure") == "params"):
+    task = task_of(family)
+    measure = claim.get("measure", task.measure)
+    if measure not in (task.measure, PARAMS):
+        raise ConfigurationError(
+            f"{key}.measure",
+            f"{measure!r}: an {family} model is judged by {task.measure} ({task.label}), or "
+            f"by {PARAMS} (quality per weight)",
+        )
+    if "reference" in claim and (expect != "same" or measure == PARAMS):
         raise ConfigurationError(
             f"{key}.reference",
-            "a claim compared with another experiment's report tests that the two Δ BLEU "
-            "agree: expect 'same' with a margin, measure bleu",
+            f"a claim compared with another experiment's report tests that the two Δ "
+            f"{task.label} agree: expect 'same' with a margin, measure {task.measure}",
         )
     if expect in MARGIN_TESTS and margin is None:
         raise ConfigurationError(
             f"{key}.margin",
-            f"expect {expect!r} is tested against a margin written before the runs: "
-            "give one (in BLEU points; for measure params the band's half-width around 1×)",
+            f"expect {expect!r} is tested against a margin written before the runs: give one "
+            f"(in {task.unit}; for measure params the band's half-width around 1×)",
         )
     if expect not in MARGIN_TESTS and margin is not None:
         raise ConfigurationError(
@@ -147,14 +156,16 @@ def _check_claim(claim: dict, key: str, family: str) -> dict:
             f"expect {expect!r} is a test of Δ = 0, which reads no margin: drop it (or "
             f"expect {' or '.join(MARGIN_TESTS)}, which do)",
         )
-    if claim.get("measure") == "params" and margin is not None and margin >= 1:
+    if measure == PARAMS and margin is not None and margin >= 1:
         raise ConfigurationError(
             f"{key}.margin",
             f"{margin}: the band 1 ± margin of qk's parameters must stay above 0×: below 1",
         )
-    if claim.get("measure", "bleu") == "bleu" and margin is not None and margin > 100:
-        raise ConfigurationError(f"{key}.margin", f"{margin} BLEU: BLEU runs from 0 to 100")
-    if claim.get("measure") == "params" and claim.get("against", BASELINE) != BASELINE:
+    if measure != PARAMS and margin is not None and margin > 100:
+        raise ConfigurationError(
+            f"{key}.margin", f"{margin} {task.unit}: {task.label} runs from 0 to 100"
+        )
+    if measure == PARAMS and claim.get("against", BASELINE) != BASELINE:
         raise ConfigurationError(
             f"{key}.against", "a claim about quality per parameter is read off qk's scaling law"
         )

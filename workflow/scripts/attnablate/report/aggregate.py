@@ -15,6 +15,7 @@ from attnablate.convergence import ANNEALED_SCHEDULES, convergence
 from attnablate.io import read_tsv, write_tsv
 from attnablate.meta import RunMeta
 from attnablate.report.files import Tables
+from attnablate.tasks import TRANSLATION, task_of, task_of_table
 
 CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run
 RUN_KEYS = (*CELL_KEYS, "budget")
@@ -32,8 +33,10 @@ def stopped_by(meta: RunMeta) -> str:
 
 
 def runs_table_row(meta: RunMeta, scores: dict, curve_rows: list[dict]) -> dict:
-    """One tidy row of runs.tsv from a run's meta.json, scores.json and curves.tsv."""
+    """One tidy row of runs.tsv from a run's meta.json, scores.json and curves.tsv; its test
+    measures are its task's (test_bleu and test_chrf, or test_accuracy and test_loss)."""
     model = meta.model_config
+    task = task_of(model.get("architecture", "encoder_decoder"))
     schedule = meta.train_config.get("schedule", "inverse_sqrt")
     return {
         **{key: meta.run[key] for key in RUN_KEYS},
@@ -54,12 +57,12 @@ def runs_table_row(meta: RunMeta, scores: dict, curve_rows: list[dict]) -> dict:
         "best_valid_loss": meta.best_valid_loss,
         "best_valid_bleu": meta.best_valid_bleu,
         **convergence(curve_rows, annealed=schedule in ANNEALED_SCHEDULES),
-        "test_bleu": scores["bleu"],
-        "test_chrf": scores["chrf"],
+        f"test_{task.measure}": scores[task.measure],
+        f"test_{task.second}": scores[task.second],
         "diverged": meta.diverged,
         "diverged_at": meta.diverged_at,
         "device": meta.device,
-        "bleu_signature": scores["bleu_signature"],
+        **({"bleu_signature": scores["bleu_signature"]} if task is TRANSLATION else {}),
     }
 
 
@@ -105,12 +108,13 @@ def aggregate(runs: list, stable: list, tests: list, tables: Tables) -> None:
         keys = {key: RunMeta.read(folder / "meta.json").run[key] for key in CELL_KEYS}
         stable_rows += [{**keys, **point} for point in read_tsv(folder / "curves.tsv")]
     write_tsv(tables.stable, stable_rows, None if stable_rows else [*CELL_KEYS, "step"])
+    task = task_of_table(rows[0])
     tests = significance.correct([row for path in tests for row in read_tsv(path)])
-    write_tsv(tables.significance, tests, significance.COLUMNS)
+    write_tsv(tables.significance, tests, significance.columns(task))
     table = comparison.comparison_table(
-        pd.DataFrame(rows), pd.DataFrame(tests, columns=significance.COLUMNS)
+        pd.DataFrame(rows), pd.DataFrame(tests, columns=significance.columns(task))
     )
-    write_tsv(tables.comparison, table.to_dict("records"), comparison.COLUMNS)
+    write_tsv(tables.comparison, table.to_dict("records"), comparison.columns(task))
     converged = sum(r["converged"] for r in rows)
     print(
         f"{len(rows)} runs ({converged} converged), {len(curve_rows)} curve points, "

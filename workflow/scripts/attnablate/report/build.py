@@ -24,6 +24,7 @@ from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import figures, paper_tables
 from attnablate.report.files import ReportFiles, Tables
 from attnablate.report.summary import summary_markdown
+from attnablate.tasks import TRANSLATION, task_of
 
 
 def largest_size(runs: pd.DataFrame) -> str:
@@ -154,12 +155,14 @@ def build_report(
         "validation loss (NLL per token)",
         drawn["valid_loss"],
     )
+    task = task_of(planned.family)
+    greedy = " (greedy)" if task is TRANSLATION else ""
     figures.plot_curves(
         curves,
         "tokens",
-        "valid_bleu",
+        task.valid_measure,
         "target tokens seen",
-        "valid BLEU (greedy)",
+        f"valid {task.label}{greedy}",
         drawn["bleu_vs_tokens"],
     )
     figures.plot_dynamics(dyn, size, drawn["dynamics"])

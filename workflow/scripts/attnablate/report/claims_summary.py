@@ -10,16 +10,34 @@ from attnablate.analysis import claims, ladder, stats
 from attnablate.analysis.verdict import Verdict
 from attnablate.model.variants import BASELINE
 from attnablate.report.markup import counted, text
+from attnablate.tasks import MASKED, PARAMS, TRANSLATION, Task, task_of_measure
+
+# which way each task's measures are better
+BETTER = {
+    TRANSLATION.name: "higher BLEU and chrF, lower loss are better",
+    MASKED.name: "higher accuracy, lower masked-token and validation loss are better",
+}
+
+
+def _short(row: dict) -> str:
+    """The short name of a claim's test measure (BLEU, accuracy)."""
+    return task_of_measure(row["measure"]).short
+
+
+def _unit(row: dict) -> str:
+    """What a difference of a claim's test measure is counted in (BLEU, accuracy points)."""
+    return task_of_measure(row["measure"]).unit
 
 
 def _number(value: float, measure: str, signed: bool = True) -> str:
-    if measure == "params":
+    if measure == PARAMS:
         return f"{value:.2f}×"
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
 def estimate_text(row: dict) -> str:
-    """A claim's estimate with its 95% interval: Δ BLEU, or its worth in qk parameters."""
+    """A claim's estimate with its 95% interval: Δ of its measure, or its worth in qk
+    parameters."""
     if pd.isna(row.get("estimate")):
         return ""
     measure = row["measure"]
@@ -31,8 +49,9 @@ def estimate_text(row: dict) -> str:
 
 def claim_test(row: dict) -> str:
     """What a claim's test asks, in symbols: ``Δ BLEU vs qk < 0`` and the like."""
+    short = "" if row["measure"] == PARAMS else _short(row)
     margin, expect = row["margin"], row["expect"]
-    if row["measure"] == "params":
+    if row["measure"] == PARAMS:
         subject = "worth in qk parameters"
         if expect == "same":
             return f"{subject} within {1 - margin:.2f}× to {1 + margin:.2f}×"
@@ -40,9 +59,9 @@ def claim_test(row: dict) -> str:
             return f"{subject} < {1 + margin:.2f}×"
         return f"{subject} {'<' if expect == 'worse' else '>'} 1×"
     against = BASELINE if row["against"] == BASELINE else f"`{row['against']}`"
-    subject = f"Δ BLEU vs {against}"
+    subject = f"Δ {short} vs {against}"
     if _reference(row):
-        return f"{subject} − Δ BLEU of `{text(row['reference'])}` within ±{margin:g}"
+        return f"{subject} − Δ {short} of `{text(row['reference'])}` within ±{margin:g}"
     if expect == "same":
         return f"{subject} within ±{margin:g}"
     if expect == "not_better":
@@ -55,10 +74,10 @@ def _seen(row: dict) -> str:
     label, measure = f"`{row['label']}`", row["measure"]
     if _reference(row):
         return (
-            f"{label}'s Δ BLEU differs from `{text(row['reference'])}`'s by "
+            f"{label}'s Δ {_short(row)} differs from `{text(row['reference'])}`'s by "
             f"{row['estimate']:+.2f} ({row['low']:+.2f} to {row['high']:+.2f})"
         )
-    if measure == "params":
+    if measure == PARAMS:
         return (
             f"{label} worth {row['estimate']:.2f}× its parameters in qk's "
             f"({row['low']:.2f}× to {row['high']:.2f}×)"
@@ -87,7 +106,7 @@ def claim_verdict(row: dict) -> str:
     if verdict == Verdict.OPPOSITE:
         return f"opposite at {budget:,} steps ({against}): {_seen(row)}"
     if verdict == Verdict.OUTSIDE:
-        unit = "" if row["measure"] == "params" else " BLEU"
+        unit = "" if row["measure"] == PARAMS else f" {_unit(row)}"
         return f"outside ±{row['margin']:g}{unit} at {budget:,} steps ({against}): {_seen(row)}"
     if verdict == Verdict.UNTESTABLE:
         return f"{verdict}: {row['reason']}"
@@ -108,20 +127,21 @@ def claim_verdict(row: dict) -> str:
 def _decidable(row: dict) -> str:
     """What an unresolved claim's seeds could have decided, with 80% power."""
     expect, margin, detectable = row["expect"], row["margin"], row["detectable"]
-    if row["measure"] == "params":
+    if row["measure"] == PARAMS:
         return (
             f"{claims.test_level(expect):.0%} interval {row['test_low']:.2f}× to "
             f"{row['test_high']:.2f}×, not decided by {claim_test(row)}"
         )
     if math.isnan(detectable):
         return "no spread over seeds to judge by"
+    unit = _unit(row)
     if expect in ("worse", "better"):
-        return f"\\|Δ\\| < {detectable:.2f} BLEU undetectable"
+        return f"\\|Δ\\| < {detectable:.2f} {unit} undetectable"
     test = "non-superiority" if expect == "not_better" else "equivalence"
     reach = (
-        f"for a margin above {detectable:.2f} BLEU (the claim's: {margin:g})"
+        f"for a margin above {detectable:.2f} {unit} (the claim's: {margin:g})"
         if expect == "not_better"
-        else f"within ±{detectable:.2f} BLEU (the claim's: ±{margin:g})"
+        else f"within ±{detectable:.2f} {unit} (the claim's: ±{margin:g})"
     )
     if detectable <= margin:  # the seeds had the power: the estimate is what fell short
         return (
@@ -132,7 +152,7 @@ def _decidable(row: dict) -> str:
     return f"{test} could be shown only {reach}"
 
 
-def method_note(table: pd.DataFrame) -> str:
+def method_note(table: pd.DataFrame, task: Task = TRANSLATION) -> str:
     """How the verdicts were reached, and what they rest on at this many seeds."""
     tested = table[table["p"].notna()]
     seeds = int(tested["seeds"].min()) if len(tested) else 0
@@ -168,7 +188,7 @@ def method_note(table: pd.DataFrame) -> str:
         "wholly outside ±margin); each side of a two-sided question at twice its one-sided "
         "p; *not resolved* otherwise, with the smallest difference (or margin) these seeds could "
         "have decided with 80% power (exact, noncentral t). Δ is the cell − what it is "
-        f"compared with: higher BLEU and chrF, lower loss are better. {rests}"
+        f"compared with: {BETTER[task.name]}. {rests}"
         + (
             " A claim compared with another experiment's report tests the difference of the "
             "two experiments' mean Δ: their models share no weights, so their seeds do not "
@@ -180,13 +200,14 @@ def method_note(table: pd.DataFrame) -> str:
     )
 
 
-def claims_markdown(table: pd.DataFrame) -> list[str]:
+def claims_markdown(table: pd.DataFrame, task: Task = TRANSLATION) -> list[str]:
     """The claims table at one budget: claim → its test → what was measured → verdict (a
-    verdict from runs that did not converge says so)."""
+    verdict from runs that did not converge says so), in the ``task``'s measures."""
     if not len(table):
         return []
     lines = [
-        "| claim | cell | test | seeds | estimate (95% interval) | Δ chrF (95% interval) "
+        f"| claim | cell | test | seeds | estimate (95% interval) | Δ {task.second_label} "
+        "(95% interval) "
         "| Δ best valid loss (95% interval) | verdict |",
         "|---|---|---|---:|---|---|---|---|",
     ]
@@ -198,10 +219,10 @@ def claims_markdown(table: pd.DataFrame) -> list[str]:
         lines.append(
             f"| {text(row['claim'])} | `{row['label']}`{where} | {claim_test(row)} "
             f"| {int(row['seeds'])} | {estimate_text(row)} "
-            f"| {with_interval(row, 'delta_chrf', 2)} "
+            f"| {with_interval(row, f'delta_{task.second}', 2)} "
             f"| {with_interval(row, 'delta_loss', 3)} | {verdict} |"
         )
-    return [*lines, "", method_note(table)]
+    return [*lines, "", method_note(table, task)]
 
 
 def with_interval(row: dict, key: str, digits: int) -> str:
@@ -215,10 +236,11 @@ def with_interval(row: dict, key: str, digits: int) -> str:
 
 
 def ladder_claims_markdown(
-    table: pd.DataFrame, runs: pd.DataFrame, settle_margin: float
+    table: pd.DataFrame, runs: pd.DataFrame, settle_margin: float, task: Task = TRANSLATION
 ) -> list[str]:
     """The claims over the budgets: one row per claim (and size), a column per budget with
-    the estimate, its interval and the verdict there, where a BLEU claim's Δ changes sign
+    the estimate, its interval and the verdict there, where a claim's Δ of the ``task``'s
+    test measure changes sign
     (its interval over seeds, and seed by seed), and whether its answer has settled by the
     largest budget (ladder.settling, within its margin, else ``settle_margin``); then one
     sentence per claim with the trend as the numbers give it. ``runs``: every budget's."""
@@ -226,7 +248,7 @@ def ladder_claims_markdown(
     lines = [
         "| claim | cell | test | "
         + " | ".join(f"{b:,} steps" for b in budgets)
-        + " | sign of Δ BLEU: its interval; seed by seed | settled? |",
+        + f" | sign of Δ {task.short}: its interval; seed by seed | settled? |",
         "|---|---|---|" + "---|" * len(budgets) + "---|---|",
     ]
     trends = []
@@ -242,11 +264,12 @@ def ladder_claims_markdown(
         at = {int(r["budget"]): r for r in group.to_dict("records")}
         cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
         sign, settled = "—", "—"
-        if first["measure"] == "bleu":
-            deltas = ladder.seed_deltas(runs, label, size, "test_bleu", first["against"])
+        if first["measure"] == task.measure:
+            column = f"test_{task.measure}"
+            deltas = ladder.seed_deltas(runs, label, size, column, first["against"])
             seeds = ladder.sign_change_text(ladder.sign_changes(deltas))
             sign = f"{ladder.interval_sign_text(deltas)}; seed by seed: {seeds}"
-        if first["measure"] == "bleu" and not _reference(first):
+        if first["measure"] == task.measure and not _reference(first):
             margin = first["margin"] if pd.notna(first["margin"]) else settle_margin
             settled = ladder.settling_text(ladder.settling(deltas, margin))
         lines.append(
@@ -256,12 +279,12 @@ def ladder_claims_markdown(
         )
         rows = [at[b] for b in budgets if b in at]
         if first["verdict"] != Verdict.UNTESTABLE:
-            trends.append(_trend_sentence(claim, label, size, rows, sign, settled))
+            trends.append(_trend_sentence(claim, label, size, rows, sign, settled, task))
     return [
         *lines,
         "",
-        "Each cell: the estimate (Δ test BLEU, or the worth in qk parameters) with its 95% "
-        "interval over seeds, and the verdict at that budget, from the test in the third "
+        f"Each cell: the estimate (Δ test {task.short}, or the worth in qk parameters) with its "
+        "95% interval over seeds, and the verdict at that budget, from the test in the third "
         "column (see below the next table). The sign column gives, per seed, the first budget "
         "at which Δ has the opposite sign of its Δ at the smallest budget, first for the 95% "
         "interval of the mean Δ (wholly across zero), then for each seed. An answer has "
@@ -285,26 +308,27 @@ def _ladder_cell(row: dict) -> str:
 
 
 def _trend_sentence(
-    claim: str, label: str, size: str, rows: list[dict], sign: str, settled: str
+    claim: str, label: str, size: str, rows: list[dict], sign: str, settled: str, task: Task
 ) -> str:
     """What a claim's estimate does over the budgets, in numbers: each budget's and verdict."""
     values = "; ".join(f"{int(r['budget']):,} steps {estimate_text(r)}" for r in rows)
     verdicts = " → ".join(r["verdict"] for r in rows)
     called = sum(Verdict(r["verdict"]).called for r in rows)
     reference = _reference(rows[0])
-    if reference:  # the other experiment's loss is not read: only its Δ BLEU is compared
-        what = f"Δ test BLEU − `{text(rows[0]['reference'])}`'s Δ"
+    short = task.short
+    if reference:  # the other experiment's loss is not read: only its Δ is compared
+        what = f"Δ test {short} − `{text(rows[0]['reference'])}`'s Δ"
     else:
-        what = "worth in qk parameters" if rows[0]["measure"] == "params" else "Δ test BLEU"
+        what = "worth in qk parameters" if rows[0]["measure"] == PARAMS else f"Δ test {short}"
     line = (
         f"- *{text(claim)}* (`{label}` at `{size}`): {what} {values}. Decided at {called} of "
         f"{len(rows)} budgets; verdicts {verdicts}."
     )
-    if rows[0]["measure"] == "bleu":
+    if rows[0]["measure"] == task.measure:
         if not reference:
             loss = " → ".join(f"{r['delta_loss']:+.3f}" for r in rows)
             line += f" Δ annealed validation loss {loss} nats."
-        line += f" Sign of Δ BLEU: {sign}."
+        line += f" Sign of Δ {short}: {sign}."
         if not reference:
             line += f" Over the last doubling the answer is {settled}."
     return line

@@ -33,6 +33,7 @@ from attnablate.analysis.controls import (
 from attnablate.analysis.verdict import Verdict
 from attnablate.model.variants import BASELINE, CONTROLS
 from attnablate.report import markup
+from attnablate.tasks import task_of_table
 
 
 def delta_text(deltas: list[float], p_holm: float) -> str:
@@ -204,7 +205,8 @@ def controls_section(runs: pd.DataFrame, size: str, self_at_start: dict[str, flo
     lines = [
         "## The controls",
         "",
-        f"Test BLEU at the largest budget, {budget:,} steps, Δ with its 95% interval over "
+        f"Test {task_of_table(runs.columns).label} at the largest budget, {budget:,} steps, Δ "
+        "with its 95% interval over "
         "seeds, paired by seed; the controls' contrasts are one family, the learning-rate "
         "checks' another, and a difference is called only where its two-sided t-test, "
         "Holm-corrected over its family, rejects Δ = 0.",

@@ -13,6 +13,7 @@ from attnablate.analysis import ladder, stats  # noqa: E402
 from attnablate.analysis.runs import diverged  # noqa: E402
 from attnablate.io import replace_atomically  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
+from attnablate.tasks import MASKED, TRANSLATION, task_of_table  # noqa: E402
 
 DYNAMICS_MEASURES = ["symmetry", "diag_mass", "entropy"]
 
@@ -41,13 +42,22 @@ def save(fig, path) -> None:
     plt.close(fig)
 
 
+# each task's quality axis and title in plot_bleu_vs_params
+QUALITY_AXES = {
+    TRANSLATION.name: ("test BLEU (beam search)", "Translation quality against model size"),
+    MASKED.name: ("test masked-token accuracy (%)", "Masked-token accuracy against model size"),
+}
+
+
 def plot_bleu_vs_params(runs: pd.DataFrame, path) -> None:
+    """The task's test measure (BLEU, or masked-token accuracy) against total parameters."""
+    task = task_of_table(runs.columns)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     order = runs["label"].unique()  # runs.tsv order: qk first
     sns.lineplot(
         data=runs[~diverged(runs)].sort_values("params_total"),
         x="params_total",
-        y="test_bleu",
+        y=f"test_{task.measure}",
         hue="label",
         hue_order=order,
         style="label",
@@ -59,14 +69,15 @@ def plot_bleu_vs_params(runs: pd.DataFrame, path) -> None:
         ax=ax,
     )
     ax.set_xscale("log")
-    ax.set(xlabel="parameters (total, log scale)", ylabel="test BLEU (beam search)")
-    ax.set_title("Translation quality against model size")
+    ylabel, title = QUALITY_AXES[task.name]
+    ax.set(xlabel="parameters (total, log scale)", ylabel=ylabel)
+    ax.set_title(title)
     ax.legend(title="variant", fontsize="small")
-    if diverged(runs).any():  # no BLEU to plot: say which runs are missing, and why
+    if diverged(runs).any():  # no score to plot: say which runs are missing, and why
         ax.text(
             0.01,
             -0.2,
-            f"diverged (no BLEU): {diverged_note(runs)}",
+            f"diverged (no {task.label}): {diverged_note(runs)}",
             fontsize="small",
             color="firebrick",
             transform=ax.transAxes,
@@ -207,15 +218,16 @@ def plot_attention_maps(maps: dict, size: str, path) -> None:
 
 
 def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path) -> None:
-    """Each variant − qk against the training budget at one size: test BLEU and annealed
+    """Each variant − qk against the training budget at one size: the test measure and annealed
     validation loss at every budget (mean and 95% interval over seeds, each seed a dot), and
     along the stable runs (the peak rate, not annealed) the validation loss with its band."""
     here = runs[runs["size"] == size]
+    task = task_of_table(runs.columns)
     labels = [label for label in here["label"].unique() if label != BASELINE]
     palette = dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     panels = (
-        ("test_bleu", "Δ test BLEU (variant − qk)"),
+        (f"test_{task.measure}", f"Δ test {task.label} (variant − qk)"),
         ("best_valid_loss", "Δ annealed validation loss (variant − qk)"),
     )
     for ax, (column, ylabel) in zip(axes, panels):

@@ -2,18 +2,32 @@
 summary's Markdown is rendered from (comparison.py), so that the three never disagree; and the
 report's tables as one HTML page, for reading them in the HTML report or any browser.
 
-A difference is marked only where the summary calls one: a BLEU difference whose t-test over
-paired seeds, Holm-corrected over the comparisons at its size and budget, rejects Δ = 0 (the
-row's verdict). chrF and loss are shown with their intervals and never called.
+A difference is marked only where the summary calls one: a difference of the task's test
+measure (BLEU, masked-token accuracy) whose t-test over paired seeds, Holm-corrected over the
+comparisons at its size and budget, rejects Δ = 0 (the row's verdict). The second measure
+(chrF, masked-token loss) and validation loss are shown with their intervals and never called.
 """
 
 import pandas as pd
 
-from attnablate.analysis.comparison import COLUMNS
+from attnablate.analysis.comparison import columns
 from attnablate.analysis.verdict import Verdict
 from attnablate.io import write_text
+from attnablate.tasks import MASKED, TRANSLATION, task_of_table
 
-MARK = r"$^{\dagger}$"  # the summary calls a BLEU difference (the row's verdict)
+MARK = r"$^{\dagger}$"  # the summary calls a difference of the test measure (the row's verdict)
+# each task's caption: which way is better, and who scored the test set
+CAPTIONS = {
+    TRANSLATION.name: (
+        "higher BLEU and chrF, lower validation loss in nats per token are better",
+        "Test BLEU and chrF by sacrebleu; BLEU is the variant's mean over seeds.",
+    ),
+    MASKED.name: (
+        "higher accuracy, lower masked-token and validation loss in nats per token are better",
+        "Masked-token accuracy and loss on the test split's pieces masked from one fixed seed; "
+        "accuracy is the variant's mean over seeds.",
+    ),
+}
 UNCONVERGED = r"$^{\ddagger}$"  # some run of the cell had not converged at its budget
 
 
@@ -47,6 +61,9 @@ def _millions(count) -> str:
 
 def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
     """A booktabs table: one row per variant cell and size, Δ against qk with its interval."""
+    task = task_of_table(frame.columns)
+    m, short, second = task.measure, _tex(task.short), f"delta_{task.second}"
+    better, scored = CAPTIONS[task.name]
     lines = [
         r"% Written by attn-ablate's report step from results/" + experiment + "/comparison.tsv;"
         r" needs \usepackage{booktabs}.",
@@ -55,8 +72,8 @@ def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
         r"\small",
         r"\begin{tabular}{llrrrlll}",
         r"\toprule",
-        r"Size & Cell & Params & Seeds & BLEU & $\Delta$ BLEU & $\Delta$ chrF "
-        r"& $\Delta$ valid loss \\",
+        rf"Size & Cell & Params & Seeds & {short} & $\Delta$ {short} "
+        rf"& $\Delta$ {_tex(task.second_label)} & $\Delta$ valid loss \\",
         r"\midrule",
     ]
     any_unconverged = False
@@ -64,22 +81,21 @@ def comparison_latex(frame: pd.DataFrame, experiment: str) -> str:
         converged = row["converged"] in (True, "True")
         any_unconverged |= not converged
         cell = r"\texttt{" + _tex(str(row["label"])) + "}" + ("" if converged else UNCONVERGED)
-        bleu = "--" if pd.isna(row["bleu"]) else f"{row['bleu']:.2f}"
+        bleu = "--" if pd.isna(row[m]) else f"{row[m]:.2f}"
         lines.append(
             f"{_tex(str(row['size']))} & {cell} & {_millions(row['params_total'])} "
             f"& {int(row['seeds'])} & {bleu} "
-            f"& {_delta(row, 'delta_bleu', 'delta', 2, Verdict(row['verdict']).called)} "
-            f"& {_delta(row, 'delta_chrf', 'delta_chrf', 2, False)} "
+            f"& {_delta(row, f'delta_{m}', 'delta', 2, Verdict(row['verdict']).called)} "
+            f"& {_delta(row, second, second, 2, False)} "
             f"& {_delta(row, 'delta_loss', 'delta_loss', 3, False)} \\\\"
         )
     caption = (
         r"Each attention variant against \texttt{qk} of the same size. $\Delta$ = variant "
         r"$-$ \texttt{qk}: the mean over paired seeds, with its 95\% $t$-interval over seeds "
-        r"in brackets (higher BLEU and chrF, lower validation loss in nats per token are "
-        rf"better). {MARK}: a BLEU difference is called (its $t$-test, Holm-corrected over "
-        r"the comparisons at that size and budget); without the mark none was detected at "
-        r"this number of seeds, and chrF and loss are not tested. Test BLEU and chrF by "
-        r"sacrebleu; BLEU is the variant's mean over seeds."
+        rf"in brackets ({better}). {MARK}: a {short} difference is called (its $t$-test, "
+        r"Holm-corrected over the comparisons at that size and budget); without the mark none "
+        rf"was detected at this number of seeds, and {_tex(task.second_label)} and "
+        rf"loss are not tested. {scored}"
     )
     if any_unconverged:
         caption += rf" {UNCONVERGED}: a run of this cell had not converged at its budget."
@@ -100,7 +116,11 @@ def write_tables(frame: pd.DataFrame, experiment: str, latex_path, csv_path) -> 
     """The comparison frame as LaTeX and as CSV (every column of comparison.tsv)."""
     write_text(latex_path, comparison_latex(frame, experiment))
     write_text(
-        csv_path, frame.to_csv(columns=[c for c in COLUMNS if c in frame.columns], index=False)
+        csv_path,
+        frame.to_csv(
+            columns=[c for c in columns(task_of_table(frame.columns)) if c in frame.columns],
+            index=False,
+        ),
     )
 
 

@@ -21,12 +21,30 @@ from attnablate.report.figures import diverged_note
 from attnablate.report.markup import counted, text
 from attnablate.report.mechanism import dynamics_sentences, self_at_start
 from attnablate.report.replication import replication_markdown
+from attnablate.tasks import MASKED, TRANSLATION, Task, task_of
 
-TABLE_HEADER = (
-    "| variant | parameters | seeds | test BLEU | Δ BLEU (95% interval over seeds) | verdict "
-    "| Δ chrF | per-seed p (AR, Holm) | converged | best valid loss |\n"
-    "|---|---:|---:|---:|---|---|---:|---|---|---:|"
-)
+# What the test measures are, and the per-seed tests on them, per task (the comparisons' intro)
+TEST_WORDS = {
+    TRANSLATION.name: (
+        "Test BLEU and chrF are sacrebleu's, on the test set ({test_set}) translated with beam "
+        "search.",
+        "sacrebleu's approximate randomisation",
+    ),
+    MASKED.name: (
+        "Test masked-token accuracy and loss are on the test set ({test_set}) with 15% of its "
+        "pieces masked from one fixed seed: the same pieces for every run.",
+        "approximate randomisation over test sentences",
+    ),
+}
+
+
+def table_header(task: Task) -> str:
+    """The head of a size's table of every variant against qk, in the task's measures."""
+    return (
+        f"| variant | parameters | seeds | test {task.short} | Δ {task.short} (95% interval "
+        f"over seeds) | verdict | Δ {task.second_label} | per-seed p (AR, Holm) | converged "
+        "| best valid loss |\n|---|---:|---:|---:|---|---|---:|---|---|---:|"
+    )
 
 
 def budget_line(runs: pd.DataFrame) -> str:
@@ -145,8 +163,11 @@ def annealed(runs: pd.DataFrame) -> bool:
     return bool(runs["schedule"].isin(ANNEALED_SCHEDULES).all())
 
 
-def comparison_sentence(row) -> str:
-    """One sentence on one variant at one size against qk, from its comparison row."""
+def comparison_sentence(row, task: Task = TRANSLATION) -> str:
+    """One sentence on one variant at one size against qk, from its comparison row, in the
+    ``task``'s measure."""
+    m = task.measure
+    score, baseline, delta = (getattr(row, c) for c in (m, f"baseline_{m}", f"delta_{m}"))
     saved = row.params_saved
     size_words = (
         f"{saved:.1%} fewer parameters than qk"
@@ -161,7 +182,7 @@ def comparison_sentence(row) -> str:
         head += f" [{int(row.unconverged_runs)} of {runs} not converged]"
     if row.verdict == Verdict.NO_PAIR:
         return f"{head}: no seed where both it and qk finished (diverged: {row.diverged_seeds})."
-    scores = f"{row.bleu:.2f} vs {row.baseline_bleu:.2f} BLEU for qk"
+    scores = f"{score:.2f} vs {baseline:.2f} {task.short} for qk"
     if row.verdict == Verdict.ONE_SEED:
         on_test = (
             "significantly better"
@@ -172,12 +193,12 @@ def comparison_sentence(row) -> str:
         )
         return (
             f"{head}: one seed, so no verdict across training noise. That seed's two models: "
-            f"{scores}, Δ {row.delta_bleu:+.2f} (paired-bootstrap 95% interval over test "
+            f"{scores}, Δ {delta:+.2f} (paired-bootstrap 95% interval over test "
             f"sentences {row.test_ci_low:+.2f} to {row.test_ci_high:+.2f}); {on_test} on this "
             f"test set ({_per_seed_p(row)})."
         )
     interval = (
-        f"Δ {row.delta_bleu:+.2f}, 95% interval over {int(row.seeds)} seeds "
+        f"Δ {delta:+.2f}, 95% interval over {int(row.seeds)} seeds "
         f"{row.delta_low:+.2f} to {row.delta_high:+.2f}"
     )
     if row.verdict in (Verdict.BETTER, Verdict.WORSE):
@@ -199,8 +220,8 @@ def comparison_sentence(row) -> str:
         )
     else:
         verdict = (
-            f"no difference detected at this power: |Δ| below {row.detectable:.2f} BLEU could "
-            f"have gone unseen with these seeds (80% power; {scores}, {interval})"
+            f"no difference detected at this power: |Δ| below {row.detectable:.2f} {task.unit} "
+            f"could have gone unseen with these seeds (80% power; {scores}, {interval})"
         )
     per_seed = (
         f"Per seed (test-set noise only), significantly better in {int(row.better_seeds)}, "
@@ -216,14 +237,14 @@ def _all_diverged(runs: pd.DataFrame) -> dict:
     }
 
 
-def diverged_sentences(runs: pd.DataFrame) -> list[str]:
+def diverged_sentences(runs: pd.DataFrame, task: Task = TRANSLATION) -> list[str]:
     """A line for each variant (qk included) that diverged in every seed at one size."""
     lines = []
     for label, here in _all_diverged(runs).items():
         steps = ", ".join(str(int(s)) for s in here["diverged_at"])
         lines.append(
             f"- At size `{here['size'].iloc[0]}`, `{label}` diverged in every seed "
-            f"(at step {steps}): no BLEU to compare."
+            f"(at step {steps}): no {task.short} to compare."
         )
     return lines
 
@@ -268,9 +289,12 @@ def scaling_sentences(scale: pd.DataFrame, sizes: int, rates: dict | None = None
     return lines
 
 
-def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[str]:
+def size_table(
+    comparison: pd.DataFrame, runs: pd.DataFrame, size: str, task: Task = TRANSLATION
+) -> list[str]:
     """The table of every variant against qk at one size, whether its runs converged as
-    runs.tsv says."""
+    runs.tsv says, in the ``task``'s measures."""
+    m, second = task.measure, f"delta_{task.second}"
     here = runs[runs["size"] == size]
     base = here[here["label"] == BASELINE]
     finished = base[~diverged(base)]
@@ -278,18 +302,19 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
     lines = [
         f"## Size `{size}`",
         "",
-        TABLE_HEADER,
+        table_header(task),
         f"| `qk` | {base['params_total'].mean():,.0f} | {len(finished)} "
-        f"| {finished['test_bleu'].mean():.2f} | | baseline | | | {base_status} "
+        f"| {finished[f'test_{m}'].mean():.2f} | | baseline | | | {base_status} "
         f"| {finished['best_valid_loss'].mean():.4f} |",
     ]
     for row in comparison[comparison["size"] == size].itertuples():
+        delta = getattr(row, f"delta_{m}")
         interval = (
-            f"{row.delta_bleu:+.2f} ({row.delta_low:+.2f} to {row.delta_high:+.2f})"
+            f"{delta:+.2f} ({row.delta_low:+.2f} to {row.delta_high:+.2f})"
             if row.seeds >= 2
             else ""
             if row.seeds == 0
-            else f"{row.delta_bleu:+.2f} (one seed)"
+            else f"{delta:+.2f} (one seed)"
         )
         verdict = row.verdict + (
             ""
@@ -299,8 +324,9 @@ def size_table(comparison: pd.DataFrame, runs: pd.DataFrame, size: str) -> list[
             else f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
         )
         converged = "yes" if row.converged else f"no ({counted(row.unconverged_runs, 'run')})"
-        bleu = "" if math.isnan(row.bleu) else f"{row.bleu:.2f}"
-        chrf = "" if math.isnan(row.delta_chrf) else f"{row.delta_chrf:+.2f}"
+        score, beside = getattr(row, m), getattr(row, second)
+        bleu = "" if math.isnan(score) else f"{score:.2f}"
+        chrf = "" if math.isnan(beside) else f"{beside:+.2f}"
         p_values = str(row.seed_p_ar_holm) if isinstance(row.seed_p_ar_holm, str) else ""
         loss = "" if math.isnan(row.best_valid_loss) else f"{row.best_valid_loss:.4f}"
         lines.append(
@@ -316,6 +342,7 @@ SITE_NAMES = {
     "cross": "cross-attention",
     "self": "self-attention (the source prefix and the target)",
 }
+SITE_NAMES_OF = {"encoder_only": {"self": "self-attention (bidirectional)"}}  # else SITE_NAMES
 
 
 def variant_glossary(variants, family: str = "encoder_decoder") -> list[str]:
@@ -327,7 +354,8 @@ def variant_glossary(variants, family: str = "encoder_decoder") -> list[str]:
         sites = parse_sites(variant, family=family)
         changed = {site: combo for site, combo in sites.items() if combo != BASELINE}
         parts = [
-            f"{SITE_NAMES[site]}: " + "; ".join(describe(name) for name in combo.split("+"))
+            f"{SITE_NAMES_OF.get(family, SITE_NAMES)[site]}: "
+            + "; ".join(describe(name) for name in combo.split("+"))
             for site, combo in changed.items()
         ]
         lines.append(f"- `{variant}`: " + " — ".join(parts) + ".")
@@ -344,19 +372,20 @@ def comparison_intro(
     """The head of "Every comparison": how a verdict is called, the variants in words, and
     the matched variants that were not run. ``family``: the Holm family, counted; ``top``: the
     largest budget, where the report covers several."""
+    measures, per_seed = TEST_WORDS[task_of(settings.get("family", "encoder_decoder")).name]
+    test_set = text(settings.get("test_set", "of the corpus"))
     return [
         "## Every comparison",
         "",
         f"Generated by the pipeline from `results/{experiment}/comparison.tsv` (and "
-        "`runs.tsv`, `dynamics.tsv`, `scaling.tsv`); do not edit. Test BLEU and chrF are "
-        f"sacrebleu's, on the test set ({text(settings.get('test_set', 'of the corpus'))}) "
-        "translated with beam search. Each variant is compared "
+        "`runs.tsv`, `dynamics.tsv`, `scaling.tsv`); do not edit. "
+        f"{measures.format(test_set=test_set)} Each variant is compared "
         "with `qk` of the same size on the same seeds: a variant is called **better** or "
         "**worse** only where the two-sided t-test of its per-seed differences rejects Δ = 0 "
         "after Holm's correction over this report's comparisons at that size and budget (the "
         "claims' error control; the 95% interval shown beside it is uncorrected); otherwise the "
         "smallest difference those seeds could have detected (80% power) is given. Per-seed "
-        "paired tests (sacrebleu's approximate randomisation) measure test-set noise only, "
+        f"paired tests ({per_seed}) measure test-set noise only, "
         "and are Holm-corrected over every comparison against `qk` at one size, "
         f"seed and budget, matched cells included ({family} per family)."
         + (
@@ -388,6 +417,7 @@ def summary_markdown(
     ``figures``: the figures' paths, the answer over the budget first."""
     every_budget = tables.get("every_budget", tables["runs"])
     runs = tables["runs"]
+    task = task_of(settings.get("family", "encoder_decoder"))
     top = runs["budget"].max()
     comparison = tables["comparison"]
     comparison = comparison[comparison["budget"] == top]
@@ -407,13 +437,14 @@ def summary_markdown(
         lines += [f"![{Path(answer).stem}]({Path(answer).name})", ""]
         if len(tables["claims"]):
             settle = settings["settle_margin"]
-            lines += [*ladder_claims_markdown(tables["claims"], every_budget, settle), ""]
+            over = ladder_claims_markdown(tables["claims"], every_budget, settle, task)
+            lines += [*over, ""]
     if len(tables["claims"]):
         claims = tables["claims"]
         claims = claims[(claims["budget"] == top) | claims["budget"].isna()]
         at_top = f" at the largest budget, {int(top):,} steps" if over_budgets else ""
         lines += [f"## The claims, point by point{at_top}", ""]
-        lines += [*claims_markdown(claims), ""]
+        lines += [*claims_markdown(claims, task), ""]
     lines += replication_markdown(tables.get("replication", pd.DataFrame()))
     model_family = settings.get("family", "encoder_decoder")
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size, model_family)
@@ -423,20 +454,20 @@ def summary_markdown(
     lines += controls_section(runs, dynamics_size, at_start)
     lines += comparison_intro(experiment, settings, runs, family, top if over_budgets else None)
     for size in runs["size"].unique():
-        lines += diverged_sentences(runs[runs["size"] == size])
+        lines += diverged_sentences(runs[runs["size"] == size], task)
         gone = set(_all_diverged(runs[runs["size"] == size]))
         for row in comparison[comparison["size"] == size].itertuples():
             if row.label not in gone:
-                lines.append(comparison_sentence(row))
+                lines.append(comparison_sentence(row, task))
     recipe = runs[~runs["size"].isin(rate_checks(runs))]
     rates = recipe.groupby("size", sort=False)["lr"].first().to_dict() if "lr" in runs else {}
     lines += ["", *scaling_sentences(tables["scaling"], scaling.model_sizes(runs), rates), ""]
     for size in runs["size"].unique():
-        lines += size_table(comparison, runs, size)
+        lines += size_table(comparison, runs, size, task)
     if diverged(runs).any():
         lines += [f"Diverged runs (left out of every mean and test): {diverged_note(runs)}.", ""]
     lines += ["## Figures", ""]
     lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
-    signature = runs["bleu_signature"].iloc[0]
-    lines += ["", f"BLEU signature: `{signature}`", ""]
-    return "\n".join(lines)
+    if task is TRANSLATION:
+        lines += ["", f"BLEU signature: `{runs['bleu_signature'].iloc[0]}`"]
+    return "\n".join([*lines, ""])

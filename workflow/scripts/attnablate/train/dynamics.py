@@ -200,11 +200,12 @@ def attention_maps(model, src_ids, tgt_ids) -> dict:
     """Head-averaged attention weights of every site's last layer on one sentence pair,
     teacher-forced with its reference: {"enc": (S, S), "dec": (T, T), "cross": (T, S)}; a
     decoder-only model's {"prefix": (S, S), "target": (T, T), "target_prefix": (T, S)}, the
-    blocks of its packed row."""
+    blocks of its packed row; an encoder-only model's {"self": (S, S)} on the source alone."""
     src, tgt_in, _ = collate([src_ids], [tgt_ids])
+    inputs = (src,) if model.cfg.architecture == "encoder_only" else (src, tgt_in)
     model.eval()
     last = {}
-    for (site, _layer), w in model.attention_weights(src, tgt_in).items():
+    for (site, _layer), w in model.attention_weights(*inputs).items():
         last[site] = w[0].mean(0).float().numpy()  # the last layer of each site wins
     if isinstance(model, DecoderOnlyTransformer):
         S, w = src.size(1), last.pop("self")  # one sentence: its packed row has no padding
