@@ -180,10 +180,16 @@ def encoder_only(config: dict) -> dict:
         "micro": {"d_model": 16, "n_heads": 2, "enc_layers": 2, "dec_layers": 0, "d_ff": 32}
     }
     config["claims"] = [
-        {"claim": "QQᵀ is worse", "variant": "qq", "expect": "worse"},
-        {"claim": "at equal weights, no better", "variant": "qq", "match": "total",
-         "expect": "not_better", "margin": 1.0},
-    ]  # fmt: skip
+        {"claim": config["claims"][0]["claim"], "variant": "qq", "expect": "worse"},
+        {
+            "claim": "at equal weights, no better",
+            "variant": "qq",
+            "match": "total",
+            "expect": "not_better",
+            "margin": 1.0,
+        },
+    ]  # fmt: skip  the first in the encoder-decoder smoke report's words: set beside it
+    config["carries"] = {"report": "reports/smoke"}
     return config
 
 
@@ -194,6 +200,7 @@ def test_an_encoder_only_experiment_runs_end_to_end_judged_by_masked_token_accur
     split's masked pieces scored in place of translations, paired tests over test sentences,
     the claims and the report in accuracy points, the symmetry also on the published scale."""
     workdir, config = smoke
+    shutil.copytree(workdir / "reports" / "smoke", tmp_path / "reports" / "smoke")
     shutil.copytree(workdir / "data", tmp_path / "data")  # the same corpus, prepared once
     result = snakemake(tmp_path, encoder_only(config))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -216,9 +223,16 @@ def test_an_encoder_only_experiment_runs_end_to_end_judged_by_masked_token_accur
     claims = read_tsv(tmp_path / "results" / "smoke-encoder" / "claims.tsv")
     assert [c["measure"] for c in claims] == ["accuracy", "accuracy"]
     summary = (tmp_path / "reports" / "smoke-encoder" / "summary.md").read_text()
-    assert "Δ accuracy vs qk < 0" in summary and "BLEU" not in summary
+    assert "Δ accuracy vs qk < 0" in summary
+    assert "BLEU" not in summary.split("## Does it carry")[0]  # the other family's measure
     assert "on the published scale 2s − 1" in summary
     assert "- `qq`: self-attention (bidirectional): W_K is W_Q" in summary
+    # the first claim beside the encoder-decoder's verdict on it, each in its own measure
+    [beside] = read_tsv(tmp_path / "results" / "smoke-encoder" / "carries.tsv")
+    assert (beside["label_here"], beside["label_there"]) == ("qq", "qq@enc")
+    assert (beside["measure_here"], beside["measure_there"]) == ("accuracy", "bleu")
+    assert beside["outcome"] == "not decided"  # one seed: no verdict on either side
+    assert "## Does it carry to another family? Beside `reports/smoke`" in summary
 
 
 def test_the_decoder_only_experiment_plans_every_cell_against_the_default_report(tmp_path):

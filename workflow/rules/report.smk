@@ -57,6 +57,12 @@ rule claims:
             category="3. Tables",
             subcategory="Verdicts",
         ),
+        carries=report(
+            "results/{experiment}/carries.tsv",
+            caption="../report/carries.rst",
+            category="3. Tables",
+            subcategory="Verdicts",
+        ),
     log:
         "logs/{experiment}/claims.log",
     conda:
@@ -71,7 +77,7 @@ rule claims:
         settings=digest(
             {
                 key: config.get(key)
-                for key in ("claims", "replicates", "corpus", "tokenizer")
+                for key in ("claims", "replicates", "carries", "corpus", "tokenizer")
             }
         ),
     script:
@@ -88,6 +94,7 @@ rule report:
         stable="results/{experiment}/stable.tsv",
         claims="results/{experiment}/claims.tsv",
         replication="results/{experiment}/replication.tsv",
+        carries="results/{experiment}/carries.tsv",
         corpus=f"{DATA}/prepare.json",
         attention=run_paths("attention.npz", largest_budget=True),
     output:
@@ -107,6 +114,7 @@ rule report:
             subcategory="Quality and size",
         ),
         summary="reports/{experiment}/summary.md",
+        claims_csv="reports/{experiment}/claims.csv",
         config="reports/{experiment}/config.yaml",
         summary_html=report(
             "reports/{experiment}/summary.html",

@@ -176,12 +176,14 @@ def aggregate(job) -> None:
 
 def claims(job) -> None:
     """Rule ``claims``: each claim of the config tested at each budget of the runs table,
-    and set beside the report the experiment replicates."""
-    from attnablate.analysis.claims import write_claims
+    and set beside the report the experiment replicates and the other family's it carries
+    to."""
+    from attnablate.analysis.carries import write_carries
+    from attnablate.analysis.claims import read_claims, write_claims
     from attnablate.analysis.replication import write_replication
     from attnablate.analysis.runs import read_table, with_labels
     from attnablate.report.files import Tables, reference_inputs
-    from attnablate.report.reference import comparison_tables
+    from attnablate.report.reference import claims_of, comparison_tables
 
     tables = Tables.of(Path(job.input.runs).parent)
     _agree_files(job.input, tables)
@@ -193,6 +195,9 @@ def claims(job) -> None:
     runs = with_labels(read_table(tables.runs))  # read once, for both tables
     write_claims(claims, runs, references, tables.claims)
     write_replication(job.config, runs, references, tables.replication)
+    carries = job.config.get("carries")
+    theirs = claims_of(carries["report"], "carries", job.config["experiment"]) if carries else None
+    write_carries(job.config, read_claims(tables.claims), theirs, tables.carries)
     print(f"{len(claims)} claims tested")
 
 
@@ -206,6 +211,7 @@ def report(job) -> None:
     _agree_files(job.input, tables)
     _agree_path(job.output, "scaling_table", tables.scaling)  # "scaling" is a figure there
     _agree_files(job.output, report_files)
+    _agree_path(job.output, "claims_csv", report_files.claims)  # "claims" is an input there
     for name, path in report_files.figures.items():
         _agree_path(job.output, name, path)
     build_report(

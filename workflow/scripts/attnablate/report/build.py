@@ -91,13 +91,15 @@ def write_config(config: dict, made_at: str, path) -> None:
 
 
 def write_html_tables(frames: dict, significance: pd.DataFrame, experiment: str, path) -> None:
-    """tables.html: the claims (and beside the replicated report, where there is one), the
+    """tables.html: the claims (and beside the replicated report, and another family's, where
+    there is one), the
     comparison frame, every run and every per-seed test, each a table of one page."""
-    replicated = frames["replication"]
+    replicated, carried = frames["replication"], frames["carries"]
     paper_tables.write_html_tables(
         {
             "The claims": frames["claims"],
             **({"The claims beside the replicated report": replicated} if len(replicated) else {}),
+            **({"The claims beside another family's report": carried} if len(carried) else {}),
             "Each variant against qk (the comparison frame)": frames["comparison"],
             "Runs": frames["every_budget"].drop(columns=["label"]),
             "Per-seed paired tests": significance,
@@ -142,6 +144,9 @@ def build_report(
     write_tsv(tables.scaling, scale.to_dict("records"), scaling.COLUMNS)
     verdicts = claims.read_claims(tables.claims)
     replicated = claims.read_judged(tables.replication)
+    # the claims as the claims step tested them: what another family's experiment reads
+    write_text(report.claims, read_table(tables.claims).to_csv(index=False))
+    carried = read_table(tables.carries)
     drawn = report.figures
     figures.plot_budget_curves(every_budget, stable, size, drawn["budget_curves"])
     figures.plot_scaling(runs, scale, drawn["scaling"])
@@ -175,6 +180,7 @@ def build_report(
         "scaling": scale,
         "claims": verdicts,
         "replication": replicated,
+        "carries": carried,
     }
     paper_tables.write_tables(comparison, experiment, report.latex, report.csv)
     write_html_tables(frames, read_table(tables.significance), experiment, report.tables_html)

@@ -22,6 +22,7 @@ class Tables:
     scaling: Path  # the power-law fits (the report step's)
     claims: Path  # each claim at each budget (the claims step's)
     replication: Path  # each claim beside the replicated report's (the claims step's)
+    carries: Path  # each claim's verdict beside another family's report's (the claims step's)
 
     @classmethod
     def of(cls, folder) -> "Tables":
@@ -31,7 +32,8 @@ class Tables:
 @dataclass(frozen=True)
 class ReportFiles:
     """reports/<experiment>/: the figures, the summary as Markdown and as HTML, the tables as
-    HTML, LaTeX and CSV, and the config the report was made from."""
+    HTML, LaTeX and CSV, the claims table as CSV (what another family's experiment sets its
+    verdicts beside), and the config the report was made from."""
 
     figures: dict  # name (outputs.FIGURES) -> its .png
     summary: Path
@@ -39,6 +41,7 @@ class ReportFiles:
     tables_html: Path
     latex: Path
     csv: Path
+    claims: Path
     config: Path
 
     @classmethod
@@ -51,21 +54,25 @@ class ReportFiles:
             tables_html=folder / "tables.html",
             latex=folder / "comparison.tex",
             csv=folder / "comparison.csv",
+            claims=folder / "claims.csv",
             config=folder / "config.yaml",
         )
 
 
 def reference_folders(config: dict) -> list[str]:
-    """The other experiments' report folders that claims compare with, and the one this
-    experiment replicates, each once."""
+    """The other experiments' report folders that claims compare with, the one this
+    experiment replicates and the other family's it ``carries`` to, each once."""
     claims = config.get("claims", [])
     folders = [c["reference"]["report"] for c in claims if "reference" in c]
-    if "replicates" in config:
-        folders.append(config["replicates"]["report"])
+    folders += [config[key]["report"] for key in ("replicates", "carries") if key in config]
     return list(dict.fromkeys(folders))
 
 
 def reference_inputs(config: dict) -> list[Path]:
-    """What the report step reads of those reports: each one's comparison table and config."""
+    """What the claims step reads of those reports: each one's comparison table and config,
+    and the claims table of the report the experiment ``carries`` to."""
     reports = [ReportFiles.of(folder) for folder in reference_folders(config)]
-    return [path for files in reports for path in (files.csv, files.config)]
+    paths = [path for files in reports for path in (files.csv, files.config)]
+    if "carries" in config:
+        paths.append(ReportFiles.of(config["carries"]["report"]).claims)
+    return paths

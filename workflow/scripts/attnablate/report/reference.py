@@ -45,6 +45,38 @@ def check(config: dict) -> None:
             cell(reference, claim["reference"], key)
     if "replicates" in config:
         read(config["replicates"]["report"], "replicates", config["experiment"])
+    if "carries" in config:
+        claims_of(config["carries"]["report"], "carries", config["experiment"])
+
+
+# what the claims step reads of the claims table of the report an experiment carries to
+CLAIM_COLUMNS = (
+    *("claim", "budget", "label", "measure", "verdict", "estimate", "low", "high"),
+    *("delta_loss", "delta_loss_low", "delta_loss_high"),
+)
+
+
+def claims_of(folder: str, key: str, experiment: str):
+    """The claims table of the report ``folder`` (checked as ``read`` checks it), as the
+    claims step reads it."""
+    import pandas as pd  # here, not above: every dry run imports this module to check
+
+    read(folder, key, experiment)
+    path = ReportFiles.of(folder).claims
+    if not path.is_file():
+        raise ConfigurationError(
+            f"{key}.report",
+            f"no such file: {path} (a report drawn before reports held their claims table: "
+            "redraw it with its report step)",
+        )
+    try:
+        table = pd.read_csv(path, dtype={"size": str})
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"{key}.report", f"{path}: not a CSV table: {error}") from None
+    missing = [c for c in CLAIM_COLUMNS if c not in table.columns]
+    if missing:
+        raise ConfigurationError(f"{key}.report", f"{path}: no column {', '.join(missing)}")
+    return table
 
 
 def read(folder: str, key: str, experiment: str | None = None) -> Reference:

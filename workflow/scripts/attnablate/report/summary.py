@@ -15,6 +15,7 @@ from attnablate.analysis.verdict import Verdict
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE, describe, parse_sites
+from attnablate.report.carries import carries_markdown
 from attnablate.report.claims_summary import claims_markdown, ladder_claims_markdown
 from attnablate.report.controls import controls_section
 from attnablate.report.figures import diverged_note
@@ -446,6 +447,7 @@ def summary_markdown(
         lines += [f"## The claims, point by point{at_top}", ""]
         lines += [*claims_markdown(claims, task), ""]
     lines += replication_markdown(tables.get("replication", pd.DataFrame()))
+    lines += carries_markdown(tables.get("carries", pd.DataFrame()))
     model_family = settings.get("family", "encoder_decoder")
     mechanism = dynamics_sentences(tables["dynamics"], dynamics_size, model_family)
     if mechanism:
