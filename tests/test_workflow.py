@@ -96,16 +96,22 @@ def test_every_output_of_the_smoke_run(smoke):
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
 
 
+def one_stack(config: dict, experiment: str, architecture: str, stack: dict) -> dict:
+    """The smoke experiment as a single-stack model of about its size (``stack``: its
+    enc_layers and dec_layers), with qk and qq at its one site."""
+    config = copy.deepcopy(config)
+    config["experiment"] = experiment
+    config["model"] = {"architecture": architecture}
+    config["variants"], config["matched_variants"] = ["qk", "qq"], ["qq"]
+    config["sizes"] = {"micro": {"d_model": 16, "n_heads": 2, **stack, "d_ff": 32}}
+    return config
+
+
 def decoder_only(config: dict) -> dict:
     """The smoke experiment as a decoder-only model of about its size, with the claim that
     its Δ for QQᵀ is the encoder-decoder smoke run's Δ for QQᵀ at the encoder."""
-    config = copy.deepcopy(config)
-    config["experiment"] = "smoke-decoder"
-    config["model"] = {"architecture": "decoder_only"}
-    config["variants"], config["matched_variants"] = ["qk", "qq"], ["qq"]
-    config["sizes"] = {
-        "micro": {"d_model": 16, "n_heads": 2, "enc_layers": 0, "dec_layers": 2, "d_ff": 32}
-    }
+    stack = {"enc_layers": 0, "dec_layers": 2}
+    config = one_stack(config, "smoke-decoder", "decoder_only", stack)
     config["claims"] = [
         {"claim": "QQᵀ is worse", "variant": "qq", "expect": "worse"},
         {
@@ -172,15 +178,11 @@ def test_a_decoder_only_experiment_runs_end_to_end_and_compares_with_the_encoder
 def encoder_only(config: dict) -> dict:
     """The smoke experiment as an encoder-only model of about its size, masked-language
     trained on the sources, with a claim in its own measure."""
-    config = copy.deepcopy(config)
-    config["experiment"] = "smoke-encoder"
-    config["model"] = {"architecture": "encoder_only"}
-    config["variants"], config["matched_variants"] = ["qk", "qq"], ["qq"]
-    config["sizes"] = {
-        "micro": {"d_model": 16, "n_heads": 2, "enc_layers": 2, "dec_layers": 0, "d_ff": 32}
-    }
+    stack = {"enc_layers": 2, "dec_layers": 0}
+    first = config["claims"][0]["claim"]
+    config = one_stack(config, "smoke-encoder", "encoder_only", stack)
     config["claims"] = [
-        {"claim": config["claims"][0]["claim"], "variant": "qq", "expect": "worse"},
+        {"claim": first, "variant": "qq", "expect": "worse"},
         {
             "claim": "at equal weights, no better",
             "variant": "qq",

@@ -4,6 +4,7 @@ it, signal or kill it, and start it again.
     python tests/train_job.py OUT STEPS PROCESSES DATA_FOLDER [ARCHITECTURE]
 """
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -18,30 +19,20 @@ SAVE_EVERY = 120  # steps between resume states
 
 
 # the same small model in each family: 1 + 1 layers, or 2 layers of one stack
+ENCODER_DECODER = ModelConfig(
+    vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
+)
 MODELS = {
-    "encoder_decoder": ModelConfig(
-        vocab_size=200, d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, variant="qq@enc"
-    ),
-    "decoder_only": ModelConfig(
-        vocab_size=200,
-        d_model=32,
-        n_heads=2,
-        enc_layers=0,
-        dec_layers=2,
-        d_ff=64,
-        variant="qq@self",
-        architecture="decoder_only",
-    ),
-    "encoder_only": ModelConfig(
-        vocab_size=200,
-        d_model=32,
-        n_heads=2,
-        enc_layers=2,
-        dec_layers=0,
-        d_ff=64,
-        variant="qq@self",
-        architecture="encoder_only",
-    ),
+    "encoder_decoder": ENCODER_DECODER,
+    **{
+        family: dataclasses.replace(
+            ENCODER_DECODER, architecture=family, variant="qq@self", **layers
+        )
+        for family, layers in (
+            ("decoder_only", {"enc_layers": 0, "dec_layers": 2}),
+            ("encoder_only", {"enc_layers": 2, "dec_layers": 0}),
+        )
+    },
 }
 
 

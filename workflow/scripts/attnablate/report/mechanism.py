@@ -51,6 +51,15 @@ def self_at_start(
     return dict(zip(known["label"], known["diag_mass_init"]))
 
 
+def _opening(where: str, size: str) -> str:
+    """The first line of the mechanism: where, and what its numbers are."""
+    return (
+        f"Attention in {where} at size `{size}`, means over layers, heads and seeds, as *at "
+        "initialisation (step 0) → after training*: the first value is what the construction "
+        "imposes before any update, only the change from it is learned."
+    )
+
+
 def dynamics_sentences(dyn: pd.DataFrame, size: str, family: str = "encoder_decoder") -> list[str]:
     """What the construction imposes at step 0 and what training changes, at one size."""
     if not len(dyn):
@@ -62,12 +71,7 @@ def dynamics_sentences(dyn: pd.DataFrame, size: str, family: str = "encoder_deco
     enc, enc_seeds = dynamics_values(dyn, size, "enc")
     if enc.empty:
         return []
-    lines = [
-        f"Attention in encoder self-attention at size `{size}`, means over layers, heads and "
-        "seeds, as *at initialisation (step 0) → after training*: the first value is what the "
-        "construction imposes before any update, only the change from it is learned.",
-        "",
-    ]
+    lines = [_opening("encoder self-attention", size), ""]
     by_label = {row["label"]: row for row in enc.to_dict("records")}
     qk = by_label.pop(BASELINE, None)
     dec, dec_seeds = dynamics_values(dyn, size, "dec")
@@ -87,11 +91,9 @@ def decoder_only_dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
     if prefix.empty or target.empty:
         return []
     lines = [
-        f"Attention in the decoder-only model's self-attention at size `{size}`, means over "
-        "layers, heads and seeds, as *at initialisation (step 0) → after training*: the first "
-        "value is what the construction imposes before any update, only the change from it "
-        "is learned. One form W_Qᵀ W_K serves both parts; a token's attention on itself and "
-        "the entropy are given for the source prefix's queries and for the target's.",
+        _opening("the decoder-only model's self-attention", size)
+        + " One form W_Qᵀ W_K serves both parts; a token's attention on itself and the "
+        "entropy are given for the source prefix's queries and for the target's.",
         "",
     ]
     targets = {row["label"]: row for row in target.to_dict("records")}
@@ -122,13 +124,7 @@ def encoder_only_dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
     table, seeds = dynamics_values(dyn, size, "self")
     if table.empty:
         return []
-    lines = [
-        f"Attention in the encoder-only model's self-attention at size `{size}`, means over "
-        "layers, heads and seeds, as *at initialisation (step 0) → after training*: the first "
-        "value is what the construction imposes before any update, only the change from it "
-        "is learned.",
-        "",
-    ]
+    lines = [_opening("the encoder-only model's self-attention", size), ""]
     by_label = {row["label"]: row for row in table.to_dict("records")}
     qk = by_label.pop(BASELINE, None)
     if qk:
