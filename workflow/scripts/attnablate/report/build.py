@@ -24,7 +24,7 @@ from attnablate.model.variants import BASELINE, cell_label
 from attnablate.report import figures, paper_tables
 from attnablate.report.files import ReportFiles, Tables
 from attnablate.report.summary import summary_markdown
-from attnablate.tasks import TRANSLATION, task_of
+from attnablate.tasks import MASKED, TRANSLATION, task_of
 
 
 def largest_size(runs: pd.DataFrame) -> str:
@@ -109,6 +109,21 @@ def write_html_tables(frames: dict, significance: pd.DataFrame, experiment: str,
     )
 
 
+# each task's learning curves' axes: validation loss, what was trained on, the valid measure
+CURVE_AXES = {
+    TRANSLATION.name: (
+        "validation loss (NLL per token)",
+        "target tokens seen",
+        "valid BLEU (greedy)",
+    ),
+    MASKED.name: (
+        "validation loss (NLL per masked piece)",
+        "masked pieces trained on",
+        "valid masked-token accuracy (%)",
+    ),
+}
+
+
 def build_report(
     tables: Tables, corpus, attention: list, report: ReportFiles, experiment: str, config: dict
 ) -> None:
@@ -152,22 +167,17 @@ def build_report(
     figures.plot_scaling(runs, scale, drawn["scaling"])
     figures.plot_bleu_vs_params(runs, drawn["bleu_vs_params"])
     curves = figures.mark_diverged(curves, runs)
-    figures.plot_curves(
-        curves,
-        "step",
-        "valid_loss",
-        "training step",
-        "validation loss (NLL per token)",
-        drawn["valid_loss"],
-    )
     task = task_of(planned.family)
-    greedy = " (greedy)" if task is TRANSLATION else ""
+    loss_label, tokens_label, measure_label = CURVE_AXES[task.name]
+    figures.plot_curves(
+        curves, "step", "valid_loss", "training step", loss_label, drawn["valid_loss"]
+    )
     figures.plot_curves(
         curves,
         "tokens",
         task.valid_measure,
-        "target tokens seen",
-        f"valid {task.label}{greedy}",
+        tokens_label,
+        measure_label,
         drawn["bleu_vs_tokens"],
     )
     figures.plot_dynamics(dyn, size, drawn["dynamics"])
