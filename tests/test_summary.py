@@ -11,9 +11,10 @@ from attnablate.analysis.comparison import comparison_table
 from attnablate.analysis.runs import with_labels
 from attnablate.analysis.significance import correct
 from attnablate.convergence import convergence
+from attnablate.report.comparisons import comparison_sentence
 from attnablate.report.mechanism import dynamics_sentences
 from attnablate.report.paper_tables import write_tables
-from attnablate.report.summary import comparison_sentence, convergence_line
+from attnablate.report.summary import convergence_line
 
 PARAMS = {"qk": 1000, "qq@enc": 950}
 
@@ -247,7 +248,7 @@ def test_the_paper_tables_mark_only_the_differences_the_summary_calls(tmp_path):
 
 def test_the_summary_says_what_each_variant_does_from_the_registry():
     from attnablate.model.variants import DESCRIPTIONS, VARIANTS
-    from attnablate.report.summary import variant_glossary
+    from attnablate.report.comparisons import variant_glossary
 
     assert set(DESCRIPTIONS) == {*VARIANTS, "gqa{G}"}  # every registered name is described
     lines = variant_glossary(["qk", "qq@enc", "gqa2@cross"])
