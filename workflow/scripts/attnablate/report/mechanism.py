@@ -72,15 +72,12 @@ def dynamics_sentences(dyn: pd.DataFrame, size: str, family: str = "encoder_deco
     if enc.empty:
         return []
     lines = [_opening("encoder self-attention", size), ""]
-    by_label = {row["label"]: row for row in enc.to_dict("records")}
-    qk = by_label.pop(BASELINE, None)
+    qk, variants = _against_qk(enc, "enc", "encoder_decoder")
     dec, dec_seeds = dynamics_values(dyn, size, "dec")
     dec_qk = dec[dec["label"] == BASELINE].to_dict("records")
     if qk and dec_qk:
         lines.append(_qk_symmetry_sentence(qk, dec_qk[0], enc_seeds, dec_seeds))
-    for row in by_label.values():
-        lines.append(_variant_dynamics_sentence(row, qk, "enc", "encoder_decoder"))
-    return lines
+    return lines + variants
 
 
 def decoder_only_dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
@@ -125,13 +122,18 @@ def encoder_only_dynamics_sentences(dyn: pd.DataFrame, size: str) -> list[str]:
     if table.empty:
         return []
     lines = [_opening("the encoder-only model's self-attention", size), ""]
-    by_label = {row["label"]: row for row in table.to_dict("records")}
-    qk = by_label.pop(BASELINE, None)
+    qk, variants = _against_qk(table, "self", "encoder_only")
     if qk:
         lines.append(_published_symmetry_sentence(qk, seeds))
-    for row in by_label.values():
-        lines.append(_variant_dynamics_sentence(row, qk, "self", "encoder_only"))
-    return lines
+    return lines + variants
+
+
+def _against_qk(table: pd.DataFrame, site: str, family: str) -> tuple[dict | None, list[str]]:
+    """qk's row of a site's dynamics_values table, and a sentence per other variant set
+    beside it."""
+    by_label = {row["label"]: row for row in table.to_dict("records")}
+    qk = by_label.pop(BASELINE, None)
+    return qk, [_variant_dynamics_sentence(row, qk, site, family) for row in by_label.values()]
 
 
 def _published_symmetry_sentence(qk: dict, seeds: pd.DataFrame) -> str:
