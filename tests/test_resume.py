@@ -73,17 +73,30 @@ def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data, arc
     assert not (broken / "resume").exists()  # a finished run leaves nothing to resume
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, data):
+    """The uninterrupted run of each process count, trained once for both signals."""
+    runs = {}
+
+    def of(processes: int):
+        if processes not in runs:
+            runs[processes] = tmp_path_factory.mktemp(f"whole{processes}")
+            assert start(runs[processes], data, processes=processes).wait() == 0
+        return runs[processes]
+
+    return of
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("processes", [1, 2])
 @pytest.mark.parametrize("signum", [signal.SIGUSR1, signal.SIGTERM])
 def test_a_signalled_run_stops_at_once_and_resumes_bit_identically(
-    tmp_path, data, signum, processes
+    tmp_path, data, uninterrupted, signum, processes
 ):
     """Slurm's warning before the time limit (USR1) or preemption (TERM), sent to every
     process of the job as Slurm does: a resume state at the step reached, exit status 75;
     the rerun continues from that step, not from the last periodic state."""
-    whole = tmp_path / "whole"
-    assert start(whole, data, processes=processes).wait() == 0
+    whole = uninterrupted(processes)
 
     stopped = tmp_path / "stopped"
     job = start(stopped, data, processes=processes)
