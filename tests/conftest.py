@@ -133,6 +133,26 @@ def smoke_run(tmp_path_factory):
     return workdir, config
 
 
+# The test files that read the finished smoke run (the session fixture above): pytest-xdist
+# gives them to one worker together, which makes the run once.
+SMOKE_RUN_READERS = {
+    path.name for path in Path(__file__).parent.glob("test_*.py") if "smoke_run" in path.read_text()
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """./test.sh's --dist loadfile (each file whole on one worker, its module fixtures built
+    once), with SMOKE_RUN_READERS as one unit."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return "smoke_run readers" if Path(file).name in SMOKE_RUN_READERS else file
+
+    return Scheduling(config, log)
+
+
 def pytest_collection_modifyitems(items):
     """The Slurm test last: once it stops its daemons, the Slurm client left installed makes
     every later Snakemake start wait ~9 s for the controller (the executor plugin probes it)."""
