@@ -237,6 +237,17 @@ def test_an_encoder_only_experiment_runs_end_to_end_judged_by_masked_token_accur
     assert "## Does it carry to another family? Beside `reports/smoke`" in summary
 
 
+def test_a_report_missing_one_of_its_files_is_drawn_again(smoke, tmp_path):
+    """`snakemake` asks for every file the report step writes: with one of them gone (the
+    claims' table another family's report reads), a finished experiment plans its report."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke[0], workdir, symlinks=True)
+    for name in ("claims.csv", "config.yaml"):
+        (workdir / "reports" / "smoke" / name).unlink()
+        assert ("report", f"reports/smoke/{name}") in planned_jobs(workdir, smoke[1])
+        shutil.copy2(smoke[0] / "reports" / "smoke" / name, workdir / "reports" / "smoke" / name)
+
+
 def test_the_decoder_only_experiment_plans_every_cell_against_the_default_report(tmp_path):
     config = yaml.safe_load((ROOT / "configs" / "decoder-only.yaml").read_text())
     result = snakemake(tmp_path, config, "--dry-run")

@@ -319,6 +319,8 @@ def final_outputs():
         f"reports/{EXP}/tables.html",
         f"reports/{EXP}/comparison.tex",
         f"reports/{EXP}/comparison.csv",
+        f"reports/{EXP}/claims.csv",
+        f"reports/{EXP}/config.yaml",
     ]
 
 
