@@ -237,6 +237,20 @@ def test_an_encoder_only_experiment_runs_end_to_end_judged_by_masked_token_accur
     assert "## Does it carry to another family? Beside `reports/smoke`" in summary
 
 
+def test_the_encoder_only_experiment_plans_every_cell_beside_the_default_report(tmp_path):
+    config = yaml.safe_load((ROOT / "configs" / "encoder-only.yaml").read_text())
+    result = snakemake(tmp_path, config, "--dry-run")
+    assert result.returncode != 0
+    assert "carries.report: no such file: reports/default/" in result.stdout  # named, missing
+    shutil.copytree(ROOT / "reports" / "default", tmp_path / "reports" / "default")
+    jobs = planned_jobs(tmp_path, config)
+    stable = sorted(where.split("/")[2:5] for rule, where in jobs if rule == "stable")
+    cells = [[v, "small", "none"] for v in ("qk", "qq", "nov", "noo")] + [["qq", "small", "total"]]
+    assert stable == sorted(cells * 3 * 3)  # three seeds, a stable segment per budget
+    rules = [rule for rule, _ in jobs]
+    assert rules.count("evaluate_masked") == 5 * 3 * 3 and "translate" not in rules
+
+
 def test_a_report_missing_one_of_its_files_is_drawn_again(smoke, tmp_path):
     """`snakemake` asks for every file the report step writes: with one of them gone (the
     claims' table another family's report reads), a finished experiment plans its report."""
