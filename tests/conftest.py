@@ -1,11 +1,13 @@
 """Shared helpers: run the real Snakemake workflow of this repository in a scratch folder."""
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from snakemake.utils import validate
 
@@ -17,8 +19,14 @@ from attnablate.report import reference
 from attnablate.train.files import DataFiles
 
 ROOT = Path(__file__).resolve().parents[1]
+
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+# ./test.sh runs one pytest worker per core: each computes on one thread (a second thread per
+# worker only contends for the cores, and on the tests' small tensors mostly waits).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 def dry_check(config: dict) -> dict:
@@ -142,8 +150,11 @@ SMOKE_RUN_READERS = {
 
 def pytest_xdist_make_scheduler(config, log):
     """./test.sh's --dist loadfile (each file whole on one worker, its module fixtures built
-    once), with SMOKE_RUN_READERS as one unit."""
+    once), with SMOKE_RUN_READERS as one unit; any other --dist as pytest-xdist has it."""
     from xdist.scheduler import LoadFileScheduling
+
+    if config.getoption("dist") != "loadfile":
+        return None
 
     class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
