@@ -4,6 +4,8 @@ needs; the whole-workflow tests run the real steps."""
 
 import math
 
+import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +14,7 @@ from attnablate.analysis.runs import with_labels
 from attnablate.analysis.significance import correct
 from attnablate.convergence import convergence
 from attnablate.report.comparisons import comparison_sentence
+from attnablate.report.figures import plot_attention_maps
 from attnablate.report.mechanism import dynamics_sentences
 from attnablate.report.paper_tables import write_tables
 from attnablate.report.summary import convergence_line
@@ -255,3 +258,27 @@ def test_the_summary_says_what_each_variant_does_from_the_registry():
     assert lines[2] == "- `qq@enc`: encoder self-attention: " + DESCRIPTIONS["qq"] + "."
     assert lines[3].startswith("- `gqa2@cross`: cross-attention: 2 key/value heads")
     assert not any("`qk`:" in line for line in lines)
+
+
+# Each family's attention maps as its runs write them (train.dynamics.attention_maps).
+FAMILY_MAPS = {
+    "encoder_decoder": ("enc", "dec", "cross"),
+    "decoder_only": ("prefix", "target", "target_prefix"),
+    "encoder_only": ("self",),
+}
+
+
+@pytest.mark.parametrize("family", FAMILY_MAPS)
+def test_every_familys_attention_maps_are_drawn(family, tmp_path):
+    """Every site's map of every variant shows: the figure is mostly the maps' own colours
+    (near-zero weights on a 6-piece sentence), not an empty page."""
+    pieces = {"src": np.array(list("abcdef")), "tgt": np.array(list("uvwxyz"))}
+    maps = {
+        label: {**pieces, **{site: np.full((6, 6), 0.02) for site in FAMILY_MAPS[family]}}
+        for label in ("qk", "qq@enc")
+    }
+    path = tmp_path / "attention_maps.png"
+    plot_attention_maps(maps, "micro", path)
+    rgb = matplotlib.image.imread(path)[..., :3]
+    dark = np.abs(rgb - np.array([68, 1, 84]) / 255).max(-1) < 0.05  # viridis near 0
+    assert dark.mean() > 0.2, f"{family}: {dark.mean():.3f} of the figure shows a map"

@@ -178,8 +178,8 @@ def literal(label: str) -> str:
 
 
 # The attention maps a run writes (train.dynamics.attention_maps), in the order drawn, each
-# with the pieces along its rows (queries) and columns (keys): an encoder-decoder's sites, or
-# a decoder-only model's blocks of its packed row.
+# with the pieces along its rows (queries) and columns (keys): an encoder-decoder's sites, a
+# decoder-only model's blocks of its packed row, or an encoder-only model's one site.
 MAP_AXES = {
     "enc": ("src", "src"),
     "dec": ("tgt", "tgt"),
@@ -187,31 +187,32 @@ MAP_AXES = {
     "prefix": ("src", "src"),
     "target": ("tgt", "tgt"),
     "target_prefix": ("tgt", "src"),
+    "self": ("src", "src"),
 }
 
 
 def plot_attention_maps(maps: dict, size: str, path) -> None:
-    """One row per variant, one column per site: head-averaged weights on the probe sentence."""
+    """One row per variant, one column per site: head-averaged weights on the probe sentence,
+    every piece labelled (keys written vertically), one colour scale from 0 to 1.
+
+    Drawn with imshow rather than seaborn's heatmap, which lays the whole figure out again
+    for each map to decide whether its labels overlap (two thirds of a report's time)."""
     labels = list(maps)
     sites = [site for site in MAP_AXES if site in maps[labels[0]]]
-    fig, axes = plt.subplots(len(labels), 3, figsize=(10, 3.1 * len(labels)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(labels), len(sites), figsize=(10, 3.1 * len(labels)), squeeze=False
+    )
     for row, label in enumerate(labels):
         data = maps[label]
         for col, site in enumerate(sites):
             ax = axes[row, col]
             rows_tokens, cols_tokens = (data[side] for side in MAP_AXES[site])
-            sns.heatmap(
-                data[site],
-                ax=ax,
-                cmap="viridis",
-                vmin=0,
-                vmax=1,
-                cbar=col == 2,
-                xticklabels=[literal(t) for t in cols_tokens],
-                yticklabels=[literal(t) for t in rows_tokens],
-            )
-            ax.tick_params(labelsize=6)
+            image = ax.imshow(data[site], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+            ax.set_xticks(range(len(cols_tokens)), [literal(t) for t in cols_tokens], rotation=90)
+            ax.set_yticks(range(len(rows_tokens)), [literal(t) for t in rows_tokens])
+            ax.tick_params(labelsize=6, length=0)
             ax.set_title(f"{label} · {site}", fontsize=9)
+        fig.colorbar(image, ax=axes[row, -1])
     fig.suptitle(f"attention of the last layer, size {size}", fontsize=10)
     fig.tight_layout()
     save(fig, path)
