@@ -60,11 +60,12 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
     readme = (ROOT / "README.md").read_text()
     shown = readme.split(tool.SIDES_BEGIN)[1].split(tool.SIDES_END)[0].strip("\n")
     # the committed reports, or (before a commit that regenerates them) the working tree's
-    committed = {name: committed_summary(ROOT, name) for name, _, _ in tool.REPORTS}
+    names = [*(name for name, _, _ in tool.REPORTS), *(name for name, _ in tool.PAIRS)]
+    committed = {name: found for name in names if (found := committed_summary(ROOT, name))}
     made = [
         "\n".join(tool.sides(found)).strip("\n")
         for found in (committed, tool.summaries())
-        if all(found.values())
+        if all(name in found for name, _, _ in tool.REPORTS)
     ]
     assert shown in made
     rows = [line for line in shown.splitlines() if line.startswith("|")]
@@ -75,6 +76,34 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
             cells = [row.split(" | ")[column - 1] for row in rows[2:]]
             tested = [c for c in cells if c.strip(" |") not in (tool.MISSING, "untestable")]
             assert tested and all(tool.UNCONVERGED in c for c in tested), name
+
+
+def test_the_readme_sets_each_claim_on_each_language_pair_beside_the_first():
+    """Once a second pair's report is committed, the README gives each claim's cell on every
+    pair, a replicating pair's followed by its replication's word at the largest budget."""
+    tool = readme_tool()
+    default = committed_summary(ROOT)
+    claims = list(tool.claim_cells(default))
+    assert tool.pairs({"default": default}) == []  # one pair: nothing to set beside it
+    beside = "\n".join(
+        [
+            "\n## Beside `reports/default`\n",
+            "| claim | cell | budget | Δ here | Δ there | difference (95% interval) | verdict |",
+            "|---|---|---:|---|---|---|---|",
+            f"| {claims[0]} | `qq@enc` at `small` | 500 | +1 | +2 | -1 (-2 to 0) | replicated |",
+            f"| {claims[0]} | `qq@enc` at `small` | 1,000 | +1 | +3 | -2 (-4 to 0) | not "
+            "resolved |",
+            f"| {claims[2]} | `nov@enc` at `small` | 1,000 | -1 | +3 | -4 (-5 to -3) | outside "
+            "the margin (Holm p = 0.01) |",
+        ]
+    )
+    lines = tool.pairs({"default": default, "fr-en": default + beside})
+    rows = [line for line in lines if line.startswith("|")]
+    assert rows[0] == "| claim, on each pair | de→en | fr→en |"
+    assert [row.split(" | ")[0] for row in rows[2:]] == [f"| {claim}" for claim in claims]
+    assert rows[2].endswith(" unresolved†, open |")  # the largest budget's verdict
+    assert rows[4].endswith(", differs |") and ", same" not in rows[3]
+    assert max(len(row) for row in rows) <= tool.ROW_LIMIT
 
 
 def test_the_readmes_cells_give_the_estimate_and_one_word_of_the_legend():

@@ -36,6 +36,12 @@ REPORTS = (
         "2-core CPU, `configs/decoder-only.yaml`, largest budget",
     ),
 )
+# The same claims on other language pairs of the same corpus and recipe, side by side: the
+# first is the report the others replicate (their summaries' "Beside" section); a pair shows
+# once its report is committed.
+PAIRS = (("default", "de→en"), ("fr-en", "fr→en"), ("es-en", "es→en"))
+# A replication's verdict at its largest budget, in one word of the pairs' legend
+SAME = {Verdict.REPLICATED: "same", Verdict.OUTSIDE: "differs", Verdict.UNRESOLVED: "open"}
 SAID = {Verdict.OUTSIDE: "outside "}  # the summary says "outside ±1 BLEU at 1,000 steps: ..."
 # The README's one word per outcome a claim's cell can open with (an earlier report's
 # "contradicted" is its own word), in the order the tally gives them
@@ -120,7 +126,51 @@ def sides(summaries: dict[str, str]) -> list[str]:
     lines += ["", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False), ""]
     for (name, short, where), (_, cells, _) in zip(REPORTS, columns, strict=True):
         lines.append(f"- [{short}](reports/{name}/summary.md): {where}; {tally(cells)}")
-    return lines
+    return lines + pairs(summaries)
+
+
+def replication_words(summary: str) -> dict[str, str]:
+    """claim -> one word of SAME for the summary's replication of another report, at its
+    largest budget (nothing where the summary replicates no report)."""
+    section = next((part for part in summary.split("\n## ")[1:] if part.startswith("Beside `")), "")
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # no header
+    fields = [[f.strip() for f in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+    budget = lambda row: int(row[2].replace(",", ""))  # noqa: E731
+    top = max((budget(row) for row in fields), default=None)
+    return {
+        row[0]: next(w for v, w in SAME.items() if row[-1].startswith(v))
+        for row in fields
+        if budget(row) == top
+    }
+
+
+def pairs(summaries: dict[str, str]) -> list[str]:
+    """The claims on every language pair whose report is in ``summaries`` (PAIRS): one short
+    cell per pair, the replicating pairs' cells followed by their replication's word; nothing
+    while only one pair has a report."""
+    shown = [(name, label) for name, label in PAIRS if name in summaries]
+    if len(shown) < 2:
+        return []
+    first = claim_cells(summaries[shown[0][0]])
+    lines = [
+        "| claim, on each pair | " + " | ".join(label for _, label in shown) + " |",
+        "|---" * (len(shown) + 1) + "|",
+    ]
+    for claim in first:
+        cells = []
+        for name, _ in shown:
+            summary = summaries[name]
+            cell = claim_cells(summary).get(claim)
+            same = replication_words(summary).get(claim)
+            short = short_cell(cell, converged(summary)) if cell else MISSING
+            cells.append(f"{short}, {same}" if same else short)
+        lines.append(f"| {claim} | " + " | ".join(cells) + " |")
+    legend = (
+        f"The same recipe and claims on other pairs of the same verses. After a pair's cell: "
+        f"*same*, its Δ lies within ±1 BLEU of {shown[0][1]}'s (two one-sided tests, Holm over "
+        "the claims); *differs*, shown outside that margin; *open*, neither."
+    )
+    return ["", *lines, "", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False)]
 
 
 def tally(cells: dict[str, str]) -> str:
@@ -147,9 +197,11 @@ def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
 
 
 def summaries(root: Path = ROOT) -> dict[str, str]:
+    """Every committed summary the README shows: REPORTS', and those PAIRS has."""
+    names = dict.fromkeys([*(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS)])
+    found = {name: root / "reports" / name / "summary.md" for name in names}
     return {
-        name: (root / "reports" / name / "summary.md").read_text(encoding="utf-8")
-        for name, _, _ in REPORTS
+        name: path.read_text(encoding="utf-8") for name, path in found.items() if path.is_file()
     }
 
 
