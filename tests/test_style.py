@@ -88,6 +88,8 @@ def test_the_readme_sets_each_claim_on_each_language_pair_beside_the_first():
     beside = "\n".join(
         [
             "\n## Beside `reports/default`\n",
+            "The same claims ... *replicated* where the difference lies within ±1 BLEU by two "
+            "one-sided tests ...\n",
             "| claim | cell | budget | Δ here | Δ there | difference (95% interval) | verdict |",
             "|---|---|---:|---|---|---|---|",
             f"| {claims[0]} | `qq@enc` at `small` | 500 | +1 | +2 | -1 (-2 to 0) | replicated |",
@@ -104,6 +106,7 @@ def test_the_readme_sets_each_claim_on_each_language_pair_beside_the_first():
     assert rows[2].endswith(" unresolved†, open |")  # the largest budget's verdict
     assert rows[4].endswith(", differs |") and ", same" not in rows[3]
     assert max(len(row) for row in rows) <= tool.ROW_LIMIT
+    assert "*same*, its Δ lies within ±1 BLEU of de→en's" in " ".join(lines)
 
 
 def test_the_readmes_cells_give_the_estimate_and_one_word_of_the_legend():

@@ -42,6 +42,7 @@ REPORTS = (
 PAIRS = (("default", "de→en"), ("fr-en", "fr→en"), ("es-en", "es→en"))
 # A replication's verdict at its largest budget, in one word of the pairs' legend
 SAME = {Verdict.REPLICATED: "same", Verdict.OUTSIDE: "differs", Verdict.UNRESOLVED: "open"}
+MARGIN = re.compile(r"within ±([\d.]+) BLEU by two one-sided tests")  # a replication's own words
 SAID = {Verdict.OUTSIDE: "outside "}  # the summary says "outside ±1 BLEU at 1,000 steps: ..."
 # The README's one word per outcome a claim's cell can open with (an earlier report's
 # "contradicted" is its own word), in the order the tally gives them
@@ -165,10 +166,12 @@ def pairs(summaries: dict[str, str]) -> list[str]:
             short = short_cell(cell, converged(summary)) if cell else MISSING
             cells.append(f"{short}, {same}" if same else short)
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
+    margins = [MARGIN.search(summaries[name]) for name, _ in shown[1:]]
+    margin = " or ".join(dict.fromkeys(f"±{m[1]}" for m in margins if m)) or "a margin"
     legend = (
         f"The same recipe and claims on other pairs of the same verses. After a pair's cell: "
-        f"*same*, its Δ lies within ±1 BLEU of {shown[0][1]}'s (two one-sided tests, Holm over "
-        "the claims); *differs*, shown outside that margin; *open*, neither."
+        f"*same*, its Δ lies within {margin} BLEU of {shown[0][1]}'s (two one-sided tests, Holm "
+        "over the claims); *differs*, shown outside that margin; *open*, neither."
     )
     return ["", *lines, "", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False)]
 
