@@ -10,6 +10,8 @@ from conftest import ROOT
 
 # perf/ and tools/ are script folders, not packages: one module each, as the tool imports them
 sys.path[:0] = [str(ROOT / "perf"), str(ROOT / "tools")]
+import run_times  # noqa: E402
+
 import perf_tables as tables  # noqa: E402
 import printout  # noqa: E402
 
@@ -214,3 +216,34 @@ def test_a_timed_run_gives_its_wall_time_jobs_and_the_baselines_bleu(tmp_path):
     assert (bleu["ours"], bleu["note"]) == ("17.29", "mean of 2 seeds: 17.47, 17.11")
     # the table's lines are not figures of a benchmark
     assert len(rows) == 4
+
+
+def test_a_finished_experiments_run_times_print_as_the_tables_read_them(tmp_path):
+    """perf/run_times.py's printout of an experiment's benchmark files and runs table is what
+    tools/perf_tables.py reads back: the whole run, each kind of job's mean, qk's BLEU."""
+    head = "s\th:m:s\tmax_rss\n"
+    jobs = {"stable200/train": 50.0, "stable400/train": 70.0, "steps250/train": 12.5}
+    jobs |= {"steps250/translate": 30.0}
+    for seed in (1, 2):
+        for job, seconds in jobs.items():
+            path = tmp_path / "benchmarks" / "x" / "qk" / "small" / "none" / f"seed{seed}" / job
+            path.with_suffix(".tsv").parent.mkdir(parents=True, exist_ok=True)
+            path.with_suffix(".tsv").write_text(f"{head}{seconds + seed}\t0:00:50\t700\n")
+    runs = tmp_path / "results" / "x" / "runs.tsv"
+    runs.parent.mkdir(parents=True)
+    columns = "variant\tmatch\tseed\tbudget\tsteps\tepochs_seen\tbest_valid_loss\ttest_bleu"
+    rows = [f"qk\tnone\t{seed}\t250\t250\t0.43\t4.3\t{bleu}" for seed, bleu in ((1, 2), (2, 3))]
+    runs.write_text("\n".join([columns, *rows]) + "\n")
+    (tmp_path / "reports" / "x").mkdir(parents=True)
+    (tmp_path / "reports" / "x" / "config.yaml").write_text("experiment: x\n")
+    lines = [
+        *run_times.whole_line("1:02:03"),
+        *run_times.job_lines(tmp_path / "benchmarks" / "x"),
+        "",
+        *run_times.runs_lines(runs),
+    ]
+    read = {row["figure"]: row for row in tables.run_rows(lines)}
+    assert read["whole run (./run.sh, from an empty checkout)"]["ours"] == "1:02:03"
+    assert float(read["job stable"]["ours"]) == pytest.approx(61.5)  # 51, 52, 71, 72
+    assert float(read["job steps250/translate"]["ours"]) == pytest.approx(31.5)
+    assert read["qk test BLEU at 250 steps"]["ours"] == "2.50"

@@ -1,0 +1,94 @@
+"""A finished experiment's run times in the form docs/performance/ keeps them: each kind of
+job's mean, least and most seconds (from Snakemake's benchmark files), then its runs table.
+
+    python perf/run_times.py EXPERIMENT [--workdir .] [--wall H:MM:SS]
+
+Prints a 'whole run:' line first where --wall gives the run's wall time (measured outside, as
+/usr/bin/time or Snakemake's log give it); tools/perf_tables.py reads all three back.
+"""
+
+import argparse
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+from attnablate.io import read_tsv  # noqa: E402
+
+# the runs table's columns, as runs.tsv names them and as the printout heads them
+RUN_COLUMNS = {
+    "variant": "variant",
+    "match": "match",
+    "seed": "seed",
+    "budget": "budget",
+    "steps": "steps",
+    "epochs_seen": "epochs_seen",
+    "best_valid_loss": "best valid loss",
+    "test_bleu": "test BLEU",
+    "doubling_gain": "doubling_gain",
+}
+
+
+def job_kind(benchmark: Path) -> str:
+    """'stable' for every stable segment; else the run and the rule: 'steps1000/train'."""
+    run, rule = benchmark.parent.name, benchmark.stem
+    return "stable" if run.startswith("stable") else f"{run}/{rule}"
+
+
+def whole_line(wall: str) -> list[str]:
+    return [f"whole run: {wall} wall (measured outside this script), exit 0", ""]
+
+
+def job_lines(folder: Path) -> list[str]:
+    seconds = defaultdict(list)
+    for path in sorted(folder.rglob("*.tsv")):
+        seconds[job_kind(path)].append(float(read_tsv(path)[-1]["s"]))
+    order = lambda kind: (kind != "stable", int(re.sub(r"\D", "", kind) or 0), kind)  # noqa: E731
+    return [
+        f"job {kind:<22} n={len(s)} mean {statistics.mean(s):6.1f} s  min {min(s):6.1f}  "
+        f"max {max(s):6.1f}"
+        for kind, s in sorted(seconds.items(), key=lambda item: order(item[0]))
+    ]
+
+
+def runs_lines(table: Path) -> list[str]:
+    rows = read_tsv(table)
+    columns = [c for c in RUN_COLUMNS if rows and c in rows[0]]
+    cells = [[RUN_COLUMNS[c] for c in columns], *([row[c] for c in columns] for row in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return [
+        "  ".join(
+            v.rjust(w) if i > 1 else v.ljust(w)
+            for i, (v, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in cells
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment")
+    parser.add_argument("--workdir", type=Path, default=Path("."))
+    parser.add_argument("--wall", help="the whole run's wall time, measured outside")
+    args = parser.parse_args()
+    config = yaml.safe_load(
+        (args.workdir / "reports" / args.experiment / "config.yaml").read_text()
+    )
+    runs = config.get("runs") or args.experiment  # where an experiment continuing another's trains
+    lines = [
+        *(whole_line(args.wall) if args.wall else []),
+        *job_lines(args.workdir / "benchmarks" / runs),
+        "",
+        *runs_lines(args.workdir / "results" / args.experiment / "runs.tsv"),
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
