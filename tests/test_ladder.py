@@ -312,7 +312,32 @@ def test_an_answer_has_settled_where_its_change_over_a_doubling_lies_within_the_
     deltas[40] = deltas[20] - [3.0, 4.0, 5.0]
     (row,) = ladder.settling(deltas, margin=1.0)
     assert row["mean"] == pytest.approx(-4.0) and not row["settled"]
-    assert ladder.settling_text([row]).startswith("still moving: Δ(40) − Δ(20) = -4.00 [")
+    assert ladder.settling_text([row]).startswith(
+        "still moving: Δ(40) − Δ(20) = -4.00, 90% interval [-5.69, -2.31] over 3 seeds"
+    )
+
+
+def test_the_claims_settle_under_holms_correction_like_their_own_tests():
+    """Two claims whose changes each lie within ±1 alone (TOST p 0.032 and 0.044): over the
+    two, Holm's smallest corrected p is 0.063, so neither has settled, and each says both
+    p-values; alone, each is its own family and settles."""
+    bleu = {("qk", s): [10.0, 20.0] for s in (1, 2, 3)}
+    bleu |= {("qq", 1): [10.0, 19.55], ("qq", 2): [10.0, 20.05], ("qq", 3): [10.0, 20.45]}
+    bleu |= {("kv", 1): [10.0, 19.5], ("kv", 2): [10.0, 20.2], ("kv", 3): [10.0, 20.5]}
+    runs = ladder_runs(bleu)
+    rows = {
+        v: ladder.settling(ladder.seed_deltas(runs, v, "s", "test_bleu"), 1.0) for v in ("qq", "kv")
+    }
+    alone = {v: rows[v][-1]["p"] for v in rows}
+    assert 0.025 < alone["qq"] < alone["kv"] < 0.05
+    assert all(r[-1]["settled"] for r in rows.values())  # each a family of one
+    assert "alone" not in ladder.settling_text(rows["kv"])
+    ladder.settled_family([rows["qq"][-1], rows["kv"][-1]])
+    assert not any(r[-1]["settled"] for r in rows.values())
+    assert ladder.settling_text(rows["qq"]).endswith(
+        f"not shown within ±1 (TOST p = {alone['qq']:.3g} alone, Holm p = "
+        f"{2 * alone['qq']:.3g} over the 2 claims)"
+    )
 
 
 def test_a_doubling_that_makes_the_loss_worse_is_overfitting_not_convergence():

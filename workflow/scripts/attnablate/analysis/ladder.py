@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from attnablate.analysis import stats
+from attnablate.analysis.significance import holm
 from attnablate.convergence import CONVERGENCE_GAIN
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE
@@ -132,49 +133,62 @@ def interval_sign_text(deltas: pd.DataFrame) -> str:
 
 def settling(deltas: pd.DataFrame, margin: float) -> list[dict]:
     """The rule on Δ itself: per budget B that doubles another B/2 of the ladder (doubled), the
-    change Δ(B) − Δ(B/2) seed by seed, its mean and 95% interval, and the two one-sided tests
-    of it lying within ±``margin``: the answer has settled at B where they pass (p < ALPHA),
-    otherwise it is still moving. ``deltas``: seed_deltas'."""
+    change Δ(B) − Δ(B/2) seed by seed, its mean and 90% interval (the two one-sided tests'),
+    and the p-value of the two one-sided tests of it lying within ±``margin``; ``settled``
+    where that p is below ALPHA alone, until settled_family corrects it over the claims.
+    ``deltas``: seed_deltas'."""
     rows = []
     budgets = [int(b) for b in deltas.columns]
     for half in budgets:
         budget = doubled(half, budgets)
         if budget is None:
             continue
-        change = (deltas[budget] - deltas[half]).dropna()
-        mean, low, high = stats.mean_interval(list(change))
-        p = stats.equivalence_p_value(list(change), margin) if len(change) > 1 else math.nan
+        change = list((deltas[budget] - deltas[half]).dropna())
+        low, high = stats.interval(change, 1 - 2 * stats.ALPHA)
+        p = stats.equivalence_p_value(change, margin) if len(change) > 1 else math.nan
         rows.append(
             {
                 "budget": budget,
                 "half": half,
-                "mean": mean,
+                "mean": sum(change) / len(change) if change else math.nan,
                 "low": low,
                 "high": high,
                 "seeds": len(change),
                 "margin": margin,
                 "p": p,
+                "p_holm": p,
+                "family": 1,
                 "settled": bool(p < stats.ALPHA),
             }
         )
     return rows
 
 
+def settled_family(lasts: list[dict]) -> None:
+    """The claims' settling tests at the largest budget (each claim's last settling row) as
+    one family, like the claims' own tests: Holm over those with a p-value, in place;
+    ``settled`` then needs the corrected p below ALPHA."""
+    tested = [row for row in lasts if not math.isnan(row["p"])]
+    for row, p in zip(tested, holm([row["p"] for row in tested]), strict=True):
+        row.update(p_holm=p, family=len(tested), settled=bool(p < stats.ALPHA))
+
+
 def settling_text(rows: list[dict]) -> str:
-    """Whether the answer has settled at the largest budget, with the change and its
-    interval."""
+    """Whether the answer has settled at the largest budget, with the change, its 90% interval
+    and the two one-sided tests' p (and Holm's over the claims, where they are a family)."""
     if not rows:
         return "no budget twice another: not judged"
     last = rows[-1]
     change = (
-        f"Δ({last['budget']:,}) − Δ({last['half']:,}) = {last['mean']:+.2f} "
+        f"Δ({last['budget']:,}) − Δ({last['half']:,}) = {last['mean']:+.2f}, 90% interval "
         f"[{last['low']:+.2f}, {last['high']:+.2f}] over {last['seeds']} seeds"
     )
+    tost = f"TOST p = {last['p']:.3g}"
+    if last["family"] > 1:
+        tost += f" alone, Holm p = {last['p_holm']:.3g} over the {last['family']} claims"
     if last["settled"]:
-        return f"settled: {change}, within ±{last['margin']:g} (TOST p = {last['p']:.3f})"
-    return (
-        f"still moving: {change}, not shown within ±{last['margin']:g} (TOST p = {last['p']:.3f})"
-    )
+        return f"settled: {change}, within ±{last['margin']:g} ({tost})"
+    return f"still moving: {change}, not shown within ±{last['margin']:g} ({tost})"
 
 
 def stable_deltas(stable: pd.DataFrame, label: str, size: str) -> pd.DataFrame:

@@ -251,35 +251,43 @@ def ladder_claims_markdown(
         + f" | sign of Δ {task.short}: its interval; seed by seed | settled? |",
         "|---|---|---|" + "---|" * len(budgets) + "---|---|",
     ]
-    trends = []
+    judged = []  # per claim and size: its table row's parts and settling rows (or its row)
     for (claim, size), group in table.groupby(["claim", "size"], sort=False):
         first = group.iloc[0].to_dict()
         label = first["label"]
         if size == "-":
             empty = " | " * len(budgets)
-            lines.append(
-                f"| {text(claim)} | `{label}` | {claim_test(first)} | {empty}not run | — |"
-            )
+            not_run = f"| {text(claim)} | `{label}` | {claim_test(first)} | {empty}not run | — |"
+            judged.append(not_run)
             continue
         at = {int(r["budget"]): r for r in group.to_dict("records")}
-        cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
-        sign, settled = "—", "—"
+        sign, settling = "—", None  # None: the settling rule does not apply to this claim
         if first["measure"] == task.measure:
             column = f"test_{task.measure}"
             deltas = ladder.seed_deltas(runs, label, size, column, first["against"])
             seeds = ladder.sign_change_text(ladder.sign_changes(deltas))
             sign = f"{ladder.interval_sign_text(deltas)}; seed by seed: {seeds}"
-        if first["measure"] == task.measure and not _reference(first):
-            margin = first["margin"] if pd.notna(first["margin"]) else settle_margin
-            settled = ladder.settling_text(ladder.settling(deltas, margin))
+            if not _reference(first):
+                margin = first["margin"] if pd.notna(first["margin"]) else settle_margin
+                settling = ladder.settling(deltas, margin)
+        judged.append((claim, size, first, at, sign, settling))
+    ladder.settled_family([j[-1][-1] for j in judged if isinstance(j, tuple) and j[-1]])
+    trends = []
+    for row in judged:
+        if isinstance(row, str):  # a claim whose cell is not run
+            lines.append(row)
+            continue
+        claim, size, first, at, sign, settling = row
+        settled = "—" if settling is None else ladder.settling_text(settling)
+        cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
         lines.append(
-            f"| {text(claim)} | `{label}` at `{size}` | {claim_test(first)} | "
+            f"| {text(claim)} | `{first['label']}` at `{size}` | {claim_test(first)} | "
             + " | ".join(cells)
             + f" | {sign} | {settled} |"
         )
         rows = [at[b] for b in budgets if b in at]
         if first["verdict"] != Verdict.UNTESTABLE:
-            trends.append(_trend_sentence(claim, label, size, rows, sign, settled, task))
+            trends.append(_trend_sentence(claim, first["label"], size, rows, sign, settled, task))
     return [
         *lines,
         "",
@@ -290,7 +298,8 @@ def ladder_claims_markdown(
         "interval of the mean Δ (wholly across zero), then for each seed. An answer has "
         "settled at the largest budget B where the change Δ(B) − Δ(B/2) lies within ±the "
         "claim's margin (for a claim without one, ±the config's settle_margin) by two "
-        "one-sided tests over seeds at 5% each; otherwise it is still moving.",
+        "one-sided tests over seeds (their 90% interval shown), Holm-corrected over the "
+        "claims so tested, like the claims' own tests; otherwise it is still moving.",
         "",
         *trends,
     ]
