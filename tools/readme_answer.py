@@ -169,7 +169,8 @@ def pairs(summaries: dict[str, str]) -> list[str]:
     margins = [MARGIN.search(summaries[name]) for name, _ in shown[1:]]
     margin = " or ".join(dict.fromkeys(f"±{m[1]}" for m in margins if m)) or "a margin"
     legend = (
-        f"The same recipe and claims on other pairs of the same verses. After a pair's cell: "
+        "The same recipe and claims on other pairs of the same verses. After a pair's cell "
+        "(a claim against qk): "
         f"*same*, its Δ lies within {margin} BLEU of {shown[0][1]}'s (two one-sided tests, Holm "
         "over the claims); *differs*, shown outside that margin; *open*, neither."
     )
