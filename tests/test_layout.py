@@ -2,6 +2,7 @@
 Snakemake start and the report's environment import stay free of torch."""
 
 import ast
+import re
 import subprocess
 import sys
 
@@ -99,3 +100,22 @@ def test_every_module_and_function_is_short_enough_to_read_whole():
                 if lines > FUNCTION_LINES:
                     long.append(f"{name}: {node.name} {lines} lines")
     assert not long, long
+
+
+def test_every_report_of_the_tree_can_be_committed():
+    """A report a run draws under reports/ is one of the committed experiments' (the ignore
+    list names those): none is silently left out of a commit. Checked on each configs/ file
+    that says it writes reports/<name>/."""
+    written = {"reports/default"} | {
+        found
+        for config in sorted((ROOT / "configs").glob("*.yaml"))
+        for found in re.findall(r"writes (reports/[\w.-]+)/", config.read_text())
+    }
+    assert {"reports/fr-en", "reports/long"} <= written
+    ignored = subprocess.run(
+        ["git", "check-ignore", *(f"{report}/summary.md" for report in sorted(written))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert ignored.stdout == "", f"ignored by .gitignore: {ignored.stdout}"
