@@ -168,13 +168,13 @@ def pairs(summaries: dict[str, str]) -> list[str]:
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
     margins = [MARGIN.search(summaries[name]) for name, _ in shown[1:]]
     margin = " or ".join(dict.fromkeys(f"±{m[1]}" for m in margins if m)) or "a margin"
+    lead = "The same recipe and claims on other pairs of the same verses:"
     legend = (
-        "The same recipe and claims on other pairs of the same verses. After a pair's cell "
-        "(a claim against qk): "
-        f"*same*, its Δ lies within {margin} BLEU of {shown[0][1]}'s (two one-sided tests, Holm "
-        "over the claims); *differs*, shown outside that margin; *open*, neither."
+        f"After a pair's cell (a claim against qk): *same*, its Δ lies within {margin} BLEU of "
+        f"{shown[0][1]}'s (two one-sided tests, Holm over the claims); *differs*, shown outside "
+        "that margin; *open*, neither."
     )
-    return ["", *lines, "", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False)]
+    return ["", lead, "", *lines, "", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False)]
 
 
 def tally(cells: dict[str, str]) -> str:
@@ -211,11 +211,10 @@ def summaries(root: Path = ROOT) -> dict[str, str]:
 
 def main() -> None:
     readme_path = ROOT / "README.md"
-    readme = fill(
-        readme_path.read_text(encoding="utf-8"), SIDES_BEGIN, SIDES_END, sides(summaries())
-    )
+    found = summaries()
+    readme = fill(readme_path.read_text(encoding="utf-8"), SIDES_BEGIN, SIDES_END, sides(found))
     readme_path.write_text(readme, encoding="utf-8")
-    print(f"README: the claims of {', '.join(f'reports/{n}' for n, _, _ in REPORTS)}")
+    print(f"README: the claims of {', '.join(f'reports/{n}' for n in found)}")
 
 
 if __name__ == "__main__":
