@@ -214,7 +214,7 @@ def plot_attention_maps(maps: dict, size: str, path) -> None:
             ax.set_title(f"{label} · {site}", fontsize=9)
         fig.colorbar(image, ax=axes[row, -1])
     fig.suptitle(f"attention of the last layer, size {size}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # 0.3 in for the title
     save(fig, path)
 
 
