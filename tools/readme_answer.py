@@ -152,19 +152,20 @@ def pairs(summaries: dict[str, str]) -> list[str]:
     shown = [(name, label) for name, label in PAIRS if name in summaries]
     if len(shown) < 2:
         return []
-    first = claim_cells(summaries[shown[0][0]])
+    # per pair, read once: its claims' cells, its replication's words, its convergence
+    read = [
+        (claim_cells(summaries[n]), replication_words(summaries[n]), converged(summaries[n]))
+        for n, _ in shown
+    ]
     lines = [
         "| claim, on each pair | " + " | ".join(label for _, label in shown) + " |",
         "|---" * (len(shown) + 1) + "|",
     ]
-    for claim in first:
+    for claim in read[0][0]:
         cells = []
-        for name, _ in shown:
-            summary = summaries[name]
-            cell = claim_cells(summary).get(claim)
-            same = replication_words(summary).get(claim)
-            short = short_cell(cell, converged(summary)) if cell else MISSING
-            cells.append(f"{short}, {same}" if same else short)
+        for cells_of, words, done in read:
+            short = short_cell(cells_of[claim], done) if claim in cells_of else MISSING
+            cells.append(f"{short}, {words[claim]}" if claim in words else short)
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
     margins = [MARGIN.search(summaries[name]) for name, _ in shown[1:]]
     margin = " or ".join(dict.fromkeys(f"±{m[1]}" for m in margins if m)) or "a margin"

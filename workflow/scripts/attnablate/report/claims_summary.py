@@ -251,43 +251,34 @@ def ladder_claims_markdown(
         + f" | sign of Δ {task.short}: its interval; seed by seed | settled? |",
         "|---|---|---|" + "---|" * len(budgets) + "---|---|",
     ]
-    judged = []  # per claim and size: its table row's parts and settling rows (or its row)
+    judged = _judged_over_budgets(table, runs, settle_margin, task)
+    trends = []
     for (claim, size), group in table.groupby(["claim", "size"], sort=False):
         first = group.iloc[0].to_dict()
         label = first["label"]
         if size == "-":
             empty = " | " * len(budgets)
-            not_run = f"| {text(claim)} | `{label}` | {claim_test(first)} | {empty}not run | — |"
-            judged.append(not_run)
+            lines.append(
+                f"| {text(claim)} | `{label}` | {claim_test(first)} | {empty}not run | — |"
+            )
             continue
         at = {int(r["budget"]): r for r in group.to_dict("records")}
-        sign, settling = "—", None  # None: the settling rule does not apply to this claim
-        if first["measure"] == task.measure:
-            column = f"test_{task.measure}"
-            deltas = ladder.seed_deltas(runs, label, size, column, first["against"])
+        cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
+        sign, settled = "—", "—"
+        if (claim, size) in judged:
+            deltas, settling = judged[claim, size]
             seeds = ladder.sign_change_text(ladder.sign_changes(deltas))
             sign = f"{ladder.interval_sign_text(deltas)}; seed by seed: {seeds}"
-            if not _reference(first):
-                margin = first["margin"] if pd.notna(first["margin"]) else settle_margin
-                settling = ladder.settling(deltas, margin)
-        judged.append((claim, size, first, at, sign, settling))
-    ladder.settled_family([j[-1][-1] for j in judged if isinstance(j, tuple) and j[-1]])
-    trends = []
-    for row in judged:
-        if isinstance(row, str):  # a claim whose cell is not run
-            lines.append(row)
-            continue
-        claim, size, first, at, sign, settling = row
-        settled = "—" if settling is None else ladder.settling_text(settling)
-        cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
+            if settling is not None:
+                settled = ladder.settling_text(settling)
         lines.append(
-            f"| {text(claim)} | `{first['label']}` at `{size}` | {claim_test(first)} | "
+            f"| {text(claim)} | `{label}` at `{size}` | {claim_test(first)} | "
             + " | ".join(cells)
             + f" | {sign} | {settled} |"
         )
         rows = [at[b] for b in budgets if b in at]
         if first["verdict"] != Verdict.UNTESTABLE:
-            trends.append(_trend_sentence(claim, first["label"], size, rows, sign, settled, task))
+            trends.append(_trend_sentence(claim, label, size, rows, sign, settled, task))
     return [
         *lines,
         "",
@@ -303,6 +294,27 @@ def ladder_claims_markdown(
         "",
         *trends,
     ]
+
+
+def _judged_over_budgets(table, runs, settle_margin: float, task: Task) -> dict:
+    """(claim, size) -> the per-seed Δ of the ``task``'s test measure over the budgets and
+    its settling rows (None for a claim against another report's Δ, which the rule does not
+    judge), for every run claim in that measure; the claims' settling tests at the largest
+    budget corrected as one family (ladder.settled_family)."""
+    judged = {}
+    for (claim, size), group in table.groupby(["claim", "size"], sort=False):
+        first = group.iloc[0].to_dict()
+        if size == "-" or first["measure"] != task.measure:
+            continue
+        column = f"test_{task.measure}"
+        deltas = ladder.seed_deltas(runs, first["label"], size, column, first["against"])
+        settling = None
+        if not _reference(first):
+            margin = first["margin"] if pd.notna(first["margin"]) else settle_margin
+            settling = ladder.settling(deltas, margin)
+        judged[claim, size] = deltas, settling
+    ladder.settled_family([rows[-1] for _, rows in judged.values() if rows])
+    return judged
 
 
 def _ladder_cell(row: dict) -> str:
