@@ -143,3 +143,48 @@ def test_outside_the_work_is_each_jobs_time_besides_the_parts_its_log_gives(tmp_
     by_rule = {r["rule"]: r for r in rows}
     assert by_rule["stable"]["work"] == 150.0 and by_rule["stable"]["timed"] == 1
     assert by_rule["score"]["work"] == 0.0 and wall == 160.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "936cb42"]).returncode != 0,
+    reason="the clone lacks commit 936cb42, the search compared against",
+)
+def test_beam_against_the_previous_search_prints_its_figure(tmp_path):
+    """The earlier commit's search and this one's on a saved model: the figure line reads
+    back, and both searches give the same hypotheses."""
+    import numpy as np
+    import torch
+
+    from attnablate.model.config import ModelConfig
+    from attnablate.model.transformer import Transformer
+    from attnablate.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=48, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=32)
+    save_checkpoint(tmp_path / "model.pt", Transformer(cfg), step=1)
+    rng = np.random.default_rng(0)
+    sentences = [rng.integers(4, 48, size=n) for n in (3, 5, 7, 4, 6)]  # ids past the specials
+    ids = np.concatenate(sentences).astype(np.int32)
+    offsets = np.cumsum([0] + [len(s) for s in sentences])
+    np.savez(
+        tmp_path / "test.ids.npz",
+        src_ids=ids,
+        src_offsets=offsets,
+        tgt_ids=ids,
+        tgt_offsets=offsets,
+    )
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "perf" / "beam_vs_previous.py"), "--rounds", "1"]
+        + ["--checkpoint", str(tmp_path / "model.pt"), "--test", str(tmp_path / "test.ids.npz")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    (row,) = lines[lines.index(printout.HEADER.rstrip()) + 1 :]
+    row = printout.parse_row(row)
+    assert row["figure"].startswith("beam 4 sentences/s") and row["unit"] == "sent/s"
+    assert float(row["ours"]) > 0 and float(row["reference"]) > 0
+    assert "5 of 5 same hypotheses" in row["note"]
