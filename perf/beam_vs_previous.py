@@ -4,7 +4,7 @@ whether the hypotheses are identical, and with --profile where each one's time g
 
     python perf/beam_vs_previous.py [--checkpoint runs/default/qk/small/none/seed1/steps1000/
         checkpoint.pt] [--test data/bible-de-en/unigram4000/test.ids.npz] [--commit 936cb42]
-        [--rounds 2] [--profile]
+        [--rounds 2] [--profile] [--json FIGURE.json]
 
 The earlier commit's workflow/scripts are taken from git (git archive); its package laid out
 modules differently, so it is loaded by its own names. Run it on a quiet machine: both searches
@@ -12,6 +12,7 @@ share whatever else runs, but their ratio moves with it.
 """
 
 import argparse
+import json
 import subprocess
 import sys
 import tarfile
@@ -114,7 +115,10 @@ def main() -> None:
     parser.add_argument("--commit", default="936cb42")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figure here (the benchmark's)")
     args = parser.parse_args()
+    if not args.checkpoint.is_file():
+        parser.error(f"no trained checkpoint at {args.checkpoint}: ./run.sh trains it")
     torch.set_num_threads(1)  # a translate job's thread
     with tempfile.TemporaryDirectory() as tmp:
         trees = {
@@ -155,6 +159,8 @@ def main() -> None:
         "note": f"vs {args.commit}'s search, 1 thread; {same:,} of {len(ours):,} same hypotheses",
     }
     print(format_row(figure))
+    if args.json:
+        args.json.write_text(json.dumps(figure))
 
 
 if __name__ == "__main__":

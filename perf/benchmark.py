@@ -91,6 +91,13 @@ class Beam:
 
 
 @dataclass(frozen=True)
+class BeamPrevious:  # a trained checkpoint's test set: this search against an earlier commit's
+    commit: str
+    rounds: int
+    size = "small"  # the preset of the default experiment's run it translates (not a field)
+
+
+@dataclass(frozen=True)
 class Memory:
     size: str
     batch_tokens: int
@@ -127,6 +134,7 @@ MODES = {
         CpuPaths("small", 10, 3),
         QqSaving("d512", 2000, 3, 3),
         Beam("small", 32, 2),
+        BeamPrevious("936cb42", 2),
         Memory("small", 4000),
         DataWait("small", 4000, 30),
         Snakemake(100),
@@ -138,6 +146,7 @@ MODES = {
         QqSaving("d512", 4000, 4, 4),
         Beam("small", 64, 3),
         Beam("d512", 64, 2),
+        BeamPrevious("936cb42", 3),
         Memory("small", 4000),
         Memory("d512", 4000),
         DataWait("small", 4000, 100),
@@ -175,6 +184,7 @@ KINDS = {
     "cpu_paths": CpuPaths,
     "qq_saving": QqSaving,
     "beam": Beam,
+    "beam_previous": BeamPrevious,
     "memory": Memory,
     "data_wait": DataWait,
     "snakemake": Snakemake,
@@ -429,6 +439,33 @@ def beam(report, device, data, vocab, size, count, rounds):
         )
 
 
+def beam_previous(report, commit, rounds):
+    """perf/beam_vs_previous.py in a process of its own (it loads two versions of the library)
+    on the default experiment's trained qk checkpoint; where that run or the commit is missing,
+    a line says why and the benchmark goes on."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "figure.json"
+        command = [sys.executable, str(ROOT / "perf" / "beam_vs_previous.py"), "--commit", commit]
+        done = subprocess.run(
+            [*command, "--rounds", str(rounds), "--json", str(out)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"beam against {commit}'s search: not measured ({reason})", flush=True)
+            return
+        figure = json.loads(out.read_text())
+    report.add(
+        figure["figure"],
+        figure["ours"],
+        figure["reference"],
+        figure["unit"],
+        figure["ratio"],
+        figure["target"],
+        figure["holds"],
+        figure["note"],
+    )
+
+
 def memory(report, device, data, vocab, size, batch_tokens):
     cfg = model_config(size, vocab)
     if device.type == "cuda":
@@ -581,6 +618,7 @@ def main() -> None:
         ),
         QqSaving: lambda p: qq_saving(report, device, d, vocab, **vars(p)),
         Beam: lambda p: beam(report, device, d, vocab, **vars(p)),
+        BeamPrevious: lambda p: beam_previous(report, **vars(p)),
         Memory: lambda p: memory(report, device, d, vocab, **vars(p)),
         DataWait: lambda p: data_wait(report, device, d, vocab, **vars(p), threads=args.threads),
         Snakemake: lambda p: snakemake_times(report, **vars(p)),
