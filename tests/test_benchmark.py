@@ -21,7 +21,7 @@ FIGURES = (
     "  allocator and caches alone",
     "CPU MFU pipeline",  # of the core's matrix-product limit, measured in the same run
     "  of a large square's limit",
-    "qq@all vs qk step, d512",
+    "qq@all vs qk step, small",
     "beam 5 sentences/s small",
     "  beams sharing their source vs per-row copies",
     "peak step memory small",
