@@ -3,12 +3,13 @@ sentences per second of each (one thread, the translate step's settings, alterna
 whether the hypotheses are identical, and with --profile where each one's time goes.
 
     python perf/beam_vs_previous.py [--checkpoint runs/default/qk/small/none/seed1/steps1000/
-        checkpoint.pt] [--test data/bible-de-en/unigram4000/test.ids.npz] [--commit 936cb42]
+        checkpoint.pt] [--test data/bible-de-en/unigram4000/test.ids.npz] [--commit C]
         [--rounds 2] [--profile] [--json FIGURE.json]
 
-The earlier commit's workflow/scripts are taken from git (git archive); its package laid out
-modules differently, so it is loaded by its own names. Run it on a quiet machine: both searches
-share whatever else runs, but their ratio moves with it.
+The earlier commit (by default benchmark.PREVIOUS_SEARCH, the CPU goal's reference) has its
+workflow/scripts taken from git (git archive); its package laid out modules differently, so it
+is loaded by its own names. Run it on a quiet machine: both searches share whatever else runs,
+but their ratio moves with it.
 """
 
 import argparse
@@ -22,7 +23,7 @@ from io import BytesIO
 from pathlib import Path
 
 import torch
-from benchmark import CPU_SPEEDUP_TARGET
+from benchmark import CPU_SPEEDUP_TARGET, PREVIOUS_SEARCH
 
 from measures import machine
 from printout import HEADER, format_row
@@ -112,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=ROOT / RUN)
     parser.add_argument("--test", type=Path, default=ROOT / TEST)
-    parser.add_argument("--commit", default="936cb42")
+    parser.add_argument("--commit", default=PREVIOUS_SEARCH)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figure here (the benchmark's)")

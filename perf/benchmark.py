@@ -53,6 +53,7 @@ COMPILE_TARGET, MFU_TARGET = 1.3, 0.40
 # The CPU goals: a pipeline job's training and beam search each at least this many times the
 # eager fp32 training and the per-row beam search they replaced.
 CPU_SPEEDUP_TARGET = 2.0
+PREVIOUS_SEARCH = "936cb42"  # the commit whose beam search the CPU goal is measured against
 JOB_THREADS = 1  # the threads of a pipeline job (the train rule's): the CPU paths' setting
 
 
@@ -91,8 +92,7 @@ class Beam:
 
 
 @dataclass(frozen=True)
-class BeamPrevious:  # a trained checkpoint's test set: this search against an earlier commit's
-    commit: str
+class BeamPrevious:  # a trained checkpoint's test set: this search against PREVIOUS_SEARCH's
     rounds: int
     size = "small"  # the preset of the default experiment's run it translates (not a field)
 
@@ -134,7 +134,7 @@ MODES = {
         CpuPaths("small", 10, 3),
         QqSaving("d512", 2000, 3, 3),
         Beam("small", 32, 2),
-        BeamPrevious("936cb42", 2),
+        BeamPrevious(2),
         Memory("small", 4000),
         DataWait("small", 4000, 30),
         Snakemake(100),
@@ -146,7 +146,7 @@ MODES = {
         QqSaving("d512", 4000, 4, 4),
         Beam("small", 64, 3),
         Beam("d512", 64, 2),
-        BeamPrevious("936cb42", 3),
+        BeamPrevious(3),
         Memory("small", 4000),
         Memory("d512", 4000),
         DataWait("small", 4000, 100),
@@ -439,19 +439,19 @@ def beam(report, device, data, vocab, size, count, rounds):
         )
 
 
-def beam_previous(report, commit, rounds):
+def beam_previous(report, rounds):
     """perf/beam_vs_previous.py in a process of its own (it loads two versions of the library)
     on the default experiment's trained qk checkpoint; where that run or the commit is missing,
     a line says why and the benchmark goes on."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "figure.json"
-        command = [sys.executable, str(ROOT / "perf" / "beam_vs_previous.py"), "--commit", commit]
+        command = [sys.executable, str(ROOT / "perf" / "beam_vs_previous.py")]
         done = subprocess.run(
             [*command, "--rounds", str(rounds), "--json", str(out)], capture_output=True, text=True
         )
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"beam against {commit}'s search: not measured ({reason})", flush=True)
+            print(f"beam against {PREVIOUS_SEARCH}'s search: not measured ({reason})", flush=True)
             return
         figure = json.loads(out.read_text())
     report.add(

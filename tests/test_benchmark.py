@@ -12,6 +12,8 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "perf"))
+from benchmark import PREVIOUS_SEARCH  # noqa: E402
+
 import printout  # noqa: E402
 
 FIGURES = (
@@ -147,8 +149,8 @@ def test_outside_the_work_is_each_jobs_time_besides_the_parts_its_log_gives(tmp_
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "936cb42"]).returncode != 0,
-    reason="the clone lacks commit 936cb42, the search compared against",
+    subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", PREVIOUS_SEARCH]).returncode != 0,
+    reason="the clone lacks the commit whose search is compared against",
 )
 def test_beam_against_the_previous_search_prints_its_figure(tmp_path):
     """The earlier commit's search and this one's on a saved model: the figure line reads
