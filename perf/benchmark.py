@@ -322,15 +322,17 @@ def cpu_paths(report, data, vocab, size, count, rounds, batch_tokens, threads, l
     """The CPU training paths side by side, each in its own process, on batches of
     ``batch_tokens`` (None: the default experiment's): what a pipeline job runs against the
     eager fp32 path."""
-    if batch_tokens is None:
-        batch_tokens = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]["batch_tokens"]
+    train = yaml.safe_load((ROOT / "config.yaml").read_text())["train"]
+    batch_tokens = batch_tokens or train["batch_tokens"]
+    setting = train["precision"]  # the default experiment's, as its jobs train
     batches = measures.training_batches(
         data / "train.ids.npz", batch_tokens, count * (rounds + 1), ladder=ladder
     )
     cfg = model_config(size, vocab)
-    rates = measures.cpu_paths_throughput(cfg, measures.CPU_PATHS, batches, rounds, threads)
+    paths = measures.cpu_paths(setting)
+    rates = measures.cpu_paths_throughput(cfg, paths, batches, rounds, threads)
     reference = rates["fp32 eager"]
-    precision = training_precision("auto", torch.device("cpu"))
+    precision = training_precision(setting, torch.device("cpu"))
     cpu_mfu(report, cfg, batches[0], rates["pipeline"], threads, precision)
     for name, rate in rates.items():
         if name == "fp32 eager":
@@ -346,7 +348,7 @@ def cpu_paths(report, data, vocab, size, count, rounds, batch_tokens, threads, l
             ">=2.0x" if main else None,
             rate / reference >= 2.0 if main else None,
             f"vs fp32 eager, {threads} thread(s)"
-            + (f"; precision auto = {precision}" if main else ""),
+            + (f"; precision {setting} = {precision}" if main else ""),
         )
 
 

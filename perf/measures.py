@@ -152,14 +152,15 @@ class CpuPath:
     tuned: bool  # the process configured as a pipeline job is (runtime.configure_kernels)
 
 
-# The CPU paths compared: what a pipeline job runs, the eager fp32 path it replaced, and each
-# change alone.
-CPU_PATHS = {
-    "pipeline": CpuPath("auto", True),
-    "fp32 eager": CpuPath("fp32", False),
-    "bf16 alone": CpuPath("bf16", False),
-    "allocator and caches alone": CpuPath("fp32", True),
-}
+def cpu_paths(precision: str) -> dict:
+    """The CPU paths compared: what a pipeline job runs (in the experiment's train.precision),
+    the eager fp32 path it replaced, and each change alone."""
+    return {
+        "pipeline": CpuPath(precision, True),
+        "fp32 eager": CpuPath("fp32", False),
+        "bf16 alone": CpuPath("bf16", False),
+        "allocator and caches alone": CpuPath("fp32", True),
+    }
 
 
 def cpu_paths_throughput(model_cfg: ModelConfig, paths: dict, batches: list, rounds: int, threads):
