@@ -26,7 +26,7 @@ import torch
 from benchmark import CPU_SPEEDUP_TARGET, PREVIOUS_SEARCH
 
 from measures import machine
-from printout import HEADER, format_row
+from printout import HEADER, format_row, machine_line
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = "workflow/scripts"
@@ -137,7 +137,7 @@ def main() -> None:
         profiles = (
             {name: profile_line(s) for name, (s, _) in searches.items()} if args.profile else {}
         )
-    print(" | ".join(f"{k}: {v}" for k, v in machine(torch.device("cpu"), 1).items()))
+    print(machine_line(machine(torch.device("cpu"), 1)))
     print(f"checkpoint: {args.checkpoint}; test set: {args.test} ({count:,} sentences)")
     print(f"{'search':24s}" + "".join(f"round {i + 1:<4d}" for i in range(args.rounds)) + "best")
     for name, r in rates.items():

@@ -456,16 +456,7 @@ def beam_previous(report, rounds):
             print(f"beam against {PREVIOUS_SEARCH}'s search: not measured ({reason})", flush=True)
             return
         figure = json.loads(out.read_text())
-    report.add(
-        figure["figure"],
-        figure["ours"],
-        figure["reference"],
-        figure["unit"],
-        figure["ratio"],
-        figure["target"],
-        figure["holds"],
-        figure["note"],
-    )
+    report.add(figure.pop("figure"), **figure)  # the other fields are Report.add's own
 
 
 def memory(report, device, data, vocab, size, batch_tokens):
@@ -603,7 +594,7 @@ def main() -> None:
     ensure_data(args.data)
     vocab = spm.SentencePieceProcessor(model_file=str(args.data / "spm.model")).get_piece_size()
     info = measures.machine(device, args.threads)
-    print(" | ".join(f"{k}: {v}" for k, v in info.items()))
+    print(printout.machine_line(info))
     print(f"mode: {args.mode}; corpus: {args.data} (vocabulary {vocab})")
     command = " ".join(["python3", str(Path(__file__).resolve().relative_to(ROOT)), *sys.argv[1:]])
     print(f"date: {time.strftime('%Y-%m-%d')}; command: {command}\n")

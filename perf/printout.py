@@ -38,6 +38,11 @@ def number(value) -> str:
     return f"{value:,.0f}"
 
 
+def machine_line(info: dict) -> str:
+    """The printout's machine line (measures.machine's fields), as perf_tables reads it."""
+    return " | ".join(f"{k}: {v}" for k, v in info.items())
+
+
 def format_row(figure: dict) -> str:
     """The printed line of one figure (the benchmark's Report.add fields)."""
     ratio = f"{figure['ratio']:.2f}x" if figure.get("ratio") is not None else ""

@@ -25,6 +25,7 @@ import yaml  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 import measures  # noqa: E402
+import printout  # noqa: E402
 from attnablate.config.experiment import SIZE_TRAINING_KEYS  # noqa: E402
 from attnablate.model.config import ModelConfig  # noqa: E402
 from attnablate.model.transformer import Transformer  # noqa: E402
@@ -123,7 +124,7 @@ def main() -> None:
     batch_tokens = config["train"]["batch_tokens"]
     batches = measures.training_batches(DATA / "train.ids.npz", batch_tokens, args.steps + 5)
     info = measures.machine(torch.device("cpu"), args.threads)
-    print(" | ".join(f"{k}: {v}" for k, v in info.items()))
+    print(printout.machine_line(info))
     command = " ".join(["python3", "perf/profile_step.py", *sys.argv[1:]])
     print(f"date: {time.strftime('%Y-%m-%d')}; command: {command}")
     print(f"model: small (d_model {cfg.d_model}), qk; batches of {batch_tokens} tokens per side")

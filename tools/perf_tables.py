@@ -41,6 +41,7 @@ PAGE = FOLDER / "README.md"
 BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
 COST_BEGIN, COST_END = "<!-- cost:begin -->", "<!-- cost:end -->"  # in the README
 DEFAULT_RUN = "cpu-2core-ladder-default.txt"  # ./run.sh of config.yaml, timed
+WHOLE_RUN = "whole run (./run.sh, from an empty checkout)"  # a timed pipeline run's figure
 # how DEFAULT_RUN trained: before config.yaml pinned fp32, precision auto chose bf16 there
 DEFAULT_RUN_PRODUCTS = "bf16 products, native on that CPU"
 # the same DAG and recipe in fp32 from an empty checkout, on a CPU without native bf16
@@ -210,7 +211,7 @@ def run_rows(lines: list[str]) -> list[dict]:
     whole = next(filter(None, map(_WHOLE.match, lines)), None)
     if not whole:
         return []
-    rows = [row("whole run (./run.sh, from an empty checkout)", whole["wall"], unit="wall")]
+    rows = [row(WHOLE_RUN, whole["wall"], unit="wall")]
     rows[-1]["note"] = f"exit status {whole['status']}"
     for match in filter(None, map(_JOB.match, lines)):
         rows.append(
@@ -251,9 +252,7 @@ def cost(found: list[Measurement]) -> list[str]:
 
 
 def _wall(run: Measurement) -> str:
-    return next(
-        r["ours"] for r in run.rows if r["figure"] == "whole run (./run.sh, from an empty checkout)"
-    )
+    return next(r["ours"] for r in run.rows if r["figure"] == WHOLE_RUN)
 
 
 def ended(runs: list[dict]) -> str:
