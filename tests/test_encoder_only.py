@@ -2,7 +2,9 @@
 its one attention site, BERT's masking of its inputs, and a run trained on them."""
 
 import dataclasses
+import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,6 +19,7 @@ from attnablate.data.masking import (
 )
 from attnablate.data.tokenizer import EOS, PAD
 from attnablate.errors import ConfigurationError
+from attnablate.evaluate.masked import frequency_baseline
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.transformer import EncoderOnlyTransformer, build
@@ -133,6 +136,30 @@ def test_masked_batches_mask_each_sentence_by_its_seed_and_epoch_and_evaluation_
     assert all(torch.equal(a, b) for a, b in zip(valid.batch([3], 0), valid.batch([3], 9)))
     assert sum(len(b) for b in train.epoch(0)) == len(ids)  # every sentence once an epoch
     assert train.tgt_len.sum() == pytest.approx(sum(0.15 * len(s) + 0.85 ** len(s) for s in ids))
+
+
+def id_file(path, sentences: list) -> None:
+    """An id file (the encode step's format) whose both sides hold ``sentences``."""
+    ids = np.concatenate([np.asarray(s, dtype=np.int32) for s in sentences])
+    offsets = np.cumsum([0] + [len(s) for s in sentences])
+    np.savez(path, src_ids=ids, src_offsets=offsets, tgt_ids=ids, tgt_offsets=offsets)
+
+
+def test_the_frequency_baseline_guesses_every_masked_piece_from_the_training_counts(tmp_path):
+    """30 of the 40 training pieces are FIRST_PIECE: add-one smoothed over 10 pieces, its
+    probability is 31/50 and an unseen piece's 1/50; the most frequent piece is always guessed."""
+    piece, other, unseen = FIRST_PIECE, FIRST_PIECE + 1, FIRST_PIECE + 2
+    id_file(tmp_path / "train.npz", [[piece] * 6] * 5 + [[other] * 5] * 2)
+    id_file(tmp_path / "seen.npz", [[piece] * n for n in (3, 9, 14)])
+    id_file(tmp_path / "unseen.npz", [[unseen] * n for n in (3, 9, 14)])
+    seen = frequency_baseline(tmp_path / "train.npz", tmp_path / "seen.npz", vocab_size=10)
+    assert seen["accuracy"] == 100 and seen["masked_loss"] == pytest.approx(math.log(50 / 31))
+    unseen_scores = frequency_baseline(tmp_path / "train.npz", tmp_path / "unseen.npz", 10)
+    assert unseen_scores["accuracy"] == 0
+    assert unseen_scores["masked_loss"] == pytest.approx(math.log(50))
+    batches = MaskedBatches([[piece] * n for n in (3, 9, 14)], 4000, EVALUATION_SEED, 10)
+    chosen = sum(int(batches.batch(i)[1].ne(IGNORE).sum()) for i in batches.epoch(0))
+    assert seen["pieces"] == unseen_scores["pieces"] == chosen  # the pieces a run is scored on
 
 
 def test_a_training_run_records_masked_accuracy_and_the_self_sites_dynamics(tmp_path, data):

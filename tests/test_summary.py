@@ -17,7 +17,7 @@ from attnablate.report.comparisons import comparison_sentence
 from attnablate.report.figures import plot_attention_maps
 from attnablate.report.mechanism import dynamics_sentences
 from attnablate.report.paper_tables import write_tables
-from attnablate.report.summary import convergence_line
+from attnablate.report.summary import baseline_line, convergence_line
 
 PARAMS = {"qk": 1000, "qq@enc": 950}
 
@@ -149,6 +149,31 @@ def test_unconverged_runs_are_said_first():
     assert not row.converged and "[2 of 2 runs not converged]" in comparison_sentence(row)
     done = [run("qk", 1, 4.0), run("qq@enc", 1, 4.5)]
     assert convergence_line(pd.DataFrame(done)).startswith("**Converged.** All 2")
+
+
+def test_the_masked_reports_baseline_line_sets_qks_finished_runs_beside_guessing():
+    """Two finished qk runs at 20% and 22% accuracy (a diverged one and a variant left out)
+    against guessing at 6%: 15 points above; loss 5.0 against 6.25 nats: 1.25 below; the
+    words follow the signs."""
+    rows = [
+        {"label": "qk", "size": "small", "budget": 1000, "diverged": False,
+         "test_accuracy": 20.0, "test_masked_loss": 5.1},
+        {"label": "qk", "size": "small", "budget": 1000, "diverged": False,
+         "test_accuracy": 22.0, "test_masked_loss": 4.9},
+        {"label": "qk", "size": "small", "budget": 1000, "diverged": True,
+         "test_accuracy": None, "test_masked_loss": None},
+        {"label": "qq", "size": "small", "budget": 1000, "diverged": False,
+         "test_accuracy": 90.0, "test_masked_loss": 1.0},
+    ]  # fmt: skip
+    guessed = {"accuracy": 6.0, "masked_loss": 6.25, "pieces": 100}
+    line = baseline_line(pd.DataFrame(rows), "small", guessed)
+    assert "scores 6.00% accuracy and 6.25 nats per piece" in line
+    assert "`qk` at `small` reaches 21.00% and 5.00 nats (2 finished runs at 1,000 steps)" in line
+    assert line.endswith("accuracy 15.00 points above guessing's and loss 1.25 nats below it.")
+    worse = baseline_line(pd.DataFrame(rows), "small", {**guessed, "accuracy": 30.0})
+    assert worse.endswith("accuracy 9.00 points below guessing's and loss 1.25 nats below it.")
+    none_finished = baseline_line(pd.DataFrame(rows[2:]), "small", guessed)
+    assert none_finished.endswith("on the pieces every run is scored on.")
 
 
 def test_runs_stopped_by_a_time_budget_say_minutes_and_that_steps_differ():

@@ -215,6 +215,9 @@ def test_an_encoder_only_experiment_runs_end_to_end_judged_by_masked_token_accur
         scores = json.loads((folder / "scores.json").read_text())
         correct = sum(int(r["correct"]) for r in rows)
         assert scores["accuracy"] == round(100 * correct / scores["pieces"], 4)
+        [baseline] = (tmp_path / "data" / "smoke-de-en").glob("*/masked_baseline.json")
+        guessed = json.loads(baseline.read_text())  # the same pieces, from their frequencies
+        assert guessed["pieces"] == scores["pieces"] and 0 < guessed["masked_loss"]
         assert {row["site"] for row in read_tsv(folder / "dynamics.tsv")} == {"self"}
         assert read_tsv(folder / "curves.tsv")[-1]["valid_accuracy"]
     [run] = [r for r in read_tsv(tmp_path / "results" / "smoke-encoder" / "runs.tsv")
@@ -226,6 +229,7 @@ def test_an_encoder_only_experiment_runs_end_to_end_judged_by_masked_token_accur
     assert [c["measure"] for c in claims] == ["accuracy", "accuracy"]
     summary = (tmp_path / "reports" / "smoke-encoder" / "summary.md").read_text()
     assert "Δ accuracy vs qk < 0" in summary
+    assert f"alone, without its sentence, scores {guessed['accuracy']:.2f}% accuracy" in summary
     assert "BLEU" not in summary.split("## Does it carry")[0]  # the other family's measure
     assert "on the published scale 2s − 1" in summary
     assert "- `qq`: self-attention (bidirectional): W_K is W_Q" in summary

@@ -20,6 +20,25 @@ if TASK is MASKED:
         script:
             "../scripts/evaluate_masked.py"
 
+    # what a run gets for nothing: the same pieces guessed from their training frequencies
+    rule masked_baseline:
+        input:
+            train=f"{TOK}/train.ids.npz",
+            test=f"{TOK}/test.ids.npz",
+        output:
+            scores=f"{TOK}/masked_baseline.json",
+        log:
+            f"logs/{TOK}/masked_baseline.log",
+        conda:
+            "../../envs/train.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            vocab_size=config["tokenizer"]["vocab_size"],
+        script:
+            "../scripts/masked_baseline.py"
+
 else:
 
     rule translate:

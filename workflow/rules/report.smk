@@ -86,6 +86,7 @@ rule claims:
 
 rule report:
     input:
+        **({"baseline": f"{TOK}/masked_baseline.json"} if TASK is MASKED else {}),
         runs="results/{experiment}/runs.tsv",
         curves="results/{experiment}/curves.tsv",
         comparison="results/{experiment}/comparison.tsv",

@@ -102,6 +102,16 @@ def evaluate_masked(job) -> None:
     )
 
 
+def masked_baseline(job) -> None:
+    """Rule ``masked_baseline``: the test split's masked pieces guessed from their training
+    frequencies alone."""
+    from attnablate.evaluate.masked import write_frequency_baseline
+
+    write_frequency_baseline(
+        Path(job.input.train), Path(job.input.test), job.params.vocab_size, job.output.scores
+    )
+
+
 def attention(job) -> None:
     """Rule ``attention``: the attention maps of a run's best checkpoint."""
     from attnablate.train.dynamics import write_attention_maps
@@ -221,6 +231,7 @@ def report(job) -> None:
         report_files,
         job.wildcards.experiment,
         dict(job.config),
+        getattr(job.input, "baseline", None),  # the masked task's
     )
 
 

@@ -124,26 +124,41 @@ CURVE_AXES = {
 }
 
 
-def build_report(
-    tables: Tables, corpus, attention: list, report: ReportFiles, experiment: str, config: dict
-) -> None:
-    """An experiment's report from its ``tables``: the figures, the summary, the tables for
-    papers, and the ``config`` it was made from; its own table of scaling fits goes beside
-    the others. ``corpus``: the prepare step's prepare.json; ``attention``: the
-    attention maps (.npz) of the runs at the largest budget."""
+def report_settings(corpus, config: dict, made_at: str, baseline=None) -> dict:
+    """What the summary says beside its tables: the test set (from ``corpus``, the prepare
+    step's prepare.json), the provenance line, the planned experiment's facts, and for the
+    masked task the ``baseline`` step's scores (JSON)."""
     corpus = json.loads(Path(corpus).read_text())
     test_set = corpus.get("test_set", "split here from the corpus")
-    made_at = commit()
     planned = Experiment.of(config)
-    write_config(config, made_at, report.config)
-    settings = {
+    return {
         "test_set": f"{test_set}; {corpus['splits']['test']:,} segments",
         "provenance": f"Made by the pipeline from `config.yaml` beside this summary, at commit "
         f"`{made_at}`.",
         "unrun_matched": planned.unrun_matched_variants,
         "family": planned.family,
         "settle_margin": config["settle_margin"],
+        **({"baseline": json.loads(Path(baseline).read_text())} if baseline else {}),
     }
+
+
+def build_report(
+    tables: Tables,
+    corpus,
+    attention: list,
+    report: ReportFiles,
+    experiment: str,
+    config: dict,
+    baseline=None,
+) -> None:
+    """An experiment's report from its ``tables``: the figures, the summary, the tables for
+    papers, and the ``config`` it was made from; its own table of scaling fits goes beside
+    the others. ``corpus``: the prepare step's prepare.json; ``attention``: the
+    attention maps (.npz) of the runs at the largest budget; ``baseline``: for the masked task,
+    the masked_baseline step's scores (JSON)."""
+    made_at = commit()
+    write_config(config, made_at, report.config)
+    settings = report_settings(corpus, config, made_at, baseline)
     every_budget = with_labels(read_table(tables.runs))
     stable = read_table(tables.stable)
     stable = with_labels(stable) if len(stable) else stable
@@ -167,7 +182,7 @@ def build_report(
     figures.plot_scaling(runs, scale, drawn["scaling"])
     figures.plot_bleu_vs_params(runs, drawn["bleu_vs_params"])
     curves = figures.mark_diverged(curves, runs)
-    task = task_of(planned.family)
+    task = task_of(settings["family"])
     loss_label, tokens_label, measure_label = CURVE_AXES[task.name]
     figures.plot_curves(
         curves, "step", "valid_loss", "training step", loss_label, drawn["valid_loss"]

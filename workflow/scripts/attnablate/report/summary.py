@@ -27,7 +27,7 @@ from attnablate.report.figures import diverged_note
 from attnablate.report.markup import counted
 from attnablate.report.mechanism import dynamics_sentences, self_at_start
 from attnablate.report.replication import replication_markdown
-from attnablate.tasks import TRANSLATION, task_of
+from attnablate.tasks import MASKED, TRANSLATION, task_of
 
 
 def budget_line(runs: pd.DataFrame) -> str:
@@ -181,6 +181,31 @@ def scaling_sentences(scale: pd.DataFrame, sizes: int, rates: dict | None = None
     return lines
 
 
+def baseline_line(runs: pd.DataFrame, size: str, baseline: dict) -> str:
+    """For the masked task: what guessing the test's masked pieces from their training
+    frequencies alone scores (``baseline``, the masked_baseline step's), beside `qk`'s finished
+    runs at ``size`` (``runs``: one budget's), so that a reader sees how far training got
+    beyond the pieces' frequencies, the scale every Δ of the report is read on."""
+    acc, loss = f"test_{MASKED.measure}", f"test_{MASKED.second}"
+    qk = runs[(runs["label"] == BASELINE) & (runs["size"] == size) & ~diverged(runs)]
+    line = (
+        f"**What a run gets for nothing.** Guessing each masked test piece from its frequency "
+        f"in the training split alone, without its sentence, scores "
+        f"{baseline[MASKED.measure]:.2f}% accuracy and {baseline[MASKED.second]:.2f} nats per "
+        f"piece on the pieces every run is scored on"
+    )
+    if not len(qk):
+        return line + "."
+    accuracy, nats = pd.to_numeric(qk[acc]).mean(), pd.to_numeric(qk[loss]).mean()
+    gain, drop = accuracy - baseline[MASKED.measure], baseline[MASKED.second] - nats
+    return (
+        f"{line}; `qk` at `{size}` reaches {accuracy:.2f}% and {nats:.2f} nats "
+        f"({counted(len(qk), 'finished run')} at {int(qk['budget'].max()):,} steps): accuracy "
+        f"{abs(gain):.2f} points {'above' if gain >= 0 else 'below'} guessing's and loss "
+        f"{abs(drop):.2f} nats {'below' if drop >= 0 else 'above'} it."
+    )
+
+
 def summary_markdown(
     tables: dict, settings: dict, experiment: str, figures: list, dynamics_size: str
 ) -> str:
@@ -189,8 +214,9 @@ def summary_markdown(
     largest budget the mechanism, every verdict, scaling, and per size the table of every
     variant against qk. ``tables``: comparison (every budget), runs (the largest budget's),
     every_budget (every budget's runs), dynamics, scaling, claims; ``settings``: test_set,
-    which test set the scores are on, and provenance, the line that names the config and
-    commit the report was made from.
+    which test set the scores are on, provenance, the line that names the config and
+    commit the report was made from, and for the masked task baseline, the masked_baseline
+    step's scores.
     ``figures``: the figures' paths, the answer over the budget first."""
     every_budget = tables.get("every_budget", tables["runs"])
     runs = tables["runs"]
@@ -206,6 +232,11 @@ def summary_markdown(
         *([settings["provenance"], ""] if settings.get("provenance") else []),
         convergence_line(every_budget),
         "",
+        *(
+            [baseline_line(runs, dynamics_size, settings["baseline"]), ""]
+            if "baseline" in settings
+            else []
+        ),
     ]
     over_budgets = every_budget["budget"].nunique() > 1
     if over_budgets:
