@@ -62,16 +62,14 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
     # the committed reports, or (before a commit that regenerates them) the working tree's
     names = [*(name for name, _, _ in tool.REPORTS), *(name for name, _ in tool.PAIRS)]
     committed = {name: found for name in names if (found := committed_summary(ROOT, name))}
-    made = [
-        "\n".join(tool.sides(found)).strip("\n")
-        for found in (committed, tool.summaries())
-        if all(name in found for name, _, _ in tool.REPORTS)
-    ]
+    made = ["\n".join(tool.sides(found)).strip("\n") for found in (committed, tool.summaries())]
     assert shown in made
     rows = [line for line in shown.splitlines() if line.startswith("|")]
     assert max(len(row) for row in rows) <= tool.ROW_LIMIT
     rows = shown.split("\n\n")[0].splitlines()  # the reports' table (the pairs' follows it)
-    for column, (name, _, _) in enumerate(tool.REPORTS, start=2):
+    reports = [name for name, _, _ in tool.REPORTS if name in committed]  # shown once committed
+    assert reports[0] == "default" and rows[0].count(" | ") == len(reports)
+    for column, name in enumerate(reports, start=2):
         assert tool.claim_cells(committed[name]), f"reports/{name}: no claims table"
         if not tool.converged(committed[name]):
             cells = [row.split(" | ")[column - 1] for row in rows[2:]]
@@ -143,3 +141,39 @@ def test_the_readme_counts_each_reports_claims_by_their_outcome():
     }
     assert tool.tally(cells) == "6 claims: 1 supported, 2 contradicted, 2 unresolved, 1 untestable."
     assert tool.tally({}) == "no claims."
+    assert tool.tally({"a": "no verdict (one seed)"}) == "1 claim: 1 other."
+
+
+def test_another_familys_report_shows_its_measure_and_whether_the_conclusions_carry():
+    """A report of another family (its claims in masked-token accuracy, beside the
+    encoder-decoder's report) gets its column once committed, its measure in its line, and a
+    row of how many of its claims carry at the largest budget both ran."""
+    tool = readme_tool()
+    default = committed_summary(ROOT)
+    claims = list(tool.claim_cells(default))
+    masked = default.replace("Δ BLEU vs", "Δ accuracy vs") + "\n".join(
+        [
+            "\n## Does it carry to another family? Beside `reports/default`\n",
+            "The same claims (the same words) as tested in `reports/default` ...\n",
+            "| claim | budget | here | there | Δ valid loss here | Δ valid loss there | carries? |",
+            "|---|---:|---|---|---|---|---|",
+            f"| {claims[0]} | 500 | `qq`: ... | `qq@enc`: ... | +0.1 | +0.2 | does not carry |",
+            f"| {claims[0]} | 1,000 | `qq`: ... | `qq@enc`: ... | +0.1 | +0.2 | carries |",
+            f"| {claims[1]} | 1,000 | `qq`: ... | `qq@enc`: ... | +0.1 | +0.2 | not decided |",
+            f"| {claims[2]} | 1,000 | `nov`: ... | `nov@enc`: ... | +0.1 | +0.2 | carries |",
+            "\n## The mechanism\n",
+        ]
+    )
+    found = {**tool.summaries(), "encoder-only": masked}
+    lines = tool.sides(found)
+    table = [line for line in lines[: lines.index("")] if line.startswith("|")]
+    assert table[0].endswith(" | encoder-only, CPU |")
+    assert table[-1] == (
+        "| the conclusions carry: verdicts as in enc-dec, CPU | "
+        + " | ".join([tool.MISSING] * (len(found) - 3))  # the pairs have no column here
+        + " | 2 of 3 carry, 1 undecided |"
+    )
+    said = {line.split("]")[0][3:]: line for line in lines if line.startswith("- [")}
+    assert "Δ in masked-token accuracy points;" in said["encoder-only, CPU"]
+    assert "Δ in test BLEU;" in said["enc-dec, CPU"]
+    assert "encoder-only" not in "\n".join(tool.sides(tool.summaries()))  # not yet committed

@@ -19,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 from attnablate.analysis.verdict import Verdict  # noqa: E402
+from attnablate.report.markup import counted  # noqa: E402
 
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
 CLAIMS_SECTION = "## The claims, point by point"
 WIDTH = 100  # the README's prose is wrapped here; its tables cannot be
 ROW_LIMIT = 220  # characters in one row of the README's table: read at a glance, not scrolled
-# The reports shown side by side: experiment, a short column label, and where and how its
-# committed report was made (the machine is not in the report itself; docs/performance holds
-# each run's raw output).
+# The reports shown side by side, each once its summary is committed: experiment, a short
+# column label, and where and how its committed report was made (the machine is not in the
+# report itself; docs/performance holds each run's raw output).
 REPORTS = (
     ("default", "enc-dec, CPU", "2-core CPU, `config.yaml`, at its largest budget"),
     ("gpu", "enc-dec, GPU, earlier tests", "one H200, an earlier `configs/gpu.yaml`, no Holm"),
@@ -34,6 +35,11 @@ REPORTS = (
         "decoder-only",
         "decoder-only, CPU",
         "2-core CPU, `configs/decoder-only.yaml`, largest budget",
+    ),
+    (
+        "encoder-only",
+        "encoder-only, CPU",
+        "2-core CPU, `configs/encoder-only.yaml`, largest budget",
     ),
 )
 # The same claims on other language pairs of the same corpus and recipe, side by side: the
@@ -54,6 +60,12 @@ WORDS = {
     Verdict.UNRESOLVED: "unresolved",
     Verdict.UNTESTABLE: "untestable",
 }
+# A measure a claims table names ("Δ BLEU vs qk < 0"; "Δ BLEU (95% interval)"), in words
+MEASURE = re.compile(r"Δ (BLEU|accuracy)\b")
+MEASURES = {"BLEU": "test BLEU", "accuracy": "masked-token accuracy points"}
+CARRIES_SECTION = "## Does it carry to another family? Beside "  # a summary's, as it heads it
+# Whether a conclusion carries (the summary's words) -> the README's, in the order it tells them
+CARRIES = {"carries": "carry", "does not carry": "do not", "not decided": "undecided"}
 UNCONVERGED = "†"  # marks a cell whose runs had not converged
 MISSING = "–"  # a claim a report does not test
 
@@ -104,20 +116,24 @@ def short_cell(cell: str, report_converged: bool) -> str:
 
 
 def sides(summaries: dict[str, str]) -> list[str]:
-    """One row per claim with a short cell per report (estimate, interval, one word of the
-    legend), the legend, then per report a line: where it ran and how its claims fell."""
+    """One row per claim with a short cell per committed report of REPORTS (estimate,
+    interval, one word of the legend), a row of whether the conclusions carry where a report
+    sets itself beside another family's, the legend, then per report a line: where it ran, its
+    measure and how its claims fell."""
+    shown = [report for report in REPORTS if report[0] in summaries]
     columns = [
         (short, claim_cells(summaries[name]), converged(summaries[name]))
-        for name, short, _ in REPORTS
+        for name, short, _ in shown
     ]
     claims = list(dict.fromkeys(claim for _, cells, _ in columns for claim in cells))
     lines = [
-        "| claim (Δ test BLEU, 95% interval) | " + " | ".join(s for s, _, _ in columns) + " |",
+        "| claim (Δ, 95% interval) | " + " | ".join(s for s, _, _ in columns) + " |",
         "|---" * (len(columns) + 1) + "|",
     ]
     for claim in claims:
         cells = [short_cell(c[claim], done) if claim in c else MISSING for _, c, done in columns]
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
+    lines += carries_rows(summaries, shown)
     legend = (
         "*supported*: the claim's own test rejects after Holm's correction over its family; "
         "*contradicted*: the test of the other side (or of the margin) does; *unresolved*: "
@@ -125,9 +141,52 @@ def sides(summaries: dict[str, str]) -> list[str]:
         f"{UNCONVERGED} the runs had not converged; {MISSING} not in that report."
     )
     lines += ["", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False), ""]
-    for (name, short, where), (_, cells, _) in zip(REPORTS, columns, strict=True):
-        lines.append(f"- [{short}](reports/{name}/summary.md): {where}; {tally(cells)}")
+    for (name, short, where), (_, cells, _) in zip(shown, columns, strict=True):
+        measure = f"Δ in {measure_of(summaries[name])}"
+        lines.append(f"- [{short}](reports/{name}/summary.md): {where}, {measure}; {tally(cells)}")
     return lines + pairs(summaries)
+
+
+def measure_of(summary: str) -> str:
+    """The measure a report's claims are judged in, as its claims table's tests name it."""
+    found = MEASURE.search(summary.split(CLAIMS_SECTION)[-1].split("\n## ")[0])
+    return MEASURES[found[1]] if found else "its claims' measures"
+
+
+def carried(summary: str) -> tuple[str, Counter] | None:
+    """The report a summary sets its claims beside (its "Does it carry" section) and how the
+    conclusions fell at the largest budget both ran, counted by outcome; None without one."""
+    head, _, section = summary.partition(CARRIES_SECTION)
+    if not section:
+        return None
+    beside = section.split("`")[1]
+    rows = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("| ")][1:]
+    fields = [[f.strip() for f in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+    top = max(int(row[1].replace(",", "")) for row in fields)
+    return beside, Counter(row[-1] for row in fields if int(row[1].replace(",", "")) == top)
+
+
+def carries_rows(summaries: dict[str, str], shown: list) -> list[str]:
+    """Per other family's report that a shown report sets itself beside, a row: for each
+    report that does, how many of its claims carry (decided alike by both families, each in
+    its own measure), do not carry, or are undecided there."""
+    found = [carried(summaries[name]) for name, _, _ in shown]
+    rows = []
+    for beside in dict.fromkeys(f[0] for f in found if f):
+        label = next((short for name, short, _ in REPORTS if beside == f"reports/{name}"), beside)
+        cells = [carries_cell(f[1]) if f and f[0] == beside else MISSING for f in found]
+        rows.append(
+            f"| the conclusions carry: verdicts as in {label} | " + " | ".join(cells) + " |"
+        )
+    return rows
+
+
+def carries_cell(outcomes: Counter) -> str:
+    """How one report's claims fell beside another family's: "1 of 5 carry, 4 undecided"."""
+    told = [f"{outcomes[o]} {word}" for o, word in CARRIES.items() if outcomes[o]]
+    first, *rest = told
+    count, word = first.split(" ", 1)
+    return ", ".join([f"{count} of {sum(outcomes.values())} {word}", *rest])
 
 
 def replication_words(summary: str) -> dict[str, str]:
@@ -181,8 +240,9 @@ def pairs(summaries: dict[str, str]) -> list[str]:
 def tally(cells: dict[str, str]) -> str:
     """How the claims of one report fall, counted by the legend's word for their outcome."""
     counts = Counter(WORDS.get(outcome(cell), "other") for cell in cells.values())
-    told = [f"{counts[w]} {w}" for w in dict.fromkeys(WORDS.values()) if counts[w]]
-    return f"{len(cells)} claims: {', '.join(told)}." if cells else "no claims."
+    words = [*dict.fromkeys(WORDS.values()), "other"]  # other: a verdict the legend lacks
+    told = [f"{counts[w]} {w}" for w in words if counts[w]]
+    return f"{counted(len(cells), 'claim')}: {', '.join(told)}." if cells else "no claims."
 
 
 def outcome(cell: str) -> str:
