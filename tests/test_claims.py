@@ -436,6 +436,25 @@ def test_another_pairs_experiment_is_the_defaults_on_that_pair(pair):
     assert same(other) == same(default)
 
 
+def test_every_experiment_set_beside_the_defaults_trains_in_its_precision():
+    """An experiment that continues the default's runs, replicates its claims, sets its
+    verdicts beside them or reads a Δ from its report trains in the default's pinned
+    precision: `auto` would be bf16 on a CPU that multiplies bf16 natively, another recipe."""
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    beside = []
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        reads = [
+            config.get("runs"),
+            *(config.get(key, {}).get("report") for key in ("replicates", "carries")),
+            *(c.get("reference", {}).get("report") for c in config.get("claims", [])),
+        ]
+        if {"default", "reports/default"} & set(reads):
+            beside.append(path.name)
+            assert config["train"].get("precision") == default["train"]["precision"], path.name
+    assert {"long.yaml", "decoder-only.yaml", "encoder-only.yaml", "sizes.yaml"} <= set(beside)
+
+
 def test_the_sizes_experiment_widens_the_defaults_recipe():
     """configs/sizes.yaml continues the default's runs: its d128 preset is the default's
     size, its recipe the default's, its claims the default's on the cells it runs; the other

@@ -266,8 +266,14 @@ def test_a_report_missing_one_of_its_files_is_drawn_again(smoke, tmp_path):
         shutil.copy2(smoke[0] / "reports" / "smoke" / name, workdir / "reports" / "smoke" / name)
 
 
-def test_the_decoder_only_experiment_plans_every_cell_against_the_default_report(tmp_path):
+def test_the_decoder_only_experiment_plans_every_cell_beside_the_encoder_decoders(tmp_path):
+    """Its last claim reads reports/default's Δ, and every claim is set beside that report's
+    verdict: named while missing; then it plans the default's five cells, in the default's
+    precision."""
     config = yaml.safe_load((ROOT / "configs" / "decoder-only.yaml").read_text())
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert config["train"]["precision"] == default["train"]["precision"]
+    assert config["carries"] == {"report": "reports/default"}
     result = snakemake(tmp_path, config, "--dry-run")
     assert result.returncode != 0
     assert "reports/default/comparison.csv" in result.stdout + result.stderr  # named, missing
