@@ -217,6 +217,10 @@ def test_quality_per_weight_cannot_be_tested_at_one_size():
     assert row["verdict"] == "cannot be tested here"
     assert "needs at least 3 model sizes; this experiment has 1" in row["reason"]
     assert "saves 2.3% of the weights" in row["reason"]
+    assert "its Δ BLEU against qk does not test the claim" in row["reason"]
+    masked = pd.DataFrame(rows).rename(columns={"test_bleu": "test_accuracy"}).to_dict("records")
+    [row] = table([claim], masked).to_dict("records")
+    assert "its Δ accuracy against qk does not test the claim" in row["reason"]
 
 
 def test_quality_per_weight_is_tested_on_the_scaling_frontier_with_three_sizes():

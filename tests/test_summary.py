@@ -200,6 +200,8 @@ def test_an_annealed_budget_is_stated_and_its_distance_from_convergence_left_to_
     assert line.startswith("**A comparison at one stated budget, not at convergence.**")
     assert "360 steps (about 1,000,000 target tokens, 1.5 epochs" in line
     assert "is not measured here: a ladder of budgets (train.budgets) measures both" in line
+    masked = runs.rename(columns={"test_bleu": "test_accuracy", "test_chrf": "test_masked_loss"})
+    assert "(about 1,000,000 masked pieces, 1.5 epochs" in convergence_line(with_labels(masked))
     flat = [{"step": str(100 * i), "valid_loss": "3.0"} for i in range(1, 5)]
     assert convergence(flat)["converged"] and not convergence(flat, annealed=True)["converged"]
 

@@ -27,9 +27,12 @@ class Task:
     valid_measure: str  # curves.tsv's column of the same measure during training
     second: str  # the second test measure, reported and not judged: runs.tsv's test_<second>
     second_label: str  # the second measure in words
+    targets: str  # what the loss is on, as meta.json's ``tokens`` counts them
 
 
-TRANSLATION = Task("translation", "bleu", "BLEU", "BLEU", "BLEU", "valid_bleu", "chrf", "chrF")
+TRANSLATION = Task(
+    "translation", "bleu", "BLEU", "BLEU", "BLEU", "valid_bleu", "chrf", "chrF", "target tokens"
+)
 MASKED = Task(
     "masked",
     "accuracy",
@@ -39,6 +42,7 @@ MASKED = Task(
     "valid_accuracy",
     "masked_loss",
     "masked-token loss (nats)",
+    "masked pieces",
 )
 PARAMS = "params"  # a claim's other measure: quality per weight, on qk's scaling law
 TASKS = {

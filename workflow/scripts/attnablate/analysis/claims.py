@@ -358,7 +358,7 @@ def untestable_reason(runs: pd.DataFrame, label: str, sizes: int) -> str:
         f"quality per parameter is read off qk's scaling law, which needs at least "
         f"{scaling.MIN_SIZES} model sizes; this experiment has {sizes}. At one size "
         f"`{label}` saves {saved:.1%} of the weights, worth little on any scaling curve, so "
-        "its Δ BLEU against qk does not test the claim"
+        f"its Δ {task_of_table(runs.columns).short} against qk does not test the claim"
     )
 
 

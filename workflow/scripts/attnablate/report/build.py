@@ -109,18 +109,11 @@ def write_html_tables(frames: dict, significance: pd.DataFrame, experiment: str,
     )
 
 
-# each task's learning curves' axes: validation loss, what was trained on, the valid measure
+# each task's learning curves' axes: validation loss and the valid measure (against steps,
+# and against the task's targets trained on)
 CURVE_AXES = {
-    TRANSLATION.name: (
-        "validation loss (NLL per token)",
-        "target tokens seen",
-        "valid BLEU (greedy)",
-    ),
-    MASKED.name: (
-        "validation loss (NLL per masked piece)",
-        "masked pieces trained on",
-        "valid masked-token accuracy (%)",
-    ),
+    TRANSLATION.name: ("validation loss (NLL per token)", "valid BLEU (greedy)"),
+    MASKED.name: ("validation loss (NLL per masked piece)", "valid masked-token accuracy (%)"),
 }
 
 
@@ -183,7 +176,7 @@ def build_report(
     figures.plot_bleu_vs_params(runs, drawn["bleu_vs_params"])
     curves = figures.mark_diverged(curves, runs)
     task = task_of(settings["family"])
-    loss_label, tokens_label, measure_label = CURVE_AXES[task.name]
+    loss_label, measure_label = CURVE_AXES[task.name]
     figures.plot_curves(
         curves, "step", "valid_loss", "training step", loss_label, drawn["valid_loss"]
     )
@@ -191,7 +184,7 @@ def build_report(
         curves,
         "tokens",
         task.valid_measure,
-        tokens_label,
+        f"{task.targets} trained on",
         measure_label,
         drawn["bleu_vs_tokens"],
     )

@@ -255,7 +255,7 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
                     [budget * nudge] * len(seeds), seeds, s=9, color=palette[label], alpha=0.35
                 )
         ax.axhline(0, color="grey", lw=0.8)
-        _budget_ticks(ax, ladder.budget_axis(here))
+        _budget_ticks(ax, ladder.budget_axis(here), task.targets)
         ax.set(ylabel=ylabel, title=f"annealed at each budget · size {size}")
     axes[0].legend(title="variant", fontsize="small")
     ax = axes[2]
@@ -278,16 +278,17 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
     save(fig, path)
 
 
-def _budget_ticks(ax, axis: pd.DataFrame) -> None:
-    """A log axis of the budgets, each labelled in steps, target tokens and epochs."""
+def _budget_ticks(ax, axis: pd.DataFrame, targets: str) -> None:
+    """A log axis of the budgets, each labelled in steps, ``targets`` (the task's: target
+    tokens, masked pieces) and epochs."""
     ax.set_xscale("log")
     ax.set_xticks(axis["budget"])
     ax.set_xticklabels(
         [
-            f"{int(b):,}\n{t / 1e6:.2g}M tok\n{e:.2g} ep"
+            f"{int(b):,}\n{t / 1e6:.2g}M\n{e:.2g} ep"
             for b, t, e in zip(axis["budget"], axis["tokens"], axis["epochs_seen"])
         ],
         fontsize="small",
     )
     ax.minorticks_off()
-    ax.set_xlabel("budget: steps, target tokens, epochs (log)")
+    ax.set_xlabel(f"budget: steps, {targets}, epochs (log)")

@@ -27,7 +27,7 @@ from attnablate.report.figures import diverged_note
 from attnablate.report.markup import counted
 from attnablate.report.mechanism import dynamics_sentences, self_at_start
 from attnablate.report.replication import replication_markdown
-from attnablate.tasks import MASKED, TRANSLATION, task_of
+from attnablate.tasks import MASKED, TRANSLATION, task_of, task_of_table
 
 
 def budget_line(runs: pd.DataFrame) -> str:
@@ -37,12 +37,12 @@ def budget_line(runs: pd.DataFrame) -> str:
     epochs = pd.to_numeric(finished["epochs_seen"]).mean()
     return (
         f"**A comparison at one stated budget, not at convergence.** Every run trains "
-        f"{int(runs['steps'].max()):,} steps (about {finished['tokens'].mean():,.0f} target "
-        f"tokens, {epochs:.1f} epochs of the training set) under a learning rate that decays "
-        "to zero at the end, so each run ends at its best for this budget; the differences "
-        "below are differences at this budget. How far it is from convergence, and whether "
-        "the differences hold at other budgets, is not measured here: a ladder of budgets "
-        "(train.budgets) measures both."
+        f"{int(runs['steps'].max()):,} steps (about {finished['tokens'].mean():,.0f} "
+        f"{task_of_table(runs.columns).targets}, {epochs:.1f} epochs of the training set) "
+        "under a learning rate that decays to zero at the end, so each run ends at its best "
+        "for this budget; the differences below are differences at this budget. How far it "
+        "is from convergence, and whether the differences hold at other budgets, is not "
+        "measured here: a ladder of budgets (train.budgets) measures both."
     )
 
 
@@ -56,8 +56,9 @@ def ladder_line(runs: pd.DataFrame) -> str:
     line = (
         f"**The answer over the training budget.** Every cell trains once at the peak "
         f"learning rate and is cooled down to zero at each budget ({budgets} steps; the "
-        f"largest about {top['tokens']:,.0f} target tokens, {top['epochs_seen']:.1f} epochs "
-        "of the training set), so each point below is an annealed run of that length."
+        f"largest about {top['tokens']:,.0f} {task_of_table(runs.columns).targets}, "
+        f"{top['epochs_seen']:.1f} epochs of the training set), so each point below is an "
+        "annealed run of that length."
     )
     gains = pd.to_numeric(runs["doubling_gain"])
     judged = runs[gains.notna() & ~diverged(runs)]
