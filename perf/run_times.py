@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 from attnablate.io import read_tsv  # noqa: E402
+from attnablate.tasks import MASKED, TRANSLATION  # noqa: E402
 
 # the runs table's columns, as runs.tsv names them and as the printout heads them
 RUN_COLUMNS = {
@@ -30,7 +31,7 @@ RUN_COLUMNS = {
     "steps": "steps",
     "epochs_seen": "epochs_seen",
     "best_valid_loss": "best valid loss",
-    "test_bleu": "test BLEU",
+    **{f"test_{task.measure}": f"test {task.short}" for task in (TRANSLATION, MASKED)},
     "doubling_gain": "doubling_gain",
 }
 

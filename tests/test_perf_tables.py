@@ -247,3 +247,10 @@ def test_a_finished_experiments_run_times_print_as_the_tables_read_them(tmp_path
     assert float(read["job stable"]["ours"]) == pytest.approx(61.5)  # 51, 52, 71, 72
     assert float(read["job steps250/translate"]["ours"]) == pytest.approx(31.5)
     assert read["qk test BLEU at 250 steps"]["ours"] == "2.50"
+    masked = runs.read_text().replace("test_bleu", "test_accuracy")  # an encoder-only table
+    runs.write_text(masked.replace("\t2\n", "\t18.5\n").replace("\t3\n", "\t19.5\n"))
+    read = {row["figure"]: row for row in tables.run_rows(run_times.runs_lines(runs))}
+    assert read == {}  # without its whole-run line a printout gives no figure
+    lines = [*run_times.whole_line("1:02:03"), "", *run_times.runs_lines(runs)]
+    score = {row["figure"]: row for row in tables.run_rows(lines)}["qk test accuracy at 250 steps"]
+    assert (score["ours"], score["unit"]) == ("19.00", "%")

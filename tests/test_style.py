@@ -62,16 +62,19 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
     # the committed reports, or (before a commit that regenerates them) the working tree's
     names = [*(name for name, _, _ in tool.REPORTS), *(name for name, _ in tool.PAIRS)]
     committed = {name: found for name in names if (found := committed_summary(ROOT, name))}
-    made = ["\n".join(tool.sides(found)).strip("\n") for found in (committed, tool.summaries())]
+    made = {
+        "\n".join(tool.sides(found)).strip("\n"): found for found in (committed, tool.summaries())
+    }
     assert shown in made
+    summaries = made[shown]  # the reports the README was made from
     rows = [line for line in shown.splitlines() if line.startswith("|")]
     assert max(len(row) for row in rows) <= tool.ROW_LIMIT
     rows = shown.split("\n\n")[0].splitlines()  # the reports' table (the pairs' follows it)
-    reports = [name for name, _, _ in tool.REPORTS if name in committed]  # shown once committed
+    reports = [name for name, _, _ in tool.REPORTS if name in summaries]  # once committed
     assert reports[0] == "default" and rows[0].count(" | ") == len(reports)
     for column, name in enumerate(reports, start=2):
-        assert tool.claim_cells(committed[name]), f"reports/{name}: no claims table"
-        if not tool.converged(committed[name]):
+        assert tool.claim_cells(summaries[name]), f"reports/{name}: no claims table"
+        if not tool.converged(summaries[name]):
             cells = [row.split(" | ")[column - 1] for row in rows[2:]]
             tested = [c for c in cells if c.strip(" |") not in (tool.MISSING, "untestable")]
             assert tested and all(tool.UNCONVERGED in c for c in tested), name
@@ -171,9 +174,11 @@ def test_another_familys_report_shows_its_measure_and_whether_the_conclusions_ca
     assert table[-1] == (
         "| the conclusions carry: verdicts as in enc-dec, CPU | "
         + " | ".join([tool.MISSING] * (len(found) - 3))  # the pairs have no column here
-        + " | 2 of 3 carry, 1 undecided |"
+        + " | 2 of 3 carry, 1 undecided† |"  # the default's runs had not converged
     )
     said = {line.split("]")[0][3:]: line for line in lines if line.startswith("- [")}
     assert "Δ in masked-token accuracy points;" in said["encoder-only, CPU"]
     assert "Δ in test BLEU;" in said["enc-dec, CPU"]
-    assert "encoder-only" not in "\n".join(tool.sides(tool.summaries()))  # not yet committed
+    assert "*carry*, both families decide it alike" in " ".join(lines)
+    alone = "\n".join(tool.sides({"default": default}))  # beside no other family's report
+    assert "verdicts as in" not in alone and "*carry*" not in alone  # no row, no legend

@@ -133,13 +133,20 @@ def sides(summaries: dict[str, str]) -> list[str]:
     for claim in claims:
         cells = [short_cell(c[claim], done) if claim in c else MISSING for _, c, done in columns]
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
-    lines += carries_rows(summaries, shown)
+    carry = carries_rows(summaries, shown)
+    lines += carry
     legend = (
         "*supported*: the claim's own test rejects after Holm's correction over its family; "
         "*contradicted*: the test of the other side (or of the margin) does; *unresolved*: "
         "neither, at these seeds; *untestable*: the experiment cannot test it (one model size); "
         f"{UNCONVERGED} the runs had not converged; {MISSING} not in that report."
     )
+    if carry:
+        legend += (
+            " Whether the conclusions carry, per claim: *carry*, both families decide it alike "
+            "(each in its own measure); *do not*, one supports what the other contradicts; "
+            "*undecided*, either leaves it unresolved or cannot test it."
+        )
     lines += ["", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False), ""]
     for (name, short, where), (_, cells, _) in zip(shown, columns, strict=True):
         measure = f"Δ in {measure_of(summaries[name])}"
@@ -169,12 +176,17 @@ def carried(summary: str) -> tuple[str, Counter] | None:
 def carries_rows(summaries: dict[str, str], shown: list) -> list[str]:
     """Per other family's report that a shown report sets itself beside, a row: for each
     report that does, how many of its claims carry (decided alike by both families, each in
-    its own measure), do not carry, or are undecided there."""
+    its own measure), do not carry, or are undecided there; marked where its runs had not
+    converged."""
     found = [carried(summaries[name]) for name, _, _ in shown]
+    done = [converged(summaries[name]) for name, _, _ in shown]
     rows = []
     for beside in dict.fromkeys(f[0] for f in found if f):
         label = next((short for name, short, _ in REPORTS if beside == f"reports/{name}"), beside)
-        cells = [carries_cell(f[1]) if f and f[0] == beside else MISSING for f in found]
+        cells = [
+            carries_cell(f[1]) + ("" if ok else UNCONVERGED) if f and f[0] == beside else MISSING
+            for f, ok in zip(found, done, strict=True)
+        ]
         rows.append(
             f"| the conclusions carry: verdicts as in {label} | " + " | ".join(cells) + " |"
         )
