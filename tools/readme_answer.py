@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 from attnablate.analysis.verdict import Verdict  # noqa: E402
 from attnablate.report.markup import counted  # noqa: E402
+from attnablate.tasks import MASKED, TRANSLATION  # noqa: E402
 
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
 CLAIMS_SECTION = "## The claims, point by point"
@@ -61,8 +62,8 @@ WORDS = {
     Verdict.UNTESTABLE: "untestable",
 }
 # A measure a claims table names ("Δ BLEU vs qk < 0"; "Δ BLEU (95% interval)"), in words
-MEASURE = re.compile(r"Δ (BLEU|accuracy)\b")
-MEASURES = {"BLEU": "test BLEU", "accuracy": "masked-token accuracy points"}
+MEASURES = {TRANSLATION.short: "test BLEU", MASKED.short: "masked-token accuracy points"}
+MEASURE = re.compile(rf"Δ ({'|'.join(MEASURES)})\b")
 CARRIES_SECTION = "## Does it carry to another family? Beside "  # a summary's, as it heads it
 # Whether a conclusion carries (the summary's words) -> the README's, in the order it tells them
 CARRIES = {"carries": "carry", "does not carry": "do not", "not decided": "undecided"}
@@ -163,7 +164,7 @@ def measure_of(summary: str) -> str:
 def carried(summary: str) -> tuple[str, Counter] | None:
     """The report a summary sets its claims beside (its "Does it carry" section) and how the
     conclusions fell at the largest budget both ran, counted by outcome; None without one."""
-    head, _, section = summary.partition(CARRIES_SECTION)
+    _, _, section = summary.partition(CARRIES_SECTION)
     if not section:
         return None
     beside = section.split("`")[1]
@@ -195,10 +196,11 @@ def carries_rows(summaries: dict[str, str], shown: list) -> list[str]:
 
 def carries_cell(outcomes: Counter) -> str:
     """How one report's claims fell beside another family's: "1 of 5 carry, 4 undecided"."""
-    told = [f"{outcomes[o]} {word}" for o, word in CARRIES.items() if outcomes[o]]
-    first, *rest = told
-    count, word = first.split(" ", 1)
-    return ", ".join([f"{count} of {sum(outcomes.values())} {word}", *rest])
+    told = [(outcomes[o], word) for o, word in CARRIES.items() if outcomes[o]]
+    total = sum(outcomes.values())
+    return ", ".join(
+        f"{n} of {total} {word}" if i == 0 else f"{n} {word}" for i, (n, word) in enumerate(told)
+    )
 
 
 def replication_words(summary: str) -> dict[str, str]:
