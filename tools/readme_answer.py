@@ -82,6 +82,18 @@ def first_line(summary: str) -> str:
     return next(p for p in paragraphs if not p.startswith(PROVENANCE)).strip()
 
 
+def table_cells(line: str) -> list[str]:
+    """The cells of one row of a summary's Markdown table (an escaped \\| stays in its cell)."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+
+
+def at_largest_budget(rows: list[list[str]], column: int) -> list[list[str]]:
+    """The table ``rows`` (their cells) whose budget, in ``column``, is the largest."""
+    budget = lambda row: int(row[column].replace(",", ""))  # noqa: E731
+    top = max(map(budget, rows), default=None)
+    return [row for row in rows if budget(row) == top]
+
+
 def claim_cells(summary: str) -> dict[str, str]:
     """claim -> "estimate (95% interval): verdict", from the summary's claims table (none in
     an experiment without claims)."""
@@ -90,11 +102,10 @@ def claim_cells(summary: str) -> dict[str, str]:
     section = summary.split(CLAIMS_SECTION)[1].split("\n## ")[0]
     cells = {}
     table = [line for line in section.strip().splitlines() if line.startswith("|")]
-    split = lambda line: [f.strip() for f in re.split(r"(?<!\\)\|", line)[1:-1]]  # noqa: E731
-    header = split(table[0])
+    header = table_cells(table[0])
     estimate = next(header.index(name) for name in ESTIMATES if name in header)
     for line in table[2:]:  # after the header and its rule
-        fields = split(line)
+        fields = table_cells(line)
         claim, value, verdict = fields[0], fields[estimate], fields[-1]
         cells[claim] = f"{value}: {verdict}" if value else verdict
     return cells
@@ -168,10 +179,9 @@ def carried(summary: str) -> tuple[str, Counter] | None:
     if not section:
         return None
     beside = section.split("`")[1]
-    rows = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("| ")][1:]
-    fields = [[f.strip() for f in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
-    top = max(int(row[1].replace(",", "")) for row in fields)
-    return beside, Counter(row[-1] for row in fields if int(row[1].replace(",", "")) == top)
+    lines = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("| ")]
+    rows = [table_cells(line) for line in lines[1:]]  # no header
+    return beside, Counter(row[-1] for row in at_largest_budget(rows, 1))
 
 
 def carries_rows(summaries: dict[str, str], shown: list) -> list[str]:
@@ -207,14 +217,11 @@ def replication_words(summary: str) -> dict[str, str]:
     """claim -> one word of SAME for the summary's replication of another report, at its
     largest budget (nothing where the summary replicates no report)."""
     section = next((part for part in summary.split("\n## ")[1:] if part.startswith("Beside `")), "")
-    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # no header
-    fields = [[f.strip() for f in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
-    budget = lambda row: int(row[2].replace(",", ""))  # noqa: E731
-    top = max((budget(row) for row in fields), default=None)
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    rows = [table_cells(line) for line in lines[1:]]  # no header
     return {
         row[0]: next(w for v, w in SAME.items() if row[-1].startswith(v))
-        for row in fields
-        if budget(row) == top
+        for row in at_largest_budget(rows, 2)
     }
 
 
