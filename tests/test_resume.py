@@ -20,10 +20,16 @@ from attnablate.train.loop import RESUME_EXIT
 STEPS, SAVE_EVERY = 240, train_job.SAVE_EVERY
 
 
-def start(out, data, steps=STEPS, processes=1, architecture="encoder_decoder"):
-    """The job in its own process group, as Slurm runs a job step."""
+def start(out, data, steps=STEPS, processes=1, architecture="encoder_decoder", env=None):
+    """The job in its own process group, as Slurm runs a job step (``env``: added to its
+    environment)."""
     out.mkdir(exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow" / "scripts"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "workflow" / "scripts"),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     script = ROOT / "tests" / "train_job.py"
     return subprocess.Popen(
         [sys.executable, script, out, str(steps), str(processes), data.train.parent, architecture],
@@ -69,8 +75,33 @@ def test_a_killed_run_resumes_to_the_same_weights_and_curves(tmp_path, data, arc
     assert curves_without_seconds(broken) == curves_without_seconds(whole)
     expected, got = weights(whole), weights(broken)
     assert all(torch.equal(expected[name], got[name]) for name in expected)
-    assert RunMeta.read(broken / "meta.json").steps == STEPS
+    meta = RunMeta.read(broken / "meta.json")
+    assert meta.steps == STEPS
+    assert meta.kernels == RunMeta.read(whole / "meta.json").kernels  # one set, said once
+    assert len(meta.kernels) == 1
     assert not (broken / "resume").exists()  # a finished run leaves nothing to resume
+
+
+@pytest.mark.slow
+def test_a_run_resumed_under_other_kernels_says_which_it_trained_under(tmp_path, data):
+    """Killed, then resumed with PyTorch's CPU kernels forced to their plainest set (as on
+    another processor): its meta.json lists both sets in order, where a run trained under
+    one lists that one (the report's kernels line reads them)."""
+    here = f"cpu {torch.backends.cpu.get_cpu_capability()}, 1 thread, torch {torch.__version__}"
+    other = f"cpu DEFAULT, 1 thread, torch {torch.__version__}"
+    assert here != other, "this machine's kernels are already the plainest set"
+    run = tmp_path / "run"
+    job = start(run, data)
+    state = run / "resume" / f"state-{SAVE_EVERY:09d}.sha256"
+    while not state.exists() and job.poll() is None:
+        time.sleep(0.002)
+    job.send_signal(signal.SIGKILL)
+    assert job.wait() == -signal.SIGKILL, "the job finished before it could be killed"
+    rerun = start(run, data, env={"ATEN_CPU_CAPABILITY": "default"})
+    log, _ = rerun.communicate()
+    assert rerun.returncode == 0, log
+    assert f"resumed at step {SAVE_EVERY}" in log
+    assert RunMeta.read(run / "meta.json").kernels == [here, other]
 
 
 @pytest.fixture(scope="module")

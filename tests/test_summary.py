@@ -2,6 +2,7 @@
 first, initial values beside final ones. Runs and tests are made up to the numbers each case
 needs; the whole-workflow tests run the real steps."""
 
+import json
 import math
 
 import matplotlib.image
@@ -13,11 +14,12 @@ from attnablate.analysis.comparison import comparison_table
 from attnablate.analysis.runs import with_labels
 from attnablate.analysis.significance import correct
 from attnablate.convergence import convergence
+from attnablate.meta import RunMeta
 from attnablate.report.comparisons import comparison_sentence
 from attnablate.report.figures import plot_attention_maps
 from attnablate.report.mechanism import dynamics_sentences
 from attnablate.report.paper_tables import write_tables
-from attnablate.report.summary import baseline_line, convergence_line
+from attnablate.report.summary import baseline_line, convergence_line, kernels_line
 
 PARAMS = {"qk": 1000, "qq@enc": 950}
 
@@ -309,3 +311,41 @@ def test_every_familys_attention_maps_are_drawn(family, tmp_path):
     rgb = matplotlib.image.imread(path)[..., :3]
     dark = np.abs(rgb - np.array([68, 1, 84]) / 255).max(-1) < 0.05  # viridis near 0
     assert dark.mean() > 0.2, f"{family}: {dark.mean():.3f} of the figure shows a map"
+
+
+ZEN5 = "cpu AVX512, 1 thread, torch 2.13.0+cpu"
+ZEN3 = "cpu AVX2, 1 thread, torch 2.13.0+cpu"
+
+
+def test_the_kernels_line_names_each_set_and_every_run_resumed_under_another():
+    """What a reader needs to rerun the numbers to the bit: the kernel sets, how many runs
+    each trained, and which runs went on under another set after a resume."""
+    runs = [run("qk", seed, 20.0) for seed in (1, 2, 3)]
+    one = kernels_line(with_labels(pd.DataFrame([{**r, "kernels": ZEN5} for r in runs])))
+    assert one.startswith(f"**Kernels.** Every run trained under `{ZEN5}`")
+    assert "went on" not in one
+    two = with_labels(
+        pd.DataFrame(
+            [{**r, "kernels": ZEN3} for r in runs[:1]] + [{**r, "kernels": ZEN5} for r in runs[1:]]
+        )
+    )
+    line = kernels_line(two)
+    assert f"2 kernel sets, `{ZEN3}` (1 run), `{ZEN5}` (2 runs)" in line
+    assert "went on" not in line
+    resumed = two.assign(kernels=[ZEN3, f"{ZEN3} then {ZEN5}", ZEN5])
+    line = kernels_line(resumed)
+    assert f"`{ZEN3}` (2 runs), `{ZEN5}` (2 runs)" in line  # each set, each run under it
+    assert "**1 run went on under another kernel set after a resume** (`qk` seed 2 at 360 " in line
+    assert f"steps: {ZEN3} then {ZEN5})" in line
+
+
+def test_a_meta_json_from_before_runs_recorded_their_kernels_reads_its_writers(tmp_path):
+    """Such a run's kernel set is that of the process that wrote it (its CPU's capability,
+    threads and PyTorch build), as the aggregate step needs every run's."""
+    path = tmp_path / "meta.json"
+    fields = {name: 0 for name in RunMeta.__dataclass_fields__ if name != "run"}
+    old = {**fields, "device": "cpu", "cpu_capability": "AVX2", "threads": 1}
+    old = {**old, "versions": {"torch": "2.13.0+cpu"}}
+    del old["kernels"]
+    path.write_text(json.dumps(old))
+    assert RunMeta.read(path).kernels == [ZEN3]

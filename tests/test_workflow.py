@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 import pytest
+import torch
 import yaml
 from conftest import ROOT, SNAKEMAKE, planned_jobs, saved_dataset, snakemake
 
@@ -94,6 +95,8 @@ def test_every_output_of_the_smoke_run(smoke):
     assert "symmetric by construction" in summary  # qq@enc's encoder, at step 0 already
     assert "Scaling: no power law is fitted: the experiment has 1 model size" in summary
     assert "| `qq@enc (matched: total)` |" in summary and "![valid_loss](valid_loss.png)" in summary
+    here = f"cpu {torch.backends.cpu.get_cpu_capability()}, 1 thread, torch {torch.__version__}"
+    assert f"**Kernels.** Every run trained under `{here}`" in summary  # to rerun it to the bit
 
 
 def one_stack(config: dict, experiment: str, architecture: str, stack: dict) -> dict:

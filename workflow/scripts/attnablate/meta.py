@@ -37,6 +37,7 @@ class RunMeta:
     threads: int
     versions: dict  # torch, python
     cpu_capability: str  # the CPU kernels' instruction set: same seed, same bits only with it
+    kernels: list[str]  # the kernel sets that trained it from step 0, in order (kernel_set)
     platform: str
     model_config: dict  # the ModelConfig, as the checkpoint stores it
     train_config: dict  # the TrainConfig as run (compile and precision as resolved)
@@ -52,8 +53,25 @@ class RunMeta:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise DamagedFileError(path, f"not JSON ({error})") from None
         named = {f.name for f in fields(cls)} - {"run"}
-        missing = sorted(named - set(document)) if isinstance(document, dict) else ["all"]
+        needed = named - {"kernels"}  # a meta.json written before runs recorded them has none
+        missing = sorted(needed - set(document)) if isinstance(document, dict) else ["all"]
         if missing:
             raise DamagedFileError(path, f"not a run's meta.json (missing: {', '.join(missing)})")
+        document.setdefault("kernels", [kernels_of_old(document)])
         run = {key: value for key, value in document.items() if key not in named}
         return cls(run=run, **{key: document[key] for key in named})
+
+
+def kernels_of_old(document: dict) -> str:
+    """The kernel set of a meta.json written before runs recorded theirs: that of the
+    process that wrote it (a run resumed under other kernels before it cannot be told)."""
+    device = document["device"]
+    where = f"cpu {document['cpu_capability']}" if device == "cpu" else device
+    return kernel_set(where, document["threads"], document["versions"]["torch"])
+
+
+def kernel_set(where: str, threads: int, torch_version: str) -> str:
+    """What decides a run's bits besides its config and seed: the kernels' instruction set
+    (``cpu AVX512``; on a GPU, its name), the threads and the PyTorch build. A run resumed
+    under another set goes on with other numbers than either set alone would give."""
+    return f"{where}, {threads} thread{'' if threads == 1 else 's'}, torch {torch_version}"

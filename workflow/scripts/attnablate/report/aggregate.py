@@ -19,6 +19,7 @@ from attnablate.tasks import TRANSLATION, task_of, task_of_table
 
 CELL_KEYS = ("experiment", "variant", "size", "match", "seed")  # a ladder's stable run
 RUN_KEYS = (*CELL_KEYS, "budget")
+KERNELS_JOIN = " then "  # runs.tsv's kernels: a run's kernel sets from step 0, in order
 
 
 def stopped_by(meta: RunMeta) -> str:
@@ -62,6 +63,7 @@ def runs_table_row(meta: RunMeta, scores: dict, curve_rows: list[dict]) -> dict:
         "diverged": meta.diverged,
         "diverged_at": meta.diverged_at,
         "device": meta.device,
+        "kernels": KERNELS_JOIN.join(meta.kernels),
         **({"bleu_signature": scores["bleu_signature"]} if task is TRANSLATION else {}),
     }
 

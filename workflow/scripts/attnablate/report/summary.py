@@ -13,6 +13,7 @@ from attnablate.analysis.runs import diverged
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE
+from attnablate.report.aggregate import KERNELS_JOIN
 from attnablate.report.carries import carries_markdown
 from attnablate.report.claims_summary import claims_markdown, ladder_claims_markdown
 from attnablate.report.comparisons import (
@@ -28,6 +29,41 @@ from attnablate.report.markup import counted
 from attnablate.report.mechanism import dynamics_sentences, self_at_start
 from attnablate.report.replication import replication_markdown
 from attnablate.tasks import MASKED, TRANSLATION, task_of, task_of_table
+
+MIXED_NAMED = 5  # runs named in the kernels line; the rest are counted
+
+
+def kernels_line(runs: pd.DataFrame) -> str:
+    """Which kernel sets trained the runs (meta.kernel_set): the same config and seeds give
+    these numbers to the bit only under the same set. A run that went on under another set
+    after a resume is named: its numbers are those of that path alone."""
+    paths = runs["kernels"].astype(str)
+    sets = paths.str.split(KERNELS_JOIN).explode().value_counts(sort=False)  # in order met
+    if len(sets) == 1:
+        line = (
+            f"**Kernels.** Every run trained under `{sets.index[0]}`: the same config and seeds "
+            "give these numbers to the bit under the same kernel set, and the same verdicts, "
+            "not the same digits, under another."
+        )
+    else:
+        each = ", ".join(f"`{name}` ({counted(n, 'run')})" for name, n in sets.items())
+        line = (
+            f"**Kernels.** The runs trained under {len(sets)} kernel sets, {each}: a run's "
+            "numbers recur to the bit only under its own (runs.tsv's kernels)."
+        )
+    mixed = runs[paths.str.contains(KERNELS_JOIN)]
+    if not len(mixed):
+        return line
+    named = [
+        f"`{row.label}` seed {row.seed} at {int(row.budget):,} steps: {row.kernels}"
+        for row in mixed.head(MIXED_NAMED).itertuples()
+    ]
+    more = len(mixed) - len(named)
+    return line + (
+        f" **{counted(len(mixed), 'run')} went on under another kernel set after a resume** "
+        f"({'; '.join(named)}{f'; and {more} more' if more > 0 else ''}): their numbers are "
+        "those of that path, not of a run under either set alone."
+    )
 
 
 def budget_line(runs: pd.DataFrame) -> str:
@@ -280,4 +316,5 @@ def summary_markdown(
     lines += [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
     if task is TRANSLATION:
         lines += ["", f"BLEU signature: `{runs['bleu_signature'].iloc[0]}`"]
+    lines += ["", kernels_line(every_budget)]
     return "\n".join([*lines, ""])

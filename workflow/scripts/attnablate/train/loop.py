@@ -107,6 +107,7 @@ class Trainer:
             print(f"rank {dist.rank()} of {dist.world()} ready (pid {os.getpid()})", flush=True)
         self.end = branches.end if branches and branches.stable else self.cfg.max_steps
         self.p = Progress(**state["progress"]) if state else Progress()
+        self.p.trained_on(runtime.kernels_here(self.device, run.threads))
         branched = state is not None and state["fingerprint"] != self.identity  # a branch state
         self.records = (
             Records(
@@ -382,6 +383,7 @@ class Trainer:
             threads=self.spec.threads,
             versions={"torch": torch.__version__, "python": platform.python_version()},
             cpu_capability=torch.backends.cpu.get_cpu_capability(),
+            kernels=self.p.kernels,
             platform=platform.platform(),
             model_config=asdict(self.spec.model_cfg),
             train_config=asdict(self.cfg),

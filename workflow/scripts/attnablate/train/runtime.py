@@ -8,6 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from attnablate.errors import ConfigurationError
+from attnablate.meta import kernel_set
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets (SXM parts), for MFU.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
@@ -36,6 +37,18 @@ def pick_device(name: str) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def kernels_here(device: torch.device, threads: int) -> str:
+    """This process's kernel set (meta.kernel_set): on a CPU, the instruction set PyTorch
+    dispatches to; on a GPU, its name."""
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    elif device.type == "cpu":
+        where = f"cpu {torch.backends.cpu.get_cpu_capability()}"
+    else:
+        where = device.type
+    return kernel_set(where, threads, torch.__version__)
 
 
 # glibc's mallopt parameters: memory freed below the trim threshold stays with the process, and

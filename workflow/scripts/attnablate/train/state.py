@@ -5,7 +5,7 @@ position, the records' rows and the best model so far; a state of another config
 never resumed."""
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from attnablate.config import experiment
@@ -37,6 +37,14 @@ class Progress:
     best: dict | None = None  # step, valid_loss, valid_bleu of the best checkpoint
     diverged_at: int | None = None  # the step whose loss was NaN or infinite
     converged_at: int | None = None  # the validation step where the convergence rule held
+    # The kernel sets that trained the run from step 0, in order (meta.kernel_set); a state
+    # written before runs recorded them starts the list at the process that resumes it.
+    kernels: list[str] = field(default_factory=list)
+
+    def trained_on(self, kernels: str) -> None:
+        """Add a process's kernel set, unless the run goes on under the set it ended with."""
+        if self.kernels[-1:] != [kernels]:
+            self.kernels.append(kernels)
 
 
 @dataclass
