@@ -4,14 +4,16 @@ job's mean, least and most seconds (from Snakemake's benchmark files), then its 
     python perf/run_times.py EXPERIMENT [--workdir .] [--wall H:MM:SS]
 
 Prints a 'whole run:' line first where --wall gives the run's wall time (measured outside, as
-/usr/bin/time or Snakemake's log give it); tools/perf_tables.py reads all three back.
+/usr/bin/time or Snakemake's log give it), then a 'trained under:' line per kernel set the
+runs trained under (runs.tsv's kernels: the machine the numbers come from, whichever machine
+prints them); tools/perf_tables.py reads them back.
 """
 
 import argparse
 import re
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import yaml
@@ -20,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 from attnablate.io import read_tsv  # noqa: E402
+from attnablate.report.aggregate import KERNELS_JOIN  # noqa: E402
+from attnablate.report.markup import counted  # noqa: E402
 from attnablate.tasks import MASKED, TRANSLATION  # noqa: E402
 
 # the runs table's columns, as runs.tsv names them and as the printout heads them
@@ -58,6 +62,17 @@ def job_lines(folder: Path) -> list[str]:
     ]
 
 
+def kernels_lines(table: Path) -> list[str]:
+    """A 'trained under:' line per kernel set in runs.tsv, with how many runs trained under
+    it (a run resumed under another counts under each); none for a table without them."""
+    counts = Counter(
+        kernels
+        for row in read_tsv(table)
+        for kernels in (row["kernels"].split(KERNELS_JOIN) if row.get("kernels") else [])
+    )
+    return [f"trained under: {kernels} ({counted(n, 'run')})" for kernels, n in counts.items()]
+
+
 def runs_lines(table: Path) -> list[str]:
     rows = read_tsv(table)
     columns = [c for c in RUN_COLUMNS if rows and c in rows[0]]
@@ -82,11 +97,13 @@ def main() -> None:
         (args.workdir / "reports" / args.experiment / "config.yaml").read_text()
     )
     runs = config.get("runs") or args.experiment  # where an experiment continuing another's trains
+    table = args.workdir / "results" / args.experiment / "runs.tsv"
     lines = [
         *(whole_line(args.wall) if args.wall else []),
+        *kernels_lines(table),
         *job_lines(args.workdir / "benchmarks" / runs),
         "",
-        *runs_lines(args.workdir / "results" / args.experiment / "runs.tsv"),
+        *runs_lines(table),
     ]
     print("\n".join(lines))
 

@@ -231,17 +231,29 @@ def test_a_finished_experiments_run_times_print_as_the_tables_read_them(tmp_path
             path.with_suffix(".tsv").write_text(f"{head}{seconds + seed}\t0:00:50\t700\n")
     runs = tmp_path / "results" / "x" / "runs.tsv"
     runs.parent.mkdir(parents=True)
-    columns = "variant\tmatch\tseed\tbudget\tsteps\tepochs_seen\tbest_valid_loss\ttest_bleu"
-    rows = [f"qk\tnone\t{seed}\t250\t250\t0.43\t4.3\t{bleu}" for seed, bleu in ((1, 2), (2, 3))]
+    columns = "variant\tmatch\tseed\tbudget\tsteps\tepochs_seen\tbest_valid_loss\tkernels"
+    zen5, zen3 = "cpu AVX512, 1 thread, torch 2.13.0+cpu", "cpu AVX2, 1 thread, torch 2.13.0+cpu"
+    kernels = {1: zen5, 2: f"{zen5} then {zen3}"}  # the second run resumed under other kernels
+    rows = [
+        f"qk\tnone\t{seed}\t250\t250\t0.43\t4.3\t{kernels[seed]}\t{bleu}"
+        for seed, bleu in ((1, 2), (2, 3))
+    ]
+    columns += "\ttest_bleu"
     runs.write_text("\n".join([columns, *rows]) + "\n")
     (tmp_path / "reports" / "x").mkdir(parents=True)
     (tmp_path / "reports" / "x" / "config.yaml").write_text("experiment: x\n")
     lines = [
         *run_times.whole_line("1:02:03"),
+        *run_times.kernels_lines(runs),
         *run_times.job_lines(tmp_path / "benchmarks" / "x"),
         "",
         *run_times.runs_lines(runs),
     ]
+    assert lines[2:4] == [f"trained under: {zen5} (2 runs)", f"trained under: {zen3} (1 run)"]
+    platform = "platform: L | cpu: AMD EPYC | cores: 2 | threads: 1 | python: 3.11.7 | torch: 2"
+    assert tables.machine([platform, *lines]).endswith(
+        f"Python 3.11.7; its runs trained under {zen5} (2 runs); {zen3} (1 run)"
+    )
     read = {row["figure"]: row for row in tables.run_rows(lines)}
     assert read["whole run (./run.sh, from an empty checkout)"]["ours"] == "1:02:03"
     assert float(read["job stable"]["ours"]) == pytest.approx(61.5)  # 51, 52, 71, 72

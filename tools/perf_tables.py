@@ -90,13 +90,16 @@ def row(figure, ours, reference="-", unit="", ratio="", target="", met="", note=
 
 
 def machine(lines: list[str]) -> str:
-    """The machine and versions: the benchmark's platform line, or nvidia-smi's and torch's."""
+    """The machine and versions: the benchmark's platform line, or nvidia-smi's and torch's;
+    for a pipeline run, with the kernel sets its runs trained under (perf/run_times.py)."""
+    trained = [line.split(": ", 1)[1] for line in lines if line.startswith("trained under: ")]
+    under = f"; its runs trained under {'; '.join(trained)}" if trained else ""
     for line in lines:
         if line.startswith("platform: "):
             info = dict(part.split(": ", 1) for part in line.split(" | "))
             where = f"{info['gpu']} (CUDA {info['cuda']})" if "gpu" in info else info["cpu"]
             cores = f", {info['cores']} cores" if "gpu" not in info else ""
-            return f"{where}{cores}, torch {info['torch']}, Python {info['python']}"
+            return f"{where}{cores}, torch {info['torch']}, Python {info['python']}{under}"
     gpu = next((m for m in map(_GPU.match, lines) if m), None)
     versions = next((m for m in map(_TORCH.match, lines) if m), None)
     if gpu and versions:
