@@ -337,6 +337,8 @@ def test_the_kernels_line_names_each_set_and_every_run_resumed_under_another():
     assert f"`{ZEN3}` (2 runs), `{ZEN5}` (2 runs)" in line  # each set, each run under it
     assert "**1 run went on under another kernel set after a resume** (`qk` seed 2 at 360 " in line
     assert f"steps: {ZEN3} then {ZEN5})" in line
+    older = kernels_line(with_labels(pd.DataFrame(runs)))  # a runs.tsv from before the column
+    assert "Not in runs.tsv" in older and "--forcerun aggregate" in older
 
 
 def test_a_meta_json_from_before_runs_recorded_their_kernels_reads_its_writers(tmp_path):

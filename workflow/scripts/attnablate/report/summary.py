@@ -37,6 +37,11 @@ def kernels_line(runs: pd.DataFrame) -> str:
     """Which kernel sets trained the runs (meta.kernel_set): the same config and seeds give
     these numbers to the bit only under the same set. A run that went on under another set
     after a resume is named: its numbers are those of that path alone."""
+    if "kernels" not in runs:
+        return (
+            "**Kernels.** Not in runs.tsv: the aggregate step that wrote it predates kernel "
+            "records (`--forcerun aggregate` reads them from the runs' meta.json)."
+        )
     paths = runs["kernels"].astype(str)
     sets = paths.str.split(KERNELS_JOIN).explode().value_counts(sort=False)  # in order met
     if len(sets) == 1:
