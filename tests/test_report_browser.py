@@ -60,7 +60,9 @@ class Report:
         self.driver.get(self.url)
         self.wait(lambda: "RESULTS" in self.text())
 
-    def wait(self, condition, seconds: float = 15.0):
+    # long enough for a machine busy with other work (the suite's own workers, a study):
+    # a page that is shown returns at once, so only a failure waits this long
+    def wait(self, condition, seconds: float = 60.0):
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             found = condition()
