@@ -47,8 +47,9 @@ def kernels_line(runs: pd.DataFrame) -> str:
     if len(sets) == 1:
         line = (
             f"**Kernels.** Every run trained under `{sets.index[0]}`: the same config and seeds "
-            "give these numbers to the bit under the same kernel set, and the same verdicts, "
-            "not the same digits, under another."
+            "give these numbers to the bit under the same kernel set; under another, a run "
+            "differs in its last bits from its first step and drifts apart as another seed "
+            "would, so what carries over is what the intervals over seeds say."
         )
     else:
         each = ", ".join(f"`{name}` ({counted(n, 'run')})" for name, n in sets.items())
