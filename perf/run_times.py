@@ -29,6 +29,7 @@ from attnablate.tasks import MASKED, TRANSLATION  # noqa: E402
 # the runs table's columns, as runs.tsv names them and as the printout heads them
 RUN_COLUMNS = {
     "variant": "variant",
+    "size": "size",
     "match": "match",
     "seed": "seed",
     "budget": "budget",
@@ -38,6 +39,9 @@ RUN_COLUMNS = {
     **{f"test_{task.measure}": f"test {task.short}" for task in (TRANSLATION, MASKED)},
     "doubling_gain": "doubling_gain",
 }
+
+
+LABELS = ("variant", "size", "match")  # left-aligned; the numbers are right-aligned
 
 
 def job_kind(benchmark: Path) -> str:
@@ -50,9 +54,27 @@ def whole_line(wall: str) -> list[str]:
     return [f"whole run: {wall} wall (measured outside this script), exit 0", ""]
 
 
-def job_lines(folder: Path) -> list[str]:
+def own_jobs(folder: Path, table: Path | None) -> list[Path]:
+    """The benchmark files of the experiment's own jobs: in a runs folder it shares with
+    another experiment (``runs:``), those of the cells in its runs table, up to its largest
+    budget (every file where there is no table)."""
+    paths = sorted(folder.rglob("*.tsv"))
+    if table is None:
+        return paths
+    rows = read_tsv(table)
+    cells = {(r["variant"], r["size"], r["match"], f"seed{r['seed']}") for r in rows}
+    top = max(int(r["budget"]) for r in rows)
+    return [
+        path
+        for path in paths
+        if tuple(path.relative_to(folder).parts[:4]) in cells
+        and int(re.sub(r"\D", "", path.parent.name)) <= top
+    ]
+
+
+def job_lines(folder: Path, table: Path | None = None) -> list[str]:
     seconds = defaultdict(list)
-    for path in sorted(folder.rglob("*.tsv")):
+    for path in own_jobs(folder, table):
         seconds[job_kind(path)].append(float(read_tsv(path)[-1]["s"]))
     order = lambda kind: (kind != "stable", int(re.sub(r"\D", "", kind) or 0), kind)  # noqa: E731
     return [
@@ -80,8 +102,8 @@ def runs_lines(table: Path) -> list[str]:
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     return [
         "  ".join(
-            v.rjust(w) if i > 1 else v.ljust(w)
-            for i, (v, w) in enumerate(zip(line, widths, strict=True))
+            v.ljust(w) if column in LABELS else v.rjust(w)
+            for column, v, w in zip(columns, line, widths, strict=True)
         ).rstrip()
         for line in cells
     ]
@@ -101,7 +123,7 @@ def main() -> None:
     lines = [
         *(whole_line(args.wall) if args.wall else []),
         *kernels_lines(table),
-        *job_lines(args.workdir / "benchmarks" / runs),
+        *job_lines(args.workdir / "benchmarks" / runs, table),
         "",
         *runs_lines(table),
     ]

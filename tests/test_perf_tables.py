@@ -266,3 +266,40 @@ def test_a_finished_experiments_run_times_print_as_the_tables_read_them(tmp_path
     lines = [*run_times.whole_line("1:02:03"), "", *run_times.runs_lines(runs)]
     score = {row["figure"]: row for row in tables.run_rows(lines)}["qk test accuracy at 250 steps"]
     assert (score["ours"], score["unit"]) == ("19.00", "%")
+
+
+def test_run_times_count_only_the_experiments_own_jobs_in_a_shared_runs_folder(tmp_path):
+    """An experiment that continues another's runs (``runs:``) shares its benchmark folder:
+    its printout counts the jobs of its own cells up to its largest budget, not the other
+    experiment's cells or the longer study's segments of the same cells."""
+    folder = tmp_path / "benchmarks" / "default"
+    jobs = ["stable200/train", "stable800/train", "steps1000/train", "stable1600/train"]
+    jobs += ["steps2000/train", "steps2000/translate"]
+    for cell in ("qk/small/none/seed1", "qq@enc/small/none/seed1"):
+        for job in jobs:
+            path = folder / cell / f"{job}.tsv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("s\th:m:s\tmax_rss\n10.0\t0:00:10\t700\n")
+    table = tmp_path / "runs.tsv"
+    rows = ["variant\tsize\tmatch\tseed\tbudget", "qk\tsmall\tnone\t1\t250"]
+    table.write_text("\n".join([*rows, "qk\tsmall\tnone\t1\t1000"]) + "\n")
+    own = [str(p.relative_to(folder)) for p in run_times.own_jobs(folder, table)]
+    assert own == [
+        "qk/small/none/seed1/stable200/train.tsv",
+        "qk/small/none/seed1/stable800/train.tsv",
+        "qk/small/none/seed1/steps1000/train.tsv",
+    ]
+    assert len(run_times.own_jobs(folder, None)) == 2 * len(jobs)  # no table: every job
+
+
+def test_the_baselines_score_is_read_at_the_first_size_only(tmp_path):
+    """An experiment with presets of other rates (the controls) has qk at several sizes: the
+    printout's qk score is the recipe's size's, not a mean over rates that train apart."""
+    table = tmp_path / "runs.tsv"
+    head = "variant\tsize\tmatch\tseed\tbudget\ttest_bleu"
+    rows = [f"qk\tsmall\tnone\t{seed}\t1000\t{bleu}" for seed, bleu in ((1, 17.0), (2, 18.0))]
+    rows += ["qk\tsmall-lr-twice\tnone\t1\t1000\t4.0"]
+    table.write_text("\n".join([head, *rows]) + "\n")
+    lines = [*run_times.whole_line("1:00:00"), "", *run_times.runs_lines(table)]
+    score = {row["figure"]: row for row in tables.run_rows(lines)}["qk test BLEU at 1,000 steps"]
+    assert (score["ours"], score["note"]) == ("17.50", "size small, mean of 2 seeds: 17.00, 18.00")

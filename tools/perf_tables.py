@@ -226,6 +226,8 @@ def run_rows(lines: list[str]) -> list[dict]:
     runs = [
         r for r in run_table(lines) if r.get("variant") == BASELINE and r.get("match") == "none"
     ]
+    size = runs[0].get("size") if runs else None  # the first size's (a table that has sizes)
+    runs = [r for r in runs if r.get("size") == size]
     # the task's test score, as perf/run_times.py heads it: "test BLEU", "test accuracy"
     score = next((t for t in (TRANSLATION, MASKED) if runs and f"test {t.short}" in runs[0]), None)
     if score:
@@ -236,7 +238,9 @@ def run_rows(lines: list[str]) -> list[dict]:
                 f"{BASELINE} test {score.short} at {top:,} steps",
                 f"{statistics.mean(values):.2f}",
                 unit=SCORE_UNITS[score.name],
-                note=f"mean of {len(values)} seeds: " + ", ".join(f"{v:.2f}" for v in values),
+                note=(f"size {size}, " if size else "")
+                + f"mean of {len(values)} seeds: "
+                + ", ".join(f"{v:.2f}" for v in values),
             )
         )
     return rows
