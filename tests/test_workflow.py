@@ -270,17 +270,22 @@ def test_a_report_missing_one_of_its_files_is_drawn_again(smoke, tmp_path):
 
 
 def test_the_decoder_only_experiment_plans_every_cell_beside_the_encoder_decoders(tmp_path):
-    """Its last claim reads reports/default's Δ, and every claim is set beside that report's
-    verdict: named while missing; then it plans the default's five cells, in the default's
-    precision."""
+    """Every claim is set beside reports/default's verdict, and the last one reads the
+    encoder-decoder's Δ at the same dose (`qq@enc,dec`, reports/controls): each report named
+    while missing; then it plans the default's five cells, in the default's precision."""
     config = yaml.safe_load((ROOT / "configs" / "decoder-only.yaml").read_text())
     default = yaml.safe_load((ROOT / "config.yaml").read_text())
     assert config["train"]["precision"] == default["train"]["precision"]
     assert config["carries"] == {"report": "reports/default"}
-    result = snakemake(tmp_path, config, "--dry-run")
-    assert result.returncode != 0
-    assert "reports/default/comparison.csv" in result.stdout + result.stderr  # named, missing
-    shutil.copytree(ROOT / "reports" / "default", tmp_path / "reports" / "default")
+    assert config["claims"][-1]["reference"] == {
+        "report": "reports/controls",
+        "variant": "qq@enc,dec",
+    }
+    for report in ("controls", "default"):  # the reference is read first, then the carries
+        result = snakemake(tmp_path, config, "--dry-run")
+        assert result.returncode != 0
+        assert f"reports/{report}/" in result.stdout + result.stderr  # named, missing
+        shutil.copytree(ROOT / "reports" / report, tmp_path / "reports" / report)
     jobs = planned_jobs(tmp_path, config)
     stable = sorted(where.split("/")[2:4] for rule, where in jobs if rule == "stable")
     cells = [[v, "small"] for v in ["qk", "qq", "nov", "noo", "qq"]]
