@@ -65,13 +65,18 @@ class RunMeta:
 def kernels_of_old(document: dict) -> str:
     """The kernel set of a meta.json written before runs recorded theirs: that of the
     process that wrote it (a run resumed under other kernels before it cannot be told)."""
-    device = document["device"]
-    where = f"cpu {document['cpu_capability']}" if device == "cpu" else device
-    return kernel_set(where, document["threads"], document["versions"]["torch"])
+    return kernel_set(
+        document["device"],
+        document["cpu_capability"],
+        document["threads"],
+        document["versions"]["torch"],
+    )
 
 
-def kernel_set(where: str, threads: int, torch_version: str) -> str:
+def kernel_set(device: str, cpu_capability: str, threads: int, torch_version: str) -> str:
     """What decides a run's bits besides its config and seed: the kernels' instruction set
-    (``cpu AVX512``; on a GPU, its name), the threads and the PyTorch build. A run resumed
-    under another set goes on with other numbers than either set alone would give."""
+    (``cpu AVX512``, from ``cpu_capability`` where ``device`` is ``cpu``; on a GPU, the
+    ``device``'s name), the threads and the PyTorch build. A run resumed under another set goes
+    on with other numbers than either set alone would give."""
+    where = f"cpu {cpu_capability}" if device == "cpu" else device
     return f"{where}, {threads} thread{'' if threads == 1 else 's'}, torch {torch_version}"

@@ -42,13 +42,9 @@ def pick_device(name: str) -> torch.device:
 def kernels_here(device: torch.device, threads: int) -> str:
     """This process's kernel set (meta.kernel_set): on a CPU, the instruction set PyTorch
     dispatches to; on a GPU, its name."""
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    elif device.type == "cpu":
-        where = f"cpu {torch.backends.cpu.get_cpu_capability()}"
-    else:
-        where = device.type
-    return kernel_set(where, threads, torch.__version__)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    capability = torch.backends.cpu.get_cpu_capability()
+    return kernel_set(name, capability, threads, torch.__version__)
 
 
 # glibc's mallopt parameters: memory freed below the trim threshold stays with the process, and
