@@ -4,6 +4,7 @@ needs; the whole-workflow tests run the real steps."""
 
 import json
 import math
+import re
 
 import matplotlib.image
 import numpy as np
@@ -15,7 +16,7 @@ from attnablate.analysis.runs import with_labels
 from attnablate.analysis.significance import correct
 from attnablate.convergence import convergence
 from attnablate.meta import RunMeta
-from attnablate.report.comparisons import comparison_sentence
+from attnablate.report.comparisons import comparison_sentence, size_table
 from attnablate.report.figures import plot_attention_maps
 from attnablate.report.mechanism import dynamics_sentences
 from attnablate.report.paper_tables import write_tables
@@ -148,9 +149,26 @@ def test_unconverged_runs_are_said_first():
     assert convergence_line(pd.DataFrame(runs)).startswith("**Not converged.** None of the 2")
     assert "early learning speed" in convergence_line(pd.DataFrame(runs))
     [row] = frame(runs, [seed_test("qq@enc", 1, 0.5, 0.5)]).itertuples()
-    assert not row.converged and "[2 of 2 runs not converged]" in comparison_sentence(row)
+    assert not row.converged
+    assert "[2 of the 2 runs compared, its and qk's, not converged]" in comparison_sentence(row)
     done = [run("qk", 1, 4.0), run("qq@enc", 1, 4.5)]
     assert convergence_line(pd.DataFrame(done)).startswith("**Converged.** All 2")
+
+
+def test_the_size_tables_converged_column_counts_each_cells_own_runs_as_runs_tsv_says():
+    """qk and each variant alike: how many of the cell's own finished runs converged, not a
+    count over the pairs compared (which would give a three-seed cell six runs)."""
+    runs = [run("qk", 1, 4.0), run("qk", 2, 4.2, converged=False)]
+    runs += [run("qq@enc", 1, 4.5, converged=False), run("qq@enc", 2, 4.4, converged=False)]
+    tests = [seed_test("qq@enc", 1, 0.5, 0.5), seed_test("qq@enc", 2, 0.2, 0.5)]
+    table = size_table(frame(runs, tests), with_labels(pd.DataFrame(runs)), "small")
+
+    def cells(line):  # a Markdown row's cells; "\\|" is a bar inside a cell
+        return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)]
+
+    header, rows = cells(table[2]), [cells(line) for line in table if line.startswith("| `")]
+    column = header.index("converged")
+    assert {row[1]: row[column] for row in rows} == {"`qk`": "1 of 2", "`qq@enc`": "0 of 2"}
 
 
 def test_the_masked_reports_baseline_line_sets_qks_finished_runs_beside_guessing():

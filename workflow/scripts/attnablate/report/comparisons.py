@@ -54,7 +54,9 @@ def comparison_sentence(row, task: Task = TRANSLATION) -> str:
     head = f"- At size `{row.size}`, `{row.label}` ({size_words})"
     if not row.converged and row.seeds:
         runs = counted(2 * int(row.seeds), "run")
-        head += f" [{int(row.unconverged_runs)} of {runs} not converged]"
+        head += (
+            f" [{int(row.unconverged_runs)} of the {runs} compared, its and qk's, not converged]"
+        )
     if row.verdict == Verdict.NO_PAIR:
         return f"{head}: no seed where both it and qk finished (diverged: {row.diverged_seeds})."
     scores = f"{score:.2f} vs {baseline:.2f} {task.short} for qk"
@@ -138,13 +140,12 @@ def size_table(
     here = runs[runs["size"] == size]
     base = here[here["label"] == BASELINE]
     finished = base[~diverged(base)]
-    base_status = f"{int(flag(finished['converged']).sum())} of {len(finished)}"
     lines = [
         f"## Size `{size}`",
         "",
         table_header(task),
         f"| `qk` | {base['params_total'].mean():,.0f} | {len(finished)} "
-        f"| {finished[f'test_{m}'].mean():.2f} | | baseline | | | {base_status} "
+        f"| {finished[f'test_{m}'].mean():.2f} | | baseline | | | {converged_count(base)} "
         f"| {finished['best_valid_loss'].mean():.4f} |",
     ]
     for row in comparison[comparison["size"] == size].itertuples():
@@ -163,7 +164,7 @@ def size_table(
             if row.p < stats.ALPHA
             else f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
         )
-        converged = "yes" if row.converged else f"no ({counted(row.unconverged_runs, 'run')})"
+        converged = converged_count(here[here["label"] == row.label])
         score, beside = getattr(row, m), getattr(row, second)
         bleu = "" if math.isnan(score) else f"{score:.2f}"
         chrf = "" if math.isnan(beside) else f"{beside:+.2f}"
@@ -174,6 +175,12 @@ def size_table(
             f"| {verdict} | {chrf} | {p_values.replace(';', ', ')} | {converged} | {loss} |"
         )
     return [*lines, ""]
+
+
+def converged_count(runs: pd.DataFrame) -> str:
+    """How many of a cell's finished runs (one per seed) converged, as runs.tsv says."""
+    finished = runs[~diverged(runs)]
+    return f"{int(flag(finished['converged']).sum())} of {len(finished)}"
 
 
 SITE_NAMES = {
