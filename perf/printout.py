@@ -23,7 +23,7 @@ _NUMBER = r"-|-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?"
 # (a tab-separated table beside the printout is not a figure).
 _ROW = re.compile(
     rf"^(?P<figure> *[^ \t][^\t]*?) +(?P<ours>{_NUMBER}) +(?P<reference>{_NUMBER}) "
-    r"(?P<unit>[A-Za-z/ ]{9}) (?P<ratio>[ \d.x-]{7}) (?P<target>.{8}) (?P<met>yes |NO  |    )"
+    r"(?P<unit>[A-Za-z/ ]{9}) (?P<ratio>[ \d.x+e-]{7}) (?P<target>.{8}) (?P<met>yes |NO  |    )"
     r"(?: (?P<note>.*))?$"
 )
 
@@ -38,6 +38,16 @@ def number(value) -> str:
     return f"{value:,.0f}"
 
 
+def ratio_text(ratio) -> str:
+    """A figure's ratio as its 7-character column shows it: two decimals, fewer digits where
+    it is large (a time saving measured under load can be a hundred times its FLOP share)."""
+    if ratio is None:
+        return ""
+    if abs(ratio) < 100:
+        return f"{ratio:.2f}x"
+    return f"{ratio:.0f}x" if abs(ratio) < 1e5 else f"{ratio:.0e}x"
+
+
 def machine_line(info: dict) -> str:
     """The printout's machine line (measures.machine's fields), as perf_tables reads it."""
     return " | ".join(f"{k}: {v}" for k, v in info.items())
@@ -45,7 +55,7 @@ def machine_line(info: dict) -> str:
 
 def format_row(figure: dict) -> str:
     """The printed line of one figure (the benchmark's Report.add fields)."""
-    ratio = f"{figure['ratio']:.2f}x" if figure.get("ratio") is not None else ""
+    ratio = ratio_text(figure.get("ratio"))
     return (
         f"{figure['figure']:<44} {number(figure['ours']):>12} {number(figure['reference']):>12} "
         f"{figure['unit']:<9} {ratio:>7} {figure.get('target') or '':<8} "

@@ -80,7 +80,7 @@ def test_a_printed_figure_reads_back_as_printed(figure):
     assert fields["ours"] == printout.number(figure["ours"])
     assert fields["reference"] == printout.number(figure["reference"])
     assert fields["unit"] == figure["unit"]
-    assert fields["ratio"] == (f"{figure['ratio']:.2f}x" if figure["ratio"] else "")
+    assert fields["ratio"] == printout.ratio_text(figure["ratio"])
     assert fields["target"] == (figure["target"] or "")
     assert fields["met"] == printout.MARKS[figure["holds"]]
     assert fields["note"] == figure["note"]

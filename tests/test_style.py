@@ -167,7 +167,11 @@ def test_another_familys_report_shows_its_measure_and_whether_the_conclusions_ca
             "\n## The mechanism\n",
         ]
     )
-    found = {**tool.summaries(), "encoder-only": masked}
+    # the committed reports without a carries section of their own, and this one
+    found = {
+        name: text for name, text in tool.summaries().items() if "## Does it carry" not in text
+    }
+    found["encoder-only"] = masked
     lines = tool.sides(found)
     table = [line for line in lines[: lines.index("")] if line.startswith("|")]
     assert table[0].endswith(" | encoder-only, CPU |")
