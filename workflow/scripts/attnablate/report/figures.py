@@ -226,7 +226,8 @@ def plot_budget_curves(runs: pd.DataFrame, stable: pd.DataFrame, size: str, path
     task = task_of_table(runs.columns)
     labels = [label for label in here["label"].unique() if label != BASELINE]
     palette = dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    # constrained: a long axis label makes room instead of running into the next panel
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
     panels = (
         (f"test_{task.measure}", f"Δ test {task.label} (variant − qk)"),
         ("best_valid_loss", "Δ annealed validation loss (variant − qk)"),
