@@ -41,12 +41,8 @@ FOLDER = ROOT / "docs" / "performance"
 PAGE = FOLDER / "README.md"
 BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
 COST_BEGIN, COST_END = "<!-- cost:begin -->", "<!-- cost:end -->"  # in the README
-DEFAULT_RUN = "cpu-2core-ladder-default.txt"  # ./run.sh of config.yaml, timed
+DEFAULT_RUN = "cpu-2core-zen5-default.txt"  # ./run.sh of config.yaml, timed
 WHOLE_RUN = "whole run (./run.sh, from an empty checkout)"  # a timed pipeline run's figure
-# how DEFAULT_RUN trained: before config.yaml pinned fp32, precision auto chose bf16 there
-DEFAULT_RUN_PRODUCTS = "bf16 products, native on that CPU"
-# the same DAG and recipe in fp32 from an empty checkout
-FP32_RUN, FP32_PAIR = "cpu-2core-ladder-fr-en.txt", "French→English"
 SCORE_UNITS = {TRANSLATION.name: "BLEU", MASKED.name: "%"}  # a task's test score, in the tables
 STUDY_SECONDS = 8 * 60  # a study's whole DAG must fit a GPU window: 8 minutes on one H100
 
@@ -248,16 +244,11 @@ def run_rows(lines: list[str]) -> list[dict]:
 
 def cost(found: list[Measurement]) -> list[str]:
     """The README's line on what the default run costs and gives, from DEFAULT_RUN."""
-    run, fp32 = (next(m for m in found if m.name == name) for name in (DEFAULT_RUN, FP32_RUN))
-    figures = {r["figure"]: r for r in run.rows}
-    bleu = next(r for name, r in figures.items() if name.startswith(f"{BASELINE} test BLEU"))
+    run = next(m for m in found if m.name == DEFAULT_RUN)
+    bleu = next(r for r in run.rows if r["figure"].startswith(f"{BASELINE} test BLEU"))
     line = (
-        f"Measured ([{run.name}](docs/performance/{run.name}), {run.machine}, "
-        f"{DEFAULT_RUN_PRODUCTS}): {_wall(run)} wall from an empty checkout; "
-        f"{bleu['figure']}: {bleu['ours']} ({bleu['note']}). The default now trains in fp32 on "
-        f"every CPU: the same DAG on {FP32_PAIR}, from an empty checkout on a 2-core CPU, "
-        f"took {_wall(fp32)} beside other work "
-        f"([{fp32.name}](docs/performance/{fp32.name}))."
+        f"Measured ([{run.name}](docs/performance/{run.name}), {run.machine}): {_wall(run)} "
+        f"wall from an empty checkout; {bleu['figure']}: {bleu['ours']} ({bleu['note']})."
     )
     return textwrap.wrap(line, readme_answer.WIDTH, break_on_hyphens=False)
 
