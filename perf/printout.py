@@ -43,9 +43,8 @@ def ratio_text(ratio) -> str:
     it is large (a time saving measured under load can be a hundred times its FLOP share)."""
     if ratio is None:
         return ""
-    if abs(ratio) < 100:
-        return f"{ratio:.2f}x"
-    return f"{ratio:.0f}x" if abs(ratio) < 1e5 else f"{ratio:.0e}x"
+    texts = (f"{ratio:.2f}x", f"{ratio:.0f}x", f"{ratio:.0e}x")
+    return next((text for text in texts if len(text) <= 7), texts[-1])
 
 
 def machine_line(info: dict) -> str:
