@@ -4,7 +4,6 @@ needs; the whole-workflow tests run the real steps."""
 
 import json
 import math
-import re
 
 import matplotlib.image
 import numpy as np
@@ -18,6 +17,7 @@ from attnablate.convergence import convergence
 from attnablate.meta import RunMeta
 from attnablate.report.comparisons import comparison_sentence, size_table
 from attnablate.report.figures import plot_attention_maps
+from attnablate.report.markup import table_cells
 from attnablate.report.mechanism import dynamics_sentences
 from attnablate.report.paper_tables import write_tables
 from attnablate.report.summary import baseline_line, convergence_line, kernels_line
@@ -162,13 +162,10 @@ def test_the_size_tables_converged_column_counts_each_cells_own_runs_as_runs_tsv
     runs += [run("qq@enc", 1, 4.5, converged=False), run("qq@enc", 2, 4.4, converged=False)]
     tests = [seed_test("qq@enc", 1, 0.5, 0.5), seed_test("qq@enc", 2, 0.2, 0.5)]
     table = size_table(frame(runs, tests), with_labels(pd.DataFrame(runs)), "small")
-
-    def cells(line):  # a Markdown row's cells; "\\|" is a bar inside a cell
-        return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)]
-
-    header, rows = cells(table[2]), [cells(line) for line in table if line.startswith("| `")]
+    header = table_cells(table[2])
+    rows = [table_cells(line) for line in table if line.startswith("| `")]
     column = header.index("converged")
-    assert {row[1]: row[column] for row in rows} == {"`qk`": "1 of 2", "`qq@enc`": "0 of 2"}
+    assert {row[0]: row[column] for row in rows} == {"`qk`": "1 of 2", "`qq@enc`": "0 of 2"}
 
 
 def test_the_masked_reports_baseline_line_sets_qks_finished_runs_beside_guessing():

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 from attnablate.analysis.verdict import Verdict  # noqa: E402
-from attnablate.report.markup import counted  # noqa: E402
+from attnablate.report.markup import counted, table_cells  # noqa: E402
 from attnablate.tasks import MASKED, TRANSLATION  # noqa: E402
 
 SIDES_BEGIN, SIDES_END = "<!-- sides:begin -->", "<!-- sides:end -->"
@@ -80,11 +80,6 @@ def first_line(summary: str) -> str:
     """The summary's first paragraph after its provenance: its budget or convergence."""
     paragraphs = summary.split("\n## ")[0].split("\n\n")[1:]
     return next(p for p in paragraphs if not p.startswith(PROVENANCE)).strip()
-
-
-def table_cells(line: str) -> list[str]:
-    """The cells of one row of a summary's Markdown table (an escaped \\| stays in its cell)."""
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
 
 
 def at_largest_budget(rows: list[list[str]], column: int) -> list[list[str]]:

@@ -19,3 +19,9 @@ def counted(n: int, noun: str) -> str:
     """``n`` and its noun in agreement: "1 claim", "3 claims", "no claims"."""
     n = int(n)
     return f"{n or 'no'} {noun}{'' if n == 1 else 's'}"
+
+
+def table_cells(line: str) -> list[str]:
+    """The cells of one row of a report's Markdown table, stripped (a bar escaped by ``text``,
+    ``\\|``, stays in its cell)."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
