@@ -1,6 +1,7 @@
 """The Transformer and its attention variants, at tiny dimensions with fixed seeds."""
 
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from attnablate.model.attention import Attention
 from attnablate.model.config import ModelConfig
 from attnablate.model.params import count_params
 from attnablate.model.transformer import Transformer
-from attnablate.model.variants import SITES, AttentionSpec, build_spec, parse_sites
+from attnablate.model.variants import SITES, VARIANTS, AttentionSpec, build_spec, parse_sites
 from attnablate.train.checkpoint import load_checkpoint, save_checkpoint
 
 D, H, V = 16, 4, 50
@@ -37,7 +38,16 @@ EVERY_VARIANT = [
     "gqa2@all",
     "qq+noo@all",
     "qq@enc;nov@dec;kv@cross",
-]
+]  # every registered variant at least once (a test below checks), and a composition
+
+
+def test_every_registered_variant_is_in_the_model_tests():
+    """A variant added to the registry is built, masked and decoded by the tests here (and
+    counted by the parameter tests, which take this list)."""
+    named = {name for spec in EVERY_VARIANT for name in re.split(r"[;+]|@[^;]*", spec) if name}
+    assert set(VARIANTS) | {"gqa2"} == named
+
+
 SITES_PER_MODEL = BASE.enc_layers + 2 * BASE.dec_layers  # enc self, dec self, cross per layer
 LINEAR = D * D + D  # one d_model x d_model projection with its bias
 
