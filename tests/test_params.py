@@ -81,10 +81,7 @@ def test_the_model_table_counts_with_the_tokenizers_real_vocabulary(tmp_path, da
         assert int(row["params_total"]) == count_params(cfg)
 
 
-@pytest.mark.parametrize(
-    "variant",
-    VARIANTS,
-)
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("bias", [True, False])
 def test_the_count_from_a_config_is_the_built_models(variant, bias):
     """params counts a config without PyTorch (the workflow does at every start); the model
