@@ -60,7 +60,7 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
     readme = (ROOT / "README.md").read_text()
     shown = readme.split(tool.SIDES_BEGIN)[1].split(tool.SIDES_END)[0].strip("\n")
     # the committed reports, or (before a commit that regenerates them) the working tree's
-    names = [*(name for name, _, _ in tool.REPORTS), *(name for name, _ in tool.PAIRS)]
+    names = [tool.COURSE[0], *(n for n, _, _ in tool.REPORTS), *(n for n, _ in tool.PAIRS)]
     committed = {name: found for name in names if (found := committed_summary(ROOT, name))}
     made = {
         "\n".join(tool.sides(found)).strip("\n"): found for found in (committed, tool.summaries())
@@ -69,7 +69,8 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
     summaries = made[shown]  # the reports the README was made from
     rows = [line for line in shown.splitlines() if line.startswith("|")]
     assert max(len(row) for row in rows) <= tool.ROW_LIMIT
-    rows = shown.split("\n\n")[0].splitlines()  # the reports' table (the pairs' follows it)
+    # the reports' table (the main answer's may lead it, the pairs' follows it)
+    rows = next(b for b in shown.split("\n\n") if b.startswith("| claim (Δ")).splitlines()
     reports = [name for name, _, _ in tool.REPORTS if name in summaries]  # once committed
     assert reports[0] == "default" and rows[0].count(" | ") == len(reports)
     for column, name in enumerate(reports, start=2):
@@ -78,6 +79,37 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
             cells = [row.split(" | ")[column - 1] for row in rows[2:]]
             tested = [c for c in cells if c.strip(" |") not in (tool.MISSING, "untestable")]
             assert tested and all(tool.UNCONVERGED in c for c in tested), name
+
+
+def test_the_readme_leads_with_the_main_answer_over_its_whole_ladder():
+    """Once the main answer's report is committed, the README opens with it: per claim its Δ
+    at every budget, its cell at the largest, where the interval and the seeds change sign,
+    and whether it has settled, as the report's budget table says."""
+    tool = readme_tool()
+    default = committed_summary(ROOT)  # a report of the same make, standing in for it
+    assert tool.course({"default": default}) == []  # not committed: nothing shown
+    crossing = default.replace(
+        "no change of sign up to 1,000 steps;",
+        "on the other side of zero from 1,000 steps (its sign at 250);",
+        1,
+    )
+    lines = tool.course({tool.COURSE[0]: crossing})
+    rows = [line for line in lines if line.startswith("|")]
+    cells = [tool.table_cells(row) for row in rows]
+    assert cells[0][1:3] == ["Δ at 250, 500, 1,000 steps", "at 1,000 steps"]
+    claims = tool.claim_cells(default)
+    assert [c[0] for c in cells[2:]] == list(claims)
+    first = cells[2]
+    assert first[1].count(" → ") == 2 and first[1].endswith(claims[first[0]].split(" ")[0])
+    assert first[2] == tool.short_cell(claims[first[0]], tool.converged(default))
+    assert first[3] == "from 1,000"  # the interval's crossing, where the report gives it
+    assert all(c[3] == "no" for c in cells[3:] if c[5] != "—")  # no crossing elsewhere
+    assert cells[3][4] == "1 of 3 (500)" and first[4] == "none"  # the seeds that turned
+    assert {c[5] for c in cells[2:]} <= {"still moving", "settled", "—"}
+    untested = [c for c in cells[2:] if "untestable" in c[2]]
+    assert untested and all(c[3] == c[4] == tool.MISSING for c in untested)
+    assert max(len(row) for row in rows) <= tool.ROW_LIMIT
+    assert "*interval across zero*: the first budget" in " ".join(lines)
 
 
 def test_the_readme_sets_each_claim_on_each_language_pair_beside_the_first():

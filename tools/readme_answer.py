@@ -43,6 +43,13 @@ REPORTS = (
         "2-core CPU, `configs/encoder-only.yaml`, largest budget",
     ),
 )
+# The main answer, shown first over its whole ladder of budgets (its summary's budget table),
+# once committed: experiment, and what ran, in words
+COURSE = ("long", "the encoder-decoder trained on the CPU, `configs/long.yaml`")
+BUDGETS_SECTION = "## The answer over the training budget"
+BUDGET = re.compile(r"([\d,]+) steps")  # a budget's column in that table
+CROSSED = re.compile(r"on the other side of zero from ([\d,]+) steps")  # the interval's sign
+TURNED = re.compile(r"changes sign by (.+?) steps in (\d+ of \d+) seeds")  # the seeds' signs
 # The same claims on other language pairs of the same corpus and recipe, side by side: the
 # first is the report the others replicate (their summaries' "Beside" section); a pair shows
 # once its report is committed.
@@ -122,6 +129,65 @@ def short_cell(cell: str, report_converged: bool) -> str:
     return " ".join(part for part in (value, f"{word}{mark}") if part)
 
 
+def course(summaries: dict[str, str]) -> list[str]:
+    """The main answer (COURSE's report), once committed: per claim, its Δ at every budget of
+    the ladder, its cell at the largest, where the interval and the seeds change sign, and
+    whether it has settled, from its summary's budget table; then the legend."""
+    name, what = COURSE
+    if name not in summaries:
+        return []
+    summary = summaries[name]
+    section = summary.split(BUDGETS_SECTION)[1].split("\n## ")[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    header = table_cells(table[0])
+    budgets = [i for i, h in enumerate(header) if BUDGET.fullmatch(h)]
+    sign = next(i for i, h in enumerate(header) if h.startswith("sign of"))
+    ladder = ", ".join(BUDGET.fullmatch(header[i])[1] for i in budgets)
+    cells, done = claim_cells(summary), converged(summary)
+    lines = [
+        f"| claim | Δ at {ladder} steps | at {header[budgets[-1]]} | interval across zero "
+        "| seeds whose Δ turned | settled? |",
+        "|---" * 6 + "|",
+    ]
+    for row in map(table_cells, table[2:]):  # after the header and its rule
+        steps = [row[i].split(" ")[0] if row[i][:1] in "+-" else MISSING for i in budgets]
+        interval, judged, per_seed = row[sign].partition("; seed by seed: ")
+        crossed, turned = CROSSED.match(interval), TURNED.match(per_seed)
+        across = f"from {crossed[1]}" if crossed else "no" if judged else MISSING
+        seeds = f"{turned[2]} ({turned[1].replace(' to ', '–')})" if turned else "none"
+        seeds = seeds if judged else MISSING  # "—": a claim the ladder does not judge
+        settled = row[-1].partition(":")[0]
+        largest = short_cell(cells[row[0]], done)
+        lines.append(
+            f"| {row[0]} | {' → '.join(steps)} | {largest} | {across} | {seeds} | {settled} |"
+        )
+    lead = (
+        f"The main answer, {what} ([its report](reports/{name}/summary.md)): each claim's Δ "
+        "over the ladder of training budgets, each cooled down from one run at the peak rate:"
+    )
+    legend = (
+        "*interval across zero*: the first budget whose 95% interval of Δ lies wholly on the "
+        f"other side of zero from Δ at {header[budgets[0]]}; *seeds whose Δ turned*: how many "
+        "seeds' own Δ changes sign, and by which budgets; *settled?*: whether Δ(B) − Δ(B/2) at "
+        "the largest budget lies within the claim's margin by two one-sided tests (Holm over "
+        "the claims), else still moving."
+    )
+    beside = (
+        "The same claims beside the other families and the earlier GPU run, each report at its "
+        "largest budget:"
+    )
+    return [
+        *textwrap.wrap(lead, WIDTH, break_on_hyphens=False),
+        "",
+        *lines,
+        "",
+        *textwrap.wrap(legend, WIDTH, break_on_hyphens=False),
+        "",
+        *textwrap.wrap(beside, WIDTH, break_on_hyphens=False),
+        "",
+    ]
+
+
 def sides(summaries: dict[str, str]) -> list[str]:
     """One row per claim with a short cell per committed report of REPORTS (estimate,
     interval, one word of the legend), a row of whether the conclusions carry where a report
@@ -158,7 +224,7 @@ def sides(summaries: dict[str, str]) -> list[str]:
     for (name, short, where), (_, cells, _) in zip(shown, columns, strict=True):
         measure = f"Δ in {measure_of(summaries[name])}"
         lines.append(f"- [{short}](reports/{name}/summary.md): {where}, {measure}; {tally(cells)}")
-    return lines + pairs(summaries)
+    return course(summaries) + lines + pairs(summaries)
 
 
 def measure_of(summary: str) -> str:
@@ -279,7 +345,9 @@ def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
 
 def summaries(root: Path = ROOT) -> dict[str, str]:
     """Every committed summary the README shows: REPORTS', and those PAIRS has."""
-    names = dict.fromkeys([*(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS)])
+    names = dict.fromkeys(
+        [COURSE[0], *(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS)]
+    )
     found = {name: root / "reports" / name / "summary.md" for name in names}
     return {
         name: path.read_text(encoding="utf-8") for name, path in found.items() if path.is_file()
