@@ -110,6 +110,13 @@ def test_the_readme_leads_with_the_main_answer_over_its_whole_ladder():
     assert untested and all(c[3] == c[4] == tool.MISSING for c in untested)
     assert max(len(row) for row in rows) <= tool.ROW_LIMIT
     assert "*interval across zero*: the first budget" in " ".join(lines)
+    # a budget's cell worded verdict first still gives its Δ, signed
+    opposite = "opposite at 500 steps (Holm p = 0.0128): `qq@enc` better by 2.46 (+1.27 to +3.65)"
+    assert tool.estimate(opposite) == "+2.46"
+    outside = (
+        "outside ±1 BLEU at 4,000 steps (Holm p = 0.01): `nov@enc` worse than `qq@enc` by 1.91 ("
+    )
+    assert tool.estimate(outside) == "-1.91" and tool.estimate("—") == tool.MISSING
 
 
 def test_the_readme_sets_each_claim_on_each_language_pair_beside_the_first():
@@ -205,11 +212,13 @@ def test_another_familys_report_shows_its_measure_and_whether_the_conclusions_ca
     }
     found["encoder-only"] = masked
     lines = tool.sides(found)
-    table = [line for line in lines[: lines.index("")] if line.startswith("|")]
+    columns = [name for name, _, _ in tool.REPORTS if name in found]  # the pairs have none
+    table = next(b for b in "\n".join(lines).split("\n\n") if b.startswith("| claim (Δ"))
+    table = table.splitlines()
     assert table[0].endswith(" | encoder-only, CPU |")
     assert table[-1] == (
         "| the conclusions carry: verdicts as in enc-dec, CPU | "
-        + " | ".join([tool.MISSING] * (len(found) - 3))  # the pairs have no column here
+        + " | ".join([tool.MISSING] * (len(columns) - 1))
         + " | 2 of 3 carry, 1 undecided† |"  # the default's runs had not converged
     )
     said = {line.split("]")[0][3:]: line for line in lines if line.startswith("- [")}

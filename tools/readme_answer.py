@@ -49,6 +49,8 @@ COURSE = ("long", "the encoder-decoder trained on the CPU, `configs/long.yaml`")
 BUDGETS_SECTION = "## The answer over the training budget"
 BUDGET = re.compile(r"([\d,]+) steps")  # a budget's column in that table
 CROSSED = re.compile(r"on the other side of zero from ([\d,]+) steps")  # the interval's sign
+# a budget's cell worded verdict first: "opposite at 500 steps (…): `qq@enc` better by 2.46 (…)"
+BY = re.compile(r"(better|worse)(?: than `[^`]+`)? by ([\d.]+) \(")
 TURNED = re.compile(r"changes sign by (.+?) steps in (\d+ of \d+) seeds")  # the seeds' signs
 # The same claims on other language pairs of the same corpus and recipe, side by side: the
 # first is the report the others replicate (their summaries' "Beside" section); a pair shows
@@ -129,6 +131,14 @@ def short_cell(cell: str, report_converged: bool) -> str:
     return " ".join(part for part in (value, f"{word}{mark}") if part)
 
 
+def estimate(cell: str) -> str:
+    """Δ in a budget's cell, signed: its leading estimate, or the size its verdict gives it."""
+    if cell[:1] in "+-":
+        return cell.split(" ")[0]
+    found = BY.search(cell)
+    return f"{'+' if found[1] == 'better' else '-'}{found[2]}" if found else MISSING
+
+
 def course(summaries: dict[str, str]) -> list[str]:
     """The main answer (COURSE's report), once committed: per claim, its Δ at every budget of
     the ladder, its cell at the largest, where the interval and the seeds change sign, and
@@ -150,7 +160,7 @@ def course(summaries: dict[str, str]) -> list[str]:
         "|---" * 6 + "|",
     ]
     for row in map(table_cells, table[2:]):  # after the header and its rule
-        steps = [row[i].split(" ")[0] if row[i][:1] in "+-" else MISSING for i in budgets]
+        steps = [estimate(row[i]) for i in budgets]
         interval, judged, per_seed = row[sign].partition("; seed by seed: ")
         crossed, turned = CROSSED.match(interval), TURNED.match(per_seed)
         across = f"from {crossed[1]}" if crossed else "no" if judged else MISSING
