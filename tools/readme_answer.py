@@ -1,7 +1,8 @@
 """Copy the answer from the committed reports into the README, between its sides markers:
-one row per claim, one short cell per report of REPORTS (its estimate, interval and one word
-of a legend, marked where the runs had not converged), the legend, then per report where it
-ran and how its claims fell. The reasons stay in the reports.
+the main answer (COURSE) per claim over its ladder of budgets; then one row per claim, one
+short cell per report of REPORTS (its estimate, interval and one word of a legend, marked
+where the runs had not converged), the legend, then per report where it ran and how its
+claims fell. The reasons stay in the reports.
 
     .venv/bin/python tools/readme_answer.py      # after a run has regenerated a report
 
@@ -354,7 +355,7 @@ def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
 
 
 def summaries(root: Path = ROOT) -> dict[str, str]:
-    """Every committed summary the README shows: REPORTS', and those PAIRS has."""
+    """Every committed summary the README shows: COURSE's, REPORTS' and those PAIRS has."""
     names = dict.fromkeys(
         [COURSE[0], *(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS)]
     )
