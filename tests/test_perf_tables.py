@@ -210,7 +210,7 @@ def test_a_timed_run_gives_its_wall_time_jobs_and_the_baselines_bleu(tmp_path):
         "AMD EPYC, 2 cores, torch 2.13.0+cpu, Python 3.11.7",
     )
     rows = {r["figure"]: r for r in found.rows}
-    assert rows["whole run (./run.sh, from an empty checkout)"]["ours"] == "45:57.94"
+    assert rows[tables.WHOLE_RUN]["ours"] == "45:57.94"
     assert rows["job stable"]["ours"] == "166.3" and rows["job stable"]["indent"]
     bleu = rows["qk test BLEU at 1,000 steps"]  # the baseline unmatched, its largest budget
     assert (bleu["ours"], bleu["note"]) == ("17.29", "mean of 2 seeds: 17.47, 17.11")
@@ -255,7 +255,7 @@ def test_a_finished_experiments_run_times_print_as_the_tables_read_them(tmp_path
         f"Python 3.11.7; its runs trained under {zen5} (2 runs); {zen3} (1 run)"
     )
     read = {row["figure"]: row for row in tables.run_rows(lines)}
-    assert read["whole run (./run.sh, from an empty checkout)"]["ours"] == "1:02:03"
+    assert read[tables.WHOLE_RUN]["ours"] == "1:02:03"
     assert float(read["job stable"]["ours"]) == pytest.approx(61.5)  # 51, 52, 71, 72
     assert float(read["job steps250/translate"]["ours"]) == pytest.approx(31.5)
     assert read["qk test BLEU at 250 steps"]["ours"] == "2.50"

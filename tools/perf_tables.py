@@ -42,7 +42,7 @@ PAGE = FOLDER / "README.md"
 BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
 COST_BEGIN, COST_END = "<!-- cost:begin -->", "<!-- cost:end -->"  # in the README
 DEFAULT_RUN = "cpu-2core-zen5-default.txt"  # ./run.sh of config.yaml, timed
-WHOLE_RUN = "whole run (./run.sh, from an empty checkout)"  # a timed pipeline run's figure
+WHOLE_RUN = "whole run (./run.sh; its invocations as said above)"  # a timed pipeline run's figure
 SCORE_UNITS = {TRANSLATION.name: "BLEU", MASKED.name: "%"}  # a task's test score, in the tables
 STUDY_SECONDS = 8 * 60  # a study's whole DAG must fit a GPU window: 8 minutes on one H100
 
