@@ -181,7 +181,7 @@ def course(summaries: dict[str, str]) -> list[str]:
         f"other side of zero from Δ at {header[budgets[0]]}; *seeds whose Δ turned*: how many "
         "seeds' own Δ changes sign, and by which budgets; *settled?*: whether Δ(B) − Δ(B/2) at "
         "the largest budget lies within the claim's margin by two one-sided tests (Holm over "
-        "the claims), else still moving."
+        "the claims), else still moving. The verdict words and † as in the legend below."
     )
     beside = (
         "The same claims beside the other families and the earlier GPU run, each report at its "
