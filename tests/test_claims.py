@@ -256,6 +256,25 @@ def test_quality_per_weight_is_tested_on_the_scaling_frontier_with_three_sizes()
     assert row["verdict"] == "outside the margin"
 
 
+def test_quality_per_weight_is_untestable_where_qks_loss_does_not_fall_with_size():
+    """A budget too short for the largest model: qk's loss rises with size, so no count of
+    qk parameters is worth a loss; every size's row says so instead of failing."""
+    claim = {"claim": "noo per weight", "variant": "noo@enc", "measure": "params"}
+    claim |= {"expect": "same", "margin": 0.2}
+    rows = []
+    for size, n in {"s": 1e5, "m": 4e5, "l": 1.6e6}.items():
+        for label in ("qk", "noo@enc"):
+            losses = [3.0 * (n / 1e5) ** 0.1 * (1 + e) for e in (-0.002, 0.0, 0.002)]
+            rows += runs_of({label: [20.0] * 3}, size, loss={label: losses}, params={label: n})
+    found = claims_table([claim], pd.DataFrame(rows)).to_dict("records")
+    assert [row["size"] for row in found] == ["s", "m", "l"]
+    assert all(row["verdict"] == "cannot be tested here" for row in found)
+    assert (
+        "qk's validation loss does not fall with size (s 3.000, m 3.446, l 3.959;"
+        in found[0]["reason"]
+    )
+
+
 def test_the_detectable_difference_is_the_exact_noncentral_t():
     """At three seeds the normal approximation (t quantiles added) is about 5% low; the
     exact value is where a simulated two-sided t-test finds the difference 80% of the time."""

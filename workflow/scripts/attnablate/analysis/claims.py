@@ -336,6 +336,19 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
         for size in here.loc[here["label"] == label, "size"].unique():
             if (label, size) not in samples:
                 continue
+            if not np.isfinite(samples[label, size]).any():  # qk's loss does not fall with size
+                rows.append(
+                    {
+                        **claim,
+                        "size": size,
+                        "budget": budget,
+                        "seeds": int(table.loc[(label, size), "seeds"]),
+                        "converged": bool(flag(here.loc[here["size"] == size, "converged"]).all()),
+                        "verdict": Verdict.UNTESTABLE,
+                        "reason": no_law_reason(table, budget),
+                    }
+                )
+                continue
             rows.append(
                 {
                     **claim,
@@ -346,6 +359,20 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
                 }
             )
     return rows
+
+
+def no_law_reason(table: pd.DataFrame, budget: int) -> str:
+    """Why a claim about quality per parameter has no test where qk's law is fitted but does
+    not fall: no count of qk parameters reaches a loss on it (``table``: scaling.worth's,
+    indexed by label and size)."""
+    qk = table.loc[BASELINE]
+    losses = ", ".join(f"{size} {loss:.3f}" for size, loss in qk["loss"].items())
+    return (
+        f"quality per parameter is read off qk's scaling law, and at {budget:,} steps qk's "
+        f"validation loss does not fall with size ({losses}; fitted exponent "
+        f"{qk['b'].iloc[0]:+.3f}): no count of qk parameters is worth a given loss, so the "
+        "budget is too short for this claim"
+    )
 
 
 def untestable_reason(runs: pd.DataFrame, label: str, sizes: int) -> str:
