@@ -336,28 +336,17 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
         for size in here.loc[here["label"] == label, "size"].unique():
             if (label, size) not in samples:
                 continue
-            if not np.isfinite(samples[label, size]).any():  # qk's loss does not fall with size
+            converged = bool(flag(here.loc[here["size"] == size, "converged"]).all())
+            cell = {**claim, "size": size, "budget": budget, "converged": converged}
+            worths = samples[label, size]
+            if np.isfinite(worths).any():
+                rows.append({**cell, **_bootstrap_test(claim, table.loc[(label, size)], worths)})
+            else:  # qk's loss does not fall with size: no qk count is worth a loss
+                seeds = int(table.loc[(label, size), "seeds"])
+                reason = no_law_reason(table, budget)
                 rows.append(
-                    {
-                        **claim,
-                        "size": size,
-                        "budget": budget,
-                        "seeds": int(table.loc[(label, size), "seeds"]),
-                        "converged": bool(flag(here.loc[here["size"] == size, "converged"]).all()),
-                        "verdict": Verdict.UNTESTABLE,
-                        "reason": no_law_reason(table, budget),
-                    }
+                    {**cell, "seeds": seeds, "verdict": Verdict.UNTESTABLE, "reason": reason}
                 )
-                continue
-            rows.append(
-                {
-                    **claim,
-                    "size": size,
-                    "budget": budget,
-                    **_bootstrap_test(claim, table.loc[(label, size)], samples[label, size]),
-                    "converged": bool(flag(here.loc[here["size"] == size, "converged"]).all()),
-                }
-            )
     return rows
 
 
