@@ -76,3 +76,22 @@ def test_sizes_trained_at_rates_of_their_own_are_said_so_beside_the_law():
     assert "peak learning rates of their own (`s` 0.00566, `m` 0.004, `l` 0.00283)" in first
     one_rate = scaling_sentences(table, sizes=3, rates=dict.fromkeys(rates, 0.004))[0]
     assert "learning rate" not in one_rate
+
+
+def test_a_worth_past_the_laws_range_is_not_a_number_made_up():
+    """A law is read from half qk's smallest size to twice its largest: a variant that does
+    at 1e7 what qk would need 1e9 for is worth "above the law's range", not 100×, in the
+    table and in the summary; one inside the range keeps its count."""
+    sizes = {"s": 1e5, "m": 1e6, "l": 1e7}
+    runs = runs_of(sizes, seeds=[1, 2, 3], noise=0.01)
+    best = (runs["label"] == "v") & (runs["size"] == "l")
+    runs.loc[best, "best_valid_loss"] = loss(1e9)
+    table = scaling_table(runs).set_index(["label", "size"])
+    assert table.loc[("v", "l"), "multiple"] == math.inf
+    assert table.loc[("v", "l"), "multiple_low"] == math.inf
+    assert table.loc[("v", "m"), "multiple"] == pytest.approx(0.5, rel=0.05)
+    lines = scaling_sentences(table.reset_index(), sizes=3)
+    assert "read from 50,000 to 20,000,000 (its sizes, and 2× past each end)" in lines[0]
+    [large] = [line for line in lines if "at size `l`" in line]
+    assert "worth above the law's range (above the law's range to above" in large
+    assert "which qk reaches with" not in large

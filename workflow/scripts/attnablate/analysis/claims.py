@@ -25,11 +25,12 @@ Holm-corrected over the family. A claim is *replicated* where its corrected ``p`
 0.05; else *opposite* or *outside the margin* where its corrected ``p_against`` is; else
 *not resolved* (with the smallest difference, or margin, these seeds could have decided).
 *cannot be tested here*: a claim about quality per parameter in an experiment with fewer
-than three sizes.
+than three sizes, or at a budget where qk's loss does not fall with size (scaling.py).
 
 A params claim reads the bootstrap over seeds of the scaling fit (scaling.py): its
 intervals are percentiles of the resampled multiples, its p-values the share of resamples on
-the null's side; its margin is relative, a band 1 ± margin around 1×.
+the null's side; its margin is relative, a band 1 ± margin around 1×. A worth beyond the
+law's range is 0 or infinity: it counts on its side of every threshold, as far as it goes.
 
 A claim with a ``reference`` compares this experiment's Δ (the cell against ``against``) with
 another experiment's Δ (its ``reference.variant`` against its qk), read from that experiment's
@@ -320,6 +321,8 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
         table, samples = scaling.worth(here)
         sizes = scaling.model_sizes(here)
         if not samples:
+            no_law = scaling.no_law(table)
+            reason = f"at {budget:,} steps {no_law}" if no_law else None
             rows.append(
                 {
                     **claim,
@@ -328,7 +331,7 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
                     "seeds": int(here.loc[here["label"] == label, "seed"].nunique()),
                     "converged": bool(flag(here["converged"]).all()),
                     "verdict": Verdict.UNTESTABLE,
-                    "reason": untestable_reason(here, label, sizes),
+                    "reason": reason or untestable_reason(here, label, sizes),
                 }
             )
             continue
@@ -338,30 +341,8 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
                 continue
             converged = bool(flag(here.loc[here["size"] == size, "converged"]).all())
             cell = {**claim, "size": size, "budget": budget, "converged": converged}
-            worths = samples[label, size]
-            if np.isfinite(worths).any():
-                rows.append({**cell, **_bootstrap_test(claim, table.loc[(label, size)], worths)})
-            else:  # qk's loss does not fall with size: no qk count is worth a loss
-                seeds = int(table.loc[(label, size), "seeds"])
-                reason = no_law_reason(table, budget)
-                rows.append(
-                    {**cell, "seeds": seeds, "verdict": Verdict.UNTESTABLE, "reason": reason}
-                )
+            rows.append({**cell, **_bootstrap_test(claim, table.loc[(label, size)], samples)})
     return rows
-
-
-def no_law_reason(table: pd.DataFrame, budget: int) -> str:
-    """Why a claim about quality per parameter has no test where qk's law is fitted but does
-    not fall: no count of qk parameters reaches a loss on it (``table``: scaling.worth's,
-    indexed by label and size)."""
-    qk = table.loc[BASELINE]
-    losses = ", ".join(f"{size} {loss:.3f}" for size, loss in qk["loss"].items())
-    return (
-        f"quality per parameter is read off qk's scaling law, and at {budget:,} steps qk's "
-        f"validation loss does not fall with size ({losses}; fitted exponent "
-        f"{qk['b'].iloc[0]:+.3f}): no count of qk parameters is worth a given loss, so the "
-        "budget is too short for this claim"
-    )
 
 
 def untestable_reason(runs: pd.DataFrame, label: str, sizes: int) -> str:
@@ -378,14 +359,16 @@ def untestable_reason(runs: pd.DataFrame, label: str, sizes: int) -> str:
     )
 
 
-def _bootstrap_test(claim: dict, row: pd.Series, samples: np.ndarray) -> dict:
+def _bootstrap_test(claim: dict, row: pd.Series, samples: dict) -> dict:
+    """A params claim's test on its cell's resampled multiples (``samples``: scaling.worth's,
+    by label and size): each p-value the share of resamples on the null's side, a resample
+    without a worth (NaN) counted on it in both tests."""
     expect, margin = claim["expect"], claim["margin"]
-    samples = samples[np.isfinite(samples)]
-    tail = (1 - test_level(expect)) / 2 * 100
-    low, high = np.percentile(samples, [2.5, 97.5])
-    test_low, test_high = np.percentile(samples, [tail, 100 - tail])
-    below = lambda x: float(np.mean(samples <= x))  # noqa: E731
-    above = lambda x: float(np.mean(samples >= x))  # noqa: E731
+    samples = samples[row.name]
+    low, high = scaling.interval(samples)
+    test_low, test_high = scaling.interval(samples, test_level(expect))
+    below = lambda x: float(np.mean(~(samples > x)))  # noqa: E731  NaN is not above x
+    above = lambda x: float(np.mean(~(samples < x)))  # noqa: E731  NaN is not below x
     twice = lambda share: min(1.0, 2 * share)  # noqa: E731  a side of a two-sided question
     if expect in ("worse", "better"):
         null_side, other_side = (above, below) if expect == "worse" else (below, above)

@@ -9,7 +9,7 @@ import pandas as pd
 from attnablate.analysis import claims, ladder, stats
 from attnablate.analysis.verdict import Verdict
 from attnablate.model.variants import BASELINE
-from attnablate.report.markup import counted, text
+from attnablate.report.markup import counted, text, times
 from attnablate.tasks import MASKED, PARAMS, TRANSLATION, Task, task_of_measure
 
 # which way each task's measures are better
@@ -31,7 +31,7 @@ def _unit(row: dict) -> str:
 
 def _number(value: float, measure: str, signed: bool = True) -> str:
     if measure == PARAMS:
-        return f"{value:.2f}×"
+        return times(value)
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
@@ -42,8 +42,8 @@ def estimate_text(row: dict) -> str:
         return ""
     measure = row["measure"]
     shown = _number(row["estimate"], measure)
-    if pd.isna(row["low"]):
-        return shown
+    if pd.isna(row["low"]) or (measure == PARAMS and row["low"] == row["high"]):
+        return shown  # a worth past the law's range at both ends is one phrase
     return f"{shown} ({_number(row['low'], measure)} to {_number(row['high'], measure)})"
 
 
@@ -78,10 +78,7 @@ def _seen(row: dict) -> str:
             f"{row['estimate']:+.2f} ({row['low']:+.2f} to {row['high']:+.2f})"
         )
     if measure == PARAMS:
-        return (
-            f"{label} worth {row['estimate']:.2f}× its parameters in qk's "
-            f"({row['low']:.2f}× to {row['high']:.2f}×)"
-        )
+        return f"{label} worth {estimate_text(row)} in qk parameters, as a multiple of its own"
     side = "better" if row["estimate"] > 0 else "worse"
     than = "" if row["against"] == BASELINE else f" than `{row['against']}`"
     return (
@@ -129,8 +126,8 @@ def _decidable(row: dict) -> str:
     expect, margin, detectable = row["expect"], row["margin"], row["detectable"]
     if row["measure"] == PARAMS:
         return (
-            f"{claims.test_level(expect):.0%} interval {row['test_low']:.2f}× to "
-            f"{row['test_high']:.2f}×, not decided by {claim_test(row)}"
+            f"{claims.test_level(expect):.0%} interval {times(row['test_low'])} to "
+            f"{times(row['test_high'])}, not decided by {claim_test(row)}"
         )
     if math.isnan(detectable):
         return "no spread over seeds to judge by"
@@ -332,7 +329,9 @@ def _trend_sentence(
     claim: str, label: str, size: str, rows: list[dict], sign: str, settled: str, task: Task
 ) -> str:
     """What a claim's estimate does over the budgets, in numbers: each budget's and verdict."""
-    values = "; ".join(f"{int(r['budget']):,} steps {estimate_text(r)}" for r in rows)
+    values = "; ".join(
+        f"{int(r['budget']):,} steps {estimate_text(r) or r['verdict']}" for r in rows
+    )
     verdicts = " → ".join(r["verdict"] for r in rows)
     called = sum(Verdict(r["verdict"]).called for r in rows)
     reference = _reference(rows[0])

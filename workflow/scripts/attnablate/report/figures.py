@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from attnablate.analysis import ladder, stats  # noqa: E402
+from attnablate.analysis import ladder, scaling, stats  # noqa: E402
 from attnablate.analysis.runs import diverged  # noqa: E402
 from attnablate.io import replace_atomically  # noqa: E402
 from attnablate.model.variants import BASELINE  # noqa: E402
@@ -124,6 +124,8 @@ def plot_scaling(runs: pd.DataFrame, table: pd.DataFrame, path) -> None:
     for label, fit in fitted.iterrows():
         ax.plot(span, fit["a"] * span ** -fit["b"], color=palette[label], lw=1)
     title = "loss = a·N^(−b) per variant" if len(fitted) else "no fit: fewer than three sizes"
+    if scaling.no_law(table):
+        title = "fits drawn, no law read: qk's loss does not fall with size"
     ax.set(xscale="log", yscale="log", xlabel="non-embedding parameters (log)")
     ax.set(ylabel="best validation loss (log)", title=f"Scaling: {title}")
     ax.legend(title="variant", fontsize="small")

@@ -25,3 +25,13 @@ def table_cells(line: str) -> list[str]:
     """The cells of one row of a report's Markdown table, stripped (a bar escaped by ``text``,
     ``\\|``, stays in its cell)."""
     return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+
+
+def times(multiple: float) -> str:
+    """A worth in qk parameters as a multiple of a cell's own: 0 and infinity are past the
+    range a scaling law is read at (scaling.read_span)."""
+    if multiple == 0:
+        return "below the law's range"
+    if multiple == float("inf"):
+        return "above the law's range"
+    return f"{multiple:.2f}×"

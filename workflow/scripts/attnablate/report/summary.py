@@ -25,7 +25,7 @@ from attnablate.report.comparisons import (
 )
 from attnablate.report.controls import controls_section
 from attnablate.report.figures import diverged_note
-from attnablate.report.markup import counted
+from attnablate.report.markup import counted, times
 from attnablate.report.mechanism import dynamics_sentences, self_at_start
 from attnablate.report.replication import replication_markdown
 from attnablate.tasks import MASKED, TRANSLATION, task_of, task_of_table
@@ -190,36 +190,42 @@ def annealed(runs: pd.DataFrame) -> bool:
 
 
 def scaling_sentences(scale: pd.DataFrame, sizes: int, rates: dict | None = None) -> list[str]:
-    """What each variant is worth in qk parameters, where a power law could be fitted;
+    """What each variant is worth in qk parameters, where qk's law is read (scaling.py);
     ``rates``: each recipe size's peak learning rate, said where they differ (the law is then
     of each size's recipe, rate included)."""
-    fitted = scale.dropna(subset=["multiple"])
-    if not len(fitted) or BASELINE not in set(scale["label"]):
+    if sizes < scaling.MIN_SIZES or BASELINE not in set(scale["label"]):
         return [
             f"Scaling: no power law is fitted: the experiment has {sizes} model size"
             f"{'s' if sizes != 1 else ''}, and a fit needs at least three (a line through two "
             "points always fits)."
         ]
-    qk = scale[scale["label"] == BASELINE].iloc[0]
-    lines = [
-        f"Scaling: `qk`'s best validation loss falls as N^(−{qk['b']:.3f}) in non-embedding "
-        "parameters N. In qk parameters, each variant's runs are worth (95% bootstrap interval "
-        "over seeds):",
-        "",
-    ]
+    own_rates = ""
     if rates and len(set(rates.values())) > 1:
         each = ", ".join(f"`{size}` {rate:g}" for size, rate in rates.items())
-        lines[0] += (
+        own_rates = (
             f" The sizes trained at peak learning rates of their own ({each}), set in the "
             "config before the runs: the law is of each size's recipe, its rate included."
         )
-
-    for _, row in fitted[fitted["label"] != BASELINE].iterrows():
+    no_law = scaling.no_law(scale)
+    if no_law:
+        return [f"Scaling: no law is read: {no_law}.{own_rates}"]
+    qk = scale[scale["label"] == BASELINE]
+    low, high = scaling.read_span(qk["params_non_embedding"])
+    lines = [
+        f"Scaling: `qk`'s best validation loss falls as N^(−{qk['b'].iloc[0]:.3f}) in "
+        f"non-embedding parameters N, read from {low:,.0f} to {high:,.0f} (its sizes, and "
+        f"{scaling.EXTRAPOLATION:g}× past each end).{own_rates} In qk parameters, each "
+        "variant's runs are worth (95% bootstrap interval over seeds):",
+        "",
+    ]
+    for _, row in scale[scale["label"] != BASELINE].iterrows():
+        count = row["qk_params"]
+        reach = f", which qk reaches with {count:,.0f}" if 0 < count < float("inf") else ""
         lines.append(
             f"- `{row['label']}` at size `{row['size']}` ({row['params_non_embedding']:,.0f} "
-            f"non-embedding parameters) reaches loss {row['loss']:.4f}, which qk reaches with "
-            f"{row['qk_params']:,.0f}: a multiple of {row['multiple']:.2f} "
-            f"({row['multiple_low']:.2f} to {row['multiple_high']:.2f})."
+            f"non-embedding parameters) reaches loss {row['loss']:.4f}{reach}: worth "
+            f"{times(row['multiple'])} ({times(row['multiple_low'])} to "
+            f"{times(row['multiple_high'])})."
         )
     return lines
 
