@@ -5,7 +5,7 @@ Runs are made up to the per-seed numbers each case needs."""
 import pandas as pd
 import pytest
 
-from attnablate.analysis.controls import controlled
+from attnablate.analysis.controls import controlled, recipe
 from attnablate.model.variants import CONTROLS, VARIANTS
 from attnablate.report.controls import control_lines, controls_section, learning_rate_lines
 
@@ -154,3 +154,12 @@ def test_the_learning_rate_check_sets_each_at_its_best_rate():
         "- Each at its best rate (by validation loss): `qq@enc` at 0.002 "
         "against qk at 0.004: +1.17 ("
     )
+
+
+def test_a_rate_checks_presets_are_not_sizes_of_the_scaling_law():
+    """The recipe's presets are each shape's first; a learning-rate check's (the same shape
+    at another rate) is left out of what claims and the scaling law are stated of."""
+    rows = runs_of({"qk": BLEU["qk"]}) + runs_of({"qk": BLEU["qk"]}, "small-lr-half", 0.002)
+    wide = runs_of({"qk": BLEU["qk"]}, "medium", 0.0014)
+    rows += [{**row, "d_model": 256, "d_ff": 1024, "params_total": 4000} for row in wide]
+    assert sorted(recipe(pd.DataFrame(rows))["size"].unique()) == ["medium", "small"]

@@ -95,3 +95,12 @@ def test_a_worth_past_the_laws_range_is_not_a_number_made_up():
     [large] = [line for line in lines if "at size `l`" in line]
     assert "worth above the law's range (above the law's range to above" in large
     assert "which qk reaches with" not in large
+
+
+def test_a_law_of_qk_alone_is_said_without_a_list_of_variants():
+    runs = runs_of({"s": 1e5, "m": 1e6, "l": 1e7}, seeds=[1, 2])
+    lines = scaling_sentences(scaling_table(runs[runs["label"] == "qk"]), sizes=3)
+    assert lines == [
+        "Scaling: `qk`'s best validation loss falls as N^(−0.300) in non-embedding parameters "
+        "N, read from 50,000 to 20,000,000 (its sizes, and 2× past each end)."
+    ]

@@ -133,7 +133,7 @@ def claims_table(
     (runs.tsv with labels); ``references``: report folder -> (its comparison table, whether
     its corpus and tokenizer are this experiment's), for the claims with a ``reference``.
     A claim whose cells this experiment does not run gets one row that says so."""
-    recipe = runs[~runs["size"].isin(controls.rate_checks(runs))]
+    recipe = controls.recipe(runs)
     task = task_of_table(runs.columns)
     rows = []
     for claim in claims:

@@ -110,6 +110,12 @@ def rate_checks(runs: pd.DataFrame) -> set[str]:
     return {size for later in shape_groups(runs).values() for size in later}
 
 
+def recipe(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of the recipe's presets: each shape's first, its learning-rate checks left
+    out (a claim, and a scaling law, are stated of the recipe)."""
+    return runs[~runs["size"].isin(rate_checks(runs))]
+
+
 def best_rate(runs: pd.DataFrame, label: str, sizes: list[str]) -> str:
     """The preset among ``sizes`` (one shape at several rates) where ``label``'s finished
     runs reach the lowest mean best validation loss: chosen on validation data, so that the

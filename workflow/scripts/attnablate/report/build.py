@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from attnablate.analysis import claims, scaling
+from attnablate.analysis import claims, controls, scaling
 from attnablate.analysis.runs import diverged, read_table, with_labels
 from attnablate.config.experiment import Experiment
 from attnablate.io import write_text, write_tsv
@@ -163,7 +163,7 @@ def build_report(
     curves, dyn = curves[curves["budget"] == top], dyn[dyn["budget"] == top]
     comparison = read_table(tables.comparison)
     size = largest_size(runs)
-    scale = scaling.scaling_table(runs)
+    scale = scaling.scaling_table(controls.recipe(runs))  # a law of the recipe's sizes
     write_tsv(tables.scaling, scale.to_dict("records"), scaling.COLUMNS)
     verdicts = claims.read_claims(tables.claims)
     replicated = claims.read_judged(tables.replication)

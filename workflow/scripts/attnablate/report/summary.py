@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attnablate.analysis import ladder, scaling
-from attnablate.analysis.controls import rate_checks
+from attnablate.analysis import controls, ladder, scaling
 from attnablate.analysis.runs import diverged
 from attnablate.convergence import ANNEALED_SCHEDULES, CONVERGENCE_GAIN
 from attnablate.io import flag
@@ -209,16 +208,19 @@ def scaling_sentences(scale: pd.DataFrame, sizes: int, rates: dict | None = None
     no_law = scaling.no_law(scale)
     if no_law:
         return [f"Scaling: no law is read: {no_law}.{own_rates}"]
-    qk = scale[scale["label"] == BASELINE]
+    qk, others = scale[scale["label"] == BASELINE], scale[scale["label"] != BASELINE]
     low, high = scaling.read_span(qk["params_non_embedding"])
     lines = [
         f"Scaling: `qk`'s best validation loss falls as N^(−{qk['b'].iloc[0]:.3f}) in "
         f"non-embedding parameters N, read from {low:,.0f} to {high:,.0f} (its sizes, and "
-        f"{scaling.EXTRAPOLATION:g}× past each end).{own_rates} In qk parameters, each "
-        "variant's runs are worth (95% bootstrap interval over seeds):",
-        "",
+        f"{scaling.EXTRAPOLATION:g}× past each end).{own_rates}"
     ]
-    for _, row in scale[scale["label"] != BASELINE].iterrows():
+    if len(others):
+        lines[0] += (
+            " In qk parameters, each variant's runs are worth (95% bootstrap interval over seeds):"
+        )
+        lines.append("")
+    for _, row in others.iterrows():
         count = row["qk_params"]
         reach = f", which qk reaches with {count:,.0f}" if 0 < count < float("inf") else ""
         lines.append(
@@ -317,9 +319,9 @@ def summary_markdown(
         for row in comparison[comparison["size"] == size].itertuples():
             if row.label not in gone:
                 lines.append(comparison_sentence(row, task))
-    recipe = runs[~runs["size"].isin(rate_checks(runs))]
+    recipe = controls.recipe(runs)
     rates = recipe.groupby("size", sort=False)["lr"].first().to_dict() if "lr" in runs else {}
-    lines += ["", *scaling_sentences(tables["scaling"], scaling.model_sizes(runs), rates), ""]
+    lines += ["", *scaling_sentences(tables["scaling"], scaling.model_sizes(recipe), rates), ""]
     for size in runs["size"].unique():
         lines += size_table(comparison, runs, size, task)
     if diverged(runs).any():
