@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -166,6 +168,49 @@ def test_the_readmes_cells_give_the_estimate_and_one_word_of_the_legend():
     outside = "+1.72 (+1.62 to +1.82): outside ±1 BLEU at 1,000 steps (Holm p = 0.00421)"
     assert cell(outside, True).endswith(" contradicted")
     assert cell("cannot be tested here: needs at least 3 model sizes", False) == "untestable"
+    worth = "1.05× (0.91× to 1.19×): replicated (Holm p = 0.01)"
+    assert cell(worth, True) == "1.05× (0.91× to 1.19×) supported"
+    assert cell("above the law's range: outside ±0.2 at 1,000 steps (Holm p = 0)", True) == (
+        "above the law's range contradicted"
+    )
+
+
+def test_the_readme_sets_each_claim_at_each_width_of_the_sizes_report(tmp_path):
+    """Once the sizes report is committed, the README gives each claim's cell at each width
+    (named by d_model from the report's config) at its largest budget, an untestable claim's
+    one row in every width's column."""
+    tool = readme_tool()
+    default = committed_summary(ROOT)
+    assert tool.widths({"default": default}, tmp_path) == []
+    (tmp_path / "reports" / "sizes").mkdir(parents=True)
+    config = {"sizes": {"tiny": {"d_model": 64}, "small": {"d_model": 128}}}
+    (tmp_path / "reports" / "sizes" / "config.yaml").write_text(
+        yaml.safe_dump(config, sort_keys=False)
+    )
+    claims = "\n".join(
+        [
+            "# sizes\n\nMade by the pipeline from `config.yaml`.\n\nThe budget.\n",
+            "## The claims, point by point at the largest budget, 1,000 steps\n",
+            "| claim | cell | test | seeds | estimate (95% interval) | Δ chrF | Δ loss | verdict |",
+            "|---|---|---|---:|---|---|---|---|",
+            "| QQ worse | `qq@enc` at `tiny` | t | 3 | -1.00 (-2.00 to -0.10) | | | replicated "
+            "(Holm p = 0.01) |",
+            "| QQ worse | `qq@enc` at `small` | t | 3 | +0.50 (-1.00 to +2.00) | | | not resolved "
+            "(Holm p = 1) |",
+            "| per weight | `noo@enc` at `tiny, small` | w | 3 | | | | cannot be tested here: "
+            "no law |",
+            "\n## The mechanism\n",
+        ]
+    )
+    lines = tool.widths({"sizes": claims}, tmp_path)
+    rows = [line for line in lines if line.startswith("|")]
+    assert rows[0] == "| claim, at each width | d64 | d128 |"
+    assert (
+        rows[2]
+        == "| QQ worse | -1.00 (-2.00 to -0.10) supported | +0.50 (-1.00 to +2.00) unresolved |"
+    )
+    assert rows[3] == "| per weight | untestable | untestable |"
+    assert "at 1,000 steps;" in " ".join(lines)
 
 
 def test_the_readme_counts_each_reports_claims_by_their_outcome():

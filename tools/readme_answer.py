@@ -16,6 +16,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
@@ -77,6 +79,9 @@ MEASURE = re.compile(rf"Δ ({'|'.join(MEASURES)})\b")
 CARRIES_SECTION = "## Does it carry to another family? Beside "  # a summary's, as it heads it
 # Whether a conclusion carries (the summary's words) -> the README's, in the order it tells them
 CARRIES = {"carries": "carry", "does not carry": "do not", "not decided": "undecided"}
+# The claims at several widths of one recipe, once its report is committed: experiment
+WIDTHS = "sizes"
+AT_SIZE = re.compile(r"`[^`]+` at `([^`]+)`$")  # a claims table's cell: "`qq@enc` at `tiny`"
 UNCONVERGED = "†"  # marks a cell whose runs had not converged
 MISSING = "–"  # a claim a report does not test
 
@@ -122,9 +127,10 @@ def converged(summary: str) -> bool:
 
 
 def short_cell(cell: str, report_converged: bool) -> str:
-    """A claim's cell as the README shows it: the estimate and its interval, one word of the
-    legend, and the mark of runs that had not converged."""
-    value, verdict = cell.split(": ", 1) if cell[:1] in "+-" else ("", cell)
+    """A claim's cell as the README shows it: the estimate and its interval (a Δ, or a worth
+    in qk parameters), one word of the legend, and the mark of runs that had not converged."""
+    head, _, rest = cell.partition(": ")
+    value, verdict = (head, rest) if rest and outcome(head) == "other" else ("", cell)
     word = WORDS.get(outcome(verdict), outcome(verdict))
     trained = word != "untestable"  # an untestable claim rests on no run's quality
     unsettled = not report_converged or "not converged" in verdict
@@ -236,7 +242,7 @@ def sides(summaries: dict[str, str]) -> list[str]:
             "its largest budget:"
         )
         main += ["", *textwrap.wrap(beside, WIDTH, break_on_hyphens=False), ""]
-    return main + lines + pairs(summaries)
+    return main + lines + pairs(summaries) + widths(summaries)
 
 
 def measure_of(summary: str) -> str:
@@ -331,6 +337,42 @@ def pairs(summaries: dict[str, str]) -> list[str]:
     return ["", lead, "", *lines, "", *textwrap.wrap(legend, WIDTH, break_on_hyphens=False)]
 
 
+def widths(summaries: dict[str, str], root: Path = ROOT) -> list[str]:
+    """The claims at each width of WIDTHS' report, at its largest budget: one row per claim,
+    one short cell per width (d_model, from the config beside the report); nothing until it
+    is committed."""
+    if WIDTHS not in summaries:
+        return []
+    summary = summaries[WIDTHS]
+    config = yaml.safe_load((root / "reports" / WIDTHS / "config.yaml").read_text())
+    width = {name: f"d{size['d_model']}" for name, size in config["sizes"].items()}
+    section = summary.split(CLAIMS_SECTION)[1]
+    budget = section.partition(", ")[2].partition("\n")[0]  # "1,000 steps"
+    table = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("|")]
+    header = table_cells(table[0])
+    at = next(header.index(name) for name in ESTIMATES if name in header)
+    rows: dict[str, dict[str, str]] = {}
+    for fields in map(table_cells, table[2:]):  # after the header and its rule
+        cell = f"{fields[at]}: {fields[-1]}" if fields[at] else fields[-1]
+        sizes = AT_SIZE.search(fields[1])[1].split(", ")  # an untestable claim names them all
+        rows.setdefault(fields[0], {}).update(dict.fromkeys(sizes, cell))
+    done = converged(summary)
+    lines = [
+        "| claim, at each width | " + " | ".join(width.values()) + " |",
+        "|---" * (len(width) + 1) + "|",
+    ]
+    for claim, cells in rows.items():
+        shown = [short_cell(cells[n], done) if n in cells else MISSING for n in width]
+        lines.append(f"| {claim} | " + " | ".join(shown) + " |")
+    lead = (
+        f"The same recipe and claims at {len(width)} widths ([its report](reports/{WIDTHS}/"
+        f"summary.md), `configs/{WIDTHS}.yaml`, each width at its own peak rate), at {budget}; "
+        "quality per weight as the worth of a cell's runs in qk parameters, a multiple of its "
+        "own count:"
+    )
+    return ["", *textwrap.wrap(lead, WIDTH, break_on_hyphens=False), "", *lines]
+
+
 def tally(cells: dict[str, str]) -> str:
     """How the claims of one report fall, counted by the legend's word for their outcome."""
     counts = Counter(WORDS.get(outcome(cell), "other") for cell in cells.values())
@@ -358,7 +400,7 @@ def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
 def summaries(root: Path = ROOT) -> dict[str, str]:
     """Every committed summary the README shows: COURSE's, REPORTS' and those PAIRS has."""
     names = dict.fromkeys(
-        [COURSE[0], *(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS)]
+        [COURSE[0], *(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS), WIDTHS]
     )
     found = {name: root / "reports" / name / "summary.md" for name in names}
     return {
