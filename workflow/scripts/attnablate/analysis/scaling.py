@@ -14,8 +14,8 @@ fall at every step up in size in at least ``FALLS`` of the resamples (a budget t
 the largest model, or a rate too high for it, leaves its loss above a smaller one's, and a
 line through such points reads any loss as any count: a near-flat fit turns a few hundredths
 of a nat into a million times the parameters). And a law is read only near its sizes: from
-``EXTRAPOLATION`` times below the smallest to as many above the largest; a worth beyond that
-is "beyond the law's range", kept as 0 (below) or infinity (above), so that it still counts
+``EXTRAPOLATION`` times below the smallest to as many above the largest; a worth past that
+is "below" or "above the law's range", kept as 0 or infinity, so that it still counts
 on its side of every threshold inside the range and no number past it is made up. A resample
 whose refit does not fall (exponent ≤ 0) has no worth: it counts against every test and
 widens both ends of the interval.
