@@ -104,21 +104,25 @@ def at_largest_budget(rows: list[list[str]], column: int) -> list[list[str]]:
     return [row for row in rows if budget(row) == top]
 
 
-def claim_cells(summary: str) -> dict[str, str]:
-    """claim -> "estimate (95% interval): verdict", from the summary's claims table (none in
-    an experiment without claims)."""
+def claim_rows(summary: str) -> list[tuple[list[str], str]]:
+    """Each row of the summary's claims table (none in an experiment without claims): its
+    cells, and "estimate (95% interval): verdict"."""
     if CLAIMS_SECTION not in summary:
-        return {}
+        return []
     section = summary.split(CLAIMS_SECTION)[1].split("\n## ")[0]
-    cells = {}
     table = [line for line in section.strip().splitlines() if line.startswith("|")]
     header = table_cells(table[0])
     estimate = next(header.index(name) for name in ESTIMATES if name in header)
-    for line in table[2:]:  # after the header and its rule
-        fields = table_cells(line)
-        claim, value, verdict = fields[0], fields[estimate], fields[-1]
-        cells[claim] = f"{value}: {verdict}" if value else verdict
-    return cells
+    rows = []
+    for fields in map(table_cells, table[2:]):  # after the header and its rule
+        value, verdict = fields[estimate], fields[-1]
+        rows.append((fields, f"{value}: {verdict}" if value else verdict))
+    return rows
+
+
+def claim_cells(summary: str) -> dict[str, str]:
+    """claim -> "estimate (95% interval): verdict", from the summary's claims table."""
+    return {fields[0]: cell for fields, cell in claim_rows(summary)}
 
 
 def converged(summary: str) -> bool:
@@ -346,14 +350,9 @@ def widths(summaries: dict[str, str], root: Path = ROOT) -> list[str]:
     summary = summaries[WIDTHS]
     config = yaml.safe_load((root / "reports" / WIDTHS / "config.yaml").read_text())
     width = {name: f"d{size['d_model']}" for name, size in config["sizes"].items()}
-    section = summary.split(CLAIMS_SECTION)[1]
-    budget = section.partition(", ")[2].partition("\n")[0]  # "1,000 steps"
-    table = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("|")]
-    header = table_cells(table[0])
-    at = next(header.index(name) for name in ESTIMATES if name in header)
+    budget = summary.split(CLAIMS_SECTION)[1].partition(", ")[2].partition("\n")[0]
     rows: dict[str, dict[str, str]] = {}
-    for fields in map(table_cells, table[2:]):  # after the header and its rule
-        cell = f"{fields[at]}: {fields[-1]}" if fields[at] else fields[-1]
+    for fields, cell in claim_rows(summary):
         sizes = AT_SIZE.search(fields[1])[1].split(", ")  # an untestable claim names them all
         rows.setdefault(fields[0], {}).update(dict.fromkeys(sizes, cell))
     done = converged(summary)

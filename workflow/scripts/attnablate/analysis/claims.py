@@ -341,7 +341,8 @@ def _params_rows(claim: dict, runs: pd.DataFrame, label: str) -> list[dict]:
                 continue
             converged = bool(flag(here.loc[here["size"] == size, "converged"]).all())
             cell = {**claim, "size": size, "budget": budget, "converged": converged}
-            rows.append({**cell, **_bootstrap_test(claim, table.loc[(label, size)], samples)})
+            worths = samples[label, size]
+            rows.append({**cell, **_bootstrap_test(claim, table.loc[(label, size)], worths)})
     return rows
 
 
@@ -359,12 +360,11 @@ def untestable_reason(runs: pd.DataFrame, label: str, sizes: int) -> str:
     )
 
 
-def _bootstrap_test(claim: dict, row: pd.Series, samples: dict) -> dict:
-    """A params claim's test on its cell's resampled multiples (``samples``: scaling.worth's,
-    by label and size): each p-value the share of resamples on the null's side, a resample
-    without a worth (NaN) counted on it in both tests."""
+def _bootstrap_test(claim: dict, row: pd.Series, samples: np.ndarray) -> dict:
+    """A params claim's test on its cell's resampled multiples (scaling.worth's): each
+    p-value the share of resamples on the null's side, a resample without a worth (NaN)
+    counted on it in both tests."""
     expect, margin = claim["expect"], claim["margin"]
-    samples = samples[row.name]
     low, high = scaling.interval(samples)
     test_low, test_high = scaling.interval(samples, test_level(expect))
     below = lambda x: float(np.mean(~(samples > x)))  # noqa: E731  NaN is not above x
