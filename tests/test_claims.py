@@ -256,6 +256,9 @@ def test_quality_per_weight_is_tested_on_the_scaling_frontier_with_three_sizes()
     smallest, middle, _ = claims_table([claim], frontier(0.5)).to_dict("records")
     assert middle["estimate"] == pytest.approx(0.5, abs=0.01)
     assert middle["verdict"] == "outside the margin"
+    # no resample fell inside the band: the bootstrap's p is below its resolution, not 0
+    assert middle["p_against_holm"] == 0.0
+    assert "outside ±0.2 at 1,000 steps (Holm p < 0.001)" in claim_verdict(middle)
     # at the smallest size, half its count lies past the law's range (a doubling below qk's
     # smallest size): no number is read there, and the claim is still decided
     assert smallest["estimate"] == smallest["high"] == 0.0

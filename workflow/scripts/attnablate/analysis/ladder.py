@@ -183,9 +183,9 @@ def settling_text(rows: list[dict]) -> str:
         f"Δ({last['budget']:,}) − Δ({last['half']:,}) = {last['mean']:+.2f}, 90% interval "
         f"[{last['low']:+.2f}, {last['high']:+.2f}] over {last['seeds']} seeds"
     )
-    tost = f"TOST p = {last['p']:.3g}"
+    tost = f"TOST p {stats.p_is(last['p'])}"
     if last["family"] > 1:
-        tost += f" alone, Holm p = {last['p_holm']:.3g} over the {last['family']} claims"
+        tost += f" alone, Holm p {stats.p_is(last['p_holm'])} over the {last['family']} claims"
     if last["settled"]:
         return f"settled: {change}, within ±{last['margin']:g} ({tost})"
     return f"still moving: {change}, not shown within ±{last['margin']:g} ({tost})"

@@ -24,11 +24,11 @@ widens both ends of the interval.
 import numpy as np
 import pandas as pd
 
+from attnablate.analysis.stats import RESAMPLES
 from attnablate.io import flag
 from attnablate.model.variants import BASELINE
 
 MIN_SIZES = 3  # sizes a power law needs
-RESAMPLES = 1000  # bootstrap resamples of the seeds
 SEED = 0  # of the bootstrap: the same interval on every rerun
 FALLS = 0.975  # share of resamples in which qk's loss must fall at every size: a 95% bound
 EXTRAPOLATION = 2.0  # how far past its smallest and largest size a law is read

@@ -15,6 +15,16 @@ from scipy import stats as scipy_stats
 CONFIDENCE = 0.95  # two-sided intervals over seeds
 POWER = 0.80  # of the smallest detectable difference
 ALPHA = 1 - CONFIDENCE  # of every test over seeds; one-sided tests (TOST) use it on each side
+RESAMPLES = 1000  # of a bootstrap over seeds (the scaling law's band and its per-weight tests)
+# the smallest p-value a report prints as a number: a bootstrap of RESAMPLES resamples
+# cannot resolve a smaller one, and a t-test's tail beyond it changes no verdict
+P_SHOWN = 1 / RESAMPLES
+
+
+def p_is(p: float) -> str:
+    """A p-value as the report prints it after "p": "= 0.0123", or "< 0.001" below P_SHOWN
+    (a bootstrap's p of 0 says no resample fell on the other side, not that none could)."""
+    return f"< {P_SHOWN:g}" if p < P_SHOWN else f"= {p:.3g}"
 
 
 def interval_columns(measure: str) -> tuple[str, str, str]:

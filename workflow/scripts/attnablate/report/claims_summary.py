@@ -96,10 +96,12 @@ def claim_verdict(row: dict) -> str:
     """A claim's outcome in words: replicated with its corrected p-value; otherwise what was
     seen and where, or what these seeds could have decided."""
     verdict, budget = row["verdict"], int(row["budget"]) if pd.notna(row["budget"]) else 0
-    holm = f"Holm p = {row['p_holm']:.3g}" if pd.notna(row.get("p_holm")) else ""
+    holm = f"Holm p {stats.p_is(row['p_holm'])}" if pd.notna(row.get("p_holm")) else ""
     if verdict == Verdict.REPLICATED:
         return f"replicated ({holm})"
-    against = f"Holm p = {row['p_against_holm']:.3g}" if pd.notna(row.get("p_against_holm")) else ""
+    against = (
+        f"Holm p {stats.p_is(row['p_against_holm'])}" if pd.notna(row.get("p_against_holm")) else ""
+    )
     if verdict == Verdict.OPPOSITE:
         return f"opposite at {budget:,} steps ({against}): {_seen(row)}"
     if verdict == Verdict.OUTSIDE:
@@ -111,12 +113,12 @@ def claim_verdict(row: dict) -> str:
         return verdict
     claims = counted(int(row["family"]), "claim")
     if row["p"] < stats.ALPHA:
-        return f"not resolved after Holm over the {claims}: p = {row['p']:.3g} alone, {holm}"
+        return f"not resolved after Holm over the {claims}: p {stats.p_is(row['p'])} alone, {holm}"
     if row["p_against"] < stats.ALPHA:
         word = "outside the margin" if row["expect"] == "same" else "opposite"
         return (
-            f"not resolved after Holm over the {claims}: {word} at p = {row['p_against']:.3g} "
-            f"alone, {against}"
+            f"not resolved after Holm over the {claims}: {word} at "
+            f"p {stats.p_is(row['p_against'])} alone, {against}"
         )
     return f"not resolved ({holm}): {_decidable(row)}"
 

@@ -81,8 +81,8 @@ def comparison_sentence(row, task: Task = TRANSLATION) -> str:
     if row.verdict in (Verdict.BETTER, Verdict.WORSE):
         family = counted(int(row.family), "comparison")
         verdict = (
-            f"**{row.verdict}** than qk: {scores}, {interval} (Holm p = {row.p_holm:.3g} over "
-            f"the {family} at this size and budget)"
+            f"**{row.verdict}** than qk: {scores}, {interval} "
+            f"(Holm p {stats.p_is(row.p_holm)} over the {family} at this size and budget)"
         )
         if row.seeds == 2:
             verdict += (
@@ -92,8 +92,8 @@ def comparison_sentence(row, task: Task = TRANSLATION) -> str:
     elif row.p < stats.ALPHA:  # the interval alone excludes zero: the correction decides
         verdict = (
             f"no difference called after Holm over the {counted(int(row.family), 'comparison')} "
-            f"at this size and budget: p = {row.p:.3g} alone, Holm p = {row.p_holm:.3g} "
-            f"({scores}, {interval})"
+            f"at this size and budget: p {stats.p_is(row.p)} alone, "
+            f"Holm p {stats.p_is(row.p_holm)} ({scores}, {interval})"
         )
     else:
         verdict = (
@@ -160,7 +160,7 @@ def size_table(
         verdict = row.verdict + (
             ""
             if row.verdict != Verdict.NO_DIFFERENCE
-            else f" after Holm (p = {row.p:.3g} alone, Holm p = {row.p_holm:.3g})"
+            else f" after Holm (p {stats.p_is(row.p)} alone, Holm p {stats.p_is(row.p_holm)})"
             if row.p < stats.ALPHA
             else f" (\\|Δ\\| < {row.detectable:.2f} undetectable)"
         )

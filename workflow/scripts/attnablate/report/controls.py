@@ -45,9 +45,9 @@ def delta_text(deltas: list[float], p_holm: float) -> str:
     interval = f"{mean:+.2f} ({low:+.2f} to {high:+.2f})"
     verdict = call(deltas, p_holm)
     if verdict != Verdict.NO_DIFFERENCE:
-        return f"{interval}, {verdict} (Holm p = {p_holm:.3g})"
+        return f"{interval}, {verdict} (Holm p {stats.p_is(p_holm)})"
     return (
-        f"{interval}, no difference detected (Holm p = {p_holm:.3g}): \\|Δ\\| < "
+        f"{interval}, no difference detected (Holm p {stats.p_is(p_holm)}): \\|Δ\\| < "
         f"{stats.detectable_difference(deltas):.2f} undetectable"
     )
 
