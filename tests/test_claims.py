@@ -266,13 +266,14 @@ def test_quality_per_weight_is_tested_on_the_scaling_frontier_with_three_sizes()
     assert "`noo@enc` worth below the law's range in qk parameters" in claim_verdict(smallest)
 
 
-def per_weight_runs(qk_losses: dict, noo_losses: dict) -> pd.DataFrame:
+def per_weight_runs(qk_losses: dict, noo_losses: dict, budget=1000) -> pd.DataFrame:
     """qk and noo@enc at sizes s, m, l (1e5, 4e5, 1.6e6 non-embedding parameters), each
     size's three seeds at the given losses."""
     rows = []
     for size, n in {"s": 1e5, "m": 4e5, "l": 1.6e6}.items():
         for label, losses in (("qk", qk_losses[size]), ("noo@enc", noo_losses[size])):
-            rows += runs_of({label: [20.0] * 3}, size, loss={label: losses}, params={label: n})
+            loss, count = {label: losses}, {label: n}
+            rows += runs_of({label: [20.0] * 3}, size, budget, loss=loss, params=count)
     return pd.DataFrame(rows)
 
 
@@ -294,6 +295,27 @@ def test_quality_per_weight_is_untestable_where_qks_loss_does_not_fall_with_size
         "validation loss is not seen to fall with size (s 3.000, m 3.446, l 3.959: falling at "
         "every size in 0% of the resampled seeds, where 97.5% is needed; fitted exponent -0.100)"
     )
+
+
+def test_a_budget_untestable_where_the_largest_is_not_says_why_in_its_own_cell():
+    """The sizes study at 250 steps: qk's loss not yet falling with size there, a law at
+    1,000 steps. The next table shows only the largest budget, so the 250-step cell cannot
+    point to it for the reason; a one-size report's reason is the same at every budget and
+    its cells point to the next table."""
+    rising = {
+        s: [3.0 * f**0.1 * (1 + e) for e in (-0.002, 0, 0.002)]
+        for s, f in (("s", 1), ("m", 4), ("l", 16))
+    }
+    falling = {s: [x / f**0.2 for x in v] for (s, v), f in zip(rising.items(), (1, 4, 16))}
+    runs = pd.concat([per_weight_runs(rising, rising, 250), per_weight_runs(falling, falling)])
+    lines = ladder_claims_markdown(claims_table([PER_WEIGHT], runs), runs, settle_margin=1.0)
+    untestable = next(line for line in lines if "cannot be tested here" in line)
+    assert "| cannot be tested here: at 250 steps quality per parameter is read off" in untestable
+    assert "(why: the next table)" not in untestable
+    same = {"qk": [20.0] * 3, "noo@enc": [20.0] * 3}
+    one_size = pd.DataFrame(runs_of(same, budget=500) + runs_of(same, budget=1000))
+    lines = ladder_claims_markdown(claims_table([PER_WEIGHT], one_size), one_size, 1.0)
+    assert lines[2].count("cannot be tested here (why: the next table)") == 2
 
 
 def test_a_near_flat_law_through_points_that_do_not_fall_reads_no_worth():

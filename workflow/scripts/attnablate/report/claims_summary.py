@@ -262,7 +262,8 @@ def ladder_claims_markdown(
             )
             continue
         at = {int(r["budget"]): r for r in group.to_dict("records")}
-        cells = [_ladder_cell(at[b]) if b in at else "" for b in budgets]
+        shown = at.get(budgets[-1], {}).get("reason")  # the next table's, at the largest budget
+        cells = [_ladder_cell(at[b], shown) if b in at else "" for b in budgets]
         sign, settled = "—", "—"
         if (claim, size) in judged:
             deltas, settling = judged[claim, size]
@@ -316,11 +317,14 @@ def _judged_over_budgets(table, runs, settle_margin: float, task: Task) -> dict:
     return judged
 
 
-def _ladder_cell(row: dict) -> str:
+def _ladder_cell(row: dict, shown: str | None) -> str:
     """One budget's cell: the estimate and the verdict (whose words carry the estimate
-    where the claim did not hold)."""
+    where the claim did not hold). Why a claim cannot be tested is pointed to where the next
+    table (the largest budget's) gives the same reason (``shown``), else said here."""
     if row["verdict"] == Verdict.UNTESTABLE:
-        return f"{Verdict.UNTESTABLE} (why: the next table)"
+        if row["reason"] == shown:
+            return f"{Verdict.UNTESTABLE} (why: the next table)"
+        return claim_verdict(row)
     verdict = claim_verdict(row)
     if row["verdict"] in (Verdict.OPPOSITE, Verdict.OUTSIDE) or not estimate_text(row):
         return verdict
