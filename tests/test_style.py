@@ -62,8 +62,7 @@ def test_the_readme_sets_the_reports_side_by_side_as_they_stand():
     readme = (ROOT / "README.md").read_text()
     shown = readme.split(tool.SIDES_BEGIN)[1].split(tool.SIDES_END)[0].strip("\n")
     # the committed reports, or (before a commit that regenerates them) the working tree's
-    names = [tool.COURSE[0], *(n for n, _, _ in tool.REPORTS), *(n for n, _ in tool.PAIRS)]
-    committed = {name: found for name in names if (found := committed_summary(ROOT, name))}
+    committed = {n: found for n in tool.shown() if (found := committed_summary(ROOT, n))}
     made = {
         "\n".join(tool.sides(found)).strip("\n"): found for found in (committed, tool.summaries())
     }

@@ -396,12 +396,15 @@ def fill(readme: str, begin: str, end: str, lines: list[str]) -> str:
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
+def shown() -> list[str]:
+    """The experiments whose reports the README shows: COURSE's, REPORTS', PAIRS', WIDTHS'."""
+    names = [COURSE[0], *(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS), WIDTHS]
+    return list(dict.fromkeys(names))
+
+
 def summaries(root: Path = ROOT) -> dict[str, str]:
-    """Every committed summary the README shows: COURSE's, REPORTS' and those PAIRS has."""
-    names = dict.fromkeys(
-        [COURSE[0], *(name for name, _, _ in REPORTS), *(name for name, _ in PAIRS), WIDTHS]
-    )
-    found = {name: root / "reports" / name / "summary.md" for name in names}
+    """Every committed summary the README shows (``shown``), as the working tree has it."""
+    found = {name: root / "reports" / name / "summary.md" for name in shown()}
     return {
         name: path.read_text(encoding="utf-8") for name, path in found.items() if path.is_file()
     }
